@@ -1,0 +1,114 @@
+/* auth.h - password secrets, md5 and SCRAM-SHA-256 on both sides of the pooler (OpenSSL libcrypto) */
+#ifndef PGRING_AUTH_H
+#define PGRING_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCRAM_KEY_LEN 32		/* SHA-256 */
+#define SCRAM_MAX_SALT 64
+#define SCRAM_NONCE_LEN 24		/* raw bytes before base64 */
+#define MD5_PASSWD_LEN 35		/* "md5" + 32 hex digits */
+
+enum secret_kind {
+	SECRET_NONE = 0,
+	SECRET_PLAIN,
+	SECRET_MD5,
+	SECRET_SCRAM,
+};
+
+/* A secret as it stands in auth_file or a [databases] password. */
+struct secret {
+	enum secret_kind kind;
+	char text[256];			/* as written (plain password, md5..., SCRAM-SHA-256$...) */
+	/* SCRAM only */
+	int iterations;
+	uint8_t salt[SCRAM_MAX_SALT];
+	size_t salt_len;
+	uint8_t stored_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+};
+
+/* Classifies and, for SCRAM verifiers, decodes s.  0, or -EINVAL for a
+ * malformed verifier or a secret longer than the text field. */
+int secret_parse(const char *s, struct secret *out);
+
+/* Constant-time comparison of n bytes. */
+bool auth_equal(const void *a, const void *b, size_t n);
+
+/* "md5" + hex(md5(password || user)), NUL-terminated (36 bytes). */
+void auth_md5_hash(const char *password, const char *user, char out[MD5_PASSWD_LEN + 1]);
+/* What a client sends for an AuthenticationMD5Password with this salt, given
+ * the stored "md5..." hash: "md5" + hex(md5(hex_part || salt)). */
+void auth_md5_salted(const char *md5hash, const uint8_t salt[4], char out[MD5_PASSWD_LEN + 1]);
+/* Checks a client's md5 response against a plain or md5 secret. SCRAM secrets
+ * cannot answer md5: false. */
+bool auth_md5_check(const struct secret *sec, const char *user, const uint8_t salt[4],
+		    const char *response);
+/* Checks a cleartext password against any secret kind (plain, md5, SCRAM). */
+bool auth_plain_check(const struct secret *sec, const char *user, const char *password);
+
+/* Fills n random bytes (RAND_bytes).  0 or -EIO. */
+int auth_random(void *buf, size_t n);
+
+/*
+ * SCRAM-SHA-256, server side: a client logs in to pgring.
+ * Messages are those of RFC 5802/7677 as PostgreSQL frames them (the
+ * SASLInitialResponse data is client-first-message; SASLResponse data is
+ * client-final-message).  Channel binding is not offered (no TLS yet): a
+ * client asking for it ("p=") is refused; "y,," and "n,," are accepted.
+ */
+struct scram_server {
+	struct secret verifier;		/* derived from a plain secret if needed */
+	char client_nonce[128];
+	char server_nonce[64];		/* base64 of SCRAM_NONCE_LEN random bytes */
+	char client_first_bare[512];
+	char server_first[512];
+	/* after a successful final: the client's ClientKey, recovered from its proof,
+	 * so pgring can log in to PostgreSQL on its behalf with only a verifier */
+	uint8_t client_key[SCRAM_KEY_LEN];
+	bool done;
+};
+
+/* Starts from a secret (plain or SCRAM; md5 secrets cannot do SCRAM: -EINVAL).
+ * A plain password is turned into a verifier with a random salt and
+ * scram_iterations rounds. */
+int scram_server_init(struct scram_server *st, const struct secret *sec, int scram_iterations);
+/* Parses client-first-message, writes server-first-message (NUL-terminated).
+ * Returns its length, or -EINVAL for a malformed message / -ENOSPC. */
+int scram_server_first(struct scram_server *st, const char *msg, size_t len, char *out, size_t outcap);
+/* Parses client-final-message and checks the proof.  On success writes
+ * server-final-message ("v=...") and returns its length; a wrong proof gives
+ * -EACCES, a malformed message -EINVAL. */
+int scram_server_final(struct scram_server *st, const char *msg, size_t len, char *out, size_t outcap);
+
+/*
+ * SCRAM-SHA-256, client side: pgring logs in to PostgreSQL.  Either from a
+ * plain password, or from ClientKey + ServerKey (what PgBouncer does when the
+ * auth_file holds only a verifier and the client logged in with SCRAM).
+ */
+struct scram_client {
+	bool have_password;
+	char password[256];
+	uint8_t client_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+	char client_nonce[64];
+	char client_first_bare[256];
+	char auth_message[1536];
+	uint8_t expected_server_sig[SCRAM_KEY_LEN];
+};
+
+void scram_client_init_password(struct scram_client *st, const char *password);
+void scram_client_init_keys(struct scram_client *st, const uint8_t client_key[SCRAM_KEY_LEN],
+			    const uint8_t server_key[SCRAM_KEY_LEN]);
+/* Writes client-first-message ("n,,n=,r=<nonce>"); length or -errno. */
+int scram_client_first(struct scram_client *st, char *out, size_t outcap);
+/* Takes server-first-message, writes client-final-message; length or -EINVAL
+ * (malformed, nonce mismatch, too few iterations) / -ENOSPC. */
+int scram_client_final(struct scram_client *st, const char *msg, size_t len, char *out, size_t outcap);
+/* Checks server-final-message: 0 if the server proved it knows the password,
+ * -EACCES otherwise (also for an "e=" error), -EINVAL if malformed. */
+int scram_client_verify(struct scram_client *st, const char *msg, size_t len);
+
+#endif

@@ -1,0 +1,50 @@
+/* log.h - log levels to stderr, a file or syslog; connection-prefixed lines */
+#ifndef PGRING_LOG_H
+#define PGRING_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+enum log_level {
+	LOG_LVL_FATAL = 0,
+	LOG_LVL_ERROR,
+	LOG_LVL_WARNING,
+	LOG_LVL_LOG,		/* the default level: LOG lines as PgBouncer prints them */
+	LOG_LVL_DEBUG,		/* verbose = 1 */
+	LOG_LVL_NOISE,		/* verbose >= 2 */
+};
+
+/* One per process, owned by main; workers hold a pointer. Writes are single
+ * write(2) calls of whole lines, so threads may share it. */
+struct logger {
+	int level;		/* lines above this level are dropped */
+	bool to_stderr;
+	bool quiet;		/* -q: nothing to stderr */
+	int fd;			/* logfile, -1 if none */
+	char *path;
+	bool syslog_on;
+	char ident[64];
+	int facility;
+};
+
+void log_init(struct logger *lg);
+/* (Re)opens logfile and syslog per the arguments; 0 or -errno. */
+int log_configure(struct logger *lg, const char *logfile, bool use_syslog, const char *ident,
+		  const char *facility, int verbose, bool quiet);
+int log_reopen(struct logger *lg);
+void log_close(struct logger *lg);
+
+void log_msg(struct logger *lg, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+#define log_enabled(lg, lvl) ((lg) != NULL && (int)(lvl) <= (lg)->level)
+#define log_error(lg, ...) log_msg(lg, LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warning(lg, ...) log_msg(lg, LOG_LVL_WARNING, __VA_ARGS__)
+#define log_info(lg, ...) log_msg(lg, LOG_LVL_LOG, __VA_ARGS__)
+#define log_debug(lg, ...) do { if (log_enabled(lg, LOG_LVL_DEBUG)) log_msg(lg, LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+#define log_noise(lg, ...) do { if (log_enabled(lg, LOG_LVL_NOISE)) log_msg(lg, LOG_LVL_NOISE, __VA_ARGS__); } while (0)
+
+#endif

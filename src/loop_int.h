@@ -1,0 +1,70 @@
+/* loop_int.h - what loop.c shares with the backends; not for the rest of pgring */
+#ifndef PGRING_LOOP_INT_H
+#define PGRING_LOOP_INT_H
+
+#include "loop.h"
+
+struct loop_backend_ops {
+	const char *name;
+	enum loop_backend_kind kind;
+	/* 0, or -errno with err filled; on failure loop.c may try another backend */
+	int (*init)(struct loop *loop, char *err, size_t errlen);
+	void (*done)(struct loop *loop);
+	int (*sock_open)(struct loop *loop, struct loop_sock *sock, int fd);
+	void (*sock_close)(struct loop *loop, struct loop_sock *sock);
+	void (*accept)(struct loop *loop, struct loop_op *op);
+	void (*recv)(struct loop *loop, struct loop_op *op);
+	void (*send)(struct loop *loop, struct loop_op *op);
+	void (*connect)(struct loop *loop, struct loop_op *op);
+	void (*poll)(struct loop *loop, struct loop_op *op);
+	void (*cancel)(struct loop *loop, struct loop_op *op);
+	/* Submits what is queued, waits up to timeout_us (-1: no limit, 0: do not
+	 * block) for completions and dispatches them. */
+	int (*wait)(struct loop *loop, int64_t timeout_us);
+	/* A pool buffer came back (refs reached 0). */
+	void (*buf_recycle)(struct loop *loop, struct loop_buf *buf);
+};
+
+struct loop_defer_ent {
+	loop_defer_fn fn;
+	void *arg;
+};
+
+struct loop {
+	const struct loop_backend_ops *ops;
+	void *be;			/* backend state */
+	struct loop_stats stats;
+	uint64_t now_us;
+	bool stop;
+
+	/* timer min-heap */
+	struct loop_timer **heap;
+	uint32_t nheap, capheap;
+
+	/* receive buffer pool, shared by every socket of this loop */
+	struct loop_buf *bufs;
+	char *bufmem;
+	unsigned nbufs, buf_size, nfree;
+	struct loop_buf *free_list;	/* epoll: LIFO of free buffers */
+
+	struct loop_defer_ent *defer;
+	uint32_t ndefer, capdefer;
+};
+
+/* Backends call this with a final or intermediate result. */
+static inline void loop_complete(struct loop *loop, struct loop_op *op, int res, bool more)
+{
+	if (!more)
+		op->armed = false;
+	op->cb(loop, op, res, more);
+}
+
+/* epoll: takes a free pool buffer (refs = 1), or NULL when the pool is empty. */
+struct loop_buf *loop_pool_take(struct loop *loop);
+
+extern const struct loop_backend_ops loop_epoll_ops;
+#ifdef HAVE_IO_URING
+extern const struct loop_backend_ops loop_uring_ops;
+#endif
+
+#endif

@@ -1,0 +1,1 @@
+/* userlist.c - placeholder */

@@ -1,0 +1,43 @@
+/* userlist.h - the auth_file: "user" "secret" lines, as PgBouncer reads them */
+#ifndef PGRING_USERLIST_H
+#define PGRING_USERLIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "auth.h"
+
+struct userlist_entry {
+	char *name;
+	struct secret secret;
+};
+
+/* Immutable once loaded; shared by reference like the config snapshot. */
+struct userlist {
+	struct userlist_entry *ents;	/* sorted by name */
+	size_t n;
+	/* stat of the file when read: a reload re-reads only if it changed */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+/*
+ * Reads path.  Lines: "name" "secret" [ignored...]; "" escapes a quote;
+ * lines starting with ';' or '#' and blank lines are skipped.  A line that is
+ * neither gives an error naming path:line.  0 with *out set (caller frees with
+ * userlist_free), or -errno with err filled ("path:line: why").
+ */
+int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen);
+/* Parses from memory (for tests and fuzzing); name is used in error messages. */
+int userlist_parse(const char *name, const char *text, size_t len, struct userlist **out,
+		   char *err, size_t errlen);
+void userlist_free(struct userlist *ul);
+const struct userlist_entry *userlist_find(const struct userlist *ul, const char *name);
+/* true if path's stat differs from what ul was read from */
+bool userlist_changed(const struct userlist *ul, const char *path);
+
+#endif
