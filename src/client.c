@@ -1,1 +1,564 @@
-/* client.c - placeholder */
+/* client.c - client connections: startup, authentication, and the messages that need a server */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+#define AUTH_MSG_MAX	16384
+
+enum client_auth {
+	CA_NONE = 0,
+	CA_PLAIN,
+	CA_MD5,
+	CA_SCRAM_FIRST,
+	CA_SCRAM_FINAL,
+};
+
+static const struct conn_ops client_ops;
+
+static struct client *cl_of(struct conn *c)
+{
+	return list_entry(c, struct client, c);
+}
+
+void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
+{
+	char prefix[256];
+	va_list ap;
+
+	if (!log_enabled(cl->c.w->log, lvl))
+		return;
+	snprintf(prefix, sizeof(prefix), "C-%p: %s/%s@%s:%d ", (void *)cl,
+		 cl->dbname[0] ? cl->dbname : "(nodb)", cl->user[0] ? cl->user : "(nouser)",
+		 cl->c.addr, cl->c.port);
+	va_start(ap, fmt);
+	log_vmsg(cl->c.w->log, lvl, prefix, fmt, ap);
+	va_end(ap);
+}
+
+static void client_detach(struct client *cl)
+{
+	struct worker *w = cl->c.w;
+	struct server *sv = cl->server;
+
+	if (cl->state == CL_CLOSING)
+		return;
+	if (sv)
+		server_release(sv);
+	cl->server = NULL;
+	cl->c.peer = NULL;
+	loop_timer_stop(w->loop, &cl->timer);
+	pool_change_client(cl, CL_CLOSING);
+	list_remove(&w->clients, &cl->all);
+	w->nclients--;
+	if (w->shutdown && !w->nclients)
+		loop_stop(w->loop);
+}
+
+static void client_close(struct client *cl, const char *why)
+{
+	if (cl->state == CL_CLOSING)
+		return;
+	if (why && cl->c.w->cfg->log_disconnections && cl->state != CL_CANCEL)
+		client_log(cl, LOG_LVL_LOG, "closing because: %s (age=%llus)", why,
+			   (unsigned long long)((loop_now_us(cl->c.w->loop) - cl->c.connect_time_us) /
+						1000000));
+	client_detach(cl);
+	conn_close(&cl->c);
+}
+
+/* Sends an ErrorResponse, then closes once it is out. */
+void client_fail(struct client *cl, const char *sqlstate, const char *fmt, ...)
+{
+	struct pktbuf *pb = &cl->c.w->tmp;
+	char msg[512];
+	va_list ap;
+
+	if (cl->state == CL_CLOSING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (cl->c.w->cfg->log_pooler_errors)
+		client_log(cl, LOG_LVL_WARNING, "pooler error: %s", msg);
+	client_detach(cl);
+	pkt_error(pb, "FATAL", sqlstate, "%s", msg);
+	conn_send_pkt(&cl->c, pb);
+	conn_close_after_send(&cl->c);
+}
+
+void client_login_failed(struct client *cl, const char *msg)
+{
+	client_fail(cl, "08P01", "%s", msg);
+}
+
+static void login_timeout(struct loop *loop, struct loop_timer *t)
+{
+	struct client *cl = list_entry(t, struct client, timer);
+
+	if (cl->state == CL_LOGIN || cl->state == CL_WAIT_LOGIN)
+		client_fail(cl, "08P01", "client_login_timeout");
+}
+
+void client_accept(struct worker *w, int fd)
+{
+	const struct config *cfg = w->cfg;
+	struct client *cl = calloc(1, sizeof(*cl));
+
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	conn_init(&cl->c, w, &client_ops, false);
+	if (conn_attach(&cl->c, fd) < 0) {
+		free(cl);
+		return;
+	}
+	net_tune(fd, cfg);
+	net_peer(fd, cl->c.addr, sizeof(cl->c.addr), &cl->c.port);
+	net_local(fd, cl->c.laddr, sizeof(cl->c.laddr), &cl->c.lport);
+	list_append(&w->clients, &cl->all);
+	w->nclients++;
+	cl->state = CL_LOGIN;
+	list_append(&w->login_clients, &cl->node);
+	if (auth_random(&cl->cancel_pid, sizeof(cl->cancel_pid)) < 0 ||
+	    auth_random(&cl->cancel_key, sizeof(cl->cancel_key)) < 0) {
+		client_close(cl, "no random bytes");
+		return;
+	}
+	conn_start_recv(&cl->c);
+	if (w->nclients > (unsigned)cfg->max_client_conn) {
+		client_fail(cl, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	if (w->shutdown) {
+		client_fail(cl, "57P01", "pgring is shutting down");
+		return;
+	}
+	if (cfg->client_login_timeout_us > 0)
+		loop_timer_set(w->loop, &cl->timer, (uint64_t)cfg->client_login_timeout_us,
+			       login_timeout);
+}
+
+/* ---- login done ---- */
+
+void client_login_done(struct client *cl)
+{
+	struct pool *pool = cl->pool;
+	struct pktbuf *pb = &cl->c.w->tmp;
+
+	for (int i = 0; i < pool->nwelcome; i++) {
+		const char *name = pool->welcome_name[i], *val = pool->welcome_val[i];
+		int idx = param_lookup(name);
+
+		if (!val)
+			continue;
+		if (idx >= 0 && cl->startup.val[idx])
+			val = cl->startup.val[idx];
+		if (idx >= 0)
+			param_set_put(&cl->params, idx, val);
+		pkt_param_status(pb, name, val);
+	}
+	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
+	pkt_ready(pb, 'I');
+	conn_send_pkt(&cl->c, pb);
+	loop_timer_stop(cl->c.w->loop, &cl->timer);
+	pool_change_client(cl, CL_IDLE);
+	conn_process(&cl->c);
+}
+
+void client_linked(struct client *cl)
+{
+	conn_process(&cl->c);
+}
+
+static void auth_ok(struct client *cl)
+{
+	struct worker *w = cl->c.w;
+	const struct config *cfg = w->cfg;
+	const struct db_conf *db = config_find_db(cfg, cl->dbname);
+	struct pool *pool;
+
+	if (!db)
+		db = cfg->fallback_db;
+	pkt_auth(&w->tmp, 0, NULL, 0);
+	conn_send_pkt(&cl->c, &w->tmp);
+	pool = pool_get(w, cl->dbname, db && db->user ? db->user : cl->user);
+	if (!pool) {
+		client_fail(cl, "53200", "out of memory");
+		return;
+	}
+	cl->pool = pool;
+	if (cl->scram && cl->secret.kind == SECRET_SCRAM &&
+	    !strcmp(pool->user, cl->user)) {
+		/* PgBouncer's trick: with only a verifier, log in to PostgreSQL
+		 * with the keys this client just proved it has */
+		memcpy(pool->scram_client_key, cl->scram->client_key, SCRAM_KEY_LEN);
+		memcpy(pool->scram_server_key, cl->secret.server_key, SCRAM_KEY_LEN);
+		pool->have_scram_keys = true;
+	}
+	free(cl->scram);
+	cl->scram = NULL;
+	if (cfg->log_connections)
+		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", cl->dbname, cl->user);
+	if (pool->have_welcome) {
+		client_login_done(cl);
+		return;
+	}
+	pool_change_client(cl, CL_WAIT_LOGIN);
+	pool_pair(pool);
+}
+
+static void auth_failed(struct client *cl, const char *why)
+{
+	client_log(cl, LOG_LVL_LOG, "%s", why);
+	client_fail(cl, "28P01", "password authentication failed for user \"%s\"", cl->user);
+}
+
+static void send_auth_request(struct client *cl, uint32_t code, const void *data, size_t len,
+			      enum client_auth next)
+{
+	pkt_auth(&cl->c.w->tmp, code, data, len);
+	conn_send_pkt(&cl->c, &cl->c.w->tmp);
+	cl->auth_state = (uint8_t)next;
+}
+
+static void start_auth(struct client *cl)
+{
+	struct worker *w = cl->c.w;
+	const struct config *cfg = w->cfg;
+	const struct db_conf *db = config_find_db(cfg, cl->dbname);
+	const struct userlist_entry *ue = w->users ? userlist_find(w->users, cl->user) : NULL;
+	static const char sasl_mechs[] = "SCRAM-SHA-256\0";
+
+	if (!db)
+		db = cfg->fallback_db;
+	if (cfg->auth_type == AUTH_TYPE_TRUST || cfg->auth_type == AUTH_TYPE_ANY) {
+		if (!db) {
+			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
+			return;
+		}
+		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue && !db->user) {
+			client_fail(cl, "08P01", "no such user: %s", cl->user);
+			return;
+		}
+		auth_ok(cl);
+		return;
+	}
+	if (ue && db) {
+		cl->secret = ue->secret;
+	} else {
+		/* unknown user or database: run the same exchange against a random
+		 * secret, so the client cannot tell which (it is logged) */
+		uint8_t rnd[16];
+		char hex[33];
+
+		cl->fake_auth = true;
+		auth_random(rnd, sizeof(rnd));
+		for (int i = 0; i < 16; i++)
+			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+		secret_parse(hex, &cl->secret);
+	}
+	if (cfg->auth_type == AUTH_TYPE_PLAIN) {
+		send_auth_request(cl, 3, NULL, 0, CA_PLAIN);
+	} else if (cfg->auth_type == AUTH_TYPE_MD5 && cl->secret.kind != SECRET_SCRAM) {
+		auth_random(cl->md5_salt, sizeof(cl->md5_salt));
+		send_auth_request(cl, 5, cl->md5_salt, 4, CA_MD5);
+	} else {
+		/* scram-sha-256, or md5 with a SCRAM secret (as PgBouncer does) */
+		send_auth_request(cl, 10, sasl_mechs, sizeof(sasl_mechs), CA_SCRAM_FIRST);
+	}
+}
+
+static const char *auth_fail_reason(struct client *cl)
+{
+	const struct config *cfg = cl->c.w->cfg;
+
+	if (!config_find_db(cfg, cl->dbname) && !cfg->fallback_db)
+		return "no such database";
+	if (cl->fake_auth)
+		return "no such user";
+	return "password authentication failed";
+}
+
+static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
+{
+	const struct config *cfg = cl->c.w->cfg;
+	char out[1024];
+	struct msg_rd r;
+	int n;
+
+	if (cl->auth_state == CA_SCRAM_FIRST) {
+		const char *mech;
+		uint32_t dlen;
+		const uint8_t *data;
+
+		rd_init(&r, body, len);
+		mech = rd_str(&r);
+		dlen = rd_u32(&r);
+		data = rd_bytes(&r, dlen);
+		if (!mech || !data || strcmp(mech, "SCRAM-SHA-256")) {
+			client_fail(cl, "08P01", "invalid SASL initial response");
+			return;
+		}
+		cl->scram = calloc(1, sizeof(*cl->scram));
+		if (!cl->scram) {
+			client_fail(cl, "53200", "out of memory");
+			return;
+		}
+		if (cl->secret.kind == SECRET_MD5 ||
+		    scram_server_init(cl->scram, &cl->secret, cfg->scram_iterations) < 0) {
+			/* an md5 secret cannot do SCRAM: fail like a wrong password */
+			secret_parse("pgring-cannot-scram-with-md5", &cl->secret);
+			cl->fake_auth = true;
+			scram_server_init(cl->scram, &cl->secret, cfg->scram_iterations);
+		}
+		n = scram_server_first(cl->scram, (const char *)data, dlen, out, sizeof(out));
+		if (n < 0) {
+			client_fail(cl, "08P01", "malformed SCRAM message");
+			return;
+		}
+		send_auth_request(cl, 11, out, (size_t)n, CA_SCRAM_FINAL);
+		return;
+	}
+	n = scram_server_final(cl->scram, (const char *)body, len, out, sizeof(out));
+	if (n == -EINVAL) {
+		client_fail(cl, "08P01", "malformed SCRAM message");
+		return;
+	}
+	if (n < 0 || cl->fake_auth) {
+		auth_failed(cl, auth_fail_reason(cl));
+		return;
+	}
+	send_auth_request(cl, 12, out, (size_t)n, CA_NONE);
+	auth_ok(cl);
+}
+
+static void auth_response(struct client *cl, const uint8_t *body, uint32_t len)
+{
+	struct msg_rd r;
+	const char *pw;
+	bool ok;
+
+	switch (cl->auth_state) {
+	case CA_PLAIN:
+	case CA_MD5:
+		rd_init(&r, body, len);
+		pw = rd_str(&r);
+		if (!pw) {
+			client_fail(cl, "08P01", "invalid password packet");
+			return;
+		}
+		if (cl->auth_state == CA_PLAIN)
+			ok = auth_plain_check(&cl->secret, cl->user, pw);
+		else
+			ok = auth_md5_check(&cl->secret, cl->user, cl->md5_salt, pw);
+		if (!ok || cl->fake_auth) {
+			auth_failed(cl, auth_fail_reason(cl));
+			return;
+		}
+		cl->auth_state = CA_NONE;
+		auth_ok(cl);
+		return;
+	case CA_SCRAM_FIRST:
+	case CA_SCRAM_FINAL:
+		auth_scram(cl, body, len);
+		return;
+	default:
+		client_fail(cl, "08P01", "unexpected password packet");
+		return;
+	}
+}
+
+/* ---- startup ---- */
+
+static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
+{
+	struct worker *w = req->c.w;
+	struct list_node *pos, *tmp;
+
+	req->state = CL_CANCEL;
+	list_for_each_safe(pos, tmp, &w->clients) {
+		struct client *cl = list_entry(pos, struct client, all);
+
+		if (cl == req || cl->cancel_pid != pid || !auth_equal(&cl->cancel_key, &key, 4))
+			continue;
+		if (cl->server && cl->state == CL_ACTIVE)
+			server_send_cancel(w, cl->server);
+		break;
+	}
+	/* as PostgreSQL: no answer, the connection just closes */
+	client_close(req, NULL);
+}
+
+static bool startup_param_allowed(const struct config *cfg, const char *name)
+{
+	if (param_lookup(name) >= 0)
+		return true;
+	return config_list_has(cfg->ignore_startup_parameters, name);
+}
+
+static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
+{
+	const struct config *cfg = cl->c.w->cfg;
+	struct startup_params sp;
+	const char *why = NULL;
+	static const char no = 'N';
+
+	if (proto_parse_startup(body, len, &sp, &why) < 0) {
+		client_fail(cl, "08P01", "%s", why);
+		return false;
+	}
+	if (sp.code == PROTO_SSL_CODE || sp.code == PROTO_GSSENC_CODE) {
+		/* no TLS yet: a single 'N' and the client goes on in clear text */
+		pkt_bytes(&cl->c.w->tmp, &no, 1);
+		conn_send_pkt(&cl->c, &cl->c.w->tmp);
+		return true;
+	}
+	if (sp.code == PROTO_CANCEL_CODE) {
+		handle_cancel(cl, sp.cancel_pid, sp.cancel_key);
+		return false;
+	}
+	if (strlen(sp.user) >= sizeof(cl->user) || strlen(sp.database) >= sizeof(cl->dbname)) {
+		client_fail(cl, "08P01", "user or database name too long");
+		return false;
+	}
+	strcpy(cl->user, sp.user);
+	strcpy(cl->dbname, sp.database);
+	for (int i = 0; i < sp.n; i++) {
+		int idx = param_lookup(sp.names[i]);
+
+		if (!startup_param_allowed(cfg, sp.names[i])) {
+			client_fail(cl, "08P01", "unsupported startup parameter: %s", sp.names[i]);
+			return false;
+		}
+		if (idx >= 0)
+			param_set_put(&cl->startup, idx, sp.values[i]);
+	}
+	cl->c.fr.untyped = false;
+	cl->c.fr.max_len = cfg->max_packet_size > 4 && cfg->max_packet_size < INT32_MAX ?
+			   (uint32_t)cfg->max_packet_size - 4 : (uint32_t)INT32_MAX;
+	start_auth(cl);
+	return cl->state != CL_CLOSING;
+}
+
+/* ---- the stream ---- */
+
+static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t len)
+{
+	struct client *cl = cl_of(c);
+	struct server *sv;
+
+	switch (cl->state) {
+	case CL_LOGIN:
+		if (c->fr.untyped)
+			return ACT_CONSUME;
+		if (type != 'p' || cl->auth_state == CA_NONE) {
+			client_fail(cl, "08P01", "expected a password response, got message type '%c'",
+				    type >= 32 && type < 127 ? type : '?');
+			return ACT_CLOSE;
+		}
+		if (len > AUTH_MSG_MAX) {
+			client_fail(cl, "08P01", "password packet too long");
+			return ACT_CLOSE;
+		}
+		return ACT_CONSUME;
+	case CL_IDLE:
+		if (type == 'X')
+			return ACT_CONSUME;
+		pool_want_server(cl);
+		if (cl->state != CL_ACTIVE)
+			return ACT_WAIT;
+		break;
+	case CL_ACTIVE:
+		if (type == 'X')
+			return ACT_CONSUME;
+		break;
+	case CL_WAIT_LOGIN:
+	case CL_WAITING:
+		return ACT_WAIT;
+	default:
+		return ACT_CLOSE;
+	}
+	sv = cl->server;
+	switch (type) {
+	case 'Q':
+		cl->pool->query_count++;
+		/* fall through */
+	case 'S':
+	case 'F':
+		sv->outstanding++;
+		sv->unsynced = false;
+		break;
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'E':
+	case 'C':
+	case 'H':
+		sv->unsynced = true;
+		break;
+	default:
+		break;	/* CopyData/CopyDone/CopyFail belong to the query before them */
+	}
+	c->request_time_us = loop_now_us(c->w->loop);
+	return ACT_FORWARD;
+}
+
+static bool client_on_message(struct conn *c, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct client *cl = cl_of(c);
+
+	if (cl->state == CL_LOGIN) {
+		if (!type)
+			return handle_startup(cl, body, len);
+		auth_response(cl, body, len);
+		return cl->state != CL_CLOSING;
+	}
+	if (type == 'X') {
+		client_close(cl, "client close request");
+		return false;
+	}
+	return true;
+}
+
+static void client_on_eof(struct conn *c, int err)
+{
+	struct client *cl = cl_of(c);
+
+	if (err == -EBADMSG || err == -EMSGSIZE) {
+		client_fail(cl, "08P01", err == -EBADMSG ? "invalid packet length" :
+			    "message too long for pgring to inspect");
+		return;
+	}
+	client_close(cl, err ? "client connection error" : "client unexpected eof");
+}
+
+static void client_on_drain(struct conn *c)
+{
+	if (c->peer)
+		conn_process(c->peer);
+}
+
+static void client_on_free(struct conn *c)
+{
+	struct client *cl = cl_of(c);
+
+	param_set_free(&cl->params);
+	param_set_free(&cl->startup);
+	free(cl->scram);
+	free(cl);
+}
+
+static const struct conn_ops client_ops = {
+	.on_header = client_on_header,
+	.on_message = client_on_message,
+	.on_eof = client_on_eof,
+	.on_drain = client_on_drain,
+	.on_free = client_on_free,
+};

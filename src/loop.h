@@ -25,7 +25,8 @@
  *   An empty pool ends the recv with -ENOBUFS; re-arm from a timer or when
  *   buffers came back (loop_bufs_free()), never at once.
  * - At most one send per socket is in flight; the iovec array and the bytes it
- *   points to must stay valid until the completion.  A completion reports
+ *   points to must stay valid until the completion; the backend may rewrite
+ *   the iovec array (to resume after a short send).  A completion reports
  *   every byte sent, or -errno (short sends are finished inside the backend).
  * - loop_cancel() ends an armed op: its final completion follows, usually
  *   with -ECANCELED, possibly with a normal result if it won the race.
@@ -83,9 +84,10 @@ struct loop_op {
 	bool queued;		/* epoll: on the run queue */
 	int res;		/* epoll: pending result */
 	struct loop_buf *buf;	/* recv: buffer of this completion */
-	/* send */
-	const struct iovec *iov;
+	/* send: the backend advances iov in place over short sends */
+	struct iovec *iov;
 	int iovcnt;
+	struct msghdr msg;	/* io_uring sendmsg */
 	size_t sent;		/* bytes already sent of the iovec total */
 	size_t total;
 	/* connect */
@@ -150,7 +152,7 @@ void loop_sock_close(struct loop *loop, struct loop_sock *sock);
 void loop_accept(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb);
 void loop_recv(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb);
 void loop_send(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb,
-	       const struct iovec *iov, int iovcnt);
+	       struct iovec *iov, int iovcnt);
 void loop_connect(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb,
 		  const struct sockaddr *addr, socklen_t addrlen);
 void loop_poll(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb);

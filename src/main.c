@@ -1,2 +1,462 @@
-/* main.c - placeholder */
-int main(void) { return 0; }
+/* main.c - command line, config load, pidfile, daemonize, signals, run */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+struct opts {
+	bool daemon;
+	int verbose;
+	bool quiet;
+	const char *user;
+	const char *config;
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"%s is a PostgreSQL connection pooler, a drop-in replacement for PgBouncer.\n\n"
+		"Usage:\n  %s [OPTION]... CONFIG_FILE\n\n"
+		"Options:\n"
+		"  -d, --daemon         run in background (as a daemon)\n"
+		"  -q, --quiet          run quietly\n"
+		"  -R, --reboot         online restart (not supported; refused)\n"
+		"  -u, --user=USERNAME  assume identity of USERNAME\n"
+		"  -v, --verbose        increase verbosity\n"
+		"  -V, --version        show version, then exit\n"
+		"  -h, --help           show this help, then exit\n",
+		PACKAGE_NAME, prog);
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "reboot", no_argument, NULL, 'R' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "dqRu:vVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->daemon = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'R':
+			fprintf(stderr, "%s: online restart (-R) is not supported\n", argv[0]);
+			return 1;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'V':
+			printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout, argv[0]);
+			exit(0);
+		default:
+			usage(stderr, argv[0]);
+			return 1;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "%s: need a config file\n", argv[0]);
+		usage(stderr, argv[0]);
+		return 1;
+	}
+	o->config = argv[optind];
+	return 0;
+}
+
+static void warn_cb(void *arg, const char *msg)
+{
+	log_warning((struct logger *)arg, "%s", msg);
+}
+
+static int change_user(const char *name, struct logger *lg)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (!pw) {
+		log_msg(lg, LOG_LVL_FATAL, "could not find user '%s'", name);
+		return -1;
+	}
+	if (setgid(pw->pw_gid) < 0 || initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		log_msg(lg, LOG_LVL_FATAL, "could not switch to user '%s': %s", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int daemonize(struct logger *lg)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	lg->to_stderr = false;
+	return 0;
+}
+
+static int write_pidfile(const char *path, struct logger *lg)
+{
+	char buf[32];
+	int fd, n;
+
+	if (!path || !*path)
+		return 0;
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = (int)read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			pid_t old = (pid_t)atoi(buf);
+
+			if (old > 0 && kill(old, 0) == 0) {
+				log_msg(lg, LOG_LVL_FATAL, "pidfile %s exists and process %d is running",
+					path, (int)old);
+				return -1;
+			}
+		}
+		unlink(path);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_msg(lg, LOG_LVL_FATAL, "could not create pidfile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- listeners ---- */
+
+static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more);
+
+static void accept_retry(struct loop *loop, struct loop_timer *t)
+{
+	struct listen_sock *ls = list_entry(t, struct listen_sock, retry);
+
+	if (!ls->w->shutdown && !ls->op.armed)
+		loop_accept(loop, &ls->sock, &ls->op, accept_cb);
+}
+
+static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
+{
+	struct listen_sock *ls = list_entry(op, struct listen_sock, op);
+	struct worker *w = ls->w;
+
+	if (res >= 0) {
+		client_accept(w, res);
+	} else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
+		log_warning(w->log, "accept on %s: %s", ls->nl.name, strerror(-res));
+	}
+	if (more || w->shutdown || res == -ECANCELED)
+		return;
+	/* the multishot ended: re-arm, after a pause if the fd table is full */
+	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)
+		loop_timer_set(loop, &ls->retry, 100000, accept_retry);
+	else
+		loop_accept(loop, &ls->sock, &ls->op, accept_cb);
+}
+
+static int start_listeners(struct worker *w)
+{
+	struct net_listener *nls = NULL;
+	char err[256];
+	int n = net_listen_all(w->cfg, &nls, err, sizeof(err));
+
+	if (n < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		return -1;
+	}
+	if (n == 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "nothing to listen on: set listen_addr or unix_socket_dir");
+		return -1;
+	}
+	w->listeners = calloc((size_t)n, sizeof(*w->listeners));
+	if (!w->listeners)
+		return -1;
+	w->nlisteners = n;
+	for (int i = 0; i < n; i++) {
+		struct listen_sock *ls = &w->listeners[i];
+
+		ls->w = w;
+		ls->nl = nls[i];
+		if (loop_sock_open(w->loop, &ls->sock, nls[i].fd) < 0) {
+			log_msg(w->log, LOG_LVL_FATAL, "could not set up listener %s", nls[i].name);
+			return -1;
+		}
+		loop_accept(w->loop, &ls->sock, &ls->op, accept_cb);
+		log_info(w->log, "listening on %s", nls[i].name);
+	}
+	free(nls);
+	return 0;
+}
+
+static void stop_listeners(struct worker *w)
+{
+	for (int i = 0; i < w->nlisteners; i++) {
+		struct listen_sock *ls = &w->listeners[i];
+
+		loop_timer_stop(w->loop, &ls->retry);
+		if (ls->op.armed)
+			loop_cancel(w->loop, &ls->op);
+	}
+}
+
+/* ---- signals and reload ---- */
+
+static void reload(struct worker *w)
+{
+	struct config *cfg = NULL;
+	struct userlist *ul = NULL;
+	char err[512];
+
+	log_info(w->log, "got SIGHUP, re-reading config");
+	log_reopen(w->log);
+	if (config_load(w->cfg_path, &cfg, err, sizeof(err), warn_cb, w->log) < 0) {
+		log_error(w->log, "config reload failed, keeping the running config: %s", err);
+		return;
+	}
+	if (cfg->auth_file && *cfg->auth_file) {
+		if (userlist_load(cfg->auth_file, &ul, err, sizeof(err)) < 0) {
+			log_error(w->log, "auth_file reload failed, keeping the running config: %s", err);
+			config_free(cfg);
+			return;
+		}
+	}
+	/* the old snapshot stays valid until here: nothing keeps pointers into it
+	 * across turns (pools look their settings up by name) */
+	config_free(w->owned_cfg);
+	w->owned_cfg = cfg;
+	w->cfg = cfg;
+	userlist_free(w->users);
+	w->users = ul;
+	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
+		      cfg->verbose > w->log->level - LOG_LVL_LOG ? cfg->verbose :
+		      w->log->level - LOG_LVL_LOG, w->log->quiet);
+}
+
+static void begin_shutdown(struct worker *w, const char *why)
+{
+	if (w->shutdown) {
+		log_info(w->log, "%s again, exiting now", why);
+		loop_stop(w->loop);
+		return;
+	}
+	log_info(w->log, "%s, shutting down once clients are gone", why);
+	w->shutdown = true;
+	stop_listeners(w);
+	if (!w->nclients)
+		loop_stop(w->loop);
+}
+
+static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
+{
+	struct worker *w = list_entry(op, struct worker, sigop);
+	struct signalfd_siginfo si;
+
+	while (read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(w);
+			break;
+		case SIGTERM:
+			begin_shutdown(w, "got SIGTERM");
+			break;
+		case SIGINT:
+			begin_shutdown(w, "got SIGINT");
+			break;
+		case SIGUSR1:
+		case SIGUSR2:
+			log_warning(w->log, "PAUSE/RESUME by signal is not supported yet");
+			break;
+		default:
+			break;
+		}
+	}
+	if (!more && !w->shutdown)
+		loop_poll(loop, &w->sigsock, &w->sigop, signal_cb);
+}
+
+static int setup_signals(struct worker *w)
+{
+	sigset_t set;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	w->sigfd = fd;
+	if (loop_sock_open(w->loop, &w->sigsock, fd) < 0)
+		return -1;
+	/* read(2) drains it here, so it stays non-blocking whatever the backend */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -1;
+	loop_poll(w->loop, &w->sigsock, &w->sigop, signal_cb);
+	return 0;
+}
+
+static enum loop_backend_kind backend_kind(int conf)
+{
+	switch (conf) {
+	case EVENT_BACKEND_IO_URING:
+		return LOOP_BACKEND_IO_URING;
+	case EVENT_BACKEND_EPOLL:
+		return LOOP_BACKEND_EPOLL;
+	default:
+		return LOOP_BACKEND_AUTO;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct logger lg;
+	struct worker w;
+	struct config *cfg = NULL;
+	struct loop_params lp;
+	const char *why = NULL;
+	char err[512];
+	const char *user;
+
+	if (parse_args(argc, argv, &o))
+		return 1;
+	log_init(&lg);
+	lg.quiet = o.quiet;
+	if (config_load(o.config, &cfg, err, sizeof(err), warn_cb, &lg) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
+		return 1;
+	}
+	if (log_configure(&lg, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
+			  o.verbose > cfg->verbose ? o.verbose : cfg->verbose, o.quiet) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "could not open logfile %s: %s", cfg->logfile,
+			strerror(errno));
+		return 1;
+	}
+	user = o.user ? o.user : (cfg->user && *cfg->user ? cfg->user : NULL);
+	if (user && getuid() == 0) {
+		if (change_user(user, &lg) < 0)
+			return 1;
+	} else if (getuid() == 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "PgBouncer should not run as root");
+		return 1;
+	}
+
+	memset(&w, 0, sizeof(w));
+	w.log = &lg;
+	w.cfg = cfg;
+	w.owned_cfg = cfg;
+	w.sigfd = -1;
+	w.cfg_path = realpath(o.config, NULL);
+	if (!w.cfg_path)
+		w.cfg_path = strdup(o.config);
+	list_init(&w.pools);
+	list_init(&w.clients);
+	list_init(&w.login_clients);
+	list_init(&w.starved);
+	pkt_init(&w.tmp);
+	if (cfg->auth_file && *cfg->auth_file &&
+	    userlist_load(cfg->auth_file, &w.users, err, sizeof(err)) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
+		return 1;
+	}
+
+	if (o.daemon && daemonize(&lg) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "could not daemonize: %s", strerror(errno));
+		return 1;
+	}
+	if (write_pidfile(cfg->pidfile, &lg) < 0)
+		return 1;
+
+	/* the ring is built after the user switch, in the thread that runs it:
+	 * the service user's locked-memory limit is what counts */
+	memset(&lp, 0, sizeof(lp));
+	lp.backend = backend_kind(cfg->event_backend);
+	lp.buf_size = (unsigned)cfg->pkt_buf;
+	lp.nbufs = 2048;
+	w.loop = loop_new(&lp, &why, err, sizeof(err));
+	if (!w.loop) {
+		log_msg(&lg, LOG_LVL_FATAL, "could not start the event loop: %s", err);
+		goto fail;
+	}
+	if (why)
+		log_info(&lg, "event backend: %s (io_uring unavailable: %s)", loop_backend_name(w.loop), why);
+	else
+		log_info(&lg, "event backend: %s", loop_backend_name(w.loop));
+	if (setup_signals(&w) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
+		goto fail;
+	}
+	if (start_listeners(&w) < 0)
+		goto fail;
+	log_info(&lg, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION, (int)getpid());
+
+	loop_run(w.loop);
+
+	log_info(&lg, "shutting down");
+	if (w.cfg->pidfile && *w.cfg->pidfile)
+		unlink(w.cfg->pidfile);
+	return w.exit_code;
+fail:
+	if (w.cfg->pidfile && *w.cfg->pidfile)
+		unlink(w.cfg->pidfile);
+	return 1;
+}

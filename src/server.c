@@ -1,1 +1,660 @@
-/* server.c - placeholder */
+/* server.c - server connections: connect, log in to PostgreSQL, watch ReadyForQuery, reset and release */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+#define AUTH_OK			0
+#define AUTH_CLEARTEXT		3
+#define AUTH_MD5		5
+#define AUTH_SASL		10
+#define AUTH_SASL_CONTINUE	11
+#define AUTH_SASL_FINAL		12
+#define LOGIN_MSG_MAX		(64 * 1024)
+
+static const struct conn_ops server_ops;
+
+static struct server *sv_of(struct conn *c)
+{
+	return list_entry(c, struct server, c);
+}
+
+void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
+{
+	char prefix[256];
+	va_list ap;
+
+	if (!log_enabled(sv->c.w->log, lvl))
+		return;
+	snprintf(prefix, sizeof(prefix), "S-%p: %s/%s@%s:%d ", (void *)sv,
+		 sv->pool ? sv->pool->dbname : "", sv->pool ? sv->pool->user : "", sv->c.addr,
+		 sv->c.port);
+	va_start(ap, fmt);
+	log_vmsg(sv->c.w->log, lvl, prefix, fmt, ap);
+	va_end(ap);
+}
+
+/* The password pgring logs in with: the [databases] entry's, else auth_file's. */
+static const char *server_password(struct server *sv, const struct secret **sec)
+{
+	const struct db_conf *db = pool_db_conf(sv->pool);
+	const struct userlist *ul = sv->c.w->users;
+	const struct userlist_entry *ue;
+
+	*sec = NULL;
+	if (db && db->user && db->password)
+		return db->password;
+	ue = ul ? userlist_find(ul, sv->pool->user) : NULL;
+	if (!ue)
+		return NULL;
+	*sec = &ue->secret;
+	return ue->secret.text;
+}
+
+void server_close(struct server *sv, const char *why)
+{
+	struct pool *pool = sv->pool;
+	struct client *cl = sv->client;
+
+	if (sv->c.closing)
+		return;
+	if (why && sv->state != SV_CANCEL)
+		server_log(sv, sv->state == SV_LOGIN ? LOG_LVL_WARNING : LOG_LVL_LOG,
+			   "closing because: %s", why);
+	if (cl) {
+		cl->server = NULL;
+		cl->c.peer = NULL;
+		sv->client = NULL;
+		sv->c.peer = NULL;
+		client_fail(cl, "08006", "server conn crashed?");
+	}
+	if (pool && sv->c.w->nservers)
+		sv->c.w->nservers--;
+	pool_change_server(sv, SV_CLOSING);
+	conn_close(&sv->c);
+	pool_server_gone(pool);
+}
+
+static void server_login_fail(struct server *sv, const char *msg)
+{
+	struct pool *pool = sv->pool;
+
+	/* before the close, which would otherwise launch the next try at once */
+	pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
+	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", msg);
+	server_close(sv, NULL);
+	pool_login_failed(pool, msg);
+}
+
+/* ---- connect and startup ---- */
+
+static void server_timeout(struct loop *loop, struct loop_timer *t)
+{
+	struct server *sv = list_entry(t, struct server, timer);
+
+	if (sv->state == SV_LOGIN)
+		server_login_fail(sv, "server_connect_timeout");
+}
+
+static void send_startup(struct server *sv)
+{
+	struct pktbuf *pb = &sv->c.w->tmp;
+	const struct db_conf *db = pool_db_conf(sv->pool);
+
+	pkt_begin(pb, 0);
+	pkt_u32(pb, PROTO_V3);
+	pkt_str(pb, "user");
+	pkt_str(pb, sv->pool->user);
+	pkt_str(pb, "database");
+	pkt_str(pb, db && db->dbname ? db->dbname : sv->pool->dbname);
+	if (db && db->client_encoding) {
+		pkt_str(pb, "client_encoding");
+		pkt_str(pb, db->client_encoding);
+	}
+	if (db && db->datestyle) {
+		pkt_str(pb, "datestyle");
+		pkt_str(pb, db->datestyle);
+	}
+	if (db && db->timezone) {
+		pkt_str(pb, "timezone");
+		pkt_str(pb, db->timezone);
+	}
+	if (db && db->application_name) {
+		pkt_str(pb, "application_name");
+		pkt_str(pb, db->application_name);
+	}
+	pkt_u8(pb, 0);
+	pkt_end(pb);
+	conn_send_pkt(&sv->c, pb);
+	sv->login_sent = true;
+}
+
+static void server_on_connect(struct conn *c, int res)
+{
+	struct server *sv = sv_of(c);
+	char msg[160];
+
+	if (res < 0) {
+		snprintf(msg, sizeof(msg), "could not connect to server: %s", strerror(-res));
+		if (sv->state == SV_CANCEL) {
+			server_close(sv, NULL);
+			return;
+		}
+		server_login_fail(sv, msg);
+		return;
+	}
+	net_tune(c->sock.fd, c->w->cfg);
+	net_peer(c->sock.fd, c->addr, sizeof(c->addr), &c->port);
+	net_local(c->sock.fd, c->laddr, sizeof(c->laddr), &c->lport);
+	if (sv->state == SV_CANCEL) {
+		struct pktbuf *pb = &c->w->tmp;
+
+		pkt_cancel(pb, sv->cancel_pid, sv->cancel_key);
+		conn_send_pkt(c, pb);
+		conn_close_after_send(c);
+		return;
+	}
+	send_startup(sv);
+	conn_start_recv(c);
+}
+
+static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db)
+{
+	char err[256];
+	int fd, ret;
+
+	ret = net_resolve(db ? db->host : NULL, db && db->port > 0 ? db->port : 5432,
+			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, sizeof(err));
+	if (ret < 0) {
+		log_warning(w->log, "database %s: %s", sv->pool ? sv->pool->dbname : "?", err);
+		return ret;
+	}
+	fd = net_socket_for(&sv->addr);
+	if (fd < 0)
+		return fd;
+	return conn_attach(&sv->c, fd);
+}
+
+struct server *server_launch(struct pool *pool)
+{
+	struct worker *w = pool->w;
+	struct server *sv = calloc(1, sizeof(*sv));
+
+	if (!sv)
+		return NULL;
+	conn_init(&sv->c, w, &server_ops, true);
+	list_node_init(&sv->node);
+	sv->pool = pool;
+	sv->txn_status = 'I';
+	sv->state = SV_CLOSING;
+	if (server_socket(w, sv, pool_db_conf(pool)) < 0) {
+		pool->last_login_fail_us = loop_now_us(w->loop);
+		free(sv);
+		return NULL;
+	}
+	pool_change_server(sv, SV_LOGIN);
+	w->nservers++;
+	loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->server_connect_timeout_us,
+		       server_timeout);
+	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+	return sv;
+}
+
+/* A CancelRequest to the PostgreSQL backend target is serving. */
+void server_send_cancel(struct worker *w, struct server *target)
+{
+	struct server *sv = calloc(1, sizeof(*sv));
+	int fd;
+
+	if (!sv)
+		return;
+	conn_init(&sv->c, w, &server_ops, true);
+	list_node_init(&sv->node);
+	sv->state = SV_CANCEL;
+	sv->cancel_pid = target->pid;
+	sv->cancel_key = target->key;
+	sv->addr = target->addr;
+	sv->addrlen = target->addrlen;
+	fd = net_socket_for(&sv->addr);
+	if (fd < 0 || conn_attach(&sv->c, fd) < 0) {
+		free(sv);
+		return;
+	}
+	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+}
+
+/* ---- login ---- */
+
+static bool send_md5(struct server *sv, const uint8_t *salt)
+{
+	const struct secret *sec;
+	const char *pw = server_password(sv, &sec);
+	char hash[MD5_PASSWD_LEN + 1], resp[MD5_PASSWD_LEN + 1];
+	struct pktbuf *pb = &sv->c.w->tmp;
+
+	if (!pw || (sec && sec->kind == SECRET_SCRAM)) {
+		server_login_fail(sv, "server asked for an md5 password, and pgring has none for this user");
+		return false;
+	}
+	if (sec && sec->kind == SECRET_MD5)
+		snprintf(hash, sizeof(hash), "%s", pw);
+	else
+		auth_md5_hash(pw, sv->pool->user, hash);
+	auth_md5_salted(hash, salt, resp);
+	pkt_password(pb, resp);
+	conn_send_pkt(&sv->c, pb);
+	return true;
+}
+
+static bool start_scram(struct server *sv, struct msg_rd *r)
+{
+	struct pool *pool = sv->pool;
+	const struct secret *sec;
+	const char *pw = server_password(sv, &sec), *mech;
+	bool offered = false;
+	char first[256];
+	int n;
+
+	while ((mech = rd_str(r)) && *mech)
+		if (!strcmp(mech, "SCRAM-SHA-256"))
+			offered = true;
+	if (!offered) {
+		server_login_fail(sv, "server offers no SASL mechanism pgring knows");
+		return false;
+	}
+	sv->scram = calloc(1, sizeof(*sv->scram));
+	if (!sv->scram) {
+		server_login_fail(sv, "out of memory");
+		return false;
+	}
+	if (pw && (!sec || sec->kind == SECRET_PLAIN)) {
+		scram_client_init_password(sv->scram, pw);
+	} else if (pool->have_scram_keys) {
+		scram_client_init_keys(sv->scram, pool->scram_client_key, pool->scram_server_key);
+	} else {
+		server_login_fail(sv, "server asked for SCRAM, and pgring has no plain password or client keys for this user");
+		return false;
+	}
+	n = scram_client_first(sv->scram, first, sizeof(first));
+	if (n < 0) {
+		server_login_fail(sv, "SCRAM: could not build client-first-message");
+		return false;
+	}
+	pkt_sasl_initial(&sv->c.w->tmp, "SCRAM-SHA-256", first, (size_t)n);
+	conn_send_pkt(&sv->c, &sv->c.w->tmp);
+	return true;
+}
+
+static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	struct msg_rd r;
+	uint32_t code;
+	char out[1024];
+	int n;
+
+	rd_init(&r, body, len);
+	code = rd_u32(&r);
+	switch (code) {
+	case AUTH_OK:
+		return true;
+	case AUTH_CLEARTEXT: {
+		const struct secret *sec;
+		const char *pw = server_password(sv, &sec);
+
+		if (!pw || (sec && sec->kind != SECRET_PLAIN)) {
+			server_login_fail(sv, "server asked for a cleartext password, and pgring has none for this user");
+			return false;
+		}
+		pkt_password(&sv->c.w->tmp, pw);
+		conn_send_pkt(&sv->c, &sv->c.w->tmp);
+		return true;
+	}
+	case AUTH_MD5: {
+		const uint8_t *salt = rd_bytes(&r, 4);
+
+		if (!salt) {
+			server_login_fail(sv, "malformed md5 request");
+			return false;
+		}
+		return send_md5(sv, salt);
+	}
+	case AUTH_SASL:
+		return start_scram(sv, &r);
+	case AUTH_SASL_CONTINUE:
+		if (!sv->scram) {
+			server_login_fail(sv, "unexpected SASL message");
+			return false;
+		}
+		n = scram_client_final(sv->scram, (const char *)body + 4, len - 4, out, sizeof(out));
+		if (n < 0) {
+			server_login_fail(sv, "SCRAM: bad server-first-message");
+			return false;
+		}
+		pkt_sasl_response(&sv->c.w->tmp, out, (size_t)n);
+		conn_send_pkt(&sv->c, &sv->c.w->tmp);
+		return true;
+	case AUTH_SASL_FINAL:
+		if (!sv->scram || scram_client_verify(sv->scram, (const char *)body + 4, len - 4) < 0) {
+			server_login_fail(sv, "SCRAM: the server's signature does not match");
+			return false;
+		}
+		return true;
+	default:
+		snprintf(out, sizeof(out), "server asked for an unsupported authentication method (%u)", code);
+		server_login_fail(sv, out);
+		return false;
+	}
+}
+
+static void welcome_add(struct pool *pool, const char *name, const char *val)
+{
+	int i;
+
+	if (pool->have_welcome)
+		return;
+	for (i = 0; i < pool->nwelcome; i++)
+		if (!strcmp(pool->welcome_name[i], name))
+			break;
+	if (i == pool->nwelcome) {
+		if (i == (int)(sizeof(pool->welcome_name) / sizeof(pool->welcome_name[0])))
+			return;
+		pool->welcome_name[i] = strdup(name);
+		pool->welcome_val[i] = NULL;
+		if (!pool->welcome_name[i])
+			return;
+		pool->nwelcome++;
+	}
+	free(pool->welcome_val[i]);
+	pool->welcome_val[i] = strdup(val);
+}
+
+static bool track_param(struct server *sv, const uint8_t *body, uint32_t len, bool login)
+{
+	struct msg_rd r;
+	const char *name, *val;
+	int idx;
+
+	rd_init(&r, body, len);
+	name = rd_str(&r);
+	val = rd_str(&r);
+	if (!name || !val)
+		return false;
+	if (login)
+		welcome_add(sv->pool, name, val);
+	idx = param_lookup(name);
+	if (idx >= 0) {
+		param_set_put(&sv->params, idx, val);
+		if (sv->client && !login && !sv->hidden)
+			param_set_put(&sv->client->params, idx, val);
+	}
+	return true;
+}
+
+static void login_done(struct server *sv)
+{
+	struct pool *pool = sv->pool;
+	const struct db_conf *db = pool_db_conf(pool);
+
+	loop_timer_stop(sv->c.w->loop, &sv->timer);
+	free(sv->scram);
+	sv->scram = NULL;
+	pool->have_welcome = pool->nwelcome > 0;
+	server_log(sv, LOG_LVL_DEBUG, "login done");
+	if (sv->c.w->cfg->log_connections)
+		server_log(sv, LOG_LVL_LOG, "new connection to server (from %s:%d)", sv->c.laddr,
+			   sv->c.lport);
+	if (db && db->connect_query && *db->connect_query) {
+		pkt_query(&sv->c.w->tmp, db->connect_query);
+		conn_send_pkt(&sv->c, &sv->c.w->tmp);
+		sv->hidden++;
+		pool_change_server(sv, SV_USED);
+		return;
+	}
+	pool_server_ready(sv);
+}
+
+static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct error_fields ef;
+	struct msg_rd r;
+
+	switch (type) {
+	case 'R':
+		return login_auth(sv, body, len);
+	case 'S':
+		return track_param(sv, body, len, true);
+	case 'K':
+		rd_init(&r, body, len);
+		sv->pid = rd_u32(&r);
+		sv->key = rd_u32(&r);
+		return true;
+	case 'N':
+		return true;
+	case 'E':
+		proto_parse_error(body, len, &ef);
+		server_login_fail(sv, ef.message ? ef.message : "login failed");
+		return false;
+	case 'Z':
+		login_done(sv);
+		return !sv->c.closing;
+	default:
+		server_login_fail(sv, "unexpected message during login");
+		return false;
+	}
+}
+
+/* ---- after login ---- */
+
+/* Sends SET for each parameter the client sees differently; the replies are
+ * consumed (hidden) before the client's own. */
+bool server_send_params(struct server *sv, const struct param_set *want)
+{
+	struct pktbuf *pb = &sv->c.w->tmp;
+	char sql[2048];
+	size_t n = 0;
+
+	for (int i = 0; i < PARAM_COUNT; i++) {
+		const char *v = want->val[i];
+
+		if (!v || (sv->params.val[i] && !strcmp(v, sv->params.val[i])))
+			continue;
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n < 2 ? 0 : sizeof(sql) - n, "SET %s = E'",
+				      param_name(i));
+		for (; *v && n + 8 < sizeof(sql); v++) {
+			if (*v == '\'' || *v == '\\')
+				sql[n++] = *v;
+			sql[n++] = *v;
+		}
+		if (n + 4 >= sizeof(sql))
+			return false;
+		memcpy(sql + n, "';", 3);
+		n += 2;
+	}
+	if (!n)
+		return true;
+	pkt_query(pb, sql);
+	conn_send_pkt(&sv->c, pb);
+	sv->hidden++;
+	return true;
+}
+
+/* Called with ReadyForQuery: gives the server back when the pool mode says so. */
+static void maybe_release(struct server *sv)
+{
+	struct client *cl = sv->client;
+	int mode;
+
+	if (!cl || sv->outstanding > 0 || sv->unsynced)
+		return;
+	mode = pool_mode_of(sv->pool);
+	if (mode == POOL_SESSION)
+		return;
+	if (mode == POOL_STATEMENT && sv->txn_status != 'I') {
+		client_fail(cl, "08P01", "transaction blocks not allowed in statement pooling mode");
+		return;
+	}
+	if (sv->txn_status != 'I')
+		return;
+	if (cl->c.fr.have || cl->c.fr.in_body)
+		return;		/* the client is mid-message to this server */
+	server_release(sv);
+	/* a pipelining client may have its next transaction queued already */
+	if (cl->c.inq_head)
+		conn_process(&cl->c);
+}
+
+void server_release(struct server *sv)
+{
+	struct client *cl = sv->client;
+	struct worker *w = sv->c.w;
+	const char *reset = w->cfg->server_reset_query;
+	int mode = pool_mode_of(sv->pool);
+
+	if (cl) {
+		cl->server = NULL;
+		cl->c.peer = NULL;
+		if (cl->state == CL_ACTIVE)
+			pool_change_client(cl, CL_IDLE);
+	}
+	sv->client = NULL;
+	sv->c.peer = NULL;
+	if (sv->c.closing)
+		return;
+	if (sv->outstanding > 0 || sv->unsynced || sv->txn_status != 'I' || sv->hidden ||
+	    (cl && (cl->c.fr.have || cl->c.fr.in_body))) {
+		server_close(sv, "client disconnect while server was not ready");
+		return;
+	}
+	if (reset && *reset && (mode == POOL_SESSION || w->cfg->server_reset_query_always)) {
+		pkt_query(&w->tmp, reset);
+		conn_send_pkt(&sv->c, &w->tmp);
+		sv->hidden++;
+		pool_change_server(sv, SV_USED);
+		return;
+	}
+	pool_server_ready(sv);
+}
+
+static bool hidden_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct error_fields ef;
+
+	switch (type) {
+	case 'Z':
+		sv->hidden--;
+		if (len >= 1)
+			sv->txn_status = (char)body[0];
+		if (!sv->hidden && sv->state == SV_USED)
+			pool_server_ready(sv);
+		return !sv->c.closing;
+	case 'S':
+		track_param(sv, body, len, false);
+		return true;
+	case 'E':
+		proto_parse_error(body, len, &ef);
+		server_log(sv, LOG_LVL_WARNING, "pgring's own query failed: %s",
+			   ef.message ? ef.message : "?");
+		if (sv->state == SV_USED) {
+			server_close(sv, "reset or connect query failed");
+			return false;
+		}
+		return true;
+	default:
+		return true;
+	}
+}
+
+static enum msg_action server_on_header(struct conn *c, uint8_t type, uint32_t len)
+{
+	struct server *sv = sv_of(c);
+
+	if (sv->state == SV_LOGIN) {
+		if (len > LOGIN_MSG_MAX) {
+			server_login_fail(sv, "oversized message during login");
+			return ACT_CLOSE;
+		}
+		return ACT_CONSUME;
+	}
+	if (sv->hidden)
+		return type == 'E' || type == 'Z' || type == 'S' ? ACT_CONSUME : ACT_DROP;
+	if (sv->state != SV_ACTIVE || !sv->client) {
+		/* an idle server speaks only to say it is going away */
+		if (type == 'S' || type == 'N')
+			return ACT_CONSUME;
+		server_close(sv, type == 'E' ? "server sent an error while idle" :
+			     "unexpected message from idle server");
+		return ACT_CLOSE;
+	}
+	if (type == 'Z' || type == 'S')
+		return ACT_PEEK;
+	return ACT_FORWARD;
+}
+
+static bool server_on_message(struct conn *c, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct server *sv = sv_of(c);
+
+	if (sv->state == SV_LOGIN)
+		return login_message(sv, type, body, len);
+	if (sv->hidden)
+		return hidden_message(sv, type, body, len);
+	if (type == 'S')
+		return track_param(sv, body, len, false);
+	if (type == 'Z') {
+		if (len >= 1)
+			sv->txn_status = (char)body[0];
+		if (sv->outstanding > 0)
+			sv->outstanding--;
+		if (sv->pool)
+			sv->pool->xact_count++;
+		maybe_release(sv);
+		return !c->closing;
+	}
+	return true;
+}
+
+static void server_on_eof(struct conn *c, int err)
+{
+	struct server *sv = sv_of(c);
+
+	if (sv->state == SV_LOGIN) {
+		server_login_fail(sv, err ? strerror(-err) : "server closed the connection during login");
+		return;
+	}
+	if (sv->state == SV_CANCEL) {
+		server_close(sv, NULL);
+		return;
+	}
+	server_close(sv, err == -EBADMSG ? "bad packet header from server" :
+		     err ? strerror(-err) : "server closed the connection");
+}
+
+static void server_on_drain(struct conn *c)
+{
+	if (c->peer)
+		conn_process(c->peer);
+}
+
+static void server_on_free(struct conn *c)
+{
+	struct server *sv = sv_of(c);
+
+	loop_timer_stop(c->w->loop, &sv->timer);
+	param_set_free(&sv->params);
+	free(sv->scram);
+	free(sv);
+}
+
+static const struct conn_ops server_ops = {
+	.on_header = server_on_header,
+	.on_message = server_on_message,
+	.on_eof = server_on_eof,
+	.on_drain = server_on_drain,
+	.on_free = server_on_free,
+	.on_connect = server_on_connect,
+};

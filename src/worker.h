@@ -1,1 +1,312 @@
-/* worker.h - placeholder */
+/* worker.h - the runtime objects: worker, connections (client and server), pools */
+#ifndef PGRING_WORKER_H
+#define PGRING_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "auth.h"
+#include "config.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "proto.h"
+#include "userlist.h"
+
+struct worker;
+struct pool;
+struct client;
+struct server;
+
+/* ---- the byte stream of one socket (conn.c) ---- */
+
+#define OUTQ_SLOTS	64	/* queued slices per socket */
+#define OUTQ_BATCH	16	/* slices per sendmsg */
+#define OUTQ_HIGH_BYTES	(256 * 1024)	/* over this, the peer stops feeding us */
+#define INQ_HIGH_BUFS	8	/* received buffers held before recv pauses */
+#define HOLD_MAX	8	/* header pieces held until a message is decided */
+
+/* What to do with the message whose header was just read. */
+enum msg_action {
+	ACT_FORWARD,		/* to the peer, untouched */
+	ACT_PEEK,		/* to the peer, and gathered for on_message */
+	ACT_CONSUME,		/* gathered for on_message, not forwarded */
+	ACT_DROP,		/* neither */
+	ACT_WAIT,		/* cannot decide yet: stop reading this stream */
+	ACT_CLOSE,		/* the handler closed the connection */
+};
+
+struct out_ent {
+	struct loop_buf *buf;	/* holds a reference */
+	uint32_t off, len;
+};
+
+struct conn;
+struct conn_ops {
+	/* decide on a message; the conn's framer holds type and len */
+	enum msg_action (*on_header)(struct conn *c, uint8_t type, uint32_t len);
+	/* a PEEK/CONSUME message is complete in c->msg; false if c was closed */
+	bool (*on_message)(struct conn *c, uint8_t type, const uint8_t *body, uint32_t len);
+	/* EOF or an I/O error; the conn is to be closed */
+	void (*on_eof)(struct conn *c, int err);
+	/* the send queue drained below the high-water mark */
+	void (*on_drain)(struct conn *c);
+	/* every op is final and the fd closed: free the owner */
+	void (*on_free)(struct conn *c);
+	/* connect finished (server side): 0 or -errno */
+	void (*on_connect)(struct conn *c, int res);
+};
+
+struct conn {
+	struct worker *w;
+	const struct conn_ops *ops;
+	struct conn *peer;		/* where forwarded messages go */
+	struct loop_sock sock;
+	struct loop_op rop, wop;
+	uint64_t id;
+	bool is_server;
+
+	/* receive side */
+	struct loop_buf *inq_head, *inq_tail;	/* chained by buf->next */
+	uint32_t inq_off;		/* bytes of inq_head already used */
+	unsigned inq_n;
+	struct frame fr;
+	bool decided;			/* the current message's action is known */
+	uint8_t action;			/* enum msg_action of the current message */
+	struct out_ent hold[HOLD_MAX];	/* header bytes not yet forwarded */
+	int nhold;
+	struct pktbuf msg;		/* gathered body of a PEEK/CONSUME message */
+	bool want_recv;			/* recv should be armed */
+	bool recv_starved;		/* waiting for pool buffers */
+	struct list_node starved_node;
+	bool processing;
+
+	/* send side */
+	struct out_ent outq[OUTQ_SLOTS];
+	unsigned out_head, out_n, out_inflight;
+	size_t out_bytes;
+	struct iovec iov[OUTQ_BATCH];
+
+	bool closing;
+	bool close_after_send;
+	bool freed;
+
+	/* addresses */
+	char addr[64];
+	int port;
+	char laddr[64];
+	int lport;
+	uint64_t connect_time_us;
+	uint64_t request_time_us;
+};
+
+/* ---- tracked parameters (ParameterStatus that follow the client) ---- */
+#define PARAM_COUNT 6
+enum param_idx {
+	PARAM_CLIENT_ENCODING = 0,
+	PARAM_DATESTYLE,
+	PARAM_TIMEZONE,
+	PARAM_INTERVALSTYLE,
+	PARAM_STANDARD_CONFORMING_STRINGS,
+	PARAM_APPLICATION_NAME,
+};
+struct param_set {
+	char *val[PARAM_COUNT];		/* NULL = unknown */
+};
+
+/* ---- client ---- */
+enum client_state {
+	CL_LOGIN = 0,		/* startup and auth */
+	CL_WAIT_LOGIN,		/* authenticated, waiting for the pool's first server */
+	CL_IDLE,		/* logged in, no server */
+	CL_WAITING,		/* wants a server, queued on the pool */
+	CL_ACTIVE,		/* linked to a server */
+	CL_CANCEL,		/* a cancel request connection */
+	CL_CLOSING,
+};
+
+struct client {
+	struct conn c;
+	enum client_state state;
+	struct list_node node;		/* in the pool's (or worker's) list for the state */
+	struct list_node all;		/* worker->clients */
+	struct pool *pool;
+	struct server *server;
+	char user[64];
+	char dbname[64];
+	struct param_set params;
+	uint32_t cancel_key;		/* BackendKeyData pgring gave it: (id, key) */
+	uint32_t cancel_pid;
+	/* auth */
+	const struct userlist_entry *ul;	/* may be NULL (fake auth) */
+	struct secret secret;
+	bool fake_auth;			/* unknown user/db: fail after the exchange */
+	uint8_t auth_state;
+	uint8_t md5_salt[4];
+	struct scram_server *scram;
+	bool admin;
+	uint64_t wait_start_us;
+	struct loop_timer timer;
+	/* startup parameters to keep */
+	struct param_set startup;
+	/* cancel forwarding: the connection carrying it */
+	struct server *cancel_conn;
+};
+
+/* ---- server ---- */
+enum server_state {
+	SV_LOGIN = 0,		/* connecting, startup, auth */
+	SV_IDLE,		/* ready, in the pool */
+	SV_ACTIVE,		/* linked to a client */
+	SV_USED,		/* running server_reset_query before going idle */
+	SV_CANCEL,		/* carries one CancelRequest */
+	SV_CLOSING,
+};
+
+struct server {
+	struct conn c;
+	enum server_state state;
+	struct list_node node;
+	struct pool *pool;
+	struct client *client;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint32_t pid, key;		/* PostgreSQL's BackendKeyData */
+	struct param_set params;
+	/* protocol accounting */
+	int outstanding;		/* ReadyForQuery messages still to come for the client */
+	int hidden;			/* ReadyForQuery messages of pgring's own queries */
+	bool unsynced;			/* client sent messages not yet followed by Sync/Query */
+	char txn_status;		/* of the last ReadyForQuery: I, T, E */
+	/* login */
+	struct scram_client *scram;
+	bool login_sent;
+	uint64_t last_used_us;
+	struct loop_timer timer;
+	/* cancel connection payload */
+	uint32_t cancel_pid, cancel_key;
+};
+
+/* ---- pool: one (database, user) pair ---- */
+struct pool {
+	struct list_node node;		/* worker->pools */
+	struct worker *w;
+	char dbname[64];		/* the client-facing name */
+	char user[64];			/* the user pgring logs in as */
+	/* client lists */
+	struct list wait_login;		/* CL_WAIT_LOGIN */
+	struct list idle_clients;	/* CL_IDLE */
+	struct list waiting;		/* CL_WAITING, FIFO */
+	struct list active_clients;	/* CL_ACTIVE */
+	/* server lists */
+	struct list login_servers;	/* SV_LOGIN */
+	struct list idle_servers;	/* SV_IDLE, LIFO */
+	struct list active_servers;	/* SV_ACTIVE */
+	struct list used_servers;	/* SV_USED */
+	/* what a new client is told at login: the first server's ParameterStatus */
+	bool have_welcome;
+	int nwelcome;
+	char *welcome_name[48];
+	char *welcome_val[48];
+	struct loop_timer retry_timer;	/* server_login_retry after a failed login */
+	/* SCRAM keys of a client that logged in, for server logins by verifier */
+	bool have_scram_keys;
+	uint8_t scram_client_key[SCRAM_KEY_LEN];
+	uint8_t scram_server_key[SCRAM_KEY_LEN];
+	uint64_t last_login_fail_us;
+	char last_error[256];
+	/* stats (SHOW STATS) */
+	uint64_t xact_count, query_count, bytes_in, bytes_out;
+};
+
+/* ---- worker: everything mutable of one event loop ---- */
+struct listen_sock {
+	struct worker *w;
+	struct loop_sock sock;
+	struct loop_op op;
+	struct net_listener nl;
+	struct loop_timer retry;	/* EMFILE backoff */
+};
+
+struct worker {
+	struct loop *loop;
+	struct logger *log;
+	const struct config *cfg;
+	struct userlist *users;
+	struct listen_sock *listeners;
+	int nlisteners;
+	struct list pools;
+	struct list clients;		/* every client */
+	struct list login_clients;	/* CL_LOGIN */
+	struct list starved;		/* conns waiting for receive buffers */
+	unsigned nclients;
+	unsigned nservers;
+	uint64_t next_id;
+	/* signals */
+	int sigfd;
+	struct loop_sock sigsock;
+	struct loop_op sigop;
+	bool shutdown;
+	int exit_code;
+	struct pktbuf tmp;		/* scratch for building messages */
+	char *cfg_path;
+	struct config *owned_cfg;	/* the snapshot this worker holds */
+};
+
+/* conn.c */
+void conn_init(struct conn *c, struct worker *w, const struct conn_ops *ops, bool is_server);
+int conn_attach(struct conn *c, int fd);
+void conn_start_recv(struct conn *c);
+void conn_process(struct conn *c);
+bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len);
+bool conn_send_pkt(struct conn *c, struct pktbuf *pb);	/* copies pb's bytes; pkt_reset(pb) after */
+void conn_close(struct conn *c);
+void conn_close_after_send(struct conn *c);
+bool conn_out_full(const struct conn *c);
+void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
+void conn_rearm_starved(struct worker *w);
+void conn_discard_held(struct conn *c);
+
+/* client.c */
+void client_accept(struct worker *w, int fd);
+void client_linked(struct client *cl);			/* a server was assigned */
+void client_fail(struct client *cl, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void client_login_done(struct client *cl);
+void client_login_failed(struct client *cl, const char *msg);
+void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* server.c */
+struct server *server_launch(struct pool *pool);
+void server_release(struct server *sv);		/* the client is done with it */
+void server_close(struct server *sv, const char *why);
+bool server_send_params(struct server *sv, const struct param_set *want);
+void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void server_send_cancel(struct worker *w, struct server *target);
+
+/* pool.c */
+struct pool *pool_get(struct worker *w, const char *dbname, const char *user);
+const struct db_conf *pool_db_conf(const struct pool *pool);
+int pool_mode_of(const struct pool *pool);
+int pool_size_of(const struct pool *pool);
+void pool_change_client(struct client *cl, enum client_state st);
+void pool_change_server(struct server *sv, enum server_state st);
+void pool_want_server(struct client *cl);		/* queue cl and pair when possible */
+void pool_server_ready(struct server *sv);		/* login done or reset done */
+void pool_login_failed(struct pool *pool, const char *msg);
+void pool_server_gone(struct pool *pool);
+void pool_pair(struct pool *pool);
+void pool_free_all(struct worker *w);
+
+/* params */
+const char *param_name(int idx);
+int param_lookup(const char *name);
+void param_set_free(struct param_set *ps);
+void param_set_copy(struct param_set *dst, const struct param_set *src);
+void param_set_put(struct param_set *ps, int idx, const char *val);
+
+#endif

@@ -1,0 +1,476 @@
+/* conn.c - one socket's byte stream: framing by headers, forwarding by slices, send queue, flow control */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+/*
+ * Received buffers queue up on inq and are framed by headers only.  A
+ * forwarded message is pushed to the peer's send queue as slices of the
+ * received buffers (each slice holds a reference), so bodies are never
+ * copied; adjacent slices of one buffer merge into one entry.  When the
+ * peer's queue is full, framing stops; when inq grows, recv is cancelled;
+ * both resume from the peer's send completion (on_drain).
+ */
+
+#define MSG_GATHER_MAX	(1024 * 1024)
+
+static void conn_maybe_free(struct conn *c);
+static void conn_flush(struct conn *c);
+
+static void conn_free_cb(void *arg)
+{
+	struct conn *c = arg;
+
+	c->ops->on_free(c);
+}
+
+void conn_init(struct conn *c, struct worker *w, const struct conn_ops *ops, bool is_server)
+{
+	c->w = w;
+	c->ops = ops;
+	c->is_server = is_server;
+	c->sock.fd = -1;
+	c->id = ++w->next_id;
+	list_node_init(&c->starved_node);
+	pkt_init(&c->msg);
+	frame_init(&c->fr, !is_server, is_server ? (uint32_t)INT32_MAX : PROTO_STARTUP_MAX);
+	c->connect_time_us = loop_now_us(w->loop);
+}
+
+int conn_attach(struct conn *c, int fd)
+{
+	int ret = loop_sock_open(c->w->loop, &c->sock, fd);
+
+	if (ret < 0) {
+		close(fd);
+		c->sock.fd = -1;
+	}
+	return ret;
+}
+
+bool conn_out_full(const struct conn *c)
+{
+	return c->out_n + HOLD_MAX + 2 >= OUTQ_SLOTS || c->out_bytes >= OUTQ_HIGH_BYTES;
+}
+
+static void release_out(struct conn *c, unsigned n)
+{
+	struct loop *loop = c->w->loop;
+
+	while (n--) {
+		struct out_ent *e = &c->outq[c->out_head];
+
+		c->out_bytes -= e->len;
+		loop_buf_put(loop, e->buf);
+		e->buf = NULL;
+		c->out_head = (c->out_head + 1) % OUTQ_SLOTS;
+		c->out_n--;
+	}
+}
+
+static void conn_send_cb(struct loop *loop, struct loop_op *op, int res, bool more)
+{
+	struct conn *c = list_entry(op, struct conn, wop);
+	bool was_full = conn_out_full(c);
+
+	release_out(c, c->out_inflight);
+	c->out_inflight = 0;
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (res < 0) {
+		c->ops->on_eof(c, res);
+		return;
+	}
+	if (c->out_n) {
+		conn_flush(c);
+	} else if (c->close_after_send) {
+		conn_close(c);
+		return;
+	}
+	if (was_full && !conn_out_full(c) && c->ops->on_drain)
+		c->ops->on_drain(c);
+}
+
+static void conn_flush(struct conn *c)
+{
+	unsigned i, n;
+
+	if (c->wop.armed || !c->out_n || c->sock.fd < 0 || c->closing)
+		return;
+	n = c->out_n < OUTQ_BATCH ? c->out_n : OUTQ_BATCH;
+	for (i = 0; i < n; i++) {
+		struct out_ent *e = &c->outq[(c->out_head + i) % OUTQ_SLOTS];
+
+		c->iov[i].iov_base = e->buf->data + e->off;
+		c->iov[i].iov_len = e->len;
+	}
+	c->out_inflight = n;
+	loop_send(c->w->loop, &c->sock, &c->wop, conn_send_cb, c->iov, (int)n);
+}
+
+bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
+{
+	struct out_ent *e;
+
+	if (!c || c->closing || !len)
+		return false;
+	if (c->out_n > c->out_inflight) {
+		e = &c->outq[(c->out_head + c->out_n - 1) % OUTQ_SLOTS];
+		if (e->buf == buf && e->off + e->len == off) {
+			e->len += len;
+			c->out_bytes += len;
+			conn_flush(c);
+			return true;
+		}
+	}
+	if (c->out_n == OUTQ_SLOTS)
+		return false;
+	e = &c->outq[(c->out_head + c->out_n) % OUTQ_SLOTS];
+	loop_buf_ref(buf);
+	e->buf = buf;
+	e->off = off;
+	e->len = len;
+	c->out_n++;
+	c->out_bytes += len;
+	conn_flush(c);
+	return true;
+}
+
+bool conn_send_pkt(struct conn *c, struct pktbuf *pb)
+{
+	struct loop_buf *b;
+	bool ok;
+
+	if (pb->failed || !pb->len) {
+		pkt_reset(pb);
+		return !pb->failed;
+	}
+	b = loop_buf_heap(pb->len);
+	if (!b) {
+		pkt_reset(pb);
+		return false;
+	}
+	memcpy(b->data, pb->data, pb->len);
+	b->len = (uint32_t)pb->len;
+	ok = conn_push(c, b, 0, b->len);
+	loop_buf_put(c->w->loop, b);
+	pkt_reset(pb);
+	return ok;
+}
+
+/* ---- receive side ---- */
+
+static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool more);
+
+static void update_recv(struct conn *c)
+{
+	bool want = c->want_recv && !c->closing && c->inq_n < INQ_HIGH_BUFS;
+
+	if (want && !c->rop.armed && !c->recv_starved && c->sock.fd >= 0)
+		loop_recv(c->w->loop, &c->sock, &c->rop, conn_recv_cb);
+	else if (!want && c->rop.armed && !c->rop.cancel)
+		loop_cancel(c->w->loop, &c->rop);
+}
+
+void conn_start_recv(struct conn *c)
+{
+	c->want_recv = true;
+	update_recv(c);
+}
+
+void conn_rearm_starved(struct worker *w)
+{
+	struct list_node *pos, *tmp;
+
+	if (list_empty(&w->starved) || loop_bufs_free(w->loop) < loop_bufs_total(w->loop) / 4)
+		return;
+	list_for_each_safe(pos, tmp, &w->starved) {
+		struct conn *c = list_entry(pos, struct conn, starved_node);
+
+		list_remove(&w->starved, pos);
+		c->recv_starved = false;
+		update_recv(c);
+	}
+}
+
+static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool more)
+{
+	struct conn *c = list_entry(op, struct conn, rop);
+
+	if (res > 0) {
+		struct loop_buf *b = op->buf;
+
+		op->buf = NULL;
+		if (c->closing) {
+			loop_buf_put(loop, b);
+		} else {
+			b->next = NULL;
+			if (c->inq_tail)
+				c->inq_tail->next = b;
+			else
+				c->inq_head = b;
+			c->inq_tail = b;
+			c->inq_n++;
+			conn_process(c);
+		}
+		if (!more && !c->closing)
+			update_recv(c);
+		else if (!more)
+			conn_maybe_free(c);
+		return;
+	}
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (res == -ENOBUFS) {
+		c->recv_starved = true;
+		list_append(&c->w->starved, &c->starved_node);
+		return;
+	}
+	if (res == -ECANCELED) {
+		/* paused for flow control; conn_process re-arms when drained */
+		update_recv(c);
+		return;
+	}
+	/* EOF (0) or an error */
+	c->want_recv = false;
+	c->ops->on_eof(c, res);
+}
+
+void conn_discard_held(struct conn *c)
+{
+	for (int i = 0; i < c->nhold; i++)
+		loop_buf_put(c->w->loop, c->hold[i].buf);
+	c->nhold = 0;
+}
+
+static void hold(struct conn *c, struct loop_buf *b, uint32_t off, uint32_t len)
+{
+	if (!len)
+		return;
+	if (c->nhold > 0) {
+		struct out_ent *h = &c->hold[c->nhold - 1];
+
+		if (h->buf == b && h->off + h->len == off) {
+			h->len += len;
+			return;
+		}
+	}
+	/* a header is 5 bytes: it cannot come in more than 5 pieces */
+	loop_buf_ref(b);
+	c->hold[c->nhold].buf = b;
+	c->hold[c->nhold].off = off;
+	c->hold[c->nhold].len = len;
+	c->nhold++;
+}
+
+static bool forwards(uint8_t action)
+{
+	return action == ACT_FORWARD || action == ACT_PEEK;
+}
+
+static bool gathers(uint8_t action)
+{
+	return action == ACT_PEEK || action == ACT_CONSUME;
+}
+
+/* Asks the owner what to do with the message whose header is complete. */
+static bool decide(struct conn *c)
+{
+	enum msg_action a;
+
+	if (c->peer && conn_out_full(c->peer))
+		return false;
+	a = c->ops->on_header(c, c->fr.type, c->fr.len);
+	if (a == ACT_WAIT || a == ACT_CLOSE || c->closing)
+		return false;
+	if (gathers(a) && c->fr.len > MSG_GATHER_MAX) {
+		c->ops->on_eof(c, -EMSGSIZE);
+		return false;
+	}
+	c->decided = true;
+	c->action = (uint8_t)a;
+	if (forwards(a) && c->peer) {
+		for (int i = 0; i < c->nhold; i++)
+			conn_push(c->peer, c->hold[i].buf, c->hold[i].off, c->hold[i].len);
+	}
+	conn_discard_held(c);
+	pkt_reset(&c->msg);
+	return true;
+}
+
+/* The current message is complete. false if the conn was closed. */
+static bool finish(struct conn *c)
+{
+	bool ok = true;
+	uint8_t type = c->fr.type;
+
+	frame_next(&c->fr);
+	c->decided = false;
+	if (gathers(c->action)) {
+		if (c->msg.failed) {
+			c->ops->on_eof(c, -ENOMEM);
+			return false;
+		}
+		ok = c->ops->on_message(c, type, c->msg.data, (uint32_t)c->msg.len);
+	}
+	return ok && !c->closing;
+}
+
+void conn_process(struct conn *c)
+{
+	struct loop *loop = c->w->loop;
+
+	if (c->processing || c->closing)
+		return;
+	c->processing = true;
+	while (c->inq_head && !c->closing && !c->close_after_send) {
+		struct loop_buf *b;
+		uint32_t off;
+		enum frame_ev ev;
+		size_t used;
+
+		/* a complete header waits for its decision before anything else */
+		if (c->fr.in_body && !c->decided) {
+			if (!decide(c))
+				break;
+			if (frame_msg_done(&c->fr)) {
+				if (!finish(c))
+					break;
+				continue;
+			}
+		}
+		b = c->inq_head;
+		off = c->inq_off;
+		if (off >= b->len) {
+			c->inq_head = b->next;
+			if (!c->inq_head)
+				c->inq_tail = NULL;
+			c->inq_off = 0;
+			c->inq_n--;
+			loop_buf_put(loop, b);
+			continue;
+		}
+		if (c->decided && forwards(c->action) && c->peer && conn_out_full(c->peer))
+			break;
+
+		ev = frame_step(&c->fr, (const uint8_t *)b->data + off, b->len - off, &used);
+		c->inq_off += (uint32_t)used;
+		switch (ev) {
+		case FRAME_PARTIAL:
+			hold(c, b, off, (uint32_t)used);
+			break;
+		case FRAME_HEADER:
+			hold(c, b, off, (uint32_t)used);
+			c->decided = false;	/* decided at the top of the loop */
+			break;
+		case FRAME_BODY:
+			if (forwards(c->action))
+				conn_push(c->peer, b, off, (uint32_t)used);
+			if (gathers(c->action))
+				pkt_bytes(&c->msg, b->data + off, used);
+			if (frame_msg_done(&c->fr) && !finish(c))
+				goto out;
+			break;
+		case FRAME_BAD:
+			c->ops->on_eof(c, -EBADMSG);
+			goto out;
+		}
+	}
+out:
+	c->processing = false;
+	if (!c->closing)
+		update_recv(c);
+	conn_rearm_starved(c->w);
+}
+
+/* ---- connect and close ---- */
+
+static void conn_connect_cb(struct loop *loop, struct loop_op *op, int res, bool more)
+{
+	struct conn *c = list_entry(op, struct conn, wop);
+
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	c->ops->on_connect(c, res);
+}
+
+void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	loop_connect(c->w->loop, &c->sock, &c->wop, conn_connect_cb, sa, len);
+}
+
+static void conn_maybe_free(struct conn *c)
+{
+	if (c->rop.armed || c->wop.armed || c->freed)
+		return;
+	release_out(c, c->out_n);
+	if (c->sock.fd >= 0)
+		loop_sock_close(c->w->loop, &c->sock);
+	c->freed = true;
+	pkt_free(&c->msg);
+	loop_defer(c->w->loop, conn_free_cb, c);
+}
+
+void conn_close(struct conn *c)
+{
+	struct loop *loop = c->w->loop;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->want_recv = false;
+	conn_discard_held(c);
+	while (c->inq_head) {
+		struct loop_buf *b = c->inq_head;
+
+		c->inq_head = b->next;
+		loop_buf_put(loop, b);
+	}
+	c->inq_tail = NULL;
+	c->inq_n = 0;
+	if (c->recv_starved) {
+		list_remove(&c->w->starved, &c->starved_node);
+		c->recv_starved = false;
+	}
+	/* queued slices not in flight can go now; in-flight ones at completion */
+	if (c->out_n > c->out_inflight) {
+		unsigned keep = c->out_inflight, drop = c->out_n - keep;
+
+		for (unsigned i = 0; i < drop; i++) {
+			struct out_ent *e = &c->outq[(c->out_head + keep + i) % OUTQ_SLOTS];
+
+			c->out_bytes -= e->len;
+			loop_buf_put(loop, e->buf);
+			e->buf = NULL;
+		}
+		c->out_n = keep;
+	}
+	if (c->rop.armed && !c->rop.cancel)
+		loop_cancel(loop, &c->rop);
+	if (c->wop.armed && !c->wop.cancel)
+		loop_cancel(loop, &c->wop);
+	conn_maybe_free(c);
+}
+
+void conn_close_after_send(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->want_recv = false;
+	if (!c->out_n && !c->wop.armed) {
+		conn_close(c);
+		return;
+	}
+	c->close_after_send = true;
+	update_recv(c);
+}

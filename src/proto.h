@@ -1,0 +1,130 @@
+/* proto.h - PostgreSQL v3 wire framing with no I/O: a header framer, message builders and readers */
+#ifndef PGRING_PROTO_H
+#define PGRING_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_V3		196608
+#define PROTO_CANCEL_CODE	80877102
+#define PROTO_SSL_CODE		80877103
+#define PROTO_GSSENC_CODE	80877104
+#define PROTO_STARTUP_MAX	10000	/* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
+#define PROTO_HDR_LEN		5
+
+/*
+ * Framer: a pull parser over a byte stream that arrives in arbitrary pieces.
+ * It looks at headers only; bodies pass by length.  A startup-phase framer
+ * reads untyped packets (4-byte length first).
+ */
+struct frame {
+	uint8_t hdr[PROTO_HDR_LEN];
+	uint8_t have;		/* header bytes gathered so far */
+	uint8_t type;		/* message type; 0 for untyped (startup) packets */
+	bool untyped;		/* the next header has no type byte */
+	uint32_t len;		/* body length, header excluded */
+	uint32_t left;		/* body bytes still to come */
+	bool in_body;
+	uint32_t max_len;	/* larger bodies are refused */
+};
+
+enum frame_ev {
+	FRAME_PARTIAL = 0,	/* all bytes used as part of a header, need more */
+	FRAME_HEADER,		/* a header is complete: type/len set */
+	FRAME_BODY,		/* *used body bytes; the message ends when left == 0 */
+	FRAME_BAD,		/* impossible length: close the connection */
+};
+
+void frame_init(struct frame *f, bool untyped, uint32_t max_len);
+/* Consumes from p[0..len) and says what the *used bytes were (len > 0). */
+enum frame_ev frame_step(struct frame *f, const uint8_t *p, size_t len, size_t *used);
+static inline bool frame_msg_done(const struct frame *f) { return f->in_body && f->left == 0; }
+/* Called after a complete message to expect the next header. */
+static inline void frame_next(struct frame *f) { f->have = 0; f->in_body = false; }
+
+/* Growable byte buffer for building messages. */
+struct pktbuf {
+	uint8_t *data;
+	size_t len, cap;
+	size_t start;		/* offset of the length field of the message being built */
+	bool failed;		/* an allocation failed: the contents are not usable */
+};
+
+void pkt_init(struct pktbuf *pb);
+void pkt_free(struct pktbuf *pb);
+void pkt_reset(struct pktbuf *pb);
+void pkt_begin(struct pktbuf *pb, uint8_t type);	/* type 0: untyped (startup) */
+void pkt_u8(struct pktbuf *pb, uint8_t v);
+void pkt_u16(struct pktbuf *pb, uint16_t v);
+void pkt_u32(struct pktbuf *pb, uint32_t v);
+void pkt_bytes(struct pktbuf *pb, const void *p, size_t n);
+void pkt_str(struct pktbuf *pb, const char *s);	/* with its NUL */
+void pkt_end(struct pktbuf *pb);			/* fills in the length */
+
+/* Whole messages */
+void pkt_error(struct pktbuf *pb, const char *severity, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void pkt_notice(struct pktbuf *pb, const char *sqlstate, const char *msg);
+void pkt_auth(struct pktbuf *pb, uint32_t code, const void *data, size_t len);
+void pkt_param_status(struct pktbuf *pb, const char *name, const char *value);
+void pkt_backend_key(struct pktbuf *pb, uint32_t pid, uint32_t key);
+void pkt_ready(struct pktbuf *pb, char status);
+void pkt_query(struct pktbuf *pb, const char *sql);
+void pkt_password(struct pktbuf *pb, const char *pw);	/* PasswordMessage 'p' */
+void pkt_sasl_initial(struct pktbuf *pb, const char *mech, const char *data, size_t len);
+void pkt_sasl_response(struct pktbuf *pb, const char *data, size_t len);
+void pkt_cancel(struct pktbuf *pb, uint32_t pid, uint32_t key);
+void pkt_terminate(struct pktbuf *pb);
+/* Admin console result sets */
+void pkt_row_desc(struct pktbuf *pb, const char *const *names, const uint32_t *type_oids, int n);
+void pkt_data_row(struct pktbuf *pb, const char *const *vals, int n);	/* NULL = SQL NULL */
+void pkt_command_complete(struct pktbuf *pb, const char *tag);
+
+/* Reader over one gathered message body. */
+struct msg_rd {
+	const uint8_t *p;
+	size_t len, pos;
+	bool bad;		/* read past the end, or a string without NUL */
+};
+
+static inline void rd_init(struct msg_rd *r, const void *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->pos = 0;
+	r->bad = false;
+}
+uint8_t rd_u8(struct msg_rd *r);
+uint16_t rd_u16(struct msg_rd *r);
+uint32_t rd_u32(struct msg_rd *r);
+const char *rd_str(struct msg_rd *r);		/* NULL if bad */
+const uint8_t *rd_bytes(struct msg_rd *r, size_t n);	/* NULL if bad */
+static inline size_t rd_left(const struct msg_rd *r) { return r->len - r->pos; }
+
+/* The parameters of a StartupMessage body (after the length). */
+#define STARTUP_MAX_PARAMS 64
+struct startup_params {
+	uint32_t code;		/* PROTO_V3, or a request code */
+	const char *user;
+	const char *database;
+	const char *names[STARTUP_MAX_PARAMS];	/* other parameters, in order */
+	const char *values[STARTUP_MAX_PARAMS];
+	int n;
+	/* CancelRequest */
+	uint32_t cancel_pid, cancel_key;
+};
+
+/* 0, or -EINVAL with *why set to a message for the client. Pointers point into body. */
+int proto_parse_startup(const uint8_t *body, size_t len, struct startup_params *sp, const char **why);
+const char *startup_get(const struct startup_params *sp, const char *name);
+
+/* ErrorResponse / NoticeResponse fields; NULL for absent ones. */
+struct error_fields {
+	const char *severity;
+	const char *sqlstate;
+	const char *message;
+};
+int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef);
+
+#endif
