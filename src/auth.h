@@ -31,7 +31,8 @@ struct secret {
 };
 
 /* Classifies and, for SCRAM verifiers, decodes s.  0, or -EINVAL for a
- * malformed verifier or a secret longer than the text field. */
+ * malformed verifier or a secret longer than the text field.  "" gives
+ * SECRET_NONE (no password: every check fails). */
 int secret_parse(const char *s, struct secret *out);
 
 /* Constant-time comparison of n bytes. */
@@ -52,6 +53,12 @@ bool auth_plain_check(const struct secret *sec, const char *user, const char *pa
 /* Fills n random bytes (RAND_bytes).  0 or -EIO. */
 int auth_random(void *buf, size_t n);
 
+/* Builds a SCRAM-SHA-256 verifier (kind SECRET_SCRAM, text as PostgreSQL
+ * writes it) from a password.  0, or -EINVAL for a bad salt length or
+ * iteration count, -EIO if libcrypto fails. */
+int auth_scram_verifier(const char *password, const uint8_t *salt, size_t salt_len,
+			int iterations, struct secret *out);
+
 /*
  * SCRAM-SHA-256, server side: a client logs in to pgring.
  * Messages are those of RFC 5802/7677 as PostgreSQL frames them (the
@@ -65,6 +72,7 @@ struct scram_server {
 	char server_nonce[64];		/* base64 of SCRAM_NONCE_LEN random bytes */
 	char client_first_bare[512];
 	char server_first[512];
+	char gs2_flag;			/* 'n' or 'y' as the client sent it: c= must echo it */
 	/* after a successful final: the client's ClientKey, recovered from its proof,
 	 * so pgring can log in to PostgreSQL on its behalf with only a verifier */
 	uint8_t client_key[SCRAM_KEY_LEN];
@@ -110,5 +118,13 @@ int scram_client_final(struct scram_client *st, const char *msg, size_t len, cha
 /* Checks server-final-message: 0 if the server proved it knows the password,
  * -EACCES otherwise (also for an "e=" error), -EINVAL if malformed. */
 int scram_client_verify(struct scram_client *st, const char *msg, size_t len);
+
+/*
+ * For tests (RFC 7677 vectors): fixed nonces instead of random ones.  Call
+ * after init and before the first message.  The client's user may be NULL
+ * (PostgreSQL's empty n=); it must not hold ',' or '='.  0 or -EINVAL.
+ */
+int scram_server_set_nonce(struct scram_server *st, const char *nonce);
+int scram_client_set_nonce(struct scram_client *st, const char *nonce, const char *user);
 
 #endif

@@ -1,1 +1,346 @@
-/* userlist.c - placeholder */
+/* userlist.c - the auth_file: "user" "secret" lines, as PgBouncer reads them */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "userlist.h"
+
+#define USERLIST_MAX_NAME 127			/* PgBouncer's MAX_USERNAME - 1 */
+#define USERLIST_MAX_FILE (64u << 20)		/* far beyond any real auth_file */
+
+/* Entries in file order while parsing; seq makes the sort keep the last duplicate. */
+struct pending {
+	struct userlist_entry *ents;
+	size_t n, cap;
+};
+
+struct ent_ref {
+	const struct userlist_entry *e;
+	size_t seq;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+#define FIELD_UNTERMINATED (-1)
+#define FIELD_TOO_LONG (-2)
+
+/*
+ * Reads a quoted field starting at *pp (on the opening quote) and ending
+ * before eol; "" stands for one quote.  The unquoted text goes to out.
+ * Returns its length, FIELD_UNTERMINATED or FIELD_TOO_LONG.
+ */
+static long read_field(const char **pp, const char *eol, char *out, size_t cap)
+{
+	const char *p = *pp + 1;
+	size_t n = 0;
+
+	for (;;) {
+		if (p >= eol)
+			return FIELD_UNTERMINATED;
+		if (*p == '"') {
+			if (p + 1 < eol && p[1] == '"')
+				p++;
+			else
+				break;
+		}
+		if (n + 1 >= cap)
+			return FIELD_TOO_LONG;
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+	*pp = p + 1;
+	return (long)n;
+}
+
+static int pending_add(struct pending *pl, const char *name, const struct secret *sec)
+{
+	struct userlist_entry *e;
+
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? pl->cap * 2 : 16;
+
+		e = realloc(pl->ents, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		pl->ents = e;
+		pl->cap = cap;
+	}
+	e = &pl->ents[pl->n];
+	e->name = strdup(name);
+	if (!e->name)
+		return -ENOMEM;
+	e->secret = *sec;
+	pl->n++;
+	return 0;
+}
+
+/*
+ * One non-comment line: "name" "secret" [ignored].  Returns 0, -EINVAL with
+ * *why set, or -ENOMEM.
+ */
+static int parse_line(struct pending *pl, const char *p, const char *eol, const char **why)
+{
+	char name[USERLIST_MAX_NAME + 1], pass[sizeof(((struct secret *)0)->text) + 1];
+	struct secret sec;
+	long nlen, plen;
+	int r;
+
+	nlen = read_field(&p, eol, name, sizeof(name));
+	if (nlen < 0) {
+		*why = nlen == FIELD_TOO_LONG ? "user name too long" : "unterminated quoted user name";
+		return -EINVAL;
+	}
+	if (nlen == 0 || memchr(name, '\0', (size_t)nlen)) {
+		*why = nlen ? "NUL byte in user name" : "empty user name";
+		return -EINVAL;
+	}
+	while (p < eol && is_blank(*p))
+		p++;
+	if (p >= eol || *p != '"') {
+		*why = "expected a quoted secret after the user name";
+		return -EINVAL;
+	}
+	plen = read_field(&p, eol, pass, sizeof(pass));
+	if (plen < 0 || (size_t)plen >= sizeof(sec.text)) {
+		*why = plen == FIELD_UNTERMINATED ? "unterminated quoted secret" : "secret too long";
+		OPENSSL_cleanse(pass, sizeof(pass));
+		return -EINVAL;
+	}
+	if (memchr(pass, '\0', (size_t)plen)) {
+		*why = "NUL byte in secret";
+		OPENSSL_cleanse(pass, sizeof(pass));
+		return -EINVAL;
+	}
+	r = secret_parse(pass, &sec);
+	OPENSSL_cleanse(pass, sizeof(pass));
+	if (r < 0) {
+		*why = "invalid SCRAM-SHA-256 secret";
+		return -EINVAL;
+	}
+	r = pending_add(pl, name, &sec);
+	OPENSSL_cleanse(&sec, sizeof(sec));
+	if (r < 0)
+		*why = "out of memory";
+	return r;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct ent_ref *x = a, *y = b;
+	int c = strcmp(x->e->name, y->e->name);
+
+	if (c)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void entries_free(struct userlist_entry *ents, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(ents[i].name);
+	if (ents)
+		OPENSSL_cleanse(ents, n * sizeof(*ents));
+	free(ents);
+}
+
+/* Sorts by name; of duplicate names the last line wins, as in PgBouncer. */
+static int finish(struct pending *pl, struct userlist **out)
+{
+	struct userlist *ul = calloc(1, sizeof(*ul));
+	struct ent_ref *refs = calloc(pl->n ? pl->n : 1, sizeof(*refs));
+	size_t i;
+
+	if (!ul || !refs || (pl->n && !(ul->ents = calloc(pl->n, sizeof(*ul->ents))))) {
+		free(refs);
+		free(ul);
+		return -ENOMEM;
+	}
+	for (i = 0; i < pl->n; i++)
+		refs[i] = (struct ent_ref){ &pl->ents[i], i };
+	if (pl->n)
+		qsort(refs, pl->n, sizeof(*refs), ref_cmp);
+	for (i = 0; i < pl->n; i++) {
+		if (i + 1 < pl->n && strcmp(refs[i].e->name, refs[i + 1].e->name) == 0) {
+			free(refs[i].e->name);
+			continue;
+		}
+		ul->ents[ul->n++] = *refs[i].e;
+	}
+	free(refs);
+	OPENSSL_cleanse(pl->ents, pl->n * sizeof(*pl->ents));
+	free(pl->ents);
+	pl->ents = NULL;
+	pl->n = 0;
+	*out = ul;
+	return 0;
+}
+
+int userlist_parse(const char *name, const char *text, size_t len, struct userlist **out,
+		   char *err, size_t errlen)
+{
+	struct pending pl = { 0 };
+	const char *p = text, *end = text + len, *eol, *why = NULL;
+	size_t line = 0;
+	int r = 0;
+
+	*out = NULL;
+	while (p < end) {
+		line++;
+		eol = memchr(p, '\n', end - p);
+		if (!eol)
+			eol = end;
+		while (p < eol && is_blank(*p))
+			p++;
+		if (p < eol && *p != ';' && *p != '#') {
+			r = *p == '"' ? parse_line(&pl, p, eol, &why) : -EINVAL;
+			if (r < 0) {
+				set_err(err, errlen, "%s:%zu: %s", name, line,
+					why ? why : "expected a quoted user name, ';' or '#'");
+				entries_free(pl.ents, pl.n);
+				return r;
+			}
+		}
+		p = eol + 1;
+	}
+	r = finish(&pl, out);
+	if (r < 0) {
+		entries_free(pl.ents, pl.n);
+		set_err(err, errlen, "%s: out of memory", name);
+	}
+	return r;
+}
+
+static int read_all(int fd, char **buf, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap), *nb;
+	ssize_t got;
+
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= USERLIST_MAX_FILE) {
+				free(b);
+				return -EFBIG;
+			}
+			nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		got = read(fd, b + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			got = -errno;
+			free(b);
+			return (int)got;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		set_err(err, errlen, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	/* stat the descriptor read from, so a concurrent rewrite shows as a change */
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else
+		r = read_all(fd, &buf, &len);
+	close(fd);
+	if (r < 0) {
+		set_err(err, errlen, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = userlist_parse(path, buf, len, out, err, errlen);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	if (r < 0)
+		return r;
+	(*out)->dev = st.st_dev;
+	(*out)->ino = st.st_ino;
+	(*out)->size = st.st_size;
+	(*out)->mtime = st.st_mtim;
+	return 0;
+}
+
+void userlist_free(struct userlist *ul)
+{
+	if (!ul)
+		return;
+	entries_free(ul->ents, ul->n);
+	free(ul);
+}
+
+static int find_cmp(const void *key, const void *elem)
+{
+	const struct userlist_entry *e = elem;
+
+	return strcmp(key, e->name);
+}
+
+const struct userlist_entry *userlist_find(const struct userlist *ul, const char *name)
+{
+	if (!ul || !name || ul->n == 0)
+		return NULL;
+	return bsearch(name, ul->ents, ul->n, sizeof(*ul->ents), find_cmp);
+}
+
+bool userlist_changed(const struct userlist *ul, const char *path)
+{
+	struct stat st;
+
+	if (!ul || stat(path, &st) < 0)
+		return true;
+	return st.st_dev != ul->dev || st.st_ino != ul->ino || st.st_size != ul->size ||
+	       st.st_mtim.tv_sec != ul->mtime.tv_sec || st.st_mtim.tv_nsec != ul->mtime.tv_nsec;
+}

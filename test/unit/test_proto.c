@@ -1,1 +1,290 @@
-int main(void) { return 0; }
+/* test_proto.c - unit tests for wire framing, message builders and readers */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+/* Feeds bytes in pieces of 'step' and records the events. */
+struct trace {
+	int headers, bodies, bad;
+	uint8_t types[64];
+	uint32_t lens[64];
+	size_t body_bytes;
+};
+
+static void feed(struct frame *f, const uint8_t *p, size_t len, size_t step, struct trace *t)
+{
+	size_t off = 0;
+
+	while (off < len && !t->bad) {
+		size_t n = len - off < step ? len - off : step, pos = 0;
+
+		while (pos < n) {
+			size_t used;
+			enum frame_ev ev = frame_step(f, p + off + pos, n - pos, &used);
+
+			ck_assert_uint_gt(used, 0);
+			pos += used;
+			if (ev == FRAME_BAD) {
+				t->bad++;
+				return;
+			}
+			if (ev == FRAME_HEADER) {
+				t->types[t->headers] = f->type;
+				t->lens[t->headers] = f->len;
+				t->headers++;
+			}
+			if (ev == FRAME_BODY)
+				t->body_bytes += used;
+			if (frame_msg_done(f)) {
+				t->bodies++;
+				frame_next(f);
+			}
+		}
+		off += n;
+	}
+}
+
+static size_t three_messages(uint8_t *buf)
+{
+	struct pktbuf pb;
+	size_t n;
+
+	pkt_init(&pb);
+	pkt_query(&pb, "select 1");	/* 'Q' body 9 */
+	pkt_begin(&pb, 'S');		/* Sync, empty body */
+	pkt_end(&pb);
+	pkt_ready(&pb, 'I');		/* 'Z' body 1 */
+	n = pb.len;
+	memcpy(buf, pb.data, n);
+	pkt_free(&pb);
+	return n;
+}
+
+START_TEST(test_frame_every_split)
+{
+	uint8_t buf[64];
+	size_t n = three_messages(buf);
+
+	for (size_t step = 1; step <= n; step++) {
+		struct frame f;
+		struct trace t;
+
+		memset(&t, 0, sizeof(t));
+		frame_init(&f, false, 1 << 20);
+		feed(&f, buf, n, step, &t);
+		ck_assert_int_eq(t.bad, 0);
+		ck_assert_int_eq(t.headers, 3);
+		ck_assert_int_eq(t.types[0], 'Q');
+		ck_assert_uint_eq(t.lens[0], 9);
+		ck_assert_int_eq(t.types[1], 'S');
+		ck_assert_uint_eq(t.lens[1], 0);
+		ck_assert_int_eq(t.types[2], 'Z');
+		ck_assert_uint_eq(t.lens[2], 1);
+		ck_assert_uint_eq(t.body_bytes, 10);
+	}
+}
+END_TEST
+
+START_TEST(test_frame_partial_header)
+{
+	struct frame f;
+	size_t used;
+	const uint8_t p[] = { 'Q', 0, 0 };
+
+	frame_init(&f, false, 100);
+	ck_assert_int_eq(frame_step(&f, p, 3, &used), FRAME_PARTIAL);
+	ck_assert_uint_eq(used, 3);
+	ck_assert_uint_eq(f.have, 3);
+	ck_assert(!f.in_body);
+}
+END_TEST
+
+START_TEST(test_frame_bad_lengths)
+{
+	struct frame f;
+	size_t used;
+	const uint8_t short_len[] = { 'Q', 0, 0, 0, 3 };
+	const uint8_t huge[] = { 'Q', 0x7f, 0xff, 0xff, 0xff };
+	const uint8_t just_fits[] = { 'D', 0, 0, 0, 104 };
+
+	frame_init(&f, false, 100);
+	ck_assert_int_eq(frame_step(&f, short_len, 5, &used), FRAME_BAD);
+	frame_init(&f, false, 100);
+	ck_assert_int_eq(frame_step(&f, huge, 5, &used), FRAME_BAD);
+	frame_init(&f, false, 100);
+	ck_assert_int_eq(frame_step(&f, just_fits, 5, &used), FRAME_HEADER);
+	ck_assert_uint_eq(f.len, 100);
+}
+END_TEST
+
+START_TEST(test_frame_startup)
+{
+	struct frame f;
+	struct pktbuf pb;
+	struct startup_params sp;
+	const char *why = NULL;
+	size_t used, off = 0;
+	enum frame_ev ev;
+
+	pkt_init(&pb);
+	pkt_begin(&pb, 0);
+	pkt_u32(&pb, PROTO_V3);
+	pkt_str(&pb, "user");
+	pkt_str(&pb, "alice");
+	pkt_str(&pb, "database");
+	pkt_str(&pb, "shop");
+	pkt_str(&pb, "application_name");
+	pkt_str(&pb, "psql");
+	pkt_u8(&pb, 0);
+	pkt_end(&pb);
+
+	frame_init(&f, true, PROTO_STARTUP_MAX);
+	ev = frame_step(&f, pb.data, pb.len, &used);
+	ck_assert_int_eq(ev, FRAME_HEADER);
+	ck_assert_uint_eq(used, 4);
+	ck_assert_uint_eq(f.len, pb.len - 4);
+	off = used;
+	ev = frame_step(&f, pb.data + off, pb.len - off, &used);
+	ck_assert_int_eq(ev, FRAME_BODY);
+	ck_assert(frame_msg_done(&f));
+
+	ck_assert_int_eq(proto_parse_startup(pb.data + 4, pb.len - 4, &sp, &why), 0);
+	ck_assert_str_eq(sp.user, "alice");
+	ck_assert_str_eq(sp.database, "shop");
+	ck_assert_int_eq(sp.n, 1);
+	ck_assert_str_eq(startup_get(&sp, "application_name"), "psql");
+	ck_assert_ptr_null(startup_get(&sp, "client_encoding"));
+	pkt_free(&pb);
+}
+END_TEST
+
+START_TEST(test_startup_oversized_and_tiny)
+{
+	struct frame f;
+	size_t used;
+	const uint8_t big[] = { 0, 0, 0x30, 0 };	/* 12288 > 10000 */
+	const uint8_t tiny[] = { 0, 0, 0, 4 };
+
+	frame_init(&f, true, PROTO_STARTUP_MAX);
+	ck_assert_int_eq(frame_step(&f, big, 4, &used), FRAME_BAD);
+	frame_init(&f, true, PROTO_STARTUP_MAX);
+	ck_assert_int_eq(frame_step(&f, tiny, 4, &used), FRAME_BAD);
+}
+END_TEST
+
+START_TEST(test_startup_requests_and_errors)
+{
+	struct startup_params sp;
+	const char *why = NULL;
+	const uint8_t ssl[] = { 0x04, 0xd2, 0x16, 0x2f };
+	const uint8_t cancel[] = { 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 7, 0, 0, 0, 9 };
+	const uint8_t cancel_short[] = { 0x04, 0xd2, 0x16, 0x2e, 0, 0 };
+	const uint8_t v2[] = { 0, 2, 0, 0, 0 };
+	const uint8_t nouser[] = { 0, 3, 0, 0, 'd', 'a', 't', 'a', 'b', 'a', 's', 'e', 0, 'x', 0, 0 };
+	const uint8_t unterminated[] = { 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'b', 'o' };
+
+	ck_assert_int_eq(proto_parse_startup(ssl, sizeof(ssl), &sp, &why), 0);
+	ck_assert_uint_eq(sp.code, PROTO_SSL_CODE);
+	ck_assert_int_eq(proto_parse_startup(cancel, sizeof(cancel), &sp, &why), 0);
+	ck_assert_uint_eq(sp.cancel_pid, 7);
+	ck_assert_uint_eq(sp.cancel_key, 9);
+	ck_assert_int_eq(proto_parse_startup(cancel_short, sizeof(cancel_short), &sp, &why), -EINVAL);
+	ck_assert_int_eq(proto_parse_startup(v2, sizeof(v2), &sp, &why), -EINVAL);
+	ck_assert_str_eq(why, "unsupported frontend protocol");
+	ck_assert_int_eq(proto_parse_startup(nouser, sizeof(nouser), &sp, &why), -EINVAL);
+	ck_assert_str_eq(why, "no username supplied");
+	ck_assert_int_eq(proto_parse_startup(unterminated, sizeof(unterminated), &sp, &why), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_error_roundtrip)
+{
+	struct pktbuf pb;
+	struct error_fields ef;
+
+	pkt_init(&pb);
+	pkt_error(&pb, "FATAL", "28P01", "password authentication failed for user \"%s\"", "bob");
+	ck_assert_int_eq(pb.data[0], 'E');
+	ck_assert_uint_eq(((uint32_t)pb.data[1] << 24 | pb.data[2] << 16 | pb.data[3] << 8 | pb.data[4]),
+			  pb.len - 1);
+	ck_assert_int_eq(proto_parse_error(pb.data + 5, pb.len - 5, &ef), 0);
+	ck_assert_str_eq(ef.severity, "FATAL");
+	ck_assert_str_eq(ef.sqlstate, "28P01");
+	ck_assert_str_eq(ef.message, "password authentication failed for user \"bob\"");
+	/* a truncated body is refused, not overrun */
+	ck_assert_int_eq(proto_parse_error(pb.data + 5, 9, &ef), -EINVAL);
+	pkt_free(&pb);
+}
+END_TEST
+
+START_TEST(test_reader_bounds)
+{
+	struct msg_rd r;
+	const uint8_t b[] = { 0, 1, 'a', 'b' };
+
+	rd_init(&r, b, sizeof(b));
+	ck_assert_uint_eq(rd_u16(&r), 1);
+	ck_assert_ptr_null(rd_str(&r));	/* no NUL before the end */
+	ck_assert(r.bad);
+	rd_init(&r, b, sizeof(b));
+	ck_assert_uint_eq(rd_u32(&r), 0x00016162);
+	ck_assert_uint_eq(rd_u8(&r), 0);
+	ck_assert(r.bad);
+	rd_init(&r, b, sizeof(b));
+	ck_assert_ptr_null(rd_bytes(&r, 5));
+	ck_assert(r.bad);
+}
+END_TEST
+
+START_TEST(test_row_messages)
+{
+	struct pktbuf pb;
+	struct msg_rd r;
+	const char *names[] = { "database", "total_xact_count" };
+	const uint32_t oids[] = { 25, 20 };
+	const char *vals[] = { "db1", NULL };
+
+	pkt_init(&pb);
+	pkt_row_desc(&pb, names, oids, 2);
+	pkt_data_row(&pb, vals, 2);
+	pkt_command_complete(&pb, "SHOW");
+	ck_assert(!pb.failed);
+	ck_assert_int_eq(pb.data[0], 'T');
+	rd_init(&r, pb.data + 5, pb.len - 5);
+	ck_assert_uint_eq(rd_u16(&r), 2);
+	ck_assert_str_eq(rd_str(&r), "database");
+	pkt_free(&pb);
+}
+END_TEST
+
+static Suite *proto_suite(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_frame_every_split);
+	tcase_add_test(tc, test_frame_partial_header);
+	tcase_add_test(tc, test_frame_bad_lengths);
+	tcase_add_test(tc, test_frame_startup);
+	tcase_add_test(tc, test_startup_oversized_and_tiny);
+	tcase_add_test(tc, test_startup_requests_and_errors);
+	tcase_add_test(tc, test_error_roundtrip);
+	tcase_add_test(tc, test_reader_bounds);
+	tcase_add_test(tc, test_row_messages);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(proto_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
