@@ -1,0 +1,221 @@
+/* config.h - the immutable configuration snapshot read from a PgBouncer ini file
+ *
+ * A struct config is built once by config_load() and never changed after:
+ * a reload builds a new one and swaps the pointer, SET builds a modified
+ * copy.  Times are int64_t microseconds; a key PgBouncer reads as unsigned
+ * is an int64_t; booleans are bool; enums and modes are int.
+ */
+#ifndef PGRING_CONFIG_H
+#define PGRING_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* a [databases] / [users] value that was not given: the [pgbouncer] one applies */
+#define CONF_UNSET (-1)
+
+enum pool_mode {
+	POOL_MODE_UNSET = -1,
+	POOL_SESSION = 0,
+	POOL_TRANSACTION,
+	POOL_STATEMENT,
+};
+
+enum auth_type {
+	AUTH_TYPE_TRUST = 0,
+	AUTH_TYPE_ANY,
+	AUTH_TYPE_PLAIN,
+	AUTH_TYPE_MD5,
+	AUTH_TYPE_SCRAM,
+	AUTH_TYPE_CERT,
+	AUTH_TYPE_HBA,
+};
+
+enum event_backend {
+	EVENT_BACKEND_AUTO = 0,
+	EVENT_BACKEND_IO_URING,
+	EVENT_BACKEND_EPOLL,
+};
+
+/* One [databases] entry: "name = host=... port=... dbname=..." */
+struct db_conf {
+	char *name;
+	const char *file;	/* where it was read (owned by config.files) */
+	int line;
+
+	char *host;		/* NULL: unix socket in unix_socket_dir */
+	int port;
+	char *dbname;		/* NULL: the client's database name */
+	char *user;		/* NULL: the client's user name */
+	char *password;
+	char *auth_user;
+	int pool_size;		/* CONF_UNSET where not given */
+	int min_pool_size;
+	int reserve_pool_size;
+	int max_db_connections;
+	int max_db_client_connections;
+	int64_t server_lifetime_us;
+	int pool_mode;		/* enum pool_mode, POOL_MODE_UNSET where not given */
+	char *connect_query;
+	char *application_name;
+	char *client_encoding;
+	char *datestyle;
+	char *timezone;
+};
+
+/* One [users] entry */
+struct user_conf {
+	char *name;
+	int pool_mode;
+	int pool_size;
+	int reserve_pool_size;
+	int max_user_connections;
+	int max_user_client_connections;
+	int64_t query_timeout_us;
+	int64_t idle_transaction_timeout_us;
+	int64_t client_idle_timeout_us;
+};
+
+/* A [pgbouncer] key pgring accepts but does not act on yet, kept for SHOW CONFIG */
+struct config_kv {
+	char *key;
+	char *value;
+};
+
+struct config {
+	char *path;		/* the main file, as given */
+
+	/* [pgbouncer] */
+	char *admin_users;
+	bool application_name_add_host;
+	char *auth_dbname;
+	char *auth_file;
+	char *auth_hba_file;
+	char *auth_query;
+	int auth_type;		/* enum auth_type */
+	char *auth_user;
+	int64_t autodb_idle_timeout_us;
+	int64_t cancel_wait_timeout_us;
+	int64_t client_idle_timeout_us;
+	int64_t client_login_timeout_us;
+	int default_pool_size;
+	bool disable_pqexec;
+	int event_backend;	/* enum event_backend */
+	int64_t idle_transaction_timeout_us;
+	char *ignore_startup_parameters;
+	char *listen_addr;
+	int listen_backlog;
+	int listen_port;
+	bool log_connections;
+	bool log_disconnections;
+	bool log_pooler_errors;
+	bool log_stats;
+	char *logfile;
+	int max_client_conn;
+	int max_db_client_connections;
+	int max_db_connections;
+	int64_t max_packet_size;
+	int max_prepared_statements;
+	int max_user_client_connections;
+	int max_user_connections;
+	int min_pool_size;
+	char *pidfile;
+	int pkt_buf;
+	int pool_mode;		/* enum pool_mode */
+	int64_t query_timeout_us;
+	int64_t query_wait_timeout_us;
+	int reserve_pool_size;
+	int64_t reserve_pool_timeout_us;
+	int sbuf_loopcnt;
+	int scram_iterations;
+	int64_t server_check_delay_us;
+	char *server_check_query;	/* NULL: the file's "", no check; "": "<empty>" */
+	int64_t server_connect_timeout_us;
+	bool server_fast_close;
+	int64_t server_idle_timeout_us;
+	int64_t server_lifetime_us;
+	int64_t server_login_retry_us;
+	char *server_reset_query;
+	bool server_reset_query_always;
+	bool server_round_robin;
+	bool so_reuseport;
+	int64_t stats_period_us;
+	char *stats_users;
+	int64_t suspend_timeout_us;
+	bool syslog;
+	char *syslog_facility;
+	char *syslog_ident;
+	int tcp_defer_accept;
+	bool tcp_keepalive;
+	int tcp_keepcnt;
+	int tcp_keepidle;
+	int tcp_keepintvl;
+	int tcp_socket_buffer;
+	int tcp_user_timeout;
+	char *track_extra_parameters;
+	int64_t transaction_timeout_us;
+	char *unix_socket_dir;
+	char *unix_socket_group;
+	int unix_socket_mode;
+	char *user;
+	int verbose;
+
+	/* [databases] */
+	struct db_conf *dbs;
+	size_t ndbs;
+	struct db_conf *fallback_db;	/* the "*" entry, or NULL */
+
+	/* [users] */
+	struct user_conf *users;
+	size_t nusers;
+
+	/* every file read, main first; db_conf.file points into these */
+	char **files;
+	size_t nfiles;
+
+	/* keys without a field, by name */
+	struct config_kv *ignored;
+	size_t nignored;
+};
+
+/* One row of SHOW CONFIG */
+struct config_key_info {
+	const char *name;
+	char value[512];
+	char default_value[256];
+	bool reloadable;
+};
+
+/* Gets each warning (unknown key, key not acted on yet) as "file:line: text". */
+typedef void (*config_warn_fn)(void *arg, const char *msg);
+
+/*
+ * Reads path (and what it %includes).  0 and *out set, or -1 with
+ * "file:line: what" in err and nothing allocated.
+ */
+int config_load(const char *path, struct config **out, char *err, size_t errlen,
+		config_warn_fn warn, void *warn_arg);
+/* The same from text in memory; name stands for the file in messages. */
+int config_parse_string(const char *name, const char *text, struct config **out, char *err,
+			size_t errlen, config_warn_fn warn, void *warn_arg);
+void config_free(struct config *cfg);
+/* A deep copy, or NULL when out of memory. */
+struct config *config_clone(const struct config *cfg);
+
+const struct db_conf *config_find_db(const struct config *cfg, const char *name);
+const struct user_conf *config_find_user(const struct config *cfg, const char *name);
+/* Whether a comma/space separated list (admin_users, ...) holds name. */
+bool config_list_has(const char *list, const char *name);
+
+/* The idx'th [pgbouncer] key, in SHOW CONFIG order; false past the last. */
+bool config_key_at(const struct config *cfg, size_t idx, struct config_key_info *info);
+/* A copy of cfg with key set to value, as the console's SET does; the
+ * original is untouched.  0 or -1 with the reason in err. */
+int config_set(const struct config *cfg, const char *key, const char *value, struct config **out,
+	       char *err, size_t errlen);
+
+const char *pool_mode_name(int mode);
+const char *auth_type_name(int type);
+
+#endif
