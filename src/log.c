@@ -1,1 +1,252 @@
-/* log.c - placeholder */
+/* log.c - log lines to stderr, a file and syslog, in PgBouncer's format */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX	4096
+
+static const char *const level_names[] = {
+	[LOG_LVL_FATAL] = "FATAL",
+	[LOG_LVL_ERROR] = "ERROR",
+	[LOG_LVL_WARNING] = "WARNING",
+	[LOG_LVL_LOG] = "LOG",
+	[LOG_LVL_DEBUG] = "DEBUG",
+	[LOG_LVL_NOISE] = "NOISE",
+};
+
+static const int level_prio[] = {
+	[LOG_LVL_FATAL] = LOG_CRIT,
+	[LOG_LVL_ERROR] = LOG_ERR,
+	[LOG_LVL_WARNING] = LOG_WARNING,
+	[LOG_LVL_LOG] = LOG_INFO,
+	[LOG_LVL_DEBUG] = LOG_DEBUG,
+	[LOG_LVL_NOISE] = LOG_DEBUG,
+};
+
+static const struct {
+	const char *name;
+	int facility;
+} facilities[] = {
+	{ "auth", LOG_AUTH }, { "authpriv", LOG_AUTHPRIV }, { "daemon", LOG_DAEMON },
+	{ "user", LOG_USER }, { "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 },
+	{ "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+static int facility_of(const char *name)
+{
+	if (!name)
+		return LOG_DAEMON;
+	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (!strcasecmp(name, facilities[i].name))
+			return facilities[i].facility;
+	return LOG_DAEMON;
+}
+
+void log_init(struct logger *lg)
+{
+	memset(lg, 0, sizeof(*lg));
+	lg->level = LOG_LVL_LOG;
+	lg->to_stderr = true;
+	lg->fd = -1;
+	strcpy(lg->ident, "pgbouncer");
+	lg->facility = LOG_DAEMON;
+}
+
+static int open_logfile(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+static int set_logfile(struct logger *lg, const char *logfile)
+{
+	char *path;
+	int fd;
+
+	if (!logfile || !*logfile) {
+		if (lg->fd >= 0)
+			close(lg->fd);
+		lg->fd = -1;
+		free(lg->path);
+		lg->path = NULL;
+		return 0;
+	}
+	if (lg->fd >= 0 && lg->path && !strcmp(lg->path, logfile))
+		return 0;
+	path = strdup(logfile);
+	if (!path)
+		return -ENOMEM;
+	fd = open_logfile(logfile);
+	if (fd < 0) {
+		int ret = -errno;
+
+		free(path);
+		return ret;
+	}
+	if (lg->fd >= 0)
+		close(lg->fd);
+	free(lg->path);
+	lg->fd = fd;
+	lg->path = path;
+	return 0;
+}
+
+int log_configure(struct logger *lg, const char *logfile, bool use_syslog, const char *ident,
+		  const char *facility, int verbose, bool quiet)
+{
+	int ret;
+
+	if (verbose < 0)
+		verbose = 0;
+	lg->level = LOG_LVL_LOG + (verbose > LOG_LVL_NOISE - LOG_LVL_LOG ? LOG_LVL_NOISE - LOG_LVL_LOG : verbose);
+	lg->quiet = quiet;
+	if (lg->syslog_on)
+		closelog();
+	lg->syslog_on = use_syslog;
+	if (use_syslog) {
+		/* openlog keeps the pointer: it must be ours and outlive the call */
+		snprintf(lg->ident, sizeof(lg->ident), "%s", ident && *ident ? ident : "pgbouncer");
+		lg->facility = facility_of(facility);
+		openlog(lg->ident, LOG_PID | LOG_NDELAY, lg->facility);
+	}
+	ret = set_logfile(lg, logfile);
+	if (ret < 0)
+		errno = -ret;
+	return ret;
+}
+
+int log_reopen(struct logger *lg)
+{
+	int fd;
+
+	if (!lg->path)
+		return 0;
+	fd = open_logfile(lg->path);
+	if (fd < 0)
+		return -errno;
+	if (lg->fd < 0) {
+		lg->fd = fd;
+		return 0;
+	}
+	/* dup2 swaps the file under the same number: a writer in another thread
+	 * never sees a closed fd */
+	if (dup2(fd, lg->fd) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	close(fd);
+	return 0;
+}
+
+void log_close(struct logger *lg)
+{
+	if (lg->fd >= 0)
+		close(lg->fd);
+	lg->fd = -1;
+	free(lg->path);
+	lg->path = NULL;
+	if (lg->syslog_on)
+		closelog();
+	lg->syslog_on = false;
+}
+
+/* Bytes from clients end up in messages: no line breaks or escapes. */
+static void scrub(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
+			s[i] = '?';
+}
+
+static size_t stamp(char *buf, size_t len)
+{
+	struct timeval tv;
+	struct tm tm;
+	size_t n;
+
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, len - n, ".%03d", (int)(tv.tv_usec / 1000));
+	if (n < len)
+		n += strftime(buf + n, len - n, " %Z", &tm);
+	return n < len ? n : len - 1;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t r = write(fd, buf, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		buf += r;
+		len -= (size_t)r;
+	}
+}
+
+void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+	size_t head, body, n;
+	int saved = errno;
+	int r;
+
+	if (lvl < LOG_LVL_FATAL || lvl > LOG_LVL_NOISE)
+		lvl = LOG_LVL_LOG;
+	if (lg && (int)lvl > lg->level)
+		return;
+	n = stamp(line, sizeof(line));
+	r = snprintf(line + n, sizeof(line) - n, " [%d] %s ", (int)getpid(), level_names[lvl]);
+	n += r > 0 ? (size_t)r : 0;
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	head = n;
+	if (prefix && *prefix) {
+		r = snprintf(line + n, sizeof(line) - n, "%s ", prefix);
+		n += r > 0 ? (size_t)r : 0;
+		if (n >= sizeof(line))
+			n = sizeof(line) - 1;
+	}
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	n += r > 0 ? (size_t)r : 0;
+	/* a cut line still ends in a newline */
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	body = n - head;
+	scrub(line + head, body);
+	line[n++] = '\n';
+	line[n] = '\0';
+
+	if (!lg || (lg->to_stderr && !lg->quiet))
+		write_all(STDERR_FILENO, line, n);
+	if (lg && lg->fd >= 0)
+		write_all(lg->fd, line, n);
+	if (lg && lg->syslog_on) {
+		/* syslog stamps time and PID itself */
+		line[n - 1] = '\0';
+		syslog(level_prio[lvl], "%s", line + head);
+	}
+	errno = saved;
+}
+
+void log_msg(struct logger *lg, enum log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(lg, lvl, NULL, fmt, ap);
+	va_end(ap);
+}

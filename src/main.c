@@ -252,6 +252,21 @@ static void stop_listeners(struct worker *w)
 	}
 }
 
+/* At exit: the sockets close with the process; the unix socket file and its
+ * lock file must go, or the next start finds them. */
+static void remove_listeners(struct worker *w)
+{
+	struct net_listener *nls;
+
+	if (!w->nlisteners || !(nls = calloc((size_t)w->nlisteners, sizeof(*nls))))
+		return;
+	for (int i = 0; i < w->nlisteners; i++) {
+		nls[i] = w->listeners[i].nl;
+		nls[i].fd = -1;
+	}
+	net_close_listeners(nls, w->nlisteners, w->cfg);
+}
+
 /* ---- signals and reload ---- */
 
 static void reload(struct worker *w)
@@ -452,10 +467,12 @@ int main(int argc, char **argv)
 	loop_run(w.loop);
 
 	log_info(&lg, "shutting down");
+	remove_listeners(&w);
 	if (w.cfg->pidfile && *w.cfg->pidfile)
 		unlink(w.cfg->pidfile);
 	return w.exit_code;
 fail:
+	remove_listeners(&w);
 	if (w.cfg->pidfile && *w.cfg->pidfile)
 		unlink(w.cfg->pidfile);
 	return 1;
