@@ -1,0 +1,39 @@
+#!/bin/bash
+# install-deps.sh - installs what building and testing pgring needs on Debian 12.
+# As root: apt-get installs whatever is missing (nothing when all is there).
+# As anyone else: says what is missing and fails if anything is.
+set -euo pipefail
+
+packages=(
+	build-essential autoconf automake libtool pkg-config	# the build
+	liburing-dev libinih-dev libssl-dev			# pgring's libraries
+	check libpq-dev						# unit tests, pqtool
+	postgresql postgresql-contrib				# the server the tests start
+	pgbouncer						# the benchmarks' baseline
+	procps iproute2 util-linux coreutils mawk		# ps/pgrep, ss, runuser/setpriv, timeout
+)
+
+installed() {
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#packages[@]} packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing: ${missing[*]}" >&2
+	echo "install-deps: as root: apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
