@@ -10,6 +10,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 user_scenarios=${SCENARIOS:-}
 . "$here/scenarios.sh"
+# each feature's scenarios live in a file of their own that appends to SCENARIOS
+for f in "$here"/scenarios_*.sh; do
+	[ -e "$f" ] && . "$f"
+done
 
 [ -x "$PGRING_BIN" ] || bail_out "no pooler binary at $PGRING_BIN (build it first)"
 [ -x "$PQTOOL" ] || bail_out "no pqtool at $PQTOOL (make check builds it)"
