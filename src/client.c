@@ -174,6 +174,7 @@ void client_login_done(struct client *cl)
 
 void client_linked(struct client *cl)
 {
+	stats_assigned(cl);
 	conn_process(&cl->c);
 }
 
@@ -188,6 +189,12 @@ static void auth_ok(struct client *cl)
 		db = cfg->fallback_db;
 	pkt_auth(&w->tmp, 0, NULL, 0);
 	conn_send_pkt(&cl->c, &w->tmp);
+	if (admin_console_db(cl->dbname)) {
+		admin_login(cl);
+		return;
+	}
+	if (admin_db_refused(cl))
+		return;
 	pool = pool_get(w, cl->dbname, db && db->user ? db->user : cl->user);
 	if (!pool) {
 		client_fail(cl, "53200", "out of memory");
@@ -235,22 +242,23 @@ static void start_auth(struct client *cl)
 	const struct db_conf *db = config_find_db(cfg, cl->dbname);
 	const struct userlist_entry *ue = w->users ? userlist_find(w->users, cl->user) : NULL;
 	static const char sasl_mechs[] = "SCRAM-SHA-256\0";
+	bool console = admin_console_db(cl->dbname);
 
 	if (!db)
 		db = cfg->fallback_db;
 	if (cfg->auth_type == AUTH_TYPE_TRUST || cfg->auth_type == AUTH_TYPE_ANY) {
-		if (!db) {
+		if (!db && !console) {
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
 			return;
 		}
-		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue && !db->user) {
+		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue && (console || !db->user)) {
 			client_fail(cl, "08P01", "no such user: %s", cl->user);
 			return;
 		}
 		auth_ok(cl);
 		return;
 	}
-	if (ue && db) {
+	if (ue && (db || console)) {
 		cl->secret = ue->secret;
 	} else {
 		/* unknown user or database: run the same exchange against a random
@@ -279,7 +287,7 @@ static const char *auth_fail_reason(struct client *cl)
 {
 	const struct config *cfg = cl->c.w->cfg;
 
-	if (!config_find_db(cfg, cl->dbname) && !cfg->fallback_db)
+	if (!config_find_db(cfg, cl->dbname) && !cfg->fallback_db && !admin_console_db(cl->dbname))
 		return "no such database";
 	if (cl->fake_auth)
 		return "no such user";
@@ -454,6 +462,8 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	struct client *cl = cl_of(c);
 	struct server *sv;
 
+	if (cl->console)
+		return (enum msg_action)admin_on_header(cl, type, len);
 	switch (cl->state) {
 	case CL_LOGIN:
 		if (c->fr.untyped)
@@ -488,8 +498,6 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	sv = cl->server;
 	switch (type) {
 	case 'Q':
-		cl->pool->query_count++;
-		/* fall through */
 	case 'S':
 	case 'F':
 		sv->outstanding++;
@@ -506,6 +514,7 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	default:
 		break;	/* CopyData/CopyDone/CopyFail belong to the query before them */
 	}
+	stats_request(cl, type);
 	c->request_time_us = loop_now_us(c->w->loop);
 	return ACT_FORWARD;
 }
@@ -524,6 +533,8 @@ static bool client_on_message(struct conn *c, uint8_t type, const uint8_t *body,
 		client_close(cl, "client close request");
 		return false;
 	}
+	if (cl->console)
+		return admin_on_message(cl, type, body, len);
 	return true;
 }
 

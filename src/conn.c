@@ -217,6 +217,7 @@ static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 				c->inq_head = b;
 			c->inq_tail = b;
 			c->inq_n++;
+			stats_received(c, (uint32_t)res);
 			conn_process(c);
 		}
 		if (!more && !c->closing)

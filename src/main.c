@@ -271,47 +271,14 @@ static void remove_listeners(struct worker *w)
 
 static void reload(struct worker *w)
 {
-	struct config *cfg = NULL;
-	struct userlist *ul = NULL;
-	char err[512];
-
-	log_info(w->log, "got SIGHUP, re-reading config");
-	log_reopen(w->log);
-	if (config_load(w->cfg_path, &cfg, err, sizeof(err), warn_cb, w->log) < 0) {
-		log_error(w->log, "config reload failed, keeping the running config: %s", err);
-		return;
-	}
-	if (cfg->auth_file && *cfg->auth_file) {
-		if (userlist_load(cfg->auth_file, &ul, err, sizeof(err)) < 0) {
-			log_error(w->log, "auth_file reload failed, keeping the running config: %s", err);
-			config_free(cfg);
-			return;
-		}
-	}
-	/* the old snapshot stays valid until here: nothing keeps pointers into it
-	 * across turns (pools look their settings up by name) */
-	config_free(w->owned_cfg);
-	w->owned_cfg = cfg;
-	w->cfg = cfg;
-	userlist_free(w->users);
-	w->users = ul;
-	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
-		      cfg->verbose > w->log->level - LOG_LVL_LOG ? cfg->verbose :
-		      w->log->level - LOG_LVL_LOG, w->log->quiet);
+	admin_reload(w, "got SIGHUP");
 }
 
-static void begin_shutdown(struct worker *w, const char *why)
+/* SIGTERM waits for clients, SIGINT for servers (as PAUSE), a second one
+ * exits at once: PgBouncer's signal semantics */
+static void begin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 {
-	if (w->shutdown) {
-		log_info(w->log, "%s again, exiting now", why);
-		loop_stop(w->loop);
-		return;
-	}
-	log_info(w->log, "%s, shutting down once clients are gone", why);
-	w->shutdown = true;
-	stop_listeners(w);
-	if (!w->nclients)
-		loop_stop(w->loop);
+	admin_shutdown(w, mode, why);
 }
 
 static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
@@ -325,14 +292,16 @@ static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 			reload(w);
 			break;
 		case SIGTERM:
-			begin_shutdown(w, "got SIGTERM");
+			begin_shutdown(w, SHUTDOWN_WAIT_FOR_CLIENTS, "got SIGTERM");
 			break;
 		case SIGINT:
-			begin_shutdown(w, "got SIGINT");
+			begin_shutdown(w, SHUTDOWN_WAIT_FOR_SERVERS, "got SIGINT");
 			break;
 		case SIGUSR1:
+			admin_pause_all(w, "got SIGUSR1");
+			break;
 		case SIGUSR2:
-			log_warning(w->log, "PAUSE/RESUME by signal is not supported yet");
+			admin_resume_all(w, "got SIGUSR2");
 			break;
 		default:
 			break;
@@ -462,11 +431,17 @@ int main(int argc, char **argv)
 	}
 	if (start_listeners(&w) < 0)
 		goto fail;
+	w.stop_accepting = stop_listeners;
+	if (admin_init(&w) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "out of memory");
+		goto fail;
+	}
 	log_info(&lg, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION, (int)getpid());
 
 	loop_run(w.loop);
 
 	log_info(&lg, "shutting down");
+	admin_free(&w);
 	remove_listeners(&w);
 	if (w.cfg->pidfile && *w.cfg->pidfile)
 		unlink(w.cfg->pidfile);

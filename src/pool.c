@@ -249,7 +249,7 @@ static bool may_launch(struct pool *pool)
 	uint64_t retry = (uint64_t)w->cfg->server_login_retry_us;
 	int size = pool_size_of(pool);
 
-	if (w->shutdown)
+	if (w->shutdown || admin_pool_held(pool))
 		return false;
 	if (size > 0 && pool_server_count(pool) >= (unsigned)size)
 		return false;
@@ -267,6 +267,8 @@ void pool_pair(struct pool *pool)
 {
 	unsigned want;
 
+	if (admin_pool_held(pool))
+		return;		/* PAUSE: clients wait, no server is opened */
 	while (!list_empty(&pool->waiting) && !list_empty(&pool->idle_servers)) {
 		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
 		struct server *sv = list_entry(list_first(&pool->idle_servers), struct server, node);
@@ -298,6 +300,8 @@ void pool_server_ready(struct server *sv)
 
 	sv->client = NULL;
 	sv->c.peer = NULL;
+	if (admin_server_retire(sv))
+		return;		/* paused, or RECONNECT / a reload asked it to go */
 	sv->last_used_us = loop_now_us(sv->c.w->loop);
 	pool_change_server(sv, SV_IDLE);
 	pool->last_login_fail_us = 0;

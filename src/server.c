@@ -610,8 +610,7 @@ static bool server_on_message(struct conn *c, uint8_t type, const uint8_t *body,
 			sv->txn_status = (char)body[0];
 		if (sv->outstanding > 0)
 			sv->outstanding--;
-		if (sv->pool)
-			sv->pool->xact_count++;
+		stats_ready(sv);
 		maybe_release(sv);
 		return !c->closing;
 	}

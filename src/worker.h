@@ -13,6 +13,8 @@
 #include "loop.h"
 #include "net.h"
 #include "proto.h"
+#include "admin.h"
+#include "stats.h"
 #include "userlist.h"
 
 struct worker;
@@ -147,6 +149,9 @@ struct client {
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
 	bool admin;
+	uint8_t console;		/* admin.c: 0, or a console client (enum console_role) */
+	uint64_t query_start_us;	/* stats.c: the request being answered began */
+	uint64_t xact_start_us;		/* stats.c: the transaction began */
 	uint64_t wait_start_us;
 	struct loop_timer timer;
 	/* startup parameters to keep */
@@ -218,7 +223,7 @@ struct pool {
 	uint64_t last_login_fail_us;
 	char last_error[256];
 	/* stats (SHOW STATS) */
-	uint64_t xact_count, query_count, bytes_in, bytes_out;
+	struct pool_stats stats;
 };
 
 /* ---- worker: everything mutable of one event loop ---- */
@@ -253,6 +258,8 @@ struct worker {
 	struct pktbuf tmp;		/* scratch for building messages */
 	char *cfg_path;
 	struct config *owned_cfg;	/* the snapshot this worker holds */
+	struct admin *admin;		/* console state: pause, disable, stats timer (admin.c) */
+	void (*stop_accepting)(struct worker *w);	/* main.c: close the listeners */
 };
 
 /* conn.c */

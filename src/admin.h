@@ -1,0 +1,64 @@
+/* admin.h - the admin console (database "pgbouncer" or "pgring"), pause/resume, reload, shutdown */
+#ifndef PGRING_ADMIN_H
+#define PGRING_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct worker;
+struct client;
+struct pool;
+struct server;
+
+enum console_role {
+	CONSOLE_NONE = 0,
+	CONSOLE_STATS,		/* stats_users: SHOW only */
+	CONSOLE_ADMIN,		/* admin_users: everything */
+};
+
+enum shutdown_mode {
+	SHUTDOWN_IMMEDIATE = 0,
+	SHUTDOWN_WAIT_FOR_SERVERS,	/* pause, then exit once no server is left */
+	SHUTDOWN_WAIT_FOR_CLIENTS,	/* refuse new clients, exit once none is left */
+};
+
+/* One console command, as parsed from a simple Query. */
+struct admin_cmd {
+	char verb[32];		/* lower case: "show", "pause", "set", ... */
+	char arg[64];		/* the word after it (case kept, unquoted), or "" */
+	char value[512];	/* SET: the value (unquoted) */
+};
+
+/*
+ * Parses "VERB [ARG] [;]" and "SET key = value" / "SET key TO 'value'".
+ * Case, whitespace and trailing semicolons are forgiven; words are
+ * identifiers or "double quoted".  0, -EINVAL (syntax) or -E2BIG (a word
+ * too long).  Empty input gives 0 with an empty verb.
+ */
+int admin_parse(const char *q, struct admin_cmd *cmd);
+
+/* Console state hangs off w->admin; admin_init starts the stats timer. */
+int admin_init(struct worker *w);
+void admin_free(struct worker *w);
+
+/* Whether a database name is the console's. */
+bool admin_console_db(const char *dbname);
+
+/* Hooks from client.c */
+void admin_login(struct client *cl);		/* authenticated, for the console db */
+bool admin_db_refused(struct client *cl);	/* DISABLEd: cl failed, true */
+int admin_on_header(struct client *cl, uint8_t type, uint32_t len);	/* enum msg_action */
+bool admin_on_message(struct client *cl, uint8_t type, const uint8_t *body, uint32_t len);
+
+/* Hooks from pool.c */
+bool admin_pool_held(const struct pool *pool);	/* paused: pair no client, launch nothing */
+bool admin_server_retire(struct server *sv);	/* closes a released server that must go */
+
+/* main.c: signals */
+int admin_reload(struct worker *w, const char *why);	/* 0, or -1 with the old config kept */
+void admin_pause_all(struct worker *w, const char *why);
+void admin_resume_all(struct worker *w, const char *why);
+void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why);
+
+#endif
