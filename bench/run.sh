@@ -1,0 +1,426 @@
+#!/bin/bash
+# run.sh - pgring against PgBouncer, side by side, same settings, alternating rounds.
+#
+# usage: bench/run.sh [--quick] [options]   (see bench/README.md; --help lists options)
+#
+# Starts a throwaway PostgreSQL, a null backend (bench/nullpg.c), PgBouncer and
+# pgring (io_uring; epoll too with --epoll), all in transaction mode with a pool
+# of 20, and runs each workload against each pooler in turn, the order rotating
+# every round. Per run it measures, over a window that starts once every client
+# is connected: transactions, latency p50/p99, the pooler's CPU time (all its
+# threads, /proc schedstat), its system calls and context switches (perf stat,
+# or strace -c / /proc where perf is missing). Then the medians over rounds,
+# the ratios pgring/PgBouncer, a Markdown table and gnuplot PNGs.
+set -uo pipefail
+
+ARGS="$*"
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_DIR=$(cd "$BENCH_DIR/.." && pwd)
+
+# ---- options -----------------------------------------------------------------
+ROUNDS=3 WARMUP=2 DURATION=10 CLIENTS="10 100 1000" MODES="simple extended"
+TARGETS="pg null" IDLE_N=10000 SCALE=10 EPOLL=0 PREPARED=0 NULL_DRIVER=pgload
+OUT="" PGBOUNCER_BIN=${PGBOUNCER_BIN:-/usr/sbin/pgbouncer} PGRING_BIN=${PGRING_BIN:-}
+BUILD_DIR=${BENCH_BUILD_DIR:-/tmp/pgring-bench-build}
+POOL_SIZE=20
+
+usage() {
+	cat <<-EOF
+	usage: bench/run.sh [--quick] [options]
+	  --quick            2 rounds of 1+4 s, 10 and 100 clients, 1,000 idle clients, scale 1
+	  --rounds N         alternating rounds (default $ROUNDS); medians over them
+	  --warmup S         seconds after all clients connected before measuring ($WARMUP)
+	  --duration S       measured seconds per run ($DURATION)
+	  --clients "LIST"   client counts ("$CLIENTS")
+	  --modes "LIST"     pgbench protocol modes ("$MODES")
+	  --prepared         add the prepared mode
+	  --targets "LIST"   pg (real PostgreSQL, pgbench -S) and/or null (null backend) ("$TARGETS")
+	  --null-driver D    pgload (light C generator, default) or pgbench, against the null backend
+	  --idle N           idle clients for the RSS figure, 0 to skip ($IDLE_N)
+	  --scale N          pgbench scale factor ($SCALE)
+	  --epoll            also run pgring on its epoll backend
+	  --pgring BIN       the pgring binary (env PGRING_BIN; default: built in $BUILD_DIR)
+	  --pgbouncer BIN    the PgBouncer binary ($PGBOUNCER_BIN)
+	  --out DIR          results folder (default bench/results/DATE-TIME)
+	EOF
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) ROUNDS=2 WARMUP=1 DURATION=4 CLIENTS="10 100" IDLE_N=1000 SCALE=1 ;;
+	--rounds) ROUNDS=$2; shift ;;
+	--warmup) WARMUP=$2; shift ;;
+	--duration) DURATION=$2; shift ;;
+	--clients) CLIENTS=$2; shift ;;
+	--modes) MODES=$2; shift ;;
+	--prepared) PREPARED=1 ;;
+	--targets) TARGETS=$2; shift ;;
+	--null-driver) NULL_DRIVER=$2; shift ;;
+	--idle) IDLE_N=$2; shift ;;
+	--scale) SCALE=$2; shift ;;
+	--epoll) EPOLL=1 ;;
+	--pgring) PGRING_BIN=$2; shift ;;
+	--pgbouncer) PGBOUNCER_BIN=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[ "$PREPARED" = 1 ] && MODES="$MODES prepared"
+[ -n "$OUT" ] || OUT=$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT" || exit 1
+OUT=$(cd "$OUT" && pwd)
+
+say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# ---- tools and binaries --------------------------------------------------------
+# lib.sh gives the throwaway-directory, port, process and run-as-user helpers.
+# shellcheck disable=SC2034  # read by lib.sh
+top_srcdir=$SRC_DIR top_builddir=$BUILD_DIR
+# shellcheck source=/dev/null
+. "$SRC_DIR/test/integration/lib.sh"
+PGBENCH=$PG_BINDIR/pgbench
+[ -x "$PGBENCH" ] || die "no pgbench in $PG_BINDIR (scripts/install-deps.sh)"
+[ -x "$PGBOUNCER_BIN" ] || die "no PgBouncer at $PGBOUNCER_BIN (scripts/install-deps.sh)"
+HAVE_PERF=0
+if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+	HAVE_PERF=1
+fi
+HAVE_STRACE=0
+command -v strace >/dev/null && HAVE_STRACE=1
+SYSCALLS_FROM=none
+if [ "$HAVE_PERF" = 1 ]; then SYSCALLS_FROM=perf; elif [ "$HAVE_STRACE" = 1 ]; then SYSCALLS_FROM=strace; fi
+HAVE_GNUPLOT=0
+command -v gnuplot >/dev/null && HAVE_GNUPLOT=1
+
+if [ -z "$PGRING_BIN" ]; then
+	say "building pgring in $BUILD_DIR"
+	[ -x "$SRC_DIR/configure" ] || (cd "$SRC_DIR" && ./autogen.sh) >>"$OUT/build.log" 2>&1 ||
+		die "autogen failed ($OUT/build.log)"
+	mkdir -p "$BUILD_DIR" || exit 1
+	(cd "$BUILD_DIR" && { [ -f Makefile ] || "$SRC_DIR/configure"; } && make -j"$(nproc)" pgring) \
+		>>"$OUT/build.log" 2>&1 || die "pgring build failed ($OUT/build.log)"
+	PGRING_BIN=$BUILD_DIR/pgring
+fi
+[ -x "$PGRING_BIN" ] || die "no pgring at $PGRING_BIN"
+
+lib_init || die "no temp directory"
+T=$T_ROOT
+mkdir -p "$T/bin" || exit 1
+for tool in nullpg pgload; do
+	cc -std=gnu11 -O2 -Wall -o "$T/bin/$tool" "$BENCH_DIR/$tool.c" >>"$OUT/build.log" 2>&1 ||
+		die "cannot build bench/$tool.c ($OUT/build.log)"
+done
+# the service user needs to run binaries from under $T
+cp "$PGRING_BIN" "$T/bin/pgring" && cp "$PGBOUNCER_BIN" "$T/bin/pgbouncer" || exit 1
+own "$T"
+
+# clients and poolers need many descriptors
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+MAXCLIENTS=0
+for c in $CLIENTS $IDLE_N; do [ "$c" -gt "$MAXCLIENTS" ] && MAXCLIENTS=$c; done
+[ "$NOFILE" -gt $((MAXCLIENTS + 200)) ] ||
+	say "warning: open files limit $NOFILE is low for $MAXCLIENTS clients"
+
+# ---- PostgreSQL and the null backend -----------------------------------------------
+bench_pg_start() {
+	local dir=$T/pg
+	PG_DATA=$dir/data PG_SOCKDIR=$dir PG_LOG=$dir/postgresql.log
+	PG_PORT=$(free_port) || return 1
+	mkdir -p "$dir" && own "$dir" || return 1
+	as_run_user "$PG_BINDIR/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --locale=C \
+		--no-sync >"$dir/initdb.log" 2>&1 || return 1
+	cat >>"$PG_DATA/postgresql.conf" <<-EOF
+	listen_addresses = '127.0.0.1'
+	port = $PG_PORT
+	unix_socket_directories = '$PG_SOCKDIR'
+	max_connections = 120
+	fsync = off
+	synchronous_commit = off
+	full_page_writes = off
+	EOF
+	own "$PG_DATA"
+	as_run_user "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start \
+		>"$dir/pg_ctl.log" 2>&1 || return 1
+	as_run_user "$PG_BINDIR/createdb" -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench || return 1
+	as_run_user "$PGBENCH" -i -q -s "$SCALE" -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
+		>"$dir/pgbench-init.log" 2>&1
+}
+
+NULL_PORT="" NULL_PID=""
+null_start() {
+	NULL_PORT=$(free_port) || return 1
+	"$T/bin/nullpg" "$NULL_PORT" >"$T/nullpg.log" 2>&1 &
+	NULL_PID=$!
+	track_pid "$NULL_PID"
+	wait_until 5 listening "$NULL_PORT"
+}
+
+# ---- poolers ---------------------------------------------------------------------
+# pooler_start NAME: a fresh instance; sets P_PID[NAME], P_PORT[NAME]
+declare -A P_PID P_PORT
+POOLERS=(pgbouncer pgring)
+[ "$EPOLL" = 1 ] && POOLERS+=(pgring-epoll)
+
+pooler_start() {
+	local name=$1 dir=$T/$1 port bin extra=""
+	port=$(free_port) || return 1
+	mkdir -p "$dir" || return 1
+	case "$name" in
+	pgbouncer) bin=$T/bin/pgbouncer ;;
+	pgring) bin=$T/bin/pgring; extra="event_backend = io_uring" ;;
+	pgring-epoll) bin=$T/bin/pgring; extra="event_backend = epoll" ;;
+	esac
+	printf '"postgres" ""\n' >"$dir/userlist.txt"
+	cat >"$dir/pooler.ini" <<-EOF
+	[databases]
+	bench = host=127.0.0.1 port=$PG_PORT dbname=bench
+	null = host=127.0.0.1 port=$NULL_PORT dbname=null
+
+	[pgbouncer]
+	listen_addr = 127.0.0.1
+	listen_port = $port
+	unix_socket_dir = $dir
+	auth_type = trust
+	auth_file = $dir/userlist.txt
+	pool_mode = transaction
+	default_pool_size = $POOL_SIZE
+	max_client_conn = $((MAXCLIENTS + 100))
+	log_connections = 0
+	log_disconnections = 0
+	logfile = $dir/pooler.log
+	pidfile = $dir/pooler.pid
+	$extra
+	EOF
+	own "$dir"
+	rm -f "$dir/pooler.pid"
+	if [ "$(id -u)" = 0 ]; then
+		"$bin" -u "$RUN_USER" "$dir/pooler.ini" >"$dir/stderr.log" 2>&1 </dev/null &
+	else
+		"$bin" "$dir/pooler.ini" >"$dir/stderr.log" 2>&1 </dev/null &
+	fi
+	P_PID[$name]=$! P_PORT[$name]=$port
+	track_pid "${P_PID[$name]}"
+	if ! wait_until 10 listening "$port"; then
+		say "$name did not start:"; tail -n 20 "$dir/stderr.log" "$dir/pooler.log" >&2
+		return 1
+	fi
+}
+
+pooler_stop() {
+	stop_pid "${P_PID[$1]}" 5 >/dev/null
+	P_PID[$1]=""
+}
+
+# ---- per-process figures ---------------------------------------------------------
+# cpu_ns PID: nanoseconds on CPU, all threads (schedstat; /proc/PID/stat ticks as fallback)
+cpu_ns() {
+	local f sum=0 v
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r v _ <"$f" 2>/dev/null && sum=$((sum + v))
+	done
+	if [ "$sum" = 0 ]; then
+		awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1e9 / hz }' "/proc/$1/stat"
+	else
+		echo "$sum"
+	fi
+}
+# ctxsw PID: voluntary + involuntary context switches, all threads
+ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ { s += $2 } END { print s + 0 }'; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# window PID SECONDS FILE: measure the pooler for SECONDS; writes
+# "seconds cpu_ns syscalls ctxsw" to FILE (syscalls -1 when neither perf nor strace)
+window() {
+	local pid=$1 secs=$2 file=$3 c0 c1 s0 s1 t0 t1 sc=-1 cs
+	t0=$(now) c0=$(cpu_ns "$pid") s0=$(ctxsw "$pid")
+	if [ "$HAVE_PERF" = 1 ]; then
+		perf stat -x, -o "$file.perf" -e raw_syscalls:sys_enter,context-switches -p "$pid" \
+			-- sleep "$secs" >/dev/null 2>&1
+	elif [ "$HAVE_STRACE" = 1 ]; then
+		timeout -s INT "$secs" strace -c -f -q -p "$pid" -o "$file.strace" >/dev/null 2>&1
+	else
+		sleep "$secs"
+	fi
+	t1=$(now) c1=$(cpu_ns "$pid") s1=$(ctxsw "$pid")
+	cs=$((s1 - s0))
+	if [ -s "$file.perf" ]; then
+		sc=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$file.perf")
+		cs=$(awk -F, '$3 == "context-switches" { print $1 }' "$file.perf")
+	elif [ -s "$file.strace" ]; then
+		sc=$(awk '$NF == "total" { print $(NF-2) }' "$file.strace")
+	fi
+	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $((c1 - c0)) ${sc:--1} ${cs:-0} $t0 $t1" >"$file"
+}
+
+# established PORT: client connections the pooler has accepted
+established() { ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l; }
+
+# ---- one run -----------------------------------------------------------------------
+RAW=$OUT/raw.tsv
+printf 'round\ttarget\tmode\tclients\tpooler\ttps\tp50_us\tp99_us\tcpu_us_tx\tsyscalls_tx\tctxsw_tx\n' >"$RAW"
+
+# emit ROUND TARGET MODE CLIENTS POOLER TX P50 P99 WINDOWFILE
+emit() {
+	local secs cpu sc cs
+	read -r secs cpu sc cs _ <"$9"
+	awk -v r="$1" -v t="$2" -v m="$3" -v c="$4" -v p="$5" -v tx="$6" -v p50="$7" -v p99="$8" \
+		-v secs="$secs" -v cpu="$cpu" -v sc="$sc" -v cs="$cs" 'BEGIN {
+		if (tx <= 0) { printf "%s\t%s\t%s\t%s\t%s\tFAIL\t-\t-\t-\t-\t-\n", r, t, m, c, p; exit }
+		printf "%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%s\t%.3f\n", r, t, m, c, p, tx / secs,
+			p50, p99, cpu / 1000 / tx, (sc < 0 ? "-" : sprintf("%.3f", sc / tx)), cs / tx }' \
+		>>"$RAW"
+	tail -n 1 "$RAW" | tr '\t' ' ' | sed 's/^/  /' >&2
+}
+
+# run_pgbench ROUND TARGET MODE CLIENTS POOLER
+run_pgbench() {
+	local pooler=$5 port=${P_PORT[$5]} pid=${P_PID[$5]} db=bench dir jobs=2 bpid tx p50 p99
+	[ "$2" = null ] && db=null
+	dir=$T/run.$1.$2.$3.$4.$5
+	mkdir -p "$dir" && own "$dir"
+	[ "$4" -lt 2 ] && jobs=1
+	(cd "$dir" && exec "$PGBENCH" -n -S -M "$3" -c "$4" -j "$jobs" -T $((WARMUP + DURATION + 3)) \
+		-l --log-prefix="$dir/tx" -h 127.0.0.1 -p "$port" -U postgres "$db") \
+		>"$dir/pgbench.out" 2>&1 &
+	bpid=$!
+	track_pid "$bpid"
+	if ! wait_until 120 eval "[ \$(established $port) -ge $4 ] || ! kill -0 $bpid 2>/dev/null" ||
+		! alive "$bpid"; then
+		say "pgbench did not connect $4 clients to $pooler"; tail -n 5 "$dir/pgbench.out" >&2
+		wait "$bpid" 2>/dev/null
+		echo "0 0 -1 0 0 0" >"$dir/window"
+		emit "$@" 0 0 0 "$dir/window"
+		return
+	fi
+	sleep "$WARMUP"
+	window "$pid" "$DURATION" "$dir/window"
+	wait "$bpid"
+	grep -q 'number of failed transactions: [1-9]\|error' "$dir/pgbench.out" &&
+		say "$pooler: pgbench reported errors: $(grep -m1 -i 'error' "$dir/pgbench.out")"
+	# transactions that ended inside the window, and their latencies
+	read -r _ _ _ _ t0 t1 <"$dir/window"
+	read -r tx p50 p99 < <(cat "$dir"/tx.* 2>/dev/null |
+		awk -v a="$t0" -v b="$t1" '{ t = $5 + $6 / 1e6; if (t >= a && t < b) print $3 }' |
+		sort -n | awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print 0, 0, 0; exit }
+			i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+			i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+			print NR, v[i50], v[i99] }')
+	emit "$@" "$tx" "$p50" "$p99" "$dir/window"
+	rm -f "$dir"/tx.*
+}
+
+# run_pgload ROUND TARGET MODE CLIENTS POOLER
+run_pgload() {
+	local pooler=$5 port=${P_PORT[$5]} pid=${P_PID[$5]} db=bench dir fd lpid line res tx p50 p99
+	[ "$2" = null ] && db=null
+	dir=$T/run.$1.$2.$3.$4.$5
+	mkdir -p "$dir"
+	exec {fd}< <(exec "$T/bin/pgload" run 127.0.0.1 "$port" postgres "$db" "$4" "$WARMUP" "$DURATION" \
+		"$3" 2>"$dir/pgload.err")
+	lpid=$!
+	track_pid "$lpid"
+	if ! read -r -t 120 -u "$fd" line || [ "$line" != go ]; then
+		say "pgload could not connect $4 clients to $pooler: $(head -c 300 "$dir/pgload.err")"
+		exec {fd}<&-
+		echo "0 0 -1 0 0 0" >"$dir/window"
+		emit "$@" 0 0 0 "$dir/window"
+		return
+	fi
+	sleep "$WARMUP"
+	window "$pid" "$DURATION" "$dir/window"
+	read -r -t 60 -u "$fd" res
+	exec {fd}<&-
+	wait "$lpid" 2>/dev/null
+	# pgload counts its own window (WARMUP..WARMUP+DURATION after "go"): scale to ours
+	tx=$(echo "$res" | sed -n 's/.*tps=\([0-9.]*\).*/\1/p')
+	p50=$(echo "$res" | sed -n 's/.*p50_us=\([0-9]*\).*/\1/p')
+	p99=$(echo "$res" | sed -n 's/.*p99_us=\([0-9]*\).*/\1/p')
+	read -r secs _ <"$dir/window"
+	tx=$(awk -v t="${tx:-0}" -v s="$secs" 'BEGIN { printf "%.0f", t * s }')
+	emit "$@" "$tx" "${p50:-0}" "${p99:-0}" "$dir/window"
+}
+
+# idle_rss ROUND POOLER: RSS per idle client, on a fresh instance
+IDLE=$OUT/idle.tsv
+printf 'round\tpooler\tclients\trss_before_kb\trss_after_kb\tbytes_per_client\n' >"$IDLE"
+idle_rss() {
+	local pooler=$2 pid port r0 r1 lpid f=$T/idle.$1.$2
+	pooler_start "$pooler" || return
+	pid=${P_PID[$pooler]} port=${P_PORT[$pooler]}
+	# one client first, so server-side state (parameters, a server) exists before the baseline
+	timeout 20 "$T/bin/pgload" run 127.0.0.1 "$port" postgres null 1 0 1 simple >/dev/null 2>&1
+	sleep 0.5
+	r0=$(rss_kb "$pid")
+	"$T/bin/pgload" idle 127.0.0.1 "$port" postgres null "$IDLE_N" >"$f" 2>&1 &
+	lpid=$!
+	track_pid "$lpid"
+	if wait_until 120 grep -q '^ready' "$f"; then
+		sleep 0.5
+		r1=$(rss_kb "$pid")
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$pooler" "$IDLE_N" "$r0" "$r1" \
+			$(((r1 - r0) * 1024 / IDLE_N)) >>"$IDLE"
+		tail -n 1 "$IDLE" | tr '\t' ' ' | sed 's/^/  idle: /' >&2
+	else
+		say "$pooler: $IDLE_N idle clients did not all log in: $(tail -n 2 "$f")"
+	fi
+	stop_pid "$lpid" 5 >/dev/null
+	pooler_stop "$pooler"
+}
+
+# ---- the rounds ----------------------------------------------------------------------
+{
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "command: bench/run.sh $ARGS"
+	echo "settings: rounds=$ROUNDS warmup=${WARMUP}s duration=${DURATION}s clients=[$CLIENTS] modes=[$MODES] targets=[$TARGETS] idle=$IDLE_N scale=$SCALE pool=$POOL_SIZE null_driver=$NULL_DRIVER"
+	echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
+	echo "pgring: $PGRING_BIN ($(cd "$SRC_DIR" && git describe --always --dirty 2>/dev/null))"
+	echo "pgbouncer: $("$PGBOUNCER_BIN" -V 2>/dev/null | head -n 1)"
+	echo "postgresql: $("$PG_BINDIR/postgres" -V)"
+	echo "syscalls from: $SYSCALLS_FROM"
+	echo "load before: $(uptime)"
+} >"$OUT/env.txt"
+cat "$OUT/env.txt" >&2
+
+case " $TARGETS " in *" pg "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; bench_pg_start ||
+	die "PostgreSQL did not start ($T/pg)" ;; esac
+[ -n "$PG_PORT" ] || PG_PORT=1
+null_start || die "nullpg did not start"
+
+rotate() {	# rotate N WORDS...: the words, starting at the N-th (mod count)
+	local n=$1; shift
+	local a=("$@") i
+	for ((i = 0; i < ${#a[@]}; i++)); do printf '%s ' "${a[(i + n) % ${#a[@]}]}"; done
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+	say "round $round/$ROUNDS: load $(cut -d' ' -f1-3 /proc/loadavg)"
+	if [ "$IDLE_N" -gt 0 ]; then
+		for p in $(rotate "$round" "${POOLERS[@]}"); do idle_rss "$round" "$p"; done
+	fi
+	for p in "${POOLERS[@]}"; do pooler_start "$p" || die "$p did not start"; done
+	for target in $TARGETS; do
+		for mode in $MODES; do
+			for c in $CLIENTS; do
+				for p in $(rotate "$round" "${POOLERS[@]}"); do
+					if [ "$target" = null ] && [ "$NULL_DRIVER" = pgload ] && [ "$mode" != prepared ]; then
+						run_pgload "$round" "$target" "$mode" "$c" "$p"
+					else
+						run_pgbench "$round" "$target" "$mode" "$c" "$p"
+					fi
+					alive "${P_PID[$p]}" || { say "$p died"; pooler_start "$p" || die "$p did not restart"; }
+				done
+			done
+		done
+	done
+	for p in "${POOLERS[@]}"; do pooler_stop "$p"; done
+done
+echo "load after: $(uptime)" >>"$OUT/env.txt"
+
+# ---- medians, ratios, table, plots --------------------------------------------------
+"$BENCH_DIR/report.sh" "$OUT" "$HAVE_GNUPLOT"
+say "results in $OUT (summary.md)"
