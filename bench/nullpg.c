@@ -11,7 +11,9 @@
  * Single-threaded, level-triggered epoll; all replies to one read go out in
  * one write.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -13,7 +13,9 @@
  * idle: opens CLIENTS connections, logs them in, prints "ready N", then holds
  *       them until a signal ends it.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
