@@ -132,10 +132,6 @@ void client_accept(struct worker *w, int fd)
 		return;
 	}
 	conn_start_recv(&cl->c);
-	if (w->nclients > (unsigned)cfg->max_client_conn) {
-		client_fail(cl, "53300", "no more connections allowed (max_client_conn)");
-		return;
-	}
 	if (w->shutdown) {
 		client_fail(cl, "57P01", "pgring is shutting down");
 		return;
@@ -183,6 +179,7 @@ static void auth_ok(struct client *cl)
 	struct worker *w = cl->c.w;
 	const struct config *cfg = w->cfg;
 	const struct db_conf *db = config_find_db(cfg, cl->dbname);
+	const char *limit;
 	struct pool *pool;
 
 	if (!db)
@@ -201,6 +198,10 @@ static void auth_ok(struct client *cl)
 		return;
 	}
 	cl->pool = pool;
+	if (pool_client_limit_reached(cl, &limit)) {
+		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
+		return;
+	}
 	if (cl->scram && cl->secret.kind == SECRET_SCRAM &&
 	    !strcmp(pool->user, cl->user)) {
 		/* PgBouncer's trick: with only a verifier, log in to PostgreSQL
@@ -432,6 +433,12 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		handle_cancel(cl, sp.cancel_pid, sp.cancel_key);
 		return false;
 	}
+	/* checked here, after SSLRequest has had its 'N' and a CancelRequest
+	 * has gone through, so that libpq shows the client this error */
+	if (cl->c.w->nclients > (unsigned)cfg->max_client_conn) {
+		client_fail(cl, "53300", "no more connections allowed (max_client_conn)");
+		return false;
+	}
 	if (strlen(sp.user) >= sizeof(cl->user) || strlen(sp.database) >= sizeof(cl->dbname)) {
 		client_fail(cl, "08P01", "user or database name too long");
 		return false;
@@ -496,6 +503,8 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 		return ACT_CLOSE;
 	}
 	sv = cl->server;
+	if (sv->outstanding == 0 && !sv->unsynced)
+		sv->query_start_us = loop_now_us(c->w->loop);
 	switch (type) {
 	case 'Q':
 	case 'S':
@@ -516,7 +525,14 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	}
 	stats_request(cl, type);
 	c->request_time_us = loop_now_us(c->w->loop);
-	return ACT_FORWARD;
+	switch (prep_client_header(cl, type)) {
+	case 1:
+		return ACT_CONSUME;	/* rewritten for the server in client_on_message */
+	case -1:
+		return ACT_CLOSE;
+	default:
+		return ACT_FORWARD;
+	}
 }
 
 static bool client_on_message(struct conn *c, uint8_t type, const uint8_t *body, uint32_t len)
@@ -535,6 +551,9 @@ static bool client_on_message(struct conn *c, uint8_t type, const uint8_t *body,
 	}
 	if (cl->console)
 		return admin_on_message(cl, type, body, len);
+	/* consumed only by prep_client_header() */
+	if (type == 'P' || type == 'B' || type == 'D' || type == 'C')
+		return prep_client_message(cl, type, body, len);
 	return true;
 }
 
@@ -560,6 +579,7 @@ static void client_on_free(struct conn *c)
 {
 	struct client *cl = cl_of(c);
 
+	prep_client_free(cl);
 	param_set_free(&cl->params);
 	param_set_free(&cl->startup);
 	free(cl->scram);

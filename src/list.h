@@ -63,6 +63,9 @@ static inline struct list_node *list_first(const struct list *l)
 	return list_empty(l) ? NULL : l->head.next;
 }
 
+#define list_for_each(pos, l) \
+	for (pos = (l)->head.next; pos != &(l)->head; pos = pos->next)
+
 #define list_for_each_safe(pos, tmp, l) \
 	for (pos = (l)->head.next, tmp = pos->next; pos != &(l)->head; pos = tmp, tmp = pos->next)
 

@@ -431,6 +431,7 @@ int main(int argc, char **argv)
 	}
 	if (start_listeners(&w) < 0)
 		goto fail;
+	pool_janitor_start(&w);
 	w.stop_accepting = stop_listeners;
 	if (admin_init(&w) < 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "out of memory");

@@ -1,5 +1,6 @@
 /* pool.c - (database, user) pools: one list per state, pairing clients with servers, sizing */
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -90,10 +91,118 @@ int pool_size_of(const struct pool *pool)
 	return cfg->default_pool_size;
 }
 
-static unsigned pool_server_count(const struct pool *pool)
+int pool_min_size_of(const struct pool *pool)
+{
+	const struct db_conf *db = pool_db_conf(pool);
+
+	if (db && db->min_pool_size != CONF_UNSET)
+		return db->min_pool_size;
+	return pool->w->cfg->min_pool_size;
+}
+
+int pool_reserve_size_of(const struct pool *pool)
+{
+	const struct config *cfg = pool->w->cfg;
+	const struct user_conf *uc = config_find_user(cfg, pool->user);
+	const struct db_conf *db = pool_db_conf(pool);
+
+	if (uc && uc->reserve_pool_size != CONF_UNSET)
+		return uc->reserve_pool_size;
+	if (db && db->reserve_pool_size != CONF_UNSET)
+		return db->reserve_pool_size;
+	return cfg->reserve_pool_size;
+}
+
+int pool_max_db_connections_of(const struct pool *pool)
+{
+	const struct db_conf *db = pool_db_conf(pool);
+
+	if (db && db->max_db_connections != CONF_UNSET)
+		return db->max_db_connections;
+	return pool->w->cfg->max_db_connections;
+}
+
+int pool_max_user_connections_of(const struct pool *pool)
+{
+	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
+
+	if (uc && uc->max_user_connections != CONF_UNSET)
+		return uc->max_user_connections;
+	return pool->w->cfg->max_user_connections;
+}
+
+static int64_t pool_lifetime_of(const struct pool *pool)
+{
+	const struct db_conf *db = pool_db_conf(pool);
+
+	if (db && db->server_lifetime_us != CONF_UNSET)
+		return db->server_lifetime_us;
+	return pool->w->cfg->server_lifetime_us;
+}
+
+unsigned pool_server_count(const struct pool *pool)
 {
 	return pool->login_servers.count + pool->idle_servers.count + pool->active_servers.count +
 	       pool->used_servers.count;
+}
+
+unsigned pool_client_count(const struct pool *pool)
+{
+	return pool->wait_login.count + pool->idle_clients.count + pool->waiting.count +
+	       pool->active_clients.count;
+}
+
+/* Servers of every pool of this database (by_db) or of this user. */
+static unsigned servers_sharing(const struct pool *pool, bool by_db)
+{
+	struct list_node *pos;
+	unsigned n = 0;
+
+	list_for_each(pos, &pool->w->pools) {
+		const struct pool *p = list_entry(pos, struct pool, node);
+
+		if (by_db ? !strcmp(p->dbname, pool->dbname) : !strcmp(p->user, pool->user))
+			n += pool_server_count(p);
+	}
+	return n;
+}
+
+static unsigned clients_sharing(const struct pool *pool, bool by_db)
+{
+	struct list_node *pos;
+	unsigned n = 0;
+
+	list_for_each(pos, &pool->w->pools) {
+		const struct pool *p = list_entry(pos, struct pool, node);
+
+		if (by_db ? !strcmp(p->dbname, pool->dbname) : !strcmp(p->user, pool->user))
+			n += pool_client_count(p);
+	}
+	return n;
+}
+
+/* max_db_client_connections / max_user_client_connections, for a client that
+ * just logged in and is not yet counted in any pool list */
+bool pool_client_limit_reached(struct client *cl, const char **which)
+{
+	const struct config *cfg = cl->c.w->cfg;
+	const struct pool *pool = cl->pool;
+	const struct db_conf *db = pool_db_conf(pool);
+	const struct user_conf *uc = config_find_user(cfg, cl->user);
+	int dbmax = db && db->max_db_client_connections != CONF_UNSET ?
+		    db->max_db_client_connections : cfg->max_db_client_connections;
+	int umax = uc && uc->max_user_client_connections != CONF_UNSET ?
+		   uc->max_user_client_connections : cfg->max_user_client_connections;
+
+	if (dbmax > 0 && clients_sharing(pool, true) >= (unsigned)dbmax) {
+		*which = "max_db_client_connections";
+		return true;
+	}
+	if (umax > 0 && clients_sharing(pool, false) >= (unsigned)umax) {
+		*which = "max_user_client_connections";
+		return true;
+	}
+	return false;
 }
 
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user)
@@ -146,6 +255,7 @@ void pool_free_all(struct worker *w)
 		pool_clear_welcome(pool);
 		free(pool);
 	}
+	prep_registry_free(w);
 }
 
 /* ---- one state, one list ---- */
@@ -179,6 +289,7 @@ void pool_change_client(struct client *cl, enum client_state st)
 	if (from)
 		list_remove(from, &cl->node);
 	cl->state = st;
+	cl->state_since_us = loop_now_us(cl->c.w->loop);
 	to = client_list(cl, st);
 	if (to)
 		list_append(to, &cl->node);
@@ -233,6 +344,7 @@ static void pool_link(struct client *cl, struct server *sv)
 	sv->c.peer = &cl->c;
 	sv->outstanding = 0;
 	sv->unsynced = false;
+	prep_link(sv);
 	server_send_params(sv, &cl->params);
 }
 
@@ -240,27 +352,94 @@ static void retry_fire(struct loop *loop, struct loop_timer *t)
 {
 	struct pool *pool = list_entry(t, struct pool, retry_timer);
 
+	(void)loop;
 	pool_pair(pool);
+}
+
+/* An idle server of another pool of the same database (by_db) or user, to close
+ * so that this pool may open one under max_db/user_connections. */
+static bool evict_idle(struct pool *pool, bool by_db)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, &pool->w->pools) {
+		struct pool *p = list_entry(pos, struct pool, node);
+
+		if (p == pool || list_empty(&p->idle_servers) || !list_empty(&p->waiting))
+			continue;
+		if (by_db ? strcmp(p->dbname, pool->dbname) : strcmp(p->user, pool->user))
+			continue;
+		/* the idle list is LIFO: its tail is the coldest */
+		server_close(list_entry(p->idle_servers.head.prev, struct server, node),
+			     by_db ? "evicted for max_db_connections" : "evicted for max_user_connections");
+		return true;
+	}
+	return false;
+}
+
+/* Whether the oldest waiting client has waited past reserve_pool_timeout. */
+static bool reserve_due(struct pool *pool)
+{
+	struct worker *w = pool->w;
+	const struct client *first;
+
+	if (list_empty(&pool->waiting) || pool_reserve_size_of(pool) <= 0)
+		return false;
+	first = list_entry(list_first(&pool->waiting), struct client, node);
+	return loop_now_us(w->loop) - first->wait_start_us >= (uint64_t)w->cfg->reserve_pool_timeout_us;
 }
 
 static bool may_launch(struct pool *pool)
 {
 	struct worker *w = pool->w;
-	uint64_t retry = (uint64_t)w->cfg->server_login_retry_us;
-	int size = pool_size_of(pool);
+	uint64_t retry = (uint64_t)w->cfg->server_login_retry_us, now = loop_now_us(w->loop);
+	int size = pool_size_of(pool), dbmax, umax;
+	unsigned count = pool_server_count(pool);
 
 	if (w->shutdown || admin_pool_held(pool))
 		return false;
-	if (size > 0 && pool_server_count(pool) >= (unsigned)size)
+	if (size > 0 && count >= (unsigned)size) {
+		int reserve = pool_reserve_size_of(pool);
+
+		if (reserve <= 0 || count >= (unsigned)(size + reserve) || !reserve_due(pool))
+			return false;
+		if (!pool->reserve_warned)
+			log_info(w->log, "%s/%s: taking connection from reserve_pool", pool->dbname,
+				 pool->user);
+		pool->reserve_warned = true;
+	}
+	dbmax = pool_max_db_connections_of(pool);
+	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax && !evict_idle(pool, true))
 		return false;
-	if (pool->last_login_fail_us && loop_now_us(w->loop) - pool->last_login_fail_us < retry) {
+	umax = pool_max_user_connections_of(pool);
+	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax && !evict_idle(pool, false))
+		return false;
+	if (pool->last_login_fail_us && now - pool->last_login_fail_us < retry) {
 		if (!loop_timer_armed(&pool->retry_timer))
 			loop_timer_set(w->loop, &pool->retry_timer,
-				       retry - (loop_now_us(w->loop) - pool->last_login_fail_us),
-				       retry_fire);
+				       retry - (now - pool->last_login_fail_us), retry_fire);
 		return false;
 	}
 	return true;
+}
+
+/* server_check_query before reusing a server idle longer than server_check_delay */
+static bool needs_check(struct server *sv)
+{
+	const struct config *cfg = sv->c.w->cfg;
+
+	return cfg->server_check_query &&
+	       loop_now_us(sv->c.w->loop) - sv->last_used_us >= (uint64_t)cfg->server_check_delay_us;
+}
+
+static void send_check(struct server *sv)
+{
+	struct worker *w = sv->c.w;
+
+	pkt_query(&w->tmp, w->cfg->server_check_query);
+	conn_send_pkt(&sv->c, &w->tmp);
+	sv->hidden++;
+	pool_change_server(sv, SV_USED);
 }
 
 void pool_pair(struct pool *pool)
@@ -273,15 +452,22 @@ void pool_pair(struct pool *pool)
 		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
 		struct server *sv = list_entry(list_first(&pool->idle_servers), struct server, node);
 
+		if (needs_check(sv)) {
+			send_check(sv);
+			continue;
+		}
 		pool_link(cl, sv);
 		client_linked(cl);
 	}
-	/* one login per client that waits, up to the pool size */
+	/* one login per client that waits (less those a check will free), up to
+	 * the pool size */
 	want = pool->waiting.count + (pool->wait_login.count && !pool->have_welcome ? 1 : 0);
-	while (want > pool->login_servers.count && may_launch(pool)) {
+	while (want > pool->login_servers.count + pool->used_servers.count && may_launch(pool)) {
 		if (!server_launch(pool))
 			break;
 	}
+	if (list_empty(&pool->waiting))
+		pool->reserve_warned = false;
 }
 
 void pool_want_server(struct client *cl)
@@ -296,15 +482,22 @@ void pool_want_server(struct client *cl)
 void pool_server_ready(struct server *sv)
 {
 	struct pool *pool = sv->pool;
+	struct worker *w = sv->c.w;
 	struct list_node *pos, *tmp;
+	int64_t lifetime = pool_lifetime_of(pool);
+	uint64_t now = loop_now_us(w->loop);
 
 	sv->client = NULL;
 	sv->c.peer = NULL;
+	pool->last_login_fail_us = 0;
 	if (admin_server_retire(sv))
 		return;		/* paused, or RECONNECT / a reload asked it to go */
-	sv->last_used_us = loop_now_us(sv->c.w->loop);
+	if (lifetime > 0 && now - sv->c.connect_time_us >= (uint64_t)lifetime) {
+		server_close(sv, "server lifetime over");
+		return;
+	}
+	sv->last_used_us = now;
 	pool_change_server(sv, SV_IDLE);
-	pool->last_login_fail_us = 0;
 	list_for_each_safe(pos, tmp, &pool->wait_login) {
 		struct client *cl = list_entry(pos, struct client, node);
 
@@ -325,11 +518,173 @@ void pool_login_failed(struct pool *pool, const char *msg)
 
 		client_login_failed(cl, msg);
 	}
+	/* with no server left to wait for, waiting clients hear it too, rather
+	 * than wait out query_wait_timeout for a server that is not there */
+	if (!pool_server_count(pool)) {
+		while (!list_empty(&pool->waiting))
+			client_fail(list_entry(list_first(&pool->waiting), struct client, node),
+				    "08006", "server login failed: %s", msg);
+	}
 	pool_pair(pool);
 }
 
+/* A server went away: this pool, and any pool held back by a shared limit,
+ * may open another. */
 void pool_server_gone(struct pool *pool)
 {
-	if (pool)
+	struct list_node *pos, *tmp;
+
+	if (!pool)
+		return;
+	pool_pair(pool);
+	if (pool_max_db_connections_of(pool) <= 0 && pool_max_user_connections_of(pool) <= 0)
+		return;
+	list_for_each_safe(pos, tmp, &pool->w->pools) {
+		struct pool *p = list_entry(pos, struct pool, node);
+
+		if (p != pool && !list_empty(&p->waiting))
+			pool_pair(p);
+	}
+}
+
+/* ---- the janitor: timeouts and upkeep, a few times a second ---- */
+
+#define JANITOR_US	(250 * 1000)
+
+static int64_t user_time(const struct pool *pool, size_t off, int64_t global)
+{
+	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
+	int64_t v;
+
+	if (!uc)
+		return global;
+	memcpy(&v, (const char *)uc + off, sizeof(v));
+	return v != CONF_UNSET ? v : global;
+}
+
+static bool past(uint64_t now, uint64_t since, int64_t limit)
+{
+	return limit > 0 && now - since >= (uint64_t)limit;
+}
+
+/* Ends a client and its server for a timeout: each with its own reason. */
+static void kill_pair(struct client *cl, struct server *sv, const char *sv_why, const char *cl_msg)
+{
+	sv->client = NULL;
+	sv->c.peer = NULL;
+	cl->server = NULL;
+	cl->c.peer = NULL;
+	server_close(sv, sv_why);
+	client_fail(cl, "08P01", "%s", cl_msg);
+}
+
+static void janitor_clients(struct pool *pool, uint64_t now)
+{
+	const struct config *cfg = pool->w->cfg;
+	int64_t wait_to = cfg->query_wait_timeout_us;
+	int64_t idle_to = user_time(pool, offsetof(struct user_conf, client_idle_timeout_us),
+				    cfg->client_idle_timeout_us);
+	int64_t query_to = user_time(pool, offsetof(struct user_conf, query_timeout_us),
+				     cfg->query_timeout_us);
+	int64_t txn_to = user_time(pool, offsetof(struct user_conf, idle_transaction_timeout_us),
+				   cfg->idle_transaction_timeout_us);
+	struct list_node *pos, *tmp;
+
+	/* waiting and idle lists are in order of arrival: the head is the oldest;
+	 * a login waiting for the pool's first server waits for a server too */
+	while (!list_empty(&pool->wait_login)) {
+		struct client *cl = list_entry(list_first(&pool->wait_login), struct client, node);
+
+		if (!past(now, cl->state_since_us, wait_to))
+			break;
+		client_fail(cl, "08P01", "query_wait_timeout");
+	}
+	while (!list_empty(&pool->waiting)) {
+		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
+
+		if (!past(now, cl->wait_start_us, wait_to))
+			break;
+		client_fail(cl, "08P01", "query_wait_timeout");
+	}
+	while (!list_empty(&pool->idle_clients)) {
+		struct client *cl = list_entry(list_first(&pool->idle_clients), struct client, node);
+
+		if (!past(now, cl->state_since_us, idle_to))
+			break;
+		client_fail(cl, "08P01", "client_idle_timeout");
+	}
+	if (query_to <= 0 && txn_to <= 0)
+		return;
+	list_for_each_safe(pos, tmp, &pool->active_clients) {
+		struct client *cl = list_entry(pos, struct client, node);
+		struct server *sv = cl->server;
+
+		if (!sv)
+			continue;
+		if ((sv->outstanding > 0 || sv->unsynced) && past(now, sv->query_start_us, query_to))
+			kill_pair(cl, sv, "query timeout", "query_timeout");
+		else if (sv->outstanding == 0 && !sv->unsynced && sv->txn_status != 'I' &&
+			 past(now, sv->ready_at_us, txn_to))
+			kill_pair(cl, sv, "idle transaction timeout", "idle transaction timeout");
+	}
+}
+
+/* Closes at most one idle server past server_lifetime or server_idle_timeout;
+ * true if it did (the lists changed: look again). */
+static bool janitor_one_server(struct pool *pool, uint64_t now)
+{
+	const struct config *cfg = pool->w->cfg;
+	int64_t lifetime = pool_lifetime_of(pool);
+	unsigned count = pool_server_count(pool);
+	int min = pool_min_size_of(pool);
+	struct list_node *pos;
+
+	list_for_each(pos, &pool->idle_servers) {
+		struct server *sv = list_entry(pos, struct server, node);
+
+		if (past(now, sv->c.connect_time_us, lifetime)) {
+			server_close(sv, "server lifetime over");
+			return true;
+		}
+		if (past(now, sv->last_used_us, cfg->server_idle_timeout_us) &&
+		    (min <= 0 || count > (unsigned)min)) {
+			server_close(sv, "server idle timeout");
+			return true;
+		}
+	}
+	return false;
+}
+
+static void janitor_pool(struct pool *pool, uint64_t now)
+{
+	int min = pool_min_size_of(pool);
+	int n = 0;
+
+	janitor_clients(pool, now);
+	while (janitor_one_server(pool, now) && ++n < 64)
+		;
+	/* min_pool_size: servers opened ahead of clients, once the pool exists */
+	while (min > 0 && pool_server_count(pool) < (unsigned)min && may_launch(pool))
+		if (!server_launch(pool))
+			break;
+	/* reserve_pool_timeout passes while clients wait: let them have it */
+	if (!list_empty(&pool->waiting))
 		pool_pair(pool);
+}
+
+static void janitor_fire(struct loop *loop, struct loop_timer *t)
+{
+	struct worker *w = list_entry(t, struct worker, janitor);
+	uint64_t now = loop_now_us(loop);
+	struct list_node *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &w->pools)
+		janitor_pool(list_entry(pos, struct pool, node), now);
+	if (!w->shutdown || w->nclients)
+		loop_timer_set(loop, &w->janitor, JANITOR_US, janitor_fire);
+}
+
+void pool_janitor_start(struct worker *w)
+{
+	loop_timer_set(w->loop, &w->janitor, JANITOR_US, janitor_fire);
 }

@@ -523,6 +523,7 @@ void server_release(struct server *sv)
 	}
 	sv->client = NULL;
 	sv->c.peer = NULL;
+	prep_unlink(sv);
 	if (sv->c.closing)
 		return;
 	if (sv->outstanding > 0 || sv->unsynced || sv->txn_status != 'I' || sv->hidden ||
@@ -534,6 +535,7 @@ void server_release(struct server *sv)
 		pkt_query(&w->tmp, reset);
 		conn_send_pkt(&sv->c, &w->tmp);
 		sv->hidden++;
+		prep_server_forget(sv);	/* DISCARD ALL, or whatever it is: assume the worst */
 		pool_change_server(sv, SV_USED);
 		return;
 	}
@@ -590,6 +592,14 @@ static enum msg_action server_on_header(struct conn *c, uint8_t type, uint32_t l
 			     "unexpected message from idle server");
 		return ACT_CLOSE;
 	}
+	switch (prep_server_header(sv, type)) {
+	case 1:
+		return ACT_PEEK;
+	case 2:
+		return ACT_DROP;	/* the answer to pgring's own Parse or Close */
+	default:
+		break;
+	}
 	if (type == 'Z' || type == 'S')
 		return ACT_PEEK;
 	return ACT_FORWARD;
@@ -605,9 +615,12 @@ static bool server_on_message(struct conn *c, uint8_t type, const uint8_t *body,
 		return hidden_message(sv, type, body, len);
 	if (type == 'S')
 		return track_param(sv, body, len, false);
+	if (sv->prep_on)
+		prep_server_message(sv, type, body, len);
 	if (type == 'Z') {
 		if (len >= 1)
 			sv->txn_status = (char)body[0];
+		sv->ready_at_us = loop_now_us(c->w->loop);
 		if (sv->outstanding > 0)
 			sv->outstanding--;
 		stats_ready(sv);
@@ -644,6 +657,7 @@ static void server_on_free(struct conn *c)
 	struct server *sv = sv_of(c);
 
 	loop_timer_stop(c->w->loop, &sv->timer);
+	prep_server_free(sv);
 	param_set_free(&sv->params);
 	free(sv->scram);
 	free(sv);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "loop.h"
 #include "net.h"
+#include "prepared.h"
 #include "proto.h"
 #include "admin.h"
 #include "stats.h"
@@ -152,12 +153,14 @@ struct client {
 	uint8_t console;		/* admin.c: 0, or a console client (enum console_role) */
 	uint64_t query_start_us;	/* stats.c: the request being answered began */
 	uint64_t xact_start_us;		/* stats.c: the transaction began */
-	uint64_t wait_start_us;
+	uint64_t wait_start_us;		/* entered CL_WAITING */
+	uint64_t state_since_us;	/* entered its current state */
 	struct loop_timer timer;
 	/* startup parameters to keep */
 	struct param_set startup;
 	/* cancel forwarding: the connection carrying it */
 	struct server *cancel_conn;
+	struct prep_client *prep;	/* named prepared statements (prepared.c) */
 };
 
 /* ---- server ---- */
@@ -185,6 +188,8 @@ struct server {
 	int hidden;			/* ReadyForQuery messages of pgring's own queries */
 	bool unsynced;			/* client sent messages not yet followed by Sync/Query */
 	char txn_status;		/* of the last ReadyForQuery: I, T, E */
+	uint64_t query_start_us;	/* outstanding went from 0 to 1 */
+	uint64_t ready_at_us;		/* the last ReadyForQuery */
 	/* login */
 	struct scram_client *scram;
 	bool login_sent;
@@ -192,6 +197,9 @@ struct server {
 	struct loop_timer timer;
 	/* cancel connection payload */
 	uint32_t cancel_pid, cancel_key;
+	/* named prepared statements (prepared.c) */
+	struct prep_server *prep;
+	bool prep_on;			/* tracked while linked to this client */
 };
 
 /* ---- pool: one (database, user) pair ---- */
@@ -222,6 +230,7 @@ struct pool {
 	uint8_t scram_server_key[SCRAM_KEY_LEN];
 	uint64_t last_login_fail_us;
 	char last_error[256];
+	bool reserve_warned;		/* "taking connection from reserve_pool" logged */
 	/* stats (SHOW STATS) */
 	struct pool_stats stats;
 };
@@ -246,6 +255,8 @@ struct worker {
 	struct list clients;		/* every client */
 	struct list login_clients;	/* CL_LOGIN */
 	struct list starved;		/* conns waiting for receive buffers */
+	struct loop_timer janitor;	/* periodic timeouts and pool upkeep (pool.c) */
+	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
 	unsigned nclients;
 	unsigned nservers;
 	uint64_t next_id;
@@ -308,6 +319,14 @@ void pool_login_failed(struct pool *pool, const char *msg);
 void pool_server_gone(struct pool *pool);
 void pool_pair(struct pool *pool);
 void pool_free_all(struct worker *w);
+void pool_janitor_start(struct worker *w);
+int pool_min_size_of(const struct pool *pool);
+int pool_reserve_size_of(const struct pool *pool);
+int pool_max_db_connections_of(const struct pool *pool);
+int pool_max_user_connections_of(const struct pool *pool);
+unsigned pool_server_count(const struct pool *pool);
+unsigned pool_client_count(const struct pool *pool);
+bool pool_client_limit_reached(struct client *cl, const char **which);
 
 /* params */
 const char *param_name(int idx);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <libpq-fe.h>
 
 /*
@@ -44,7 +45,9 @@ static int usage(void)
 	      "       pqtool CONNINFO copy-in TABLE|COPY-SQL FILE\n"
 	      "       pqtool CONNINFO copy-out SQL FILE\n"
 	      "       pqtool CONNINFO stream SQL [STALL_MS]\n"
-	      "       pqtool CONNINFO sleep-in-txn SQL\n", stderr);
+	      "       pqtool CONNINFO sleep-in-txn SQL\n"
+	      "       pqtool CONNINFO cancel MS SQL\n"
+	      "       pqtool CONNINFO prepared rota N ROUNDS [GO_FILE] | prepared pipeline\n", stderr);
 	return EX_USAGE;
 }
 
@@ -78,23 +81,45 @@ static void print_rows(const PGresult *res)
 	}
 }
 
-/* 0 when every statement succeeded; rows go to stdout, errors to stderr */
-static int run_statements(PGconn *conn, int n, char **sql)
+/* 0 when the statement succeeded; rows go to stdout, errors to stderr.  Every
+ * result is read, so an error that comes just before the connection closes
+ * (a pooler's FATAL, say) is printed along with the close. */
+static int run_one(PGconn *conn, const char *sql)
 {
-	for (int i = 0; i < n; i++) {
-		PGresult *res = PQexec(conn, sql[i]);
+	PGresult *res;
+	int rc = 0;
+
+	if (!PQsendQuery(conn, sql)) {
+		fprintf(stderr, "pqtool: %s: %s", sql, PQerrorMessage(conn));
+		return -1;
+	}
+	while ((res = PQgetResult(conn))) {
 		ExecStatusType st = PQresultStatus(res);
 
 		if (st == PGRES_TUPLES_OK) {
 			print_rows(res);
-		} else if (st != PGRES_COMMAND_OK && st != PGRES_EMPTY_QUERY) {
-			fprintf(stderr, "pqtool: %s: %s", sql[i],
-				res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+		} else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+			fprintf(stderr, "pqtool: %s: COPY needs copy-in/copy-out\n", sql);
 			PQclear(res);
 			return -1;
+		} else if (st != PGRES_COMMAND_OK && st != PGRES_EMPTY_QUERY) {
+			fprintf(stderr, "pqtool: %s: %s", sql, PQresultErrorMessage(res));
+			rc = -1;
 		}
 		PQclear(res);
 	}
+	if (rc == 0 && PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "pqtool: %s: %s", sql, PQerrorMessage(conn));
+		rc = -1;
+	}
+	return rc;
+}
+
+static int run_statements(PGconn *conn, int n, char **sql)
+{
+	for (int i = 0; i < n; i++)
+		if (run_one(conn, sql[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -362,6 +387,180 @@ static int cmd_sleep_in_txn(PGconn *conn, int argc, char **argv)
 	return EX_LOCAL;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/* Runs SQL, sends a CancelRequest after MS milliseconds, and prints how long
+ * the cancel took to end the query, and the error it ended with. */
+/* N statements prepared once with PQprepare, then run in rota ROUNDS times,
+ * each in its own transaction; prints how many server backends ran them. */
+static int cmd_prepared_rota(PGconn *conn, int n, int rounds, const char *go_file)
+{
+	char name[32], sql[128], arg[16], pids[4096] = "";
+	const char *params[1] = { arg };
+	int backends = 0;
+
+	for (int k = 0; k < n; k++) {
+		PGresult *res;
+
+		snprintf(name, sizeof(name), "rota_%d", k);
+		snprintf(sql, sizeof(sql), "SELECT $1::int + %d, pg_backend_pid()", k * 1000);
+		res = PQprepare(conn, name, sql, 1, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "pqtool: prepare %s: %s", name, PQresultErrorMessage(res));
+			PQclear(res);
+			return EX_DB;
+		}
+		PQclear(res);
+	}
+	for (int r = 0; r < rounds; r++) {
+		for (int k = 0; k < n; k++) {
+			PGresult *res;
+			char pid[24];
+
+			snprintf(name, sizeof(name), "rota_%d", k);
+			snprintf(arg, sizeof(arg), "%d", r);
+			res = PQexecPrepared(conn, name, 1, params, NULL, NULL, 0);
+			if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+			    atoi(PQgetvalue(res, 0, 0)) != r + k * 1000) {
+				fprintf(stderr, "pqtool: round %d %s: %s", r, name,
+					PQresultStatus(res) == PGRES_TUPLES_OK ? "wrong answer\n" :
+					PQresultErrorMessage(res));
+				PQclear(res);
+				return EX_UNEXPECTED;
+			}
+			snprintf(pid, sizeof(pid), " %s ", PQgetvalue(res, 0, 1));
+			if (!strstr(pids, pid) && strlen(pids) + strlen(pid) < sizeof(pids)) {
+				strcat(pids, pid);
+				backends++;
+			}
+			PQclear(res);
+		}
+		/* with a go file: after the first round, wait for it (the test
+		 * replaces the servers meanwhile) */
+		if (r == 0 && go_file) {
+			printf("first round done\n");
+			fflush(stdout);
+			for (int i = 0; i < 300 && access(go_file, F_OK) != 0; i++)
+				sleep_ms(100);
+		}
+	}
+	printf("%d statements x %d rounds ok on %d backends\n", n, rounds, backends);
+	return EX_DONE;
+}
+
+/* One pipeline: a named Parse, three Bind/Execute of it, a failing one, a
+ * Sync; then the statement again after the error, DEALLOCATE ALL and a new
+ * Parse under the same name, and a Sync.  Prints the results in order. */
+static int cmd_prepared_pipeline(PGconn *conn)
+{
+	const char *one[1];
+	PGresult *res;
+	int syncs = 0, rc = EX_DONE;
+
+	if (!PQenterPipelineMode(conn))
+		return EX_DB;
+	PQsendPrepare(conn, "pp", "SELECT 10 / $1::int", 1, NULL);
+	one[0] = "1";
+	PQsendQueryPrepared(conn, "pp", 1, one, NULL, NULL, 0);
+	one[0] = "2";
+	PQsendQueryPrepared(conn, "pp", 1, one, NULL, NULL, 0);
+	one[0] = "0";
+	PQsendQueryPrepared(conn, "pp", 1, one, NULL, NULL, 0);	/* division by zero */
+	one[0] = "5";
+	PQsendQueryPrepared(conn, "pp", 1, one, NULL, NULL, 0);	/* skipped: aborted */
+	PQpipelineSync(conn);
+	one[0] = "10";
+	PQsendQueryPrepared(conn, "pp", 1, one, NULL, NULL, 0);
+	PQsendQueryParams(conn, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0);
+	PQsendPrepare(conn, "pp", "SELECT 100 + $1::int", 1, NULL);
+	one[0] = "1";
+	PQsendQueryPrepared(conn, "pp", 1, one, NULL, NULL, 0);
+	PQpipelineSync(conn);
+	if (PQflush(conn) < 0)
+		return EX_DB;
+	while (syncs < 2) {
+		res = PQgetResult(conn);
+		if (!res)
+			continue;	/* the end of one query's results */
+		switch (PQresultStatus(res)) {
+		case PGRES_PIPELINE_SYNC:
+			printf("sync\n");
+			syncs++;
+			break;
+		case PGRES_TUPLES_OK:
+			printf("row %s\n", PQgetvalue(res, 0, 0));
+			break;
+		case PGRES_COMMAND_OK:
+			printf("ok\n");
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			printf("aborted\n");
+			break;
+		case PGRES_FATAL_ERROR:
+			printf("error %s\n", PQresultErrorField(res, PG_DIAG_SQLSTATE));
+			if (PQstatus(conn) != CONNECTION_OK)
+				rc = EX_DB, syncs = 2;
+			break;
+		default:
+			printf("status %s\n", PQresStatus(PQresultStatus(res)));
+			break;
+		}
+		PQclear(res);
+	}
+	PQexitPipelineMode(conn);
+	return rc;
+}
+
+static int cmd_prepared(PGconn *conn, int argc, char **argv)
+{
+	if ((argc == 3 || argc == 4) && strcmp(argv[0], "rota") == 0)
+		return cmd_prepared_rota(conn, atoi(argv[1]), atoi(argv[2]), argc == 4 ? argv[3] : NULL);
+	if (argc == 1 && strcmp(argv[0], "pipeline") == 0)
+		return cmd_prepared_pipeline(conn);
+	return usage();
+}
+
+static int cmd_cancel(PGconn *conn, int argc, char **argv)
+{
+	PGcancel *cancel;
+	PGresult *res;
+	char errbuf[256];
+	double t0;
+	int rc = EX_UNEXPECTED;
+
+	if (argc != 2)
+		return usage();
+	if (!PQsendQuery(conn, argv[1])) {
+		fprintf(stderr, "pqtool: send: %s", PQerrorMessage(conn));
+		return EX_DB;
+	}
+	sleep_ms(atoi(argv[0]));
+	cancel = PQgetCancel(conn);
+	t0 = now_ms();
+	if (!cancel || !PQcancel(cancel, errbuf, sizeof(errbuf))) {
+		fprintf(stderr, "pqtool: cancel: %s\n", cancel ? errbuf : "no cancel object");
+		PQfreeCancel(cancel);
+		return EX_DB;
+	}
+	PQfreeCancel(cancel);
+	while ((res = PQgetResult(conn))) {
+		if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+			printf("cancelled after %.0f ms: %s", now_ms() - t0, PQresultErrorMessage(res));
+			rc = EX_DONE;
+		}
+		PQclear(res);
+	}
+	if (rc != EX_DONE)
+		fputs("pqtool: the query was not cancelled\n", stderr);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -374,7 +573,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "expect-error") == 0)
 		return cmd_expect_error(argv[1], argc - 3, argv + 3);
 	if (strcmp(cmd, "query") && strcmp(cmd, "txstatus") && strcmp(cmd, "copy-in") &&
-	    strcmp(cmd, "copy-out") && strcmp(cmd, "stream") && strcmp(cmd, "sleep-in-txn"))
+	    strcmp(cmd, "copy-out") && strcmp(cmd, "stream") && strcmp(cmd, "sleep-in-txn") &&
+	    strcmp(cmd, "cancel") && strcmp(cmd, "prepared"))
 		return usage();
 	conn = connect_or_report(argv[1]);
 	if (!conn)
@@ -387,6 +587,10 @@ int main(int argc, char **argv)
 		rc = cmd_copy_out(conn, argc - 3, argv + 3);
 	else if (strcmp(cmd, "stream") == 0)
 		rc = cmd_stream(conn, argc - 3, argv + 3);
+	else if (strcmp(cmd, "prepared") == 0)
+		rc = cmd_prepared(conn, argc - 3, argv + 3);
+	else if (strcmp(cmd, "cancel") == 0)
+		rc = cmd_cancel(conn, argc - 3, argv + 3);
 	else
 		rc = cmd_sleep_in_txn(conn, argc - 3, argv + 3);
 	PQfinish(conn);

@@ -1,0 +1,55 @@
+/* prepared.h - protocol-level named prepared statements in transaction and statement mode
+ *
+ * A client's named Parse is remembered in the client's map (its name -> one
+ * worker-wide statement per distinct text and parameter types).  On the
+ * server side each statement has a pgring-wide name, PGRING_<id>, and each
+ * server connection keeps the set of those it has prepared (at most
+ * max_prepared_statements, least recently used out first).  A Bind or
+ * Describe naming a statement the paired server lacks gets a Parse sent
+ * ahead of it.  Every request sent to the server is queued, so that the
+ * responses pgring must drop (to its own Parse and Close) and those it must
+ * make up (ParseComplete for a Parse the server already had, CloseComplete
+ * for a Close it keeps) fall in their place in the response stream.
+ */
+#ifndef PGRING_PREPARED_H
+#define PGRING_PREPARED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct worker;
+struct client;
+struct server;
+struct prep_registry;
+struct prep_client;
+struct prep_server;
+
+/* At pairing: tracking is on for this pairing when the pool mode is not
+ * session and max_prepared_statements > 0. */
+void prep_link(struct server *sv);
+/* The server goes back to the pool (or away): the request queue ends. */
+void prep_unlink(struct server *sv);
+/* A reset query ran (DISCARD ALL): the server has nothing prepared. */
+void prep_server_forget(struct server *sv);
+
+/* A client message header, after the pool's accounting: 1 to consume the
+ * message (prep_client_message() handles it), 0 to forward it, -1 when out
+ * of memory (the client has been failed). */
+int prep_client_header(struct client *cl, uint8_t type);
+/* A consumed Parse, Bind, Describe or Close; false if the client was closed. */
+bool prep_client_message(struct client *cl, uint8_t type, const uint8_t *body, uint32_t len);
+
+/* A server message header: 0 forward, 1 forward and pass the message to
+ * prep_server_message(), 2 drop (a response to pgring's own request). */
+int prep_server_header(struct server *sv, uint8_t type);
+void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len);
+
+void prep_client_free(struct client *cl);
+void prep_server_free(struct server *sv);
+void prep_registry_free(struct worker *w);
+
+/* For SHOW CLIENTS / SHOW SERVERS: statements known to each */
+unsigned prep_client_count(const struct client *cl);
+unsigned prep_server_count(const struct server *sv);
+
+#endif
