@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "notify.h"
 #include "worker.h"
 
 struct opts {
@@ -271,13 +272,17 @@ static void remove_listeners(struct worker *w)
 
 static void reload(struct worker *w)
 {
+	notify_reloading();
 	admin_reload(w, "got SIGHUP");
+	notify_ready();
 }
 
 /* SIGTERM waits for clients, SIGINT for servers (as PAUSE), a second one
  * exits at once: PgBouncer's signal semantics */
 static void begin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 {
+	if (!w->shutdown)
+		notify_stopping(why);
 	admin_shutdown(w, mode, why);
 }
 
@@ -438,6 +443,7 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	log_info(&lg, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION, (int)getpid());
+	notify_ready();
 
 	loop_run(w.loop);
 
