@@ -775,7 +775,8 @@ static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c,
 	cell_int(rs, i++, pid);
 	cell_str(rs, i++, "");
 	cell_str(rs, i++, appname ? appname : "");
-	cell_int(rs, i++, 0);
+	cell_int(rs, i++, server ? prep_server_count(list_entry(c, const struct server, c)) :
+		 prep_client_count(list_entry(c, const struct client, c)));
 	cell_int(rs, i++, (long long)c->id);
 	rs_row(rs);
 }

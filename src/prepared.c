@@ -15,7 +15,7 @@ struct pstmt {
 	struct pstmt *next;	/* hash chain */
 	uint64_t hash;
 	uint64_t id;		/* the server-side name is PGRING_<id> */
-	uint32_t refs;		/* client names pointing here */
+	uint32_t refs;		/* client names and server sets holding it */
 	uint32_t len;
 	uint8_t body[];		/* Parse after the name: query\0, int16 n, n x int32 */
 };
@@ -54,7 +54,7 @@ struct preq {
 };
 
 struct slot {
-	uint64_t id;
+	struct pstmt *ps;	/* holds a reference */
 	uint64_t used;
 };
 
@@ -287,17 +287,25 @@ unsigned prep_client_count(const struct client *cl)
 static int set_find(struct prep_server *ps, uint64_t id)
 {
 	for (unsigned i = 0; i < ps->nset; i++)
-		if (ps->set[i].id == id)
+		if (ps->set[i].ps->id == id)
 			return (int)i;
 	return -1;
 }
 
-static void set_remove(struct prep_server *ps, uint64_t id)
+static void set_drop(struct server *sv, unsigned i)
 {
-	int i = set_find(ps, id);
+	struct prep_server *ps = sv->prep;
+
+	pstmt_unref(sv->c.w, ps->set[i].ps);
+	ps->set[i] = ps->set[--ps->nset];
+}
+
+static void set_remove(struct server *sv, uint64_t id)
+{
+	int i = set_find(sv->prep, id);
 
 	if (i >= 0)
-		ps->set[i] = ps->set[--ps->nset];
+		set_drop(sv, (unsigned)i);
 }
 
 unsigned prep_server_count(const struct server *sv)
@@ -307,8 +315,8 @@ unsigned prep_server_count(const struct server *sv)
 
 void prep_server_forget(struct server *sv)
 {
-	if (sv->prep)
-		sv->prep->nset = 0;
+	while (sv->prep && sv->prep->nset)
+		set_drop(sv, 0);
 }
 
 /* ---- request queue ---- */
@@ -370,6 +378,7 @@ void prep_server_free(struct server *sv)
 	if (!sv->prep)
 		return;
 	prep_unlink(sv);
+	prep_server_forget(sv);
 	free(sv->prep->q);
 	free(sv->prep->set);
 	free(sv->prep);
@@ -426,7 +435,7 @@ static void put_parse(struct pktbuf *pb, const struct pstmt *st)
 
 /* Makes room in the server's set (a Close for the least recently used) and
  * adds st; false when out of memory. */
-static bool set_add(struct server *sv, const struct pstmt *st, struct pktbuf *pb)
+static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
 {
 	struct prep_server *ps = sv->prep;
 	unsigned max = (unsigned)sv->c.w->cfg->max_prepared_statements;
@@ -438,14 +447,14 @@ static bool set_add(struct server *sv, const struct pstmt *st, struct pktbuf *pb
 		for (unsigned i = 1; i < ps->nset; i++)
 			if (ps->set[i].used < ps->set[lru].used)
 				lru = i;
-		server_name(name, ps->set[lru].id);
+		server_name(name, ps->set[lru].ps->id);
 		pkt_begin(pb, 'C');
 		pkt_u8(pb, 'S');
 		pkt_str(pb, name);
 		pkt_end(pb);
 		if (!q_push(ps, 'C', RQ_SKIP, 0, NULL))
 			return false;
-		ps->set[lru] = ps->set[--ps->nset];
+		set_drop(sv, lru);
 	}
 	if (ps->nset == ps->capset) {
 		unsigned ncap = ps->capset ? ps->capset * 2 : 16;
@@ -456,14 +465,15 @@ static bool set_add(struct server *sv, const struct pstmt *st, struct pktbuf *pb
 		ps->set = ns;
 		ps->capset = ncap;
 	}
-	ps->set[ps->nset].id = st->id;
+	ps->set[ps->nset].ps = st;
 	ps->set[ps->nset].used = ++ps->tick;
 	ps->nset++;
+	st->refs++;
 	return true;
 }
 
 /* The server has st, or gets a Parse for it ahead of what follows in pb. */
-static bool ensure_prepared(struct client *cl, struct server *sv, const struct pstmt *st,
+static bool ensure_prepared(struct client *cl, struct server *sv, struct pstmt *st,
 			    struct pktbuf *pb)
 {
 	struct prep_server *ps = sv->prep;
@@ -679,7 +689,7 @@ bool prep_client_message(struct client *cl, uint8_t type, const uint8_t *body, u
 static void undo(struct server *sv, struct preq *e)
 {
 	if (e->type == 'P')
-		set_remove(sv->prep, e->id);
+		set_remove(sv, e->id);
 	if ((e->flags & RQ_NAMED) || (e->type == '1' && e->name))
 		if (sv->client && e->name)
 			cmap_del(sv->client, e->name, e->id);

@@ -96,11 +96,14 @@ void stats_request(struct client *cl, uint8_t type)
 	struct stats *st = &cl->pool->stats.total;
 	uint64_t now;
 
-	if (type == 'P') {
-		st->client_parse_count++;
-		st->server_parse_count++;	/* forwarded as is: no statement cache */
-	} else if (type == 'B') {
-		st->bind_count++;
+	/* with named statements tracked, prepared.c counts what it sends */
+	if (!cl->server || !cl->server->prep_on) {
+		if (type == 'P') {
+			st->client_parse_count++;
+			st->server_parse_count++;	/* forwarded as is */
+		} else if (type == 'B') {
+			st->bind_count++;
+		}
 	}
 	if (cl->query_start_us && cl->xact_start_us)
 		return;

@@ -85,5 +85,22 @@ max_prepared_statements = 2" || return 1
 	expect_eq "statements on the server" "$out" 2
 }
 
-SCENARIOS="$SCENARIOS prepared_pgbench prepared_libpq prepared_pipeline prepared_reconnect
+# the console shows how many Parses clients sent and how many reached
+# PostgreSQL, and each server's prepared statements
+sc_prepared_stats() {
+	local c i v
+	admin_start "$1" "pool_mode = transaction
+default_pool_size = 1" || return 1
+	c=$(pgring_conn testdb u_md5 pw_md5)
+	for i in 1 2; do
+		pq "$c" prepared rota 3 20 || return 1
+	done
+	for v in total_client_parse_count:6 total_server_parse_count:3 total_bind_count:120; do
+		expect_eq "SHOW STATS ${v%%:*}" "$(console_val "SHOW STATS" testdb "${v%%:*}")" "${v#*:}" || return 1
+	done
+	expect_eq "SHOW SERVERS prepared_statements" \
+		"$(console_val "SHOW SERVERS" S prepared_statements)" 3
+}
+
+SCENARIOS="$SCENARIOS prepared_stats prepared_pgbench prepared_libpq prepared_pipeline prepared_reconnect
 	prepared_eviction"
