@@ -11,6 +11,7 @@ packages=(
 	postgresql postgresql-contrib				# the server the tests start
 	pgbouncer						# the benchmarks' baseline
 	procps iproute2 util-linux coreutils mawk		# ps/pgrep, ss, runuser/setpriv, timeout
+	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 

@@ -1,0 +1,218 @@
+/* fuzz_backend.c - what PostgreSQL sends, parsed as server.c parses it:
+ * during login the authentication requests (md5 salt, SASL mechanism list,
+ * server-first and server-final SCRAM messages), ParameterStatus,
+ * BackendKeyData, ErrorResponse, NoticeResponse, ReadyForQuery; after login
+ * every backend message type.
+ *
+ * Input: byte 0 picks the recv piece size; the rest is the server's stream. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "auth.h"
+#include "fuzz.h"
+
+#define LOGIN_MSG_MAX (64 * 1024)	/* as server.c */
+
+struct be {
+	bool login;
+	struct scram_client scram;
+	bool have_scram;
+	char txn_status;
+	uint32_t pid, key;
+};
+
+static bool be_header(struct fuzz_stream *s, uint8_t type, uint32_t len)
+{
+	struct be *be = s->arg;
+
+	(void)type;
+	if (be->login && len > LOGIN_MSG_MAX)
+		return false;
+	s->gather = be->login || len <= 4096;
+	return true;
+}
+
+static bool login_auth(struct be *be, const uint8_t *body, uint32_t len)
+{
+	static const uint8_t ck[SCRAM_KEY_LEN] = "client-key-client-key-client-ke";
+	static const uint8_t sk[SCRAM_KEY_LEN] = "server-key-server-key-server-ke";
+	char out[1024], hash[MD5_PASSWD_LEN + 1], resp[MD5_PASSWD_LEN + 1];
+	const uint8_t *salt;
+	const char *mech;
+	bool offered = false;
+	struct msg_rd r;
+	uint32_t code;
+	int n;
+
+	rd_init(&r, body, len);
+	code = rd_u32(&r);
+	switch (code) {
+	case 0:		/* AuthenticationOk */
+	case 3:		/* cleartext */
+		return true;
+	case 5:		/* md5 */
+		salt = rd_bytes(&r, 4);
+		if (!salt)
+			return false;
+		auth_md5_hash("pw", "u", hash);
+		auth_md5_salted(hash, salt, resp);
+		return true;
+	case 10:	/* SASL: a list of mechanisms */
+		while ((mech = rd_str(&r)) && *mech)
+			if (!strcmp(mech, "SCRAM-SHA-256"))
+				offered = true;
+		if (!offered)
+			return false;
+		scram_client_init_keys(&be->scram, ck, sk);
+		if (scram_client_set_nonce(&be->scram, "fyko+d2lbbFgONRv9qkxdawL", NULL) < 0)
+			abort();
+		n = scram_client_first(&be->scram, out, sizeof(out));
+		if (n < 0)
+			abort();
+		be->have_scram = true;
+		return true;
+	case 11:	/* SASLContinue: server-first-message */
+		if (!be->have_scram)
+			return false;
+		n = scram_client_final(&be->scram, (const char *)body + 4, len - 4, out, sizeof(out));
+		if (n >= 0 && ((size_t)n >= sizeof(out) || strlen(out) != (size_t)n))
+			abort();
+		return n >= 0;
+	case 12:	/* SASLFinal: server-final-message */
+		return be->have_scram &&
+		       scram_client_verify(&be->scram, (const char *)body + 4, len - 4) == 0;
+	default:
+		return false;
+	}
+}
+
+static bool param_status(const uint8_t *body, uint32_t len)
+{
+	struct msg_rd r;
+	const char *name, *val;
+
+	rd_init(&r, body, len);
+	name = rd_str(&r);
+	val = rd_str(&r);
+	return name && val;
+}
+
+/* The layouts of the other backend messages, read with proto.c's readers. */
+static void backend_message(uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct msg_rd r;
+	uint16_t n;
+
+	rd_init(&r, body, len);
+	switch (type) {
+	case 'T':	/* RowDescription */
+		n = rd_u16(&r);
+		for (unsigned i = 0; i < n && !r.bad; i++) {
+			rd_str(&r);
+			rd_u32(&r);
+			rd_u16(&r);
+			rd_u32(&r);
+			rd_u16(&r);
+			rd_u32(&r);
+			rd_u16(&r);
+		}
+		break;
+	case 'D':	/* DataRow */
+		n = rd_u16(&r);
+		for (unsigned i = 0; i < n && !r.bad; i++) {
+			uint32_t l = rd_u32(&r);
+
+			if (l != 0xffffffffu)
+				rd_bytes(&r, l);
+		}
+		break;
+	case 'C':	/* CommandComplete */
+		rd_str(&r);
+		break;
+	case 't':	/* ParameterDescription */
+		n = rd_u16(&r);
+		for (unsigned i = 0; i < n && !r.bad; i++)
+			rd_u32(&r);
+		break;
+	case 'G':	/* CopyIn/CopyOut/CopyBoth response */
+	case 'H':
+	case 'W':
+		rd_u8(&r);
+		n = rd_u16(&r);
+		for (unsigned i = 0; i < n && !r.bad; i++)
+			rd_u16(&r);
+		break;
+	case 'A':	/* NotificationResponse */
+		rd_u32(&r);
+		rd_str(&r);
+		rd_str(&r);
+		break;
+	case 'V':	/* FunctionCallResponse */
+		if (rd_u32(&r) != 0xffffffffu)
+			rd_bytes(&r, rd_left(&r));
+		break;
+	case 'v':	/* NegotiateProtocolVersion */
+		rd_u32(&r);
+		n = (uint16_t)rd_u32(&r);
+		for (unsigned i = 0; i < n && !r.bad; i++)
+			rd_str(&r);
+		break;
+	default:
+		break;
+	}
+	if (r.pos > r.len)
+		abort();
+}
+
+static bool be_message(struct fuzz_stream *s, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct be *be = s->arg;
+	struct error_fields ef;
+	struct msg_rd r;
+
+	switch (type) {
+	case 'R':
+		return be->login && login_auth(be, body, len);
+	case 'S':
+		return param_status(body, len) || !be->login;
+	case 'K':
+		rd_init(&r, body, len);
+		be->pid = rd_u32(&r);
+		be->key = rd_u32(&r);
+		return true;
+	case 'E':
+	case 'N':
+		if (proto_parse_error(body, len, &ef) == 0 && ef.message)
+			(void)strlen(ef.message);
+		return type == 'N' || !be->login;
+	case 'Z':
+		if (len >= 1)
+			be->txn_status = (char)body[0];
+		be->login = false;
+		return true;
+	default:
+		backend_message(type, body, len);
+		return !be->login;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_stream s;
+	struct be be;
+
+	if (size < 1)
+		return 0;
+	memset(&be, 0, sizeof(be));
+	be.login = true;
+	memset(&s, 0, sizeof(s));
+	frame_init(&s.fr, false, (uint32_t)INT32_MAX);
+	pkt_init(&s.msg);
+	s.on_header = be_header;
+	s.on_message = be_message;
+	s.arg = &be;
+	fuzz_feed(&s, data + 1, size - 1, data[0] & 0x80 ? 0 : (size_t)data[0] % 16 + 1);
+	pkt_free(&s.msg);
+	return 0;
+}
