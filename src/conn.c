@@ -383,6 +383,9 @@ void conn_process(struct conn *c)
 		case FRAME_BAD:
 			c->ops->on_eof(c, -EBADMSG);
 			goto out;
+		case FRAME_TOO_LONG:	/* over max_packet_size: never buffered */
+			c->ops->on_eof(c, -EMSGSIZE);
+			goto out;
 		}
 	}
 out:

@@ -47,8 +47,10 @@ enum frame_ev frame_step(struct frame *f, const uint8_t *p, size_t len, size_t *
 		wire = get_u32(f->hdr + 1);
 	}
 	/* the length counts itself; a startup packet also needs its 4-byte code */
-	if (wire < (f->untyped ? 8u : 4u) || wire - 4 > f->max_len)
+	if (wire < (f->untyped ? 8u : 4u))
 		return FRAME_BAD;
+	if (wire - 4 > f->max_len)
+		return FRAME_TOO_LONG;	/* refused before a byte of its body is read */
 	f->len = wire - 4;
 	f->left = f->len;
 	f->in_body = true;

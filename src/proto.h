@@ -34,6 +34,7 @@ enum frame_ev {
 	FRAME_HEADER,		/* a header is complete: type/len set */
 	FRAME_BODY,		/* *used body bytes; the message ends when left == 0 */
 	FRAME_BAD,		/* impossible length: close the connection */
+	FRAME_TOO_LONG,		/* longer than max_len (max_packet_size): refuse, close */
 };
 
 void frame_init(struct frame *f, bool untyped, uint32_t max_len);

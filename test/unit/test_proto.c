@@ -27,7 +27,7 @@ static void feed(struct frame *f, const uint8_t *p, size_t len, size_t step, str
 
 			ck_assert_uint_gt(used, 0);
 			pos += used;
-			if (ev == FRAME_BAD) {
+			if (ev == FRAME_BAD || ev == FRAME_TOO_LONG) {
 				t->bad++;
 				return;
 			}
@@ -113,7 +113,7 @@ START_TEST(test_frame_bad_lengths)
 	frame_init(&f, false, 100);
 	ck_assert_int_eq(frame_step(&f, short_len, 5, &used), FRAME_BAD);
 	frame_init(&f, false, 100);
-	ck_assert_int_eq(frame_step(&f, huge, 5, &used), FRAME_BAD);
+	ck_assert_int_eq(frame_step(&f, huge, 5, &used), FRAME_TOO_LONG);
 	frame_init(&f, false, 100);
 	ck_assert_int_eq(frame_step(&f, just_fits, 5, &used), FRAME_HEADER);
 	ck_assert_uint_eq(f.len, 100);
@@ -169,7 +169,7 @@ START_TEST(test_startup_oversized_and_tiny)
 	const uint8_t tiny[] = { 0, 0, 0, 4 };
 
 	frame_init(&f, true, PROTO_STARTUP_MAX);
-	ck_assert_int_eq(frame_step(&f, big, 4, &used), FRAME_BAD);
+	ck_assert_int_eq(frame_step(&f, big, 4, &used), FRAME_TOO_LONG);
 	frame_init(&f, true, PROTO_STARTUP_MAX);
 	ck_assert_int_eq(frame_step(&f, tiny, 4, &used), FRAME_BAD);
 }
