@@ -272,6 +272,68 @@ static void hold(struct conn *c, struct loop_buf *b, uint32_t off, uint32_t len)
 	c->nhold++;
 }
 
+/*
+ * A heap copy of n bytes at p in place of a pool buffer, or NULL (then the
+ * pool buffer stays: correct, only less frugal).
+ */
+static struct loop_buf *heap_copy(const char *p, uint32_t n)
+{
+	struct loop_buf *h = loop_buf_heap(n ? n : 1);
+
+	if (h) {
+		memcpy(h->data, p, n);
+		h->len = n;
+	}
+	return h;
+}
+
+/*
+ * A conn that stopped reading (waiting for a server, or for its peer to
+ * drain) must not sit on the shared receive pool: thousands of clients
+ * waiting for a few servers would hold every buffer, and the servers they
+ * wait for could not receive any more (a deadlock).  When the pool runs low,
+ * what such a conn holds moves to the heap: bytes not yet framed and header
+ * pieces not yet forwarded.
+ */
+static void conn_unpool(struct conn *c)
+{
+	struct loop *loop = c->w->loop;
+	struct loop_buf *prev = NULL, *b, *h;
+
+	for (b = c->inq_head; b; prev = h, b = h->next) {
+		uint32_t off = b == c->inq_head ? c->inq_off : 0;
+
+		h = b;
+		if (b->bid == LOOP_BUF_HEAP || off > b->len ||
+		    !(h = heap_copy(b->data + off, b->len - off))) {
+			h = b;
+			continue;
+		}
+		h->next = b->next;
+		if (prev)
+			prev->next = h;
+		else
+			c->inq_head = h, c->inq_off = 0;
+		if (c->inq_tail == b)
+			c->inq_tail = h;
+		loop_buf_put(loop, b);
+	}
+	for (int i = 0; i < c->nhold; i++) {
+		struct out_ent *e = &c->hold[i];
+
+		if (e->buf->bid == LOOP_BUF_HEAP || !(h = heap_copy(e->buf->data + e->off, e->len)))
+			continue;
+		loop_buf_put(loop, e->buf);
+		e->buf = h;
+		e->off = 0;
+	}
+}
+
+static bool pool_low(const struct loop *loop)
+{
+	return loop_bufs_free(loop) < loop_bufs_total(loop) / 2;
+}
+
 static bool forwards(uint8_t action)
 {
 	return action == ACT_FORWARD || action == ACT_PEEK;
@@ -390,6 +452,8 @@ void conn_process(struct conn *c)
 	}
 out:
 	c->processing = false;
+	if (!c->closing && (c->inq_head || c->nhold) && pool_low(c->w->loop))
+		conn_unpool(c);
 	if (!c->closing)
 		update_recv(c);
 	conn_rearm_starved(c->w);
