@@ -114,7 +114,8 @@ static void conn_flush(struct conn *c)
 	loop_send(c->w->loop, &c->sock, &c->wop, conn_send_cb, c->iov, (int)n);
 }
 
-bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
+/* Queues a slice without starting a send. */
+static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 {
 	struct out_ent *e;
 
@@ -125,7 +126,6 @@ bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 		if (e->buf == buf && e->off + e->len == off) {
 			e->len += len;
 			c->out_bytes += len;
-			conn_flush(c);
 			return true;
 		}
 	}
@@ -138,8 +138,33 @@ bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 	e->len = len;
 	c->out_n++;
 	c->out_bytes += len;
+	return true;
+}
+
+bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
+{
+	if (!queue_slice(c, buf, off, len))
+		return false;
 	conn_flush(c);
 	return true;
+}
+
+/*
+ * Forwarding from conn_process queues slices and sends once the whole
+ * received batch is framed (or the destination changes): sending at every
+ * push put each message's 5-byte header on the wire alone, then the rest of
+ * the batch after that send completed - two sends, and a wait between them,
+ * for every forwarded batch.
+ */
+static void push_batched(struct conn **pending, struct conn *dest, struct loop_buf *buf,
+			 uint32_t off, uint32_t len)
+{
+	if (*pending != dest) {
+		if (*pending)
+			conn_flush(*pending);
+		*pending = dest;
+	}
+	queue_slice(dest, buf, off, len);
 }
 
 bool conn_send_pkt(struct conn *c, struct pktbuf *pb)
@@ -345,7 +370,7 @@ static bool gathers(uint8_t action)
 }
 
 /* Asks the owner what to do with the message whose header is complete. */
-static bool decide(struct conn *c)
+static bool decide(struct conn *c, struct conn **pending)
 {
 	enum msg_action a;
 
@@ -362,7 +387,7 @@ static bool decide(struct conn *c)
 	c->action = (uint8_t)a;
 	if (forwards(a) && c->peer) {
 		for (int i = 0; i < c->nhold; i++)
-			conn_push(c->peer, c->hold[i].buf, c->hold[i].off, c->hold[i].len);
+			push_batched(pending, c->peer, c->hold[i].buf, c->hold[i].off, c->hold[i].len);
 	}
 	conn_discard_held(c);
 	pkt_reset(&c->msg);
@@ -390,6 +415,7 @@ static bool finish(struct conn *c)
 void conn_process(struct conn *c)
 {
 	struct loop *loop = c->w->loop;
+	struct conn *pending = NULL;	/* peer with slices queued and not yet sent */
 
 	if (c->processing || c->closing)
 		return;
@@ -402,7 +428,7 @@ void conn_process(struct conn *c)
 
 		/* a complete header waits for its decision before anything else */
 		if (c->fr.in_body && !c->decided) {
-			if (!decide(c))
+			if (!decide(c, &pending))
 				break;
 			if (frame_msg_done(&c->fr)) {
 				if (!finish(c))
@@ -435,8 +461,8 @@ void conn_process(struct conn *c)
 			c->decided = false;	/* decided at the top of the loop */
 			break;
 		case FRAME_BODY:
-			if (forwards(c->action))
-				conn_push(c->peer, b, off, (uint32_t)used);
+			if (forwards(c->action) && c->peer)
+				push_batched(&pending, c->peer, b, off, (uint32_t)used);
 			if (gathers(c->action))
 				pkt_bytes(&c->msg, b->data + off, used);
 			if (frame_msg_done(&c->fr) && !finish(c))
@@ -451,6 +477,8 @@ void conn_process(struct conn *c)
 		}
 	}
 out:
+	if (pending)
+		conn_flush(pending);
 	c->processing = false;
 	if (!c->closing && (c->inq_head || c->nhold) && pool_low(c->w->loop))
 		conn_unpool(c);

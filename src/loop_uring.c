@@ -179,6 +179,15 @@ static void uring_send_rest(struct loop *loop, struct loop_op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(loop);
 
+	/* one slice (the usual case: adjacent slices merge): a plain send skips
+	 * the kernel's msghdr and iovec import */
+	if (op->iovcnt == 1) {
+		io_uring_prep_send(sqe, op->sock->fd, op->iov->iov_base, op->iov->iov_len,
+				   MSG_NOSIGNAL | MSG_WAITALL);
+		io_uring_sqe_set_data(sqe, op);
+		loop->stats.send_calls++;
+		return;
+	}
 	memset(&op->msg, 0, sizeof(op->msg));
 	op->msg.msg_iov = op->iov;
 	op->msg.msg_iovlen = (size_t)op->iovcnt;
