@@ -394,6 +394,27 @@ static bool decide(struct conn *c, struct conn **pending)
 	return true;
 }
 
+size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n)
+{
+	const struct loop_buf *b = c->inq_head;
+	uint32_t off = c->inq_off;
+	size_t got = 0;
+
+	if (!c->fr.in_body || c->decided)
+		return 0;
+	if (n > c->fr.left)
+		n = c->fr.left;
+	for (; b && got < n; b = b->next, off = 0) {
+		size_t take = b->len > off ? b->len - off : 0;
+
+		if (take > n - got)
+			take = n - got;
+		memcpy(out + got, b->data + off, take);
+		got += take;
+	}
+	return got;
+}
+
 /* The current message is complete. false if the conn was closed. */
 static bool finish(struct conn *c)
 {

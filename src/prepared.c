@@ -636,9 +636,33 @@ static bool on_close(struct client *cl, struct server *sv, const uint8_t *body, 
 	return true;
 }
 
+/*
+ * Whether a Parse, Bind, Describe or Close names no statement of the
+ * client's, judged from the body bytes that have arrived with the header
+ * (nearly always all of them): such a message goes to the server untouched,
+ * without a copy.  false when it cannot tell.
+ */
+static bool names_no_statement(struct client *cl, uint8_t type)
+{
+	uint8_t b[2 * PREP_NAME_MAX];
+	size_t n = conn_peek_body(&cl->c, b, type == 'B' ? sizeof(b) : 2);
+	const uint8_t *nul;
+
+	switch (type) {
+	case 'P':
+		return n >= 1 && b[0] == '\0';
+	case 'B':	/* portal name, then statement name */
+		nul = memchr(b, '\0', n);
+		return nul && nul + 1 < b + n && nul[1] == '\0';
+	default:	/* 'S' or 'P', then the name */
+		return n >= 2 && (b[0] != 'S' || b[1] == '\0');
+	}
+}
+
 int prep_client_header(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
+	struct stats *st;
 
 	if (!sv || !sv->prep_on)
 		return 0;
@@ -647,7 +671,17 @@ int prep_client_header(struct client *cl, uint8_t type)
 	case 'B':
 	case 'D':
 	case 'C':
-		return 1;
+		if (!names_no_statement(cl, type))
+			return 1;
+		st = &cl->pool->stats.total;
+		if (type == 'P') {
+			st->client_parse_count++;
+			st->server_parse_count++;
+		} else if (type == 'B') {
+			st->bind_count++;
+		}
+		/* forwarded as is, its answer queued */
+		/* fall through */
 	case 'E':
 	case 'S':
 	case 'Q':

@@ -286,6 +286,8 @@ bool conn_out_full(const struct conn *c);
 void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
 void conn_rearm_starved(struct worker *w);
 void conn_discard_held(struct conn *c);
+/* In on_header: copies up to n bytes of the body that have already arrived */
+size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n);
 
 /* client.c */
 void client_accept(struct worker *w, int fd);
