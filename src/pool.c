@@ -65,70 +65,61 @@ const struct db_conf *pool_db_conf(const struct pool *pool)
 	return db ? db : cfg->fallback_db;
 }
 
-int pool_mode_of(const struct pool *pool)
+/* A setting as it applies to a pool: [users] over [databases] over [pgbouncer].
+ * off is the field's offset in user_conf / db_conf, or -1 where it has none. */
+static int setting(const struct pool *pool, long uoff, long doff, int global)
 {
 	const struct config *cfg = pool->w->cfg;
-	const struct user_conf *uc = config_find_user(cfg, pool->user);
-	const struct db_conf *db = pool_db_conf(pool);
+	const struct user_conf *uc = uoff >= 0 ? config_find_user(cfg, pool->user) : NULL;
+	const struct db_conf *db = doff >= 0 ? pool_db_conf(pool) : NULL;
+	int v;
 
-	if (uc && uc->pool_mode != POOL_MODE_UNSET)
-		return uc->pool_mode;
-	if (db && db->pool_mode != POOL_MODE_UNSET)
-		return db->pool_mode;
-	return cfg->pool_mode;
+	if (uc) {
+		memcpy(&v, (const char *)uc + uoff, sizeof(v));
+		if (v != CONF_UNSET)
+			return v;
+	}
+	if (db) {
+		memcpy(&v, (const char *)db + doff, sizeof(v));
+		if (v != CONF_UNSET)
+			return v;
+	}
+	return global;
+}
+
+#define USER_OFF(f) ((long)offsetof(struct user_conf, f))
+#define DB_OFF(f) ((long)offsetof(struct db_conf, f))
+
+int pool_mode_of(const struct pool *pool)
+{
+	/* POOL_MODE_UNSET is CONF_UNSET */
+	return setting(pool, USER_OFF(pool_mode), DB_OFF(pool_mode), pool->w->cfg->pool_mode);
 }
 
 int pool_size_of(const struct pool *pool)
 {
-	const struct config *cfg = pool->w->cfg;
-	const struct user_conf *uc = config_find_user(cfg, pool->user);
-	const struct db_conf *db = pool_db_conf(pool);
-
-	if (uc && uc->pool_size != CONF_UNSET)
-		return uc->pool_size;
-	if (db && db->pool_size != CONF_UNSET)
-		return db->pool_size;
-	return cfg->default_pool_size;
+	return setting(pool, USER_OFF(pool_size), DB_OFF(pool_size), pool->w->cfg->default_pool_size);
 }
 
 int pool_min_size_of(const struct pool *pool)
 {
-	const struct db_conf *db = pool_db_conf(pool);
-
-	if (db && db->min_pool_size != CONF_UNSET)
-		return db->min_pool_size;
-	return pool->w->cfg->min_pool_size;
+	return setting(pool, -1, DB_OFF(min_pool_size), pool->w->cfg->min_pool_size);
 }
 
 int pool_reserve_size_of(const struct pool *pool)
 {
-	const struct config *cfg = pool->w->cfg;
-	const struct user_conf *uc = config_find_user(cfg, pool->user);
-	const struct db_conf *db = pool_db_conf(pool);
-
-	if (uc && uc->reserve_pool_size != CONF_UNSET)
-		return uc->reserve_pool_size;
-	if (db && db->reserve_pool_size != CONF_UNSET)
-		return db->reserve_pool_size;
-	return cfg->reserve_pool_size;
+	return setting(pool, USER_OFF(reserve_pool_size), DB_OFF(reserve_pool_size),
+		       pool->w->cfg->reserve_pool_size);
 }
 
 int pool_max_db_connections_of(const struct pool *pool)
 {
-	const struct db_conf *db = pool_db_conf(pool);
-
-	if (db && db->max_db_connections != CONF_UNSET)
-		return db->max_db_connections;
-	return pool->w->cfg->max_db_connections;
+	return setting(pool, -1, DB_OFF(max_db_connections), pool->w->cfg->max_db_connections);
 }
 
 int pool_max_user_connections_of(const struct pool *pool)
 {
-	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
-
-	if (uc && uc->max_user_connections != CONF_UNSET)
-		return uc->max_user_connections;
-	return pool->w->cfg->max_user_connections;
+	return setting(pool, USER_OFF(max_user_connections), -1, pool->w->cfg->max_user_connections);
 }
 
 static int64_t pool_lifetime_of(const struct pool *pool)
@@ -187,12 +178,10 @@ bool pool_client_limit_reached(struct client *cl, const char **which)
 {
 	const struct config *cfg = cl->c.w->cfg;
 	const struct pool *pool = cl->pool;
-	const struct db_conf *db = pool_db_conf(pool);
-	const struct user_conf *uc = config_find_user(cfg, cl->user);
-	int dbmax = db && db->max_db_client_connections != CONF_UNSET ?
-		    db->max_db_client_connections : cfg->max_db_client_connections;
-	int umax = uc && uc->max_user_client_connections != CONF_UNSET ?
-		   uc->max_user_client_connections : cfg->max_user_client_connections;
+	int dbmax = setting(pool, -1, DB_OFF(max_db_client_connections),
+			    cfg->max_db_client_connections);
+	int umax = setting(pool, USER_OFF(max_user_client_connections), -1,
+			   cfg->max_user_client_connections);
 
 	if (dbmax > 0 && clients_sharing(pool, true) >= (unsigned)dbmax) {
 		*which = "max_db_client_connections";

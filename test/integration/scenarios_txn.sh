@@ -32,25 +32,18 @@ pgbench_through() {
 }
 
 # 500 clients on a pool of 10, pgbench -S in simple and in extended mode
-sc_txn_pgbench_simple() {
+txn_pgbench() {
 	pgbench_init || return 1
 	pgring_start "$1" "auth_type = trust
 $TXN
 default_pool_size = 10
 max_client_conn = 1000" || return 1
-	pgbench_through 500 5 -S -M simple || return 1
+	pgbench_through 500 5 -S -M "$2" || return 1
 	servers_at_most 10
 }
 
-sc_txn_pgbench_extended() {
-	pgbench_init || return 1
-	pgring_start "$1" "auth_type = trust
-$TXN
-default_pool_size = 10
-max_client_conn = 1000" || return 1
-	pgbench_through 500 5 -S -M extended || return 1
-	servers_at_most 10
-}
+sc_txn_pgbench_simple() { txn_pgbench "$1" simple; }
+sc_txn_pgbench_extended() { txn_pgbench "$1" extended; }
 
 # servers_at_most N: PostgreSQL never saw more than N backends for u_trust
 servers_at_most() {
