@@ -391,7 +391,7 @@ static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 	struct worker *w = req->c.w;
 	struct list_node *pos, *tmp;
 
-	req->state = CL_CANCEL;
+	pool_change_client(req, CL_CANCEL);	/* off the login list, or it outlives req */
 	list_for_each_safe(pos, tmp, &w->clients) {
 		struct client *cl = list_entry(pos, struct client, all);
 
