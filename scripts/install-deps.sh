@@ -11,6 +11,8 @@ packages=(
 	postgresql postgresql-contrib				# the server the tests start
 	pgbouncer						# the benchmarks' baseline
 	procps iproute2 util-linux coreutils mawk		# ps/pgrep, ss, runuser/setpriv, timeout
+	libsystemd-dev						# sd_notify for the systemd unit
+	debhelper dpkg-dev lintian fakeroot			# the Debian package (scripts/deb-smoke.sh)
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
