@@ -31,6 +31,22 @@ t_start=$(now)
 pg_start || bail_out "could not start PostgreSQL"
 diag "PostgreSQL up on port $PG_PORT after $(elapsed "$t_start") s"
 
+# sanitizer_reports_new: prints the sanitizer reports written since the last
+# call (files under $SANITIZER_LOG_DIR); 0 if there were any
+SANITIZER_SEEN=""
+sanitizer_reports_new() {
+	local f found=1
+	for f in "$SANITIZER_LOG_DIR"/*; do
+		[ -s "$f" ] || continue
+		case " $SANITIZER_SEEN " in *" $f "*) continue ;; esac
+		SANITIZER_SEEN="$SANITIZER_SEEN $f"
+		echo "sanitizer report $f:"
+		head -n 60 "$f"
+		found=0
+	done
+	return $found
+}
+
 # run_scenario NAME BACKEND: one TAP line, the scenario's words as comments
 run_scenario() {
 	local name=$1 backend=$2 out=$T_ROOT/scenario.out t0 rc
@@ -39,6 +55,10 @@ run_scenario() {
 	"sc_$name" "$backend" >"$out" 2>&1 </dev/null
 	rc=$?
 	pgring_stop >>"$out" 2>&1
+	# a sanitizer build (scripts/test-sanitizers.sh): any new report fails the scenario
+	if [ -n "${SANITIZER_LOG_DIR:-}" ] && sanitizer_reports_new >>"$out" 2>&1; then
+		rc=1
+	fi
 	case $rc in
 	0) tap_ok "$name [$backend]" ;;
 	77) tap_skip "$name [$backend]" "${SKIP_REASON:-skipped}" ;;
