@@ -436,12 +436,12 @@ int main(int argc, char **argv)
 	}
 	if (start_listeners(&w) < 0)
 		goto fail;
-	pool_janitor_start(&w);
 	w.stop_accepting = stop_listeners;
 	if (admin_init(&w) < 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "out of memory");
 		goto fail;
 	}
+	maint_start(&w);
 	log_info(&lg, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION, (int)getpid());
 	notify_ready();
 

@@ -321,7 +321,11 @@ void pool_login_failed(struct pool *pool, const char *msg);
 void pool_server_gone(struct pool *pool);
 void pool_pair(struct pool *pool);
 void pool_free_all(struct worker *w);
-void pool_janitor_start(struct worker *w);
+bool pool_may_launch(struct pool *pool);	/* another server, within every limit */
+int64_t pool_lifetime_of(const struct pool *pool);
+
+/* maint.c */
+void maint_start(struct worker *w);
 int pool_min_size_of(const struct pool *pool);
 int pool_reserve_size_of(const struct pool *pool);
 int pool_max_db_connections_of(const struct pool *pool);

@@ -1,0 +1,146 @@
+/* maint.c - periodic work, a few times a second: wait, idle and query timeouts, server lifetimes, min_pool_size */
+
+#include <stddef.h>
+#include <string.h>
+
+#include "worker.h"
+
+#define JANITOR_US	(250 * 1000)
+
+static int64_t user_time(const struct pool *pool, size_t off, int64_t global)
+{
+	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
+	int64_t v;
+
+	if (!uc)
+		return global;
+	memcpy(&v, (const char *)uc + off, sizeof(v));
+	return v != CONF_UNSET ? v : global;
+}
+
+static bool past(uint64_t now, uint64_t since, int64_t limit)
+{
+	return limit > 0 && now - since >= (uint64_t)limit;
+}
+
+/* Ends a client and its server for a timeout: each with its own reason. */
+static void kill_pair(struct client *cl, struct server *sv, const char *sv_why, const char *cl_msg)
+{
+	sv->client = NULL;
+	sv->c.peer = NULL;
+	cl->server = NULL;
+	cl->c.peer = NULL;
+	server_close(sv, sv_why);
+	client_fail(cl, "08P01", "%s", cl_msg);
+}
+
+static void janitor_clients(struct pool *pool, uint64_t now)
+{
+	const struct config *cfg = pool->w->cfg;
+	int64_t wait_to = cfg->query_wait_timeout_us;
+	int64_t idle_to = user_time(pool, offsetof(struct user_conf, client_idle_timeout_us),
+				    cfg->client_idle_timeout_us);
+	int64_t query_to = user_time(pool, offsetof(struct user_conf, query_timeout_us),
+				     cfg->query_timeout_us);
+	int64_t txn_to = user_time(pool, offsetof(struct user_conf, idle_transaction_timeout_us),
+				   cfg->idle_transaction_timeout_us);
+	struct list_node *pos, *tmp;
+
+	/* waiting and idle lists are in order of arrival: the head is the oldest;
+	 * a login waiting for the pool's first server waits for a server too */
+	while (!list_empty(&pool->wait_login)) {
+		struct client *cl = list_entry(list_first(&pool->wait_login), struct client, node);
+
+		if (!past(now, cl->state_since_us, wait_to))
+			break;
+		client_fail(cl, "08P01", "query_wait_timeout");
+	}
+	while (!list_empty(&pool->waiting)) {
+		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
+
+		if (!past(now, cl->wait_start_us, wait_to))
+			break;
+		client_fail(cl, "08P01", "query_wait_timeout");
+	}
+	while (!list_empty(&pool->idle_clients)) {
+		struct client *cl = list_entry(list_first(&pool->idle_clients), struct client, node);
+
+		if (!past(now, cl->state_since_us, idle_to))
+			break;
+		client_fail(cl, "08P01", "client_idle_timeout");
+	}
+	if (query_to <= 0 && txn_to <= 0)
+		return;
+	list_for_each_safe(pos, tmp, &pool->active_clients) {
+		struct client *cl = list_entry(pos, struct client, node);
+		struct server *sv = cl->server;
+
+		if (!sv)
+			continue;
+		if ((sv->outstanding > 0 || sv->unsynced) && past(now, sv->query_start_us, query_to))
+			kill_pair(cl, sv, "query timeout", "query_timeout");
+		else if (sv->outstanding == 0 && !sv->unsynced && sv->txn_status != 'I' &&
+			 past(now, sv->ready_at_us, txn_to))
+			kill_pair(cl, sv, "idle transaction timeout", "idle transaction timeout");
+	}
+}
+
+/* Closes at most one idle server past server_lifetime or server_idle_timeout;
+ * true if it did (the lists changed: look again). */
+static bool janitor_one_server(struct pool *pool, uint64_t now)
+{
+	const struct config *cfg = pool->w->cfg;
+	int64_t lifetime = pool_lifetime_of(pool);
+	unsigned count = pool_server_count(pool);
+	int min = pool_min_size_of(pool);
+	struct list_node *pos;
+
+	list_for_each(pos, &pool->idle_servers) {
+		struct server *sv = list_entry(pos, struct server, node);
+
+		if (past(now, sv->c.connect_time_us, lifetime)) {
+			server_close(sv, "server lifetime over");
+			return true;
+		}
+		if (past(now, sv->last_used_us, cfg->server_idle_timeout_us) &&
+		    (min <= 0 || count > (unsigned)min)) {
+			server_close(sv, "server idle timeout");
+			return true;
+		}
+	}
+	return false;
+}
+
+static void janitor_pool(struct pool *pool, uint64_t now)
+{
+	int min = pool_min_size_of(pool);
+	int n = 0;
+
+	janitor_clients(pool, now);
+	while (janitor_one_server(pool, now) && ++n < 64)
+		;
+	/* min_pool_size: servers opened ahead of clients, once the pool exists */
+	while (min > 0 && pool_server_count(pool) < (unsigned)min && pool_may_launch(pool))
+		if (!server_launch(pool))
+			break;
+	/* reserve_pool_timeout passes while clients wait: let them have it */
+	if (!list_empty(&pool->waiting))
+		pool_pair(pool);
+}
+
+static void janitor_fire(struct loop *loop, struct loop_timer *t)
+{
+	struct worker *w = list_entry(t, struct worker, janitor);
+	uint64_t now = loop_now_us(loop);
+	struct list_node *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &w->pools)
+		janitor_pool(list_entry(pos, struct pool, node), now);
+	if (!w->shutdown || w->nclients)
+		loop_timer_set(loop, &w->janitor, JANITOR_US, janitor_fire);
+}
+
+void maint_start(struct worker *w)
+{
+	loop_timer_set(w->loop, &w->janitor, JANITOR_US, janitor_fire);
+}
