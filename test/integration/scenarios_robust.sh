@@ -220,5 +220,80 @@ max_client_conn = $((n + 100))" || return 1
 	still_serves "after $n clients twice"
 }
 
-SCENARIOS="$SCENARIOS robust_noread robust_backend_killed robust_pg_down robust_malformed
+# Garbage config and auth_file: at start-up a clear error (file and line) and
+# a non-zero exit; on reload the error is logged and the running config kept
+sc_robust_bad_config() {
+	local out rc=0 conf
+	pgring_start "$1" "auth_type = md5" || return 1
+	conf=$PGRING_CONF
+	login_ok testdb u_md5 pw_md5 || return 1
+	# reload with a garbage config: kept, and said so
+	cp "$conf" "$conf.good"
+	printf '[pgbouncer]\nlisten_port = not-a-port\n\x01\x02garbage = = =\n' >>"$conf"
+	pgring_reload
+	wait_until 5 grep -q "reload failed" "$PGRING_LOG" ||
+		{ echo "no log line for the failed reload:"; diag_file "$PGRING_LOG" 10; rc=1; }
+	grep "reload failed" "$PGRING_LOG" | tail -n 1
+	grep "reload failed" "$PGRING_LOG" | tail -n 1 | grep -q "pgring.ini:[0-9]" ||
+		{ echo "the reload error does not name file and line"; rc=1; }
+	login_ok testdb u_md5 pw_md5 || rc=1
+	cp "$conf.good" "$conf"
+	# reload with a garbage auth_file: kept, and said so
+	cp "$PGRING_DIR/userlist.txt" "$PGRING_DIR/userlist.good"
+	printf 'u_md5 pw_md5\n"unterminated\n' >"$PGRING_DIR/userlist.txt"
+	pgring_reload
+	wait_until 5 eval '[ "$(grep -c "reload failed" "$PGRING_LOG")" -ge 2 ]' ||
+		{ echo "no log line for the bad auth_file:"; diag_file "$PGRING_LOG" 10; rc=1; }
+	grep "reload failed" "$PGRING_LOG" | tail -n 1
+	login_ok testdb u_md5 pw_md5 || rc=1
+	alive "$PGRING_PID" || { echo "pgring is gone"; return 1; }
+	cp "$PGRING_DIR/userlist.good" "$PGRING_DIR/userlist.txt"
+	pgring_stop
+	# start-up with a garbage config: exits non-zero, names file and line
+	printf '[pgbouncer]\nmax_client_conn = lots\n' >>"$conf"
+	local urc=0 uopt=""
+	[ "$(id -u)" = 0 ] && uopt="-u $RUN_USER"
+	# shellcheck disable=SC2086
+	out=$(timeout 10 "$PGRING_BIN" $uopt "$conf" 2>&1) || urc=$?
+	case $urc in
+	0 | 124) echo "pgring started on a garbage config (exit $urc)"; rc=1 ;;
+	esac
+	echo "start-up on a garbage config: $out" | tail -n 2
+	echo "$out" | grep -q "pgring.ini:[0-9]*.*max_client_conn" ||
+		grep -q "pgring.ini:[0-9]*.*max_client_conn" "$PGRING_LOG" ||
+		{ echo "the start-up error does not name file, line and key"; rc=1; }
+	return $rc
+}
+
+# A low fd limit and a flood of connections: pgring stays up, says why it
+# cannot accept (without flooding its log) and serves again afterwards
+sc_robust_low_fd() {
+	local out lines t0 t pid_file=$T_ROOT/lowfd.pid
+	pgring_write_config "$1" "auth_type = trust
+max_client_conn = 1000" "$(default_userlist)" || return 1
+	# the limit applies to pgring alone: set it in a subshell that starts it
+	(ulimit -n 64 && pgring_launch && echo "$PGRING_PID" >"$pid_file")
+	PGRING_PID=$(cat "$pid_file" 2>/dev/null)
+	[ -n "$PGRING_PID" ] || { echo "pgring did not start"; return 1; }
+	track_pid "$PGRING_PID"
+	pgring_wait_up "$1" || return 1
+	echo "pgring's fd limit: $(awk '/Max open files/ { print $4 }' "/proc/$PGRING_PID/limits")"
+	# 300 clients at once with room for about 50: some must be turned away
+	t0=$(now)
+	out=$(RAW_TIMEOUT=20 rawpg many 300 u_trust testdb 2>&1)
+	t=$(elapsed "$t0")
+	echo "flood of $t s: $(echo "$out" | tail -n 1)"
+	alive "$PGRING_PID" || { echo "pgring died under the flood"; pgring_dump_logs; return 1; }
+	lines=$(grep -c "Too many open files\|EMFILE\|fd limit\|max_client_conn" "$PGRING_LOG")
+	echo "log lines about it: $lines"
+	[ "$lines" -ge 1 ] || { echo "pgring does not say why it refused connections"; diag_file "$PGRING_LOG" 10; return 1; }
+	# the accept retry runs every 100 ms: at most that many lines, not one per
+	# attempt of every client
+	[ "$(awk -v l="$lines" -v t="$t" 'BEGIN { print (l <= 12 * (t + 1)) }')" = 1 ] ||
+		{ echo "pgring's log is flooded ($lines lines in $t s)"; return 1; }
+	wait_until 15 still_serves "after the flood" >/dev/null 2>&1 || { still_serves "after the flood"; return 1; }
+	still_serves "after the flood"
+}
+
+SCENARIOS="$SCENARIOS robust_bad_config robust_low_fd robust_noread robust_backend_killed robust_pg_down robust_malformed
 	robust_max_packet_size robust_many"
