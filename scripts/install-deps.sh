@@ -14,6 +14,7 @@ packages=(
 	libsystemd-dev						# sd_notify for the systemd unit
 	debhelper dpkg-dev lintian fakeroot			# the Debian package (scripts/deb-smoke.sh)
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
+	valgrind						# scripts/valgrind-scenarios.sh
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 

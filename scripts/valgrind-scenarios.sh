@@ -22,7 +22,7 @@ trap 'rm -rf "$dir"' EXIT
 # the wrapper stands for pgring: the suite starts it as it would the binary
 cat >"$dir/pgring" <<WRAP
 #!/bin/sh
-exec valgrind --quiet --tool=memcheck --track-fds=no --leak-check=no --num-callers=30 \\
+exec valgrind --quiet --vgdb=no --tool=memcheck --track-fds=no --leak-check=no --num-callers=30 \\
 	--error-exitcode=99 --log-file=$dir/vg.%p.log "$build/pgring" "\$@"
 WRAP
 chmod 755 "$dir/pgring"
