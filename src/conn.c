@@ -141,11 +141,31 @@ static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint
 	return true;
 }
 
+static void flush_deferred(void *arg)
+{
+	struct conn *c = arg;
+
+	c->flush_queued = false;
+	conn_flush(c);
+}
+
+/*
+ * Messages pgring makes itself (errors, rewritten Parse/Bind, made-up
+ * answers, login replies) are sent at the end of the loop turn, with
+ * whatever else was queued for the socket by then: one send, not one per
+ * message.  The deferred call runs before any deferred free of c, which is
+ * queued later (a closing conn takes no pushes).
+ */
 bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 {
 	if (!queue_slice(c, buf, off, len))
 		return false;
-	conn_flush(c);
+	if (!c->flush_queued && !c->wop.armed) {
+		if (loop_defer(c->w->loop, flush_deferred, c) == 0)
+			c->flush_queued = true;
+		else
+			conn_flush(c);
+	}
 	return true;
 }
 

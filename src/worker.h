@@ -95,6 +95,7 @@ struct conn {
 	bool closing;
 	bool close_after_send;
 	bool freed;
+	bool flush_queued;		/* a send is due at the end of the loop turn */
 
 	/* addresses */
 	char addr[64];
