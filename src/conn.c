@@ -57,12 +57,51 @@ bool conn_out_full(const struct conn *c)
 	return c->out_n + HOLD_MAX + 2 >= OUTQ_SLOTS || c->out_bytes >= OUTQ_HIGH_BYTES;
 }
 
+#define OUT_ENT(c, i) (&(c)->ob->ents[((c)->out_head + (i)) % OUTQ_SLOTS])
+
+/* A send queue for c, from the worker's free list or the heap */
+static bool ob_get(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->ob)
+		return true;
+	if (w->free_obs) {
+		c->ob = w->free_obs;
+		w->free_obs = c->ob->next_free;
+	} else if (!(c->ob = malloc(sizeof(*c->ob)))) {
+		return false;
+	}
+	c->out_head = 0;
+	return true;
+}
+
+/* Gives the send queue back once nothing is queued or in flight */
+static void ob_put(struct conn *c)
+{
+	if (!c->ob || c->out_n || c->wop.armed)
+		return;
+	c->ob->next_free = c->w->free_obs;
+	c->w->free_obs = c->ob;
+	c->ob = NULL;
+}
+
+void conn_free_blocks(struct worker *w)
+{
+	while (w->free_obs) {
+		struct out_block *ob = w->free_obs;
+
+		w->free_obs = ob->next_free;
+		free(ob);
+	}
+}
+
 static void release_out(struct conn *c, unsigned n)
 {
 	struct loop *loop = c->w->loop;
 
 	while (n--) {
-		struct out_ent *e = &c->outq[c->out_head];
+		struct out_ent *e = OUT_ENT(c, 0);
 
 		c->out_bytes -= e->len;
 		loop_buf_put(loop, e->buf);
@@ -92,6 +131,8 @@ static void conn_send_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 	} else if (c->close_after_send) {
 		conn_close(c);
 		return;
+	} else {
+		ob_put(c);
 	}
 	if (was_full && !conn_out_full(c) && c->ops->on_drain)
 		c->ops->on_drain(c);
@@ -105,13 +146,13 @@ static void conn_flush(struct conn *c)
 		return;
 	n = c->out_n < OUTQ_BATCH ? c->out_n : OUTQ_BATCH;
 	for (i = 0; i < n; i++) {
-		struct out_ent *e = &c->outq[(c->out_head + i) % OUTQ_SLOTS];
+		struct out_ent *e = OUT_ENT(c, i);
 
-		c->iov[i].iov_base = e->buf->data + e->off;
-		c->iov[i].iov_len = e->len;
+		c->ob->iov[i].iov_base = e->buf->data + e->off;
+		c->ob->iov[i].iov_len = e->len;
 	}
 	c->out_inflight = n;
-	loop_send(c->w->loop, &c->sock, &c->wop, conn_send_cb, c->iov, (int)n);
+	loop_send(c->w->loop, &c->sock, &c->wop, conn_send_cb, c->ob->iov, (int)n);
 }
 
 /* Queues a slice without starting a send. */
@@ -119,10 +160,10 @@ static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint
 {
 	struct out_ent *e;
 
-	if (!c || c->closing || !len)
+	if (!c || c->closing || !len || !ob_get(c))
 		return false;
 	if (c->out_n > c->out_inflight) {
-		e = &c->outq[(c->out_head + c->out_n - 1) % OUTQ_SLOTS];
+		e = OUT_ENT(c, c->out_n - 1);
 		if (e->buf == buf && e->off + e->len == off) {
 			e->len += len;
 			c->out_bytes += len;
@@ -131,7 +172,7 @@ static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint
 	}
 	if (c->out_n == OUTQ_SLOTS)
 		return false;
-	e = &c->outq[(c->out_head + c->out_n) % OUTQ_SLOTS];
+	e = OUT_ENT(c, c->out_n);
 	loop_buf_ref(buf);
 	e->buf = buf;
 	e->off = off;
@@ -551,6 +592,7 @@ static void conn_maybe_free(struct conn *c)
 	if (c->rop.armed || c->wop.armed || c->freed)
 		return;
 	release_out(c, c->out_n);
+	ob_put(c);
 	if (c->sock.fd >= 0)
 		loop_sock_close(c->w->loop, &c->sock);
 	c->freed = true;
@@ -584,7 +626,7 @@ void conn_close(struct conn *c)
 		unsigned keep = c->out_inflight, drop = c->out_n - keep;
 
 		for (unsigned i = 0; i < drop; i++) {
-			struct out_ent *e = &c->outq[(c->out_head + keep + i) % OUTQ_SLOTS];
+			struct out_ent *e = OUT_ENT(c, keep + i);
 
 			c->out_bytes -= e->len;
 			loop_buf_put(loop, e->buf);

@@ -46,6 +46,14 @@ struct out_ent {
 	uint32_t off, len;
 };
 
+/* A socket's send queue, lent from the worker while something is queued:
+ * idle connections (most of them) hold none. */
+struct out_block {
+	struct out_block *next_free;	/* on the worker's free list */
+	struct out_ent ents[OUTQ_SLOTS];
+	struct iovec iov[OUTQ_BATCH];
+};
+
 struct conn;
 struct conn_ops {
 	/* decide on a message; the conn's framer holds type and len */
@@ -87,10 +95,9 @@ struct conn {
 	bool processing;
 
 	/* send side */
-	struct out_ent outq[OUTQ_SLOTS];
+	struct out_block *ob;		/* NULL while nothing is queued */
 	unsigned out_head, out_n, out_inflight;
 	size_t out_bytes;
-	struct iovec iov[OUTQ_BATCH];
 
 	bool closing;
 	bool close_after_send;
@@ -256,7 +263,8 @@ struct worker {
 	struct list clients;		/* every client */
 	struct list login_clients;	/* CL_LOGIN */
 	struct list starved;		/* conns waiting for receive buffers */
-	struct loop_timer janitor;	/* periodic timeouts and pool upkeep (pool.c) */
+	struct loop_timer janitor;	/* periodic timeouts and pool upkeep (maint.c) */
+	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
 	unsigned nclients;
 	unsigned nservers;
@@ -287,6 +295,7 @@ bool conn_out_full(const struct conn *c);
 void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
 void conn_rearm_starved(struct worker *w);
 void conn_discard_held(struct conn *c);
+void conn_free_blocks(struct worker *w);	/* at exit: the free send queues */
 /* In on_header: copies up to n bytes of the body that have already arrived */
 size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n);
 
