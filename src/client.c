@@ -160,6 +160,7 @@ void client_login_done(struct client *cl)
 			param_set_put(&cl->params, idx, val);
 		pkt_param_status(pb, name, val);
 	}
+	param_set_free(&cl->startup);	/* in cl->params from now on */
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
 	conn_send_pkt(&cl->c, pb);
@@ -202,16 +203,18 @@ static void auth_ok(struct client *cl)
 		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
 		return;
 	}
-	if (cl->scram && cl->secret.kind == SECRET_SCRAM &&
+	if (cl->scram && cl->secret->kind == SECRET_SCRAM &&
 	    !strcmp(pool->user, cl->user)) {
 		/* PgBouncer's trick: with only a verifier, log in to PostgreSQL
 		 * with the keys this client just proved it has */
 		memcpy(pool->scram_client_key, cl->scram->client_key, SCRAM_KEY_LEN);
-		memcpy(pool->scram_server_key, cl->secret.server_key, SCRAM_KEY_LEN);
+		memcpy(pool->scram_server_key, cl->secret->server_key, SCRAM_KEY_LEN);
 		pool->have_scram_keys = true;
 	}
 	free(cl->scram);
 	cl->scram = NULL;
+	free(cl->secret);
+	cl->secret = NULL;
 	if (cfg->log_connections)
 		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", cl->dbname, cl->user);
 	if (pool->have_welcome) {
@@ -259,8 +262,14 @@ static void start_auth(struct client *cl)
 		auth_ok(cl);
 		return;
 	}
+	/* the secret lives only while the exchange does */
+	cl->secret = calloc(1, sizeof(*cl->secret));
+	if (!cl->secret) {
+		client_fail(cl, "53200", "out of memory");
+		return;
+	}
 	if (ue && (db || console)) {
-		cl->secret = ue->secret;
+		*cl->secret = ue->secret;
 	} else {
 		/* unknown user or database: run the same exchange against a random
 		 * secret, so the client cannot tell which (it is logged) */
@@ -271,11 +280,11 @@ static void start_auth(struct client *cl)
 		auth_random(rnd, sizeof(rnd));
 		for (int i = 0; i < 16; i++)
 			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-		secret_parse(hex, &cl->secret);
+		secret_parse(hex, cl->secret);
 	}
 	if (cfg->auth_type == AUTH_TYPE_PLAIN) {
 		send_auth_request(cl, 3, NULL, 0, CA_PLAIN);
-	} else if (cfg->auth_type == AUTH_TYPE_MD5 && cl->secret.kind != SECRET_SCRAM) {
+	} else if (cfg->auth_type == AUTH_TYPE_MD5 && cl->secret->kind != SECRET_SCRAM) {
 		auth_random(cl->md5_salt, sizeof(cl->md5_salt));
 		send_auth_request(cl, 5, cl->md5_salt, 4, CA_MD5);
 	} else {
@@ -320,12 +329,12 @@ static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
 			client_fail(cl, "53200", "out of memory");
 			return;
 		}
-		if (cl->secret.kind == SECRET_MD5 ||
-		    scram_server_init(cl->scram, &cl->secret, cfg->scram_iterations) < 0) {
+		if (cl->secret->kind == SECRET_MD5 ||
+		    scram_server_init(cl->scram, cl->secret, cfg->scram_iterations) < 0) {
 			/* an md5 secret cannot do SCRAM: fail like a wrong password */
-			secret_parse("pgring-cannot-scram-with-md5", &cl->secret);
+			secret_parse("pgring-cannot-scram-with-md5", cl->secret);
 			cl->fake_auth = true;
-			scram_server_init(cl->scram, &cl->secret, cfg->scram_iterations);
+			scram_server_init(cl->scram, cl->secret, cfg->scram_iterations);
 		}
 		n = scram_server_first(cl->scram, (const char *)data, dlen, out, sizeof(out));
 		if (n < 0) {
@@ -364,9 +373,9 @@ static void auth_response(struct client *cl, const uint8_t *body, uint32_t len)
 			return;
 		}
 		if (cl->auth_state == CA_PLAIN)
-			ok = auth_plain_check(&cl->secret, cl->user, pw);
+			ok = auth_plain_check(cl->secret, cl->user, pw);
 		else
-			ok = auth_md5_check(&cl->secret, cl->user, cl->md5_salt, pw);
+			ok = auth_md5_check(cl->secret, cl->user, cl->md5_salt, pw);
 		if (!ok || cl->fake_auth) {
 			auth_failed(cl, auth_fail_reason(cl));
 			return;
@@ -580,6 +589,7 @@ static void client_on_free(struct conn *c)
 	struct client *cl = cl_of(c);
 
 	prep_client_free(cl);
+	free(cl->secret);
 	param_set_free(&cl->params);
 	param_set_free(&cl->startup);
 	free(cl->scram);

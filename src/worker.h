@@ -152,7 +152,7 @@ struct client {
 	uint32_t cancel_pid;
 	/* auth */
 	const struct userlist_entry *ul;	/* may be NULL (fake auth) */
-	struct secret secret;
+	struct secret *secret;		/* during authentication only */
 	bool fake_auth;			/* unknown user/db: fail after the exchange */
 	uint8_t auth_state;
 	uint8_t md5_salt[4];
