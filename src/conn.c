@@ -490,6 +490,10 @@ static bool finish(struct conn *c)
 			return false;
 		}
 		ok = c->ops->on_message(c, type, c->msg.data, (uint32_t)c->msg.len);
+		/* a client gathers rarely (login, a named Parse): an idle one
+		 * keeps no buffer; servers gather at every ReadyForQuery */
+		if (!c->is_server)
+			pkt_free(&c->msg);
 	}
 	return ok && !c->closing;
 }
