@@ -374,18 +374,19 @@ int main(int argc, char **argv)
 		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
 		return 1;
 	}
-	if (log_configure(&lg, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
-			  o.verbose > cfg->verbose ? o.verbose : cfg->verbose, o.quiet) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "could not open logfile %s: %s", cfg->logfile,
-			strerror(errno));
-		return 1;
-	}
+	/* the service user opens the logfile, so that it owns one it creates */
 	user = o.user ? o.user : (cfg->user && *cfg->user ? cfg->user : NULL);
 	if (user && getuid() == 0) {
 		if (change_user(user, &lg) < 0)
 			return 1;
 	} else if (getuid() == 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "PgBouncer should not run as root");
+		return 1;
+	}
+	if (log_configure(&lg, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
+			  o.verbose > cfg->verbose ? o.verbose : cfg->verbose, o.quiet) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "could not open logfile %s: %s", cfg->logfile,
+			strerror(errno));
 		return 1;
 	}
 

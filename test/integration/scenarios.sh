@@ -320,6 +320,15 @@ sc_memlock_io_uring_refuses() {
 	echo "refused with exit status $rc"
 }
 
+# As root with -u: the logfile pgring creates belongs to the service user,
+# so that a later start as that user (or PgBouncer's) can open it
+sc_logfile_owner() {
+	local owner
+	pgring_start "$1" "auth_type = trust" || return 1
+	owner=$(stat -c %U "$PGRING_LOG")
+	expect_eq "owner of $PGRING_LOG" "$owner" "$RUN_USER"
+}
+
 # As root without -u: refuses, as PgBouncer does
 sc_root_without_u() {
 	local rc
@@ -342,4 +351,4 @@ SCENARIOS="login_trust login_md5_plain login_md5_hash login_scram_plain login_sc
 	unknown_db_md5 unknown_db_scram unknown_db_trust session_reset copy_100mb stream_1gb
 	listen_ipv4 listen_ipv6 listen_unix pg_restart client_killed"
 SCENARIOS_IO_URING_ONLY="memlock_auto_falls_back memlock_io_uring_refuses"
-SCENARIOS_ROOT_ONLY="root_without_u"
+SCENARIOS_ROOT_ONLY="root_without_u logfile_owner"
