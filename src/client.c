@@ -157,10 +157,10 @@ void client_login_done(struct client *cl)
 		if (idx >= 0 && cl->startup.val[idx])
 			val = cl->startup.val[idx];
 		if (idx >= 0)
-			param_set_put(&cl->params, idx, val);
+			param_set_put(cl->c.w, &cl->params, idx, val);
 		pkt_param_status(pb, name, val);
 	}
-	param_set_free(&cl->startup);	/* in cl->params from now on */
+	param_set_free(cl->c.w, &cl->startup);	/* in cl->params from now on */
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
 	conn_send_pkt(&cl->c, pb);
@@ -462,7 +462,7 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 			return false;
 		}
 		if (idx >= 0)
-			param_set_put(&cl->startup, idx, sp.values[i]);
+			param_set_put(cl->c.w, &cl->startup, idx, sp.values[i]);
 	}
 	cl->c.fr.untyped = false;
 	cl->c.fr.max_len = cfg->max_packet_size > 4 && cfg->max_packet_size < INT32_MAX ?
@@ -590,8 +590,8 @@ static void client_on_free(struct conn *c)
 
 	prep_client_free(cl);
 	free(cl->secret);
-	param_set_free(&cl->params);
-	param_set_free(&cl->startup);
+	param_set_free(cl->c.w, &cl->params);
+	param_set_free(cl->c.w, &cl->startup);
 	free(cl->scram);
 	free(cl);
 }

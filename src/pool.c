@@ -31,28 +31,92 @@ int param_lookup(const char *name)
 	return -1;
 }
 
-void param_set_free(struct param_set *ps)
+/*
+ * Parameter values are interned per worker: thousands of clients share a
+ * handful of values ("UTF8", "ISO, MDY", ...), each stored once with a
+ * count, and equal values are equal pointers.
+ */
+struct istr {
+	struct istr *next;
+	uint64_t hash;
+	uint32_t refs;
+	char s[];
+};
+
+struct istr_table {
+	struct istr *b[256];
+};
+
+static uint64_t istr_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static const char *istr_get(struct worker *w, const char *s)
+{
+	uint64_t h = istr_hash(s);
+	struct istr *e;
+	size_t n;
+
+	if (!w->istr && !(w->istr = calloc(1, sizeof(*w->istr))))
+		return NULL;
+	for (e = w->istr->b[h % 256]; e; e = e->next) {
+		if (e->hash == h && !strcmp(e->s, s)) {
+			e->refs++;
+			return e->s;
+		}
+	}
+	n = strlen(s);
+	if (!(e = malloc(sizeof(*e) + n + 1)))
+		return NULL;
+	e->hash = h;
+	e->refs = 1;
+	memcpy(e->s, s, n + 1);
+	e->next = w->istr->b[h % 256];
+	w->istr->b[h % 256] = e;
+	return e->s;
+}
+
+static void istr_put(struct worker *w, const char *s)
+{
+	struct istr *e, **pp;
+
+	if (!s)
+		return;
+	e = list_entry(s, struct istr, s);
+	if (--e->refs)
+		return;
+	for (pp = &w->istr->b[e->hash % 256]; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	free(e);
+}
+
+void param_set_free(struct worker *w, struct param_set *ps)
 {
 	for (int i = 0; i < PARAM_COUNT; i++) {
-		free(ps->val[i]);
+		istr_put(w, ps->val[i]);
 		ps->val[i] = NULL;
 	}
 }
 
-void param_set_put(struct param_set *ps, int idx, const char *val)
+void param_set_put(struct worker *w, struct param_set *ps, int idx, const char *val)
 {
-	char *v = val ? strdup(val) : NULL;
+	const char *v = val ? istr_get(w, val) : NULL;
 
 	if (val && !v)
 		return;		/* keep the old value: a later SET corrects it */
-	free(ps->val[idx]);
+	istr_put(w, ps->val[idx]);
 	ps->val[idx] = v;
-}
-
-void param_set_copy(struct param_set *dst, const struct param_set *src)
-{
-	for (int i = 0; i < PARAM_COUNT; i++)
-		param_set_put(dst, i, src->val[i]);
 }
 
 /* ---- configuration as it applies to a pool ---- */

@@ -388,9 +388,9 @@ static bool track_param(struct server *sv, const uint8_t *body, uint32_t len, bo
 		welcome_add(sv->pool, name, val);
 	idx = param_lookup(name);
 	if (idx >= 0) {
-		param_set_put(&sv->params, idx, val);
+		param_set_put(sv->c.w, &sv->params, idx, val);
 		if (sv->client && !login && !sv->hidden)
-			param_set_put(&sv->client->params, idx, val);
+			param_set_put(sv->c.w, &sv->client->params, idx, val);
 	}
 	return true;
 }
@@ -461,7 +461,7 @@ bool server_send_params(struct server *sv, const struct param_set *want)
 	for (int i = 0; i < PARAM_COUNT; i++) {
 		const char *v = want->val[i];
 
-		if (!v || (sv->params.val[i] && !strcmp(v, sv->params.val[i])))
+		if (!v || v == sv->params.val[i])	/* interned: equal is identical */
 			continue;
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n < 2 ? 0 : sizeof(sql) - n, "SET %s = E'",
 				      param_name(i));
@@ -658,7 +658,7 @@ static void server_on_free(struct conn *c)
 
 	loop_timer_stop(c->w->loop, &sv->timer);
 	prep_server_free(sv);
-	param_set_free(&sv->params);
+	param_set_free(sv->c.w, &sv->params);
 	free(sv->scram);
 	free(sv);
 }

@@ -19,6 +19,7 @@
 #include "userlist.h"
 
 struct worker;
+struct istr_table;
 struct pool;
 struct client;
 struct server;
@@ -124,7 +125,7 @@ enum param_idx {
 	PARAM_APPLICATION_NAME,
 };
 struct param_set {
-	char *val[PARAM_COUNT];		/* NULL = unknown */
+	const char *val[PARAM_COUNT];	/* NULL = unknown; interned (pool.c) */
 };
 
 /* ---- client ---- */
@@ -265,6 +266,7 @@ struct worker {
 	struct list starved;		/* conns waiting for receive buffers */
 	struct loop_timer janitor;	/* periodic timeouts and pool upkeep (maint.c) */
 	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
+	struct istr_table *istr;	/* interned parameter values (pool.c) */
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
 	unsigned nclients;
 	unsigned nservers;
@@ -347,8 +349,7 @@ bool pool_client_limit_reached(struct client *cl, const char **which);
 /* params */
 const char *param_name(int idx);
 int param_lookup(const char *name);
-void param_set_free(struct param_set *ps);
-void param_set_copy(struct param_set *dst, const struct param_set *src);
-void param_set_put(struct param_set *ps, int idx, const char *val);
+void param_set_free(struct worker *w, struct param_set *ps);
+void param_set_put(struct worker *w, struct param_set *ps, int idx, const char *val);
 
 #endif
