@@ -34,7 +34,8 @@ void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 	if (!log_enabled(cl->c.w->log, lvl))
 		return;
 	snprintf(prefix, sizeof(prefix), "C-%p: %s/%s@%s:%d ", (void *)cl,
-		 cl->dbname[0] ? cl->dbname : "(nodb)", cl->user[0] ? cl->user : "(nouser)",
+		 cl->dbname && *cl->dbname ? cl->dbname : "(nodb)",
+		 cl->user && *cl->user ? cl->user : "(nouser)",
 		 cl->c.addr, cl->c.port);
 	va_start(ap, fmt);
 	log_vmsg(cl->c.w->log, lvl, prefix, fmt, ap);
@@ -154,13 +155,13 @@ void client_login_done(struct client *cl)
 
 		if (!val)
 			continue;
-		if (idx >= 0 && cl->startup.val[idx])
-			val = cl->startup.val[idx];
-		if (idx >= 0)
+		/* what the client asked for at startup wins over the server's */
+		if (idx >= 0 && cl->params.val[idx])
+			val = cl->params.val[idx];
+		else if (idx >= 0)
 			param_set_put(cl->c.w, &cl->params, idx, val);
 		pkt_param_status(pb, name, val);
 	}
-	param_set_free(cl->c.w, &cl->startup);	/* in cl->params from now on */
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
 	conn_send_pkt(&cl->c, pb);
@@ -448,12 +449,17 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		client_fail(cl, "53300", "no more connections allowed (max_client_conn)");
 		return false;
 	}
-	if (strlen(sp.user) >= sizeof(cl->user) || strlen(sp.database) >= sizeof(cl->dbname)) {
+	/* PostgreSQL's NAMEDATALEN: its names have at most 63 bytes */
+	if (strlen(sp.user) >= 64 || strlen(sp.database) >= 64) {
 		client_fail(cl, "08P01", "user or database name too long");
 		return false;
 	}
-	strcpy(cl->user, sp.user);
-	strcpy(cl->dbname, sp.database);
+	cl->user = param_intern(cl->c.w, sp.user);
+	cl->dbname = param_intern(cl->c.w, sp.database);
+	if (!cl->user || !cl->dbname) {
+		client_fail(cl, "53200", "out of memory");
+		return false;
+	}
 	for (int i = 0; i < sp.n; i++) {
 		int idx = param_lookup(sp.names[i]);
 
@@ -462,7 +468,7 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 			return false;
 		}
 		if (idx >= 0)
-			param_set_put(cl->c.w, &cl->startup, idx, sp.values[i]);
+			param_set_put(cl->c.w, &cl->params, idx, sp.values[i]);
 	}
 	cl->c.fr.untyped = false;
 	cl->c.fr.max_len = cfg->max_packet_size > 4 && cfg->max_packet_size < INT32_MAX ?
@@ -591,7 +597,8 @@ static void client_on_free(struct conn *c)
 	prep_client_free(cl);
 	free(cl->secret);
 	param_set_free(cl->c.w, &cl->params);
-	param_set_free(cl->c.w, &cl->startup);
+	param_unintern(cl->c.w, cl->user);
+	param_unintern(cl->c.w, cl->dbname);
 	free(cl->scram);
 	free(cl);
 }

@@ -83,16 +83,20 @@ struct loop_op {
 	bool cancel;		/* a cancel was asked for */
 	bool queued;		/* epoll: on the run queue */
 	int res;		/* epoll: pending result */
-	struct loop_buf *buf;	/* recv: buffer of this completion */
-	/* send: the backend advances iov in place over short sends */
-	struct iovec *iov;
-	int iovcnt;
-	struct msghdr msg;	/* io_uring sendmsg */
-	size_t sent;		/* bytes already sent of the iovec total */
-	size_t total;
-	/* connect */
-	const struct sockaddr *addr;
-	socklen_t addrlen;
+	union {			/* by type: an op is one kind at a time */
+		struct loop_buf *buf;	/* recv: buffer of this completion */
+		struct {		/* send: iov advances in place over short sends */
+			struct iovec *iov;
+			int iovcnt;
+			size_t sent;	/* bytes already sent of the iovec total */
+			size_t total;
+			struct msghdr msg;	/* io_uring sendmsg */
+		};
+		struct {		/* connect */
+			const struct sockaddr *addr;
+			socklen_t addrlen;
+		};
+	};
 	struct loop_op *next;	/* backend run/park queues */
 };
 

@@ -58,7 +58,7 @@ static uint64_t istr_hash(const char *s)
 	return h;
 }
 
-static const char *istr_get(struct worker *w, const char *s)
+const char *param_intern(struct worker *w, const char *s)
 {
 	uint64_t h = istr_hash(s);
 	struct istr *e;
@@ -83,7 +83,7 @@ static const char *istr_get(struct worker *w, const char *s)
 	return e->s;
 }
 
-static void istr_put(struct worker *w, const char *s)
+void param_unintern(struct worker *w, const char *s)
 {
 	struct istr *e, **pp;
 
@@ -104,18 +104,18 @@ static void istr_put(struct worker *w, const char *s)
 void param_set_free(struct worker *w, struct param_set *ps)
 {
 	for (int i = 0; i < PARAM_COUNT; i++) {
-		istr_put(w, ps->val[i]);
+		param_unintern(w, ps->val[i]);
 		ps->val[i] = NULL;
 	}
 }
 
 void param_set_put(struct worker *w, struct param_set *ps, int idx, const char *val)
 {
-	const char *v = val ? istr_get(w, val) : NULL;
+	const char *v = val ? param_intern(w, val) : NULL;
 
 	if (val && !v)
 		return;		/* keep the old value: a later SET corrects it */
-	istr_put(w, ps->val[idx]);
+	param_unintern(w, ps->val[idx]);
 	ps->val[idx] = v;
 }
 

@@ -146,8 +146,8 @@ struct client {
 	struct list_node all;		/* worker->clients */
 	struct pool *pool;
 	struct server *server;
-	char user[64];
-	char dbname[64];
+	const char *user;		/* from the startup packet; interned (pool.c) */
+	const char *dbname;
 	struct param_set params;
 	uint32_t cancel_key;		/* BackendKeyData pgring gave it: (id, key) */
 	uint32_t cancel_pid;
@@ -165,8 +165,6 @@ struct client {
 	uint64_t wait_start_us;		/* entered CL_WAITING */
 	uint64_t state_since_us;	/* entered its current state */
 	struct loop_timer timer;
-	/* startup parameters to keep */
-	struct param_set startup;
 	/* cancel forwarding: the connection carrying it */
 	struct server *cancel_conn;
 	struct prep_client *prep;	/* named prepared statements (prepared.c) */
@@ -350,6 +348,8 @@ bool pool_client_limit_reached(struct client *cl, const char **which);
 const char *param_name(int idx);
 int param_lookup(const char *name);
 void param_set_free(struct worker *w, struct param_set *ps);
+const char *param_intern(struct worker *w, const char *s);	/* NULL: out of memory */
+void param_unintern(struct worker *w, const char *s);
 void param_set_put(struct worker *w, struct param_set *ps, int idx, const char *val);
 
 #endif
