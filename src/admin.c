@@ -743,7 +743,7 @@ static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c,
 {
 	uint64_t now = loop_now_us(a->w->loop);
 	uint64_t wait = 0;
-	char buf[64];
+	char buf[64], addr[NET_ADDR_TEXT], laddr[NET_ADDR_TEXT];
 	int i = 0;
 
 	if (!server && !strcmp(state, "waiting") && c->request_time_us)
@@ -753,10 +753,10 @@ static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c,
 	cell_str(rs, i++, db);
 	cell_str(rs, i++, "none");
 	cell_str(rs, i++, state);
-	cell_str(rs, i++, c->addr);
-	cell_int(rs, i++, c->port);
-	cell_str(rs, i++, c->laddr);
-	cell_int(rs, i++, c->lport);
+	cell_str(rs, i++, net_addr_text(&c->addr, addr, sizeof(addr)));
+	cell_int(rs, i++, c->addr.port);
+	cell_str(rs, i++, net_addr_text(&c->laddr, laddr, sizeof(laddr)));
+	cell_int(rs, i++, c->laddr.port);
 	format_time(a->w, c->connect_time_us, buf, sizeof(buf));
 	cell_str(rs, i++, buf);
 	format_time(a->w, c->request_time_us ? c->request_time_us : c->connect_time_us, buf,

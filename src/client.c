@@ -28,7 +28,7 @@ static struct client *cl_of(struct conn *c)
 
 void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 {
-	char prefix[256];
+	char prefix[256], addr[NET_ADDR_TEXT];
 	va_list ap;
 
 	if (!log_enabled(cl->c.w->log, lvl))
@@ -36,7 +36,7 @@ void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 	snprintf(prefix, sizeof(prefix), "C-%p: %s/%s@%s:%d ", (void *)cl,
 		 cl->dbname && *cl->dbname ? cl->dbname : "(nodb)",
 		 cl->user && *cl->user ? cl->user : "(nouser)",
-		 cl->c.addr, cl->c.port);
+		 net_addr_text(&cl->c.addr, addr, sizeof(addr)), cl->c.addr.port);
 	va_start(ap, fmt);
 	log_vmsg(cl->c.w->log, lvl, prefix, fmt, ap);
 	va_end(ap);
@@ -121,8 +121,8 @@ void client_accept(struct worker *w, int fd)
 		return;
 	}
 	net_tune(fd, cfg);
-	net_peer(fd, cl->c.addr, sizeof(cl->c.addr), &cl->c.port);
-	net_local(fd, cl->c.laddr, sizeof(cl->c.laddr), &cl->c.lport);
+	net_peer(fd, &cl->c.addr);
+	net_local(fd, &cl->c.laddr);
 	list_append(&w->clients, &cl->all);
 	w->nclients++;
 	cl->state = CL_LOGIN;

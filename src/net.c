@@ -528,38 +528,34 @@ int net_tune(int fd, const struct config *cfg)
 	return ret;
 }
 
-static void sa_text(const struct sockaddr_storage *ss, char *addr, size_t addrlen, int *port)
+static void sa_keep(const struct sockaddr_storage *ss, struct net_addr *a)
 {
-	*port = 0;
-	if (!addrlen)
-		return;
-	switch (ss->ss_family) {
-	case AF_INET: {
+	memset(a, 0, sizeof(*a));
+	a->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 
-		if (!inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)addrlen))
-			snprintf(addr, addrlen, "unknown");
-		*port = ntohs(in->sin_port);
-		break;
-	}
-	case AF_INET6: {
+		memcpy(a->ip, &in->sin_addr, 4);
+		a->port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
-		if (!inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)addrlen))
-			snprintf(addr, addrlen, "unknown");
-		*port = ntohs(in6->sin6_port);
-		break;
-	}
-	case AF_UNIX:
-		snprintf(addr, addrlen, "unix");
-		break;
-	default:
-		snprintf(addr, addrlen, "unknown");
-		break;
+		memcpy(a->ip, &in6->sin6_addr, 16);
+		a->port = ntohs(in6->sin6_port);
 	}
 }
 
-void net_peer(int fd, char *addr, size_t addrlen, int *port)
+const char *net_addr_text(const struct net_addr *a, char *buf, size_t len)
+{
+	if (!len)
+		return buf;
+	if ((a->family != AF_INET && a->family != AF_INET6) ||
+	    !inet_ntop(a->family, a->ip, buf, (socklen_t)len))
+		snprintf(buf, len, "%s", a->family == AF_UNIX ? "unix" : "unknown");
+	return buf;
+}
+
+void net_peer(int fd, struct net_addr *a)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -567,10 +563,10 @@ void net_peer(int fd, char *addr, size_t addrlen, int *port)
 	memset(&ss, 0, sizeof(ss));
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		ss.ss_family = AF_UNSPEC;
-	sa_text(&ss, addr, addrlen, port);
+	sa_keep(&ss, a);
 }
 
-void net_local(int fd, char *addr, size_t addrlen, int *port)
+void net_local(int fd, struct net_addr *a)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -578,5 +574,5 @@ void net_local(int fd, char *addr, size_t addrlen, int *port)
 	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		ss.ss_family = AF_UNSPEC;
-	sa_text(&ss, addr, addrlen, port);
+	sa_keep(&ss, a);
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct config;
@@ -41,7 +42,17 @@ int net_socket_for(const struct sockaddr_storage *ss);
 int net_tune(int fd, const struct config *cfg);
 
 /* Peer address as text: "127.0.0.1", "::1", "unix"; and its port (0 for unix). */
-void net_peer(int fd, char *addr, size_t addrlen, int *port);
-void net_local(int fd, char *addr, size_t addrlen, int *port);
+/* A connection's address, kept small (every connection holds two); formatted
+ * when shown: an IPv4/IPv6 address, "unix" or "unknown". */
+struct net_addr {
+	uint16_t family;
+	uint16_t port;
+	uint8_t ip[16];
+};
+#define NET_ADDR_TEXT 48	/* room for net_addr_text */
+
+void net_peer(int fd, struct net_addr *a);
+void net_local(int fd, struct net_addr *a);
+const char *net_addr_text(const struct net_addr *a, char *buf, size_t len);	/* returns buf */
 
 #endif

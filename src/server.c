@@ -26,14 +26,14 @@ static struct server *sv_of(struct conn *c)
 
 void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
 {
-	char prefix[256];
+	char prefix[256], addr[NET_ADDR_TEXT];
 	va_list ap;
 
 	if (!log_enabled(sv->c.w->log, lvl))
 		return;
 	snprintf(prefix, sizeof(prefix), "S-%p: %s/%s@%s:%d ", (void *)sv,
-		 sv->pool ? sv->pool->dbname : "", sv->pool ? sv->pool->user : "", sv->c.addr,
-		 sv->c.port);
+		 sv->pool ? sv->pool->dbname : "", sv->pool ? sv->pool->user : "",
+		 net_addr_text(&sv->c.addr, addr, sizeof(addr)), sv->c.addr.port);
 	va_start(ap, fmt);
 	log_vmsg(sv->c.w->log, lvl, prefix, fmt, ap);
 	va_end(ap);
@@ -149,8 +149,8 @@ static void server_on_connect(struct conn *c, int res)
 		return;
 	}
 	net_tune(c->sock.fd, c->w->cfg);
-	net_peer(c->sock.fd, c->addr, sizeof(c->addr), &c->port);
-	net_local(c->sock.fd, c->laddr, sizeof(c->laddr), &c->lport);
+	net_peer(c->sock.fd, &c->addr);
+	net_local(c->sock.fd, &c->laddr);
 	if (sv->state == SV_CANCEL) {
 		struct pktbuf *pb = &c->w->tmp;
 
@@ -400,14 +400,16 @@ static void login_done(struct server *sv)
 	struct pool *pool = sv->pool;
 	const struct db_conf *db = pool_db_conf(pool);
 
+	char addr[NET_ADDR_TEXT];
+
 	loop_timer_stop(sv->c.w->loop, &sv->timer);
 	free(sv->scram);
 	sv->scram = NULL;
 	pool->have_welcome = pool->nwelcome > 0;
 	server_log(sv, LOG_LVL_DEBUG, "login done");
 	if (sv->c.w->cfg->log_connections)
-		server_log(sv, LOG_LVL_LOG, "new connection to server (from %s:%d)", sv->c.laddr,
-			   sv->c.lport);
+		server_log(sv, LOG_LVL_LOG, "new connection to server (from %s:%d)",
+			   net_addr_text(&sv->c.laddr, addr, sizeof(addr)), sv->c.laddr.port);
 	if (db && db->connect_query && *db->connect_query) {
 		pkt_query(&sv->c.w->tmp, db->connect_query);
 		conn_send_pkt(&sv->c, &sv->c.w->tmp);

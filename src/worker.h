@@ -30,7 +30,7 @@ struct server;
 #define OUTQ_BATCH	16	/* slices per sendmsg */
 #define OUTQ_HIGH_BYTES	(256 * 1024)	/* over this, the peer stops feeding us */
 #define INQ_HIGH_BUFS	8	/* received buffers held before recv pauses */
-#define HOLD_MAX	8	/* header pieces held until a message is decided */
+#define HOLD_MAX	5	/* header pieces held until a message is decided (5 bytes) */
 
 /* What to do with the message whose header was just read. */
 enum msg_action {
@@ -106,10 +106,8 @@ struct conn {
 	bool flush_queued;		/* a send is due at the end of the loop turn */
 
 	/* addresses */
-	char addr[64];
-	int port;
-	char laddr[64];
-	int lport;
+	struct net_addr addr;		/* the peer's */
+	struct net_addr laddr;		/* ours */
 	uint64_t connect_time_us;
 	uint64_t request_time_us;
 };
