@@ -1952,7 +1952,6 @@ void admin_login(struct client *cl)
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
 	conn_send_pkt(&cl->c, pb);
-	loop_timer_stop(w->loop, &cl->timer);
 	/* CL_IDLE: it never asks for a server; code that walks active clients
 	 * may take one for granted there */
 	pool_change_client(cl, CL_IDLE);

@@ -53,7 +53,6 @@ static void client_detach(struct client *cl)
 		server_release(sv);
 	cl->server = NULL;
 	cl->c.peer = NULL;
-	loop_timer_stop(w->loop, &cl->timer);
 	pool_change_client(cl, CL_CLOSING);
 	list_remove(&w->clients, &cl->all);
 	w->nclients--;
@@ -98,14 +97,6 @@ void client_login_failed(struct client *cl, const char *msg)
 	client_fail(cl, "08P01", "%s", msg);
 }
 
-static void login_timeout(struct loop *loop, struct loop_timer *t)
-{
-	struct client *cl = list_entry(t, struct client, timer);
-
-	if (cl->state == CL_LOGIN || cl->state == CL_WAIT_LOGIN)
-		client_fail(cl, "08P01", "client_login_timeout");
-}
-
 void client_accept(struct worker *w, int fd)
 {
 	const struct config *cfg = w->cfg;
@@ -137,9 +128,6 @@ void client_accept(struct worker *w, int fd)
 		client_fail(cl, "57P01", "pgring is shutting down");
 		return;
 	}
-	if (cfg->client_login_timeout_us > 0)
-		loop_timer_set(w->loop, &cl->timer, (uint64_t)cfg->client_login_timeout_us,
-			       login_timeout);
 }
 
 /* ---- login done ---- */
@@ -165,7 +153,6 @@ void client_login_done(struct client *cl)
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
 	conn_send_pkt(&cl->c, pb);
-	loop_timer_stop(cl->c.w->loop, &cl->timer);
 	pool_change_client(cl, CL_IDLE);
 	conn_process(&cl->c);
 }

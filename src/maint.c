@@ -51,9 +51,12 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 	while (!list_empty(&pool->wait_login)) {
 		struct client *cl = list_entry(list_first(&pool->wait_login), struct client, node);
 
-		if (!past(now, cl->state_since_us, wait_to))
+		if (past(now, cl->state_since_us, wait_to))
+			client_fail(cl, "08P01", "query_wait_timeout");
+		else if (past(now, cl->c.connect_time_us, cfg->client_login_timeout_us))
+			client_fail(cl, "08P01", "client_login_timeout");
+		else
 			break;
-		client_fail(cl, "08P01", "query_wait_timeout");
 	}
 	while (!list_empty(&pool->waiting)) {
 		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
@@ -128,12 +131,25 @@ static void janitor_pool(struct pool *pool, uint64_t now)
 		pool_pair(pool);
 }
 
+/* client_login_timeout: the login list is in order of arrival */
+static void janitor_logins(struct worker *w, uint64_t now)
+{
+	while (!list_empty(&w->login_clients)) {
+		struct client *cl = list_entry(list_first(&w->login_clients), struct client, node);
+
+		if (!past(now, cl->c.connect_time_us, w->cfg->client_login_timeout_us))
+			break;
+		client_fail(cl, "08P01", "client_login_timeout");
+	}
+}
+
 static void janitor_fire(struct loop *loop, struct loop_timer *t)
 {
 	struct worker *w = list_entry(t, struct worker, janitor);
 	uint64_t now = loop_now_us(loop);
 	struct list_node *pos, *tmp;
 
+	janitor_logins(w, now);
 	list_for_each_safe(pos, tmp, &w->pools)
 		janitor_pool(list_entry(pos, struct pool, node), now);
 	if (!w->shutdown || w->nclients)

@@ -162,7 +162,6 @@ struct client {
 	uint64_t xact_start_us;		/* stats.c: the transaction began */
 	uint64_t wait_start_us;		/* entered CL_WAITING */
 	uint64_t state_since_us;	/* entered its current state */
-	struct loop_timer timer;
 	/* cancel forwarding: the connection carrying it */
 	struct server *cancel_conn;
 	struct prep_client *prep;	/* named prepared statements (prepared.c) */

@@ -337,6 +337,22 @@ server_login_retry = 1" "$(default_userlist)" || return 1
 	alive "$PGRING_PID"
 }
 
-SCENARIOS="$SCENARIOS txn_pgbench_simple txn_pgbench_extended txn_pipeline txn_no_leak
+# a client that connects and says nothing is sent away after client_login_timeout
+sc_client_login_timeout() {
+	local t0 t f=$T_ROOT/silent.out
+	pgring_start "$1" "auth_type = trust
+client_login_timeout = 1" || return 1
+	t0=$(now)
+	# the connection stays silent; pgring's error and close end the read
+	timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && cat <&3' "$PGRING_PORT" >"$f" 2>&1
+	t=$(elapsed "$t0")
+	echo "closed after $t s: $(tr -c '[:print:]' ' ' <"$f")"
+	grep -q "client_login_timeout" "$f" || { echo "no client_login_timeout error"; return 1; }
+	# tcp_defer_accept (1 s by default) holds a silent connection in the
+	# kernel before pgring sees it: 1 s of that, then 1 s of timeout
+	awk -v t="$t" 'BEGIN { exit !(t >= 0.9 && t < 4) }' || { echo "not about 2 s"; return 1; }
+}
+
+SCENARIOS="$SCENARIOS client_login_timeout txn_pgbench_simple txn_pgbench_extended txn_pipeline txn_no_leak
 	txn_wait_timeout txn_cancel txn_application_name statement_mode pool_mode_overrides
 	max_client_conn txn_timeouts pool_sizes reserve_pool max_db_connections server_down"
