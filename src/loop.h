@@ -90,7 +90,6 @@ struct loop_op {
 			int iovcnt;
 			size_t sent;	/* bytes already sent of the iovec total */
 			size_t total;
-			struct msghdr msg;	/* io_uring sendmsg */
 		};
 		struct {		/* connect */
 			const struct sockaddr *addr;

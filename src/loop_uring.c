@@ -33,6 +33,13 @@ struct uring_be {
 	unsigned br_mask;
 	unsigned br_pending;	/* buffers added since the last advance */
 	bool br_registered;
+	/*
+	 * sendmsg headers, one per SQ slot.  The kernel reads a header when it
+	 * issues the request, inside the submit (it copies it if the send has
+	 * to wait), so a header is needed only until the SQE is submitted, and
+	 * an SQ slot is reused only after that.  Ops need not carry one each.
+	 */
+	struct msghdr msgs[URING_SQ];
 };
 
 static struct uring_be *be_of(struct loop *loop)
@@ -178,6 +185,7 @@ static void uring_recv(struct loop *loop, struct loop_op *op)
 static void uring_send_rest(struct loop *loop, struct loop_op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(loop);
+	struct msghdr *msg;
 
 	/* one slice (the usual case: adjacent slices merge): a plain send skips
 	 * the kernel's msghdr and iovec import */
@@ -188,10 +196,11 @@ static void uring_send_rest(struct loop *loop, struct loop_op *op)
 		loop->stats.send_calls++;
 		return;
 	}
-	memset(&op->msg, 0, sizeof(op->msg));
-	op->msg.msg_iov = op->iov;
-	op->msg.msg_iovlen = (size_t)op->iovcnt;
-	io_uring_prep_sendmsg(sqe, op->sock->fd, &op->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	msg = &be_of(loop)->msgs[(unsigned)(sqe - be_of(loop)->ring.sq.sqes) % URING_SQ];
+	memset(msg, 0, sizeof(*msg));
+	msg->msg_iov = op->iov;
+	msg->msg_iovlen = (size_t)op->iovcnt;
+	io_uring_prep_sendmsg(sqe, op->sock->fd, msg, MSG_NOSIGNAL | MSG_WAITALL);
 	io_uring_sqe_set_data(sqe, op);
 	loop->stats.send_calls++;
 }
