@@ -466,6 +466,17 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 
 /* ---- the stream ---- */
 
+/* A message type a logged-in client may send; anything else would make
+ * PostgreSQL drop the connection, and the pooled server with it. */
+static bool frontend_type_ok(struct client *cl, uint8_t type)
+{
+	if (type && strchr("QPBDECHSFdcf", type))
+		return true;
+	client_fail(cl, "08P01", "unsupported message type '%c'",
+		    type >= 32 && type < 127 ? type : '?');
+	return false;
+}
+
 static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t len)
 {
 	struct client *cl = cl_of(c);
@@ -490,6 +501,8 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	case CL_IDLE:
 		if (type == 'X')
 			return ACT_CONSUME;
+		if (!frontend_type_ok(cl, type))
+			return ACT_CLOSE;
 		pool_want_server(cl);
 		if (cl->state != CL_ACTIVE)
 			return ACT_WAIT;
@@ -497,6 +510,8 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	case CL_ACTIVE:
 		if (type == 'X')
 			return ACT_CONSUME;
+		if (!frontend_type_ok(cl, type))
+			return ACT_CLOSE;
 		break;
 	case CL_WAIT_LOGIN:
 	case CL_WAITING:

@@ -196,8 +196,11 @@ static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 
 	if (res >= 0) {
 		client_accept(w, res);
-	} else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
+		ls->failing = false;
+	} else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR && !ls->failing) {
+		/* once per run of failures, not at every retry */
 		log_warning(w->log, "accept on %s: %s", ls->nl.name, strerror(-res));
+		ls->failing = true;
 	}
 	if (more || w->shutdown || res == -ECANCELED)
 		return;

@@ -299,6 +299,10 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 
 	rd_init(&r, body, len);
 	code = rd_u32(&r);
+	if (r.bad) {
+		server_login_fail(sv, "malformed authentication request from server");
+		return false;
+	}
 	switch (code) {
 	case AUTH_OK:
 		return true;

@@ -246,6 +246,7 @@ struct listen_sock {
 	struct loop_op op;
 	struct net_listener nl;
 	struct loop_timer retry;	/* EMFILE backoff */
+	bool failing;			/* accept errors logged; quiet until one succeeds */
 };
 
 struct worker {
