@@ -578,8 +578,9 @@ static void client_on_eof(struct conn *c, int err)
 {
 	struct client *cl = cl_of(c);
 
-	if (err == -EBADMSG || err == -EMSGSIZE) {
-		client_fail(cl, "08P01", err == -EBADMSG ? "invalid packet length" :
+	if (err == -EBADMSG || err == -EMSGSIZE || err == -EFBIG) {
+		client_fail(cl, "08P01", "%s", err == -EBADMSG ? "invalid packet length" :
+			    err == -EFBIG ? "message too long (max_packet_size)" :
 			    "message too long for pgring to inspect");
 		return;
 	}

@@ -558,7 +558,7 @@ void conn_process(struct conn *c)
 			c->ops->on_eof(c, -EBADMSG);
 			goto out;
 		case FRAME_TOO_LONG:	/* over max_packet_size: never buffered */
-			c->ops->on_eof(c, -EMSGSIZE);
+			c->ops->on_eof(c, -EFBIG);
 			goto out;
 		}
 	}

@@ -186,7 +186,7 @@ max_packet_size = 10000" || return 1
 	raw_refused "a 20000-byte query" u_trust "$(hex_query "SELECT length('$big')")" "08P01" || return 1
 	# a 2 GB length is refused at its header, before any body arrives
 	raw_refused "declared length 2 GB" u_trust 517ffffff0 "08P01" || return 1
-	grep -q "too long" "$PGRING_LOG" || { echo "no log line for the refusal"; diag_file "$PGRING_LOG" 10; return 1; }
+	grep -q "too long (max_packet_size)" "$PGRING_LOG" || { echo "no log line naming max_packet_size"; diag_file "$PGRING_LOG" 10; return 1; }
 }
 
 # ROBUST_MANY_N clients connected at once, each runs a query, twice over:
