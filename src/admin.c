@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "notify.h"
 #include "worker.h"
 
 #define ADMIN_QUERY_MAX	65536		/* longer console queries are refused */
@@ -1367,7 +1368,7 @@ static void warn_cb(void *arg, const char *msg)
 	log_warning((struct logger *)arg, "%s", msg);
 }
 
-int admin_reload(struct worker *w, const char *why)
+static int reload_config(struct worker *w, const char *why)
 {
 	struct config *cfg = NULL;
 	struct userlist *ul = NULL;
@@ -1392,6 +1393,17 @@ int admin_reload(struct worker *w, const char *why)
 		      w->log->level - LOG_LVL_LOG, w->log->quiet);
 	swap_config(w, cfg);
 	return 0;
+}
+
+/* RELOAD and SIGHUP: systemd hears RELOADING=1, then READY=1 whatever the outcome */
+int admin_reload(struct worker *w, const char *why)
+{
+	int ret;
+
+	notify_reloading();
+	ret = reload_config(w, why);
+	notify_ready();
+	return ret;
 }
 
 /* ---- PAUSE, RESUME, and answers owed ---- */

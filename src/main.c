@@ -275,9 +275,7 @@ static void remove_listeners(struct worker *w)
 
 static void reload(struct worker *w)
 {
-	notify_reloading();
 	admin_reload(w, "got SIGHUP");
-	notify_ready();
 }
 
 /* SIGTERM waits for clients, SIGINT for servers (as PAUSE), a second one

@@ -43,7 +43,7 @@ sc_sd_notify() {
 		SKIP_REASON="pgring built without libsystemd (apt-get install libsystemd-dev)"
 		return 77
 	fi
-	pgring_write_config "$backend" "" "$(default_userlist)" || return 1
+	pgring_write_config "$backend" "admin_users = u_md5" "$(default_userlist)" || return 1
 	sock=$PGRING_DIR/notify.sock
 	out=$PGRING_DIR/notify.log
 	notify_listen "$sock" "$out" "$PGRING_PORT" || { echo "the notify listener did not start"; return 1; }
@@ -65,8 +65,14 @@ sc_sd_notify() {
 	wait_until 10 notify_at_least "$out" '^READY=1' 3 ||
 		{ echo "no READY=1 after a failed reload"; cat "$out"; pgring_dump_logs; return 1; }
 	alive "$PGRING_PID" || { echo "pgring died on a bad reload"; return 1; }
-	[ "$(notify_count "$out" '^RELOADING=1')" = 2 ] ||
-		{ echo "want 2 RELOADING=1:"; cat "$out"; return 1; }
+	# the console's RELOAD says the same as SIGHUP
+	cp "$PGRING_CONF.good" "$PGRING_CONF"
+	pq "$(pgring_conn pgbouncer u_md5 pw_md5)" query "RELOAD" >/dev/null ||
+		{ echo "RELOAD on the console failed"; return 1; }
+	wait_until 10 notify_at_least "$out" '^READY=1' 4 ||
+		{ echo "no READY=1 after the console's RELOAD"; cat "$out"; return 1; }
+	[ "$(notify_count "$out" '^RELOADING=1')" = 3 ] ||
+		{ echo "want 3 RELOADING=1:"; cat "$out"; return 1; }
 	grep -q '^RELOADING=1.*MONOTONIC_USEC=[0-9]' "$out" ||
 		{ echo "RELOADING=1 without MONOTONIC_USEC:"; cat "$out"; return 1; }
 	# each RELOADING=1 is followed by a READY=1 (the reload's end)
