@@ -92,37 +92,13 @@ static bool is_word_char(char c)
 	return isalnum((unsigned char)c) || c == '_';
 }
 
-/* A word: identifier characters, or "double quoted" with "" for a quote.
- * Returns the end, or NULL (with *err) on a bad or too long word. */
-static const char *read_word(const char *p, char *dst, size_t cap, int *err)
+/* Copies the run of characters for which take() holds; NULL (with *err) when
+ * it is empty or too long. */
+static const char *read_run(const char *p, bool (*take)(char), char *dst, size_t cap, int *err)
 {
 	size_t n = 0;
 
-	if (*p == '"') {
-		for (p++;; p++) {
-			if (!*p) {
-				*err = -EINVAL;
-				return NULL;
-			}
-			if (*p == '"') {
-				if (p[1] != '"')
-					break;
-				p++;
-			}
-			if (n + 1 >= cap) {
-				*err = -E2BIG;
-				return NULL;
-			}
-			dst[n++] = *p;
-		}
-		dst[n] = 0;
-		if (!n) {
-			*err = -EINVAL;
-			return NULL;
-		}
-		return p + 1;
-	}
-	while (is_word_char(*p)) {
+	while (take(*p)) {
 		if (n + 1 >= cap) {
 			*err = -E2BIG;
 			return NULL;
@@ -137,46 +113,65 @@ static const char *read_word(const char *p, char *dst, size_t cap, int *err)
 	return p;
 }
 
-/* 'single quoted' with '' for a quote, or a bare run up to space or ';' */
-static const char *read_value(const char *p, char *dst, size_t cap, int *err)
+/* p at an opening quote: the text up to the closing one, a doubled quote
+ * standing for itself; returns the end, or NULL with *err. */
+static const char *read_quoted(const char *p, char *dst, size_t cap, size_t *len, int *err)
 {
+	char q = *p;
 	size_t n = 0;
 
-	if (*p == '\'') {
-		for (p++;; p++) {
-			if (!*p) {
-				*err = -EINVAL;
-				return NULL;
-			}
-			if (*p == '\'') {
-				if (p[1] != '\'')
-					break;
-				p++;
-			}
-			if (n + 1 >= cap) {
-				*err = -E2BIG;
-				return NULL;
-			}
-			dst[n++] = *p;
+	for (p++;; p++) {
+		if (!*p) {
+			*err = -EINVAL;
+			return NULL;
 		}
-		dst[n] = 0;
-		return p + 1;
-	}
-	if (*p == '"')
-		return read_word(p, dst, cap, err);
-	while (*p && *p != ';' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+		if (*p == q) {
+			if (p[1] != q)
+				break;
+			p++;
+		}
 		if (n + 1 >= cap) {
 			*err = -E2BIG;
 			return NULL;
 		}
-		dst[n++] = *p++;
+		dst[n++] = *p;
 	}
 	dst[n] = 0;
-	if (!n) {
+	*len = n;
+	return p + 1;
+}
+
+/* A word: identifier characters, or "double quoted" with "" for a quote.
+ * Returns the end, or NULL (with *err) on a bad or too long word. */
+static const char *read_word(const char *p, char *dst, size_t cap, int *err)
+{
+	size_t n;
+
+	if (*p != '"')
+		return read_run(p, is_word_char, dst, cap, err);
+	p = read_quoted(p, dst, cap, &n, err);
+	if (p && !n) {
 		*err = -EINVAL;
 		return NULL;
 	}
 	return p;
+}
+
+static bool is_bare_value_char(char c)
+{
+	return c && c != ';' && c != ' ' && c != '\t' && c != '\n' && c != '\r';
+}
+
+/* 'single quoted' with '' for a quote, or a bare run up to space or ';' */
+static const char *read_value(const char *p, char *dst, size_t cap, int *err)
+{
+	size_t n;
+
+	if (*p == '\'')
+		return read_quoted(p, dst, cap, &n, err);
+	if (*p == '"')
+		return read_word(p, dst, cap, err);
+	return read_run(p, is_bare_value_char, dst, cap, err);
 }
 
 /* whitespace and semicolons to the end, and nothing else */
