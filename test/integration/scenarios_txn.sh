@@ -31,6 +31,24 @@ pgbench_through() {
 	fi
 }
 
+# hold_server CONNINFO: a client that holds a server inside a transaction, in
+# the background; its pid in HOLDER (the suite stops it if the scenario fails)
+hold_server() {
+	local f
+	f=$(mktemp "$T_ROOT/holder.XXXXXX")
+	"$PQTOOL" "$1" sleep-in-txn "SELECT 1" >"$f" 2>&1 &
+	HOLDER=$!
+	track_pid "$HOLDER"
+	wait_until 10 grep -q "in transaction" "$f" || { echo "the holder never got in:"; cat "$f"; return 1; }
+}
+
+# release_server: the holder leaves
+release_server() {
+	kill "$HOLDER" 2>/dev/null
+	wait "$HOLDER" 2>/dev/null
+	return 0
+}
+
 # 500 clients on a pool of 10, pgbench -S in simple and in extended mode
 txn_pgbench() {
 	pgbench_init || return 1
@@ -103,23 +121,19 @@ $TXN" || return 1
 
 # a client without a server waits; query_wait_timeout ends the wait
 sc_txn_wait_timeout() {
-	local c f=$T_ROOT/holder.out pid out t0 t
+	local c out t0 t
 	pgring_start "$1" "auth_type = trust
 $TXN
 query_wait_timeout = 1" || return 1
 	c=$(pgring_conn testdb_p1 u_trust)
-	"$PQTOOL" "$c" sleep-in-txn "SELECT 1" >"$f" 2>&1 &
-	pid=$!
-	track_pid "$pid"
-	wait_until 10 grep -q "in transaction" "$f" || { echo "holder:"; cat "$f"; return 1; }
+	hold_server "$c" || return 1
 	t0=$(now)
 	out=$(PQ_TIMEOUT=15 pq "$c" query "SELECT 2" 2>&1) && { echo "waiter got a server: $out"; return 1; }
 	t=$(elapsed "$t0")
 	echo "waiter failed after $t s: $out"
 	echo "$out" | grep -q "query_wait_timeout" || return 1
 	awk -v t="$t" 'BEGIN { exit !(t >= 0.9 && t < 4) }' || { echo "not about 1 s"; return 1; }
-	kill "$pid"
-	wait "$pid" 2>/dev/null
+	release_server
 	# the holder is gone: its server comes back and serves the next client
 	out=$(PQ_TIMEOUT=10 pq "$c" query "SELECT 3" 2>&1)
 	expect_eq "after the holder left" "$out" 3
@@ -195,19 +209,15 @@ $TXN" "$(default_userlist)" || return 1
 
 # max_client_conn: the excess client gets PgBouncer's error, the others go on
 sc_max_client_conn() {
-	local c f1=$T_ROOT/h1.out f2=$T_ROOT/h2.out p1 p2 out
+	local c p1 p2 out
 	pgring_start "$1" "auth_type = trust
 $TXN
 max_client_conn = 2" || return 1
 	c=$(pgring_conn testdb u_trust)
-	"$PQTOOL" "$c" sleep-in-txn "SELECT 1" >"$f1" 2>&1 &
-	p1=$!
-	"$PQTOOL" "$c" sleep-in-txn "SELECT 1" >"$f2" 2>&1 &
-	p2=$!
-	track_pid "$p1"
-	track_pid "$p2"
-	wait_until 10 grep -q "in transaction" "$f1" && wait_until 10 grep -q "in transaction" "$f2" ||
-		{ cat "$f1" "$f2"; return 1; }
+	hold_server "$c" || return 1
+	p1=$HOLDER
+	hold_server "$c" || return 1
+	p2=$HOLDER
 	out=$(pq "$c" expect-error connect "no more connections allowed (max_client_conn)" 2>&1) ||
 		{ echo "third client: $out"; return 1; }
 	kill "$p1"
@@ -215,14 +225,12 @@ max_client_conn = 2" || return 1
 	out=$(pq "$c" query "SELECT 5" 2>&1)
 	expect_eq "after one left" "$out" 5 || return 1
 	alive "$p2" || { echo "the second client died"; return 1; }
-	kill "$p2"
-	wait "$p2" 2>/dev/null
-	return 0
+	release_server
 }
 
 # query_timeout, idle_transaction_timeout, client_idle_timeout
 sc_txn_timeouts() {
-	local c out t0 t f=$T_ROOT/idle.out pid
+	local c out t0 t
 	pgring_start "$1" "auth_type = trust
 $TXN
 query_timeout = 1
@@ -235,14 +243,10 @@ client_idle_timeout = 2" || return 1
 	echo "query: $out ($t s)"
 	echo "$out" | grep -q "query_timeout" || return 1
 	awk -v t="$t" 'BEGIN { exit !(t < 3) }' || { echo "query_timeout took $t s"; return 1; }
-	"$PQTOOL" "$c" sleep-in-txn "SELECT 1" >"$f" 2>&1 &
-	pid=$!
-	track_pid "$pid"
-	wait_until 10 grep -q "in transaction" "$f" || { cat "$f"; return 1; }
+	hold_server "$c" || return 1
 	wait_until 5 grep -q "idle transaction timeout" "$PGRING_LOG" ||
 		{ echo "no idle transaction timeout in the log"; return 1; }
-	kill "$pid"
-	wait "$pid" 2>/dev/null
+	release_server
 	# an idle client is closed after client_idle_timeout
 	out=$( (sleep 4; echo "SELECT 'late';") | timeout 20 "$PG_BINDIR/psql" -X -At "$c" 2>&1)
 	echo "idle psql: $out"
@@ -274,17 +278,14 @@ server_lifetime = 1" || return 1
 
 # reserve_pool_size: after reserve_pool_timeout a waiting client gets an extra server
 sc_reserve_pool() {
-	local c f=$T_ROOT/holder.out pid out t0 t
+	local c out t0 t
 	pgring_start "$1" "auth_type = trust
 $TXN
 reserve_pool_size = 1
 reserve_pool_timeout = 0.5
 query_wait_timeout = 10" || return 1
 	c=$(pgring_conn testdb_p1 u_trust)
-	"$PQTOOL" "$c" sleep-in-txn "SELECT 1" >"$f" 2>&1 &
-	pid=$!
-	track_pid "$pid"
-	wait_until 10 grep -q "in transaction" "$f" || { cat "$f"; return 1; }
+	hold_server "$c" || return 1
 	t0=$(now)
 	out=$(PQ_TIMEOUT=15 pq "$c" query "SELECT 9" 2>&1) || { echo "waiter: $out"; return 1; }
 	t=$(elapsed "$t0")
@@ -292,29 +293,23 @@ query_wait_timeout = 10" || return 1
 	expect_eq "waiter" "$out" 9 || return 1
 	awk -v t="$t" 'BEGIN { exit !(t >= 0.4 && t < 3) }' || { echo "not about 0.5 s"; return 1; }
 	grep -q "taking connection from reserve_pool" "$PGRING_LOG" || { echo "no reserve_pool log line"; return 1; }
-	kill "$pid"
-	wait "$pid" 2>/dev/null
-	return 0
+	release_server
 }
 
 # max_db_connections caps servers across users of one database
 sc_max_db_connections() {
-	local c1 c2 f=$T_ROOT/holder.out pid out
+	local c1 c2 out
 	pgring_start "$1" "auth_type = trust
 $TXN
 max_db_connections = 1
 query_wait_timeout = 2" || return 1
 	c1=$(pgring_conn testdb u_trust)
 	c2=$(pgring_conn testdb u_md5 pw_md5)
-	"$PQTOOL" "$c1" sleep-in-txn "SELECT 1" >"$f" 2>&1 &
-	pid=$!
-	track_pid "$pid"
-	wait_until 10 grep -q "in transaction" "$f" || { cat "$f"; return 1; }
+	hold_server "$c1" || return 1
 	# its login waits for a server too (for PostgreSQL's welcome), and times out
 	out=$(PQ_TIMEOUT=15 pq "$c2" query "SELECT 1" 2>&1) && { echo "second user got a server: $out"; return 1; }
 	echo "$out" | grep -q query_wait_timeout || { echo "$out"; return 1; }
-	kill "$pid"
-	wait "$pid" 2>/dev/null
+	release_server
 	# the idle server of u_trust's pool is evicted to make room for u_md5's
 	out=$(PQ_TIMEOUT=15 pq "$c2" query "SELECT current_user" 2>&1)
 	expect_eq "after the holder left" "$out" u_md5
