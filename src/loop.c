@@ -456,6 +456,8 @@ void loop_send(struct loop *loop, struct loop_sock *sock, struct loop_op *op, lo
 	op->iovcnt = iovcnt > 0 && iov ? iovcnt : 0;
 	op->sent = 0;
 	op->total = 0;
+	for (int i = 0; i < op->iovcnt; i++)
+		op->total += iov[i].iov_len;
 	loop->ops->send(loop, op);
 }
 

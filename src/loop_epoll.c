@@ -188,12 +188,6 @@ static void start_wr(struct loop *loop, struct loop_op *op)
 
 static void epoll_send(struct loop *loop, struct loop_op *op)
 {
-	size_t total = 0;
-
-	for (int i = 0; i < op->iovcnt; i++)
-		total += op->iov[i].iov_len;
-	op->total = total;
-	op->sent = 0;
 	start_wr(loop, op);
 }
 

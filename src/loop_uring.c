@@ -207,12 +207,6 @@ static void uring_send_rest(struct loop *loop, struct loop_op *op)
 
 static void uring_send(struct loop *loop, struct loop_op *op)
 {
-	size_t total = 0;
-
-	for (int i = 0; i < op->iovcnt; i++)
-		total += op->iov[i].iov_len;
-	op->total = total;
-	op->sent = 0;
 	uring_send_rest(loop, op);
 }
 
