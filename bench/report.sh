@@ -57,7 +57,8 @@ function ratio(a, b) { if (a == "-" || b == "-" || a == "" || b == "" || b + 0 =
 	echo "## Throughput and cost per transaction (medians over rounds)"
 	echo
 	echo "target \`pg\`: PostgreSQL, pgbench -S; \`null\`: the null backend (bench/nullpg.c)."
-	echo "Ratios: pgring / PgBouncer (higher is better for tps and tx/CPU-s, lower for the rest)."
+	echo "Ratios: pgring / PgBouncer (higher is better for tps and tx/CPU-s, lower for the rest);"
+	echo "with --baseline, also pgring / pgring-base (this build against the earlier one)."
 	echo
 	echo "| target | mode | clients | pooler | tps | p50 µs | p99 µs | CPU µs/tx | syscalls/tx | ctx sw/tx | tx/CPU-s | failed |"
 	echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -84,6 +85,15 @@ function ratio(a, b) { if (a == "-" || b == "-" || a == "" || b == "" || b + 0 =
 					ratio(v[k, p, 7], v[k, "pgbouncer", 7]), ratio(v[k, p, 8], v[k, "pgbouncer", 8]),
 					ratio(v[k, p, 9], v[k, "pgbouncer", 9]), ratio(v[k, p, 10], v[k, "pgbouncer", 10]),
 					ratio(v[k, p, 11], v[k, "pgbouncer", 11])
+			}
+			# before/after from one run: this build against --baseline
+			if ((k, "pgring", 5) in v && (k, "pgring-base", 5) in v) {
+				p = "pgring"; b = "pgring-base"
+				printf "| %s | %s | %s | *pgring/pgring-base* | *%s* | %s | %s | *%s* | *%s* | %s | *%s* | |\n", w[1], w[2], w[3],
+					ratio(v[k, p, 5], v[k, b, 5]), ratio(v[k, p, 6], v[k, b, 6]),
+					ratio(v[k, p, 7], v[k, b, 7]), ratio(v[k, p, 8], v[k, b, 8]),
+					ratio(v[k, p, 9], v[k, b, 9]), ratio(v[k, p, 10], v[k, b, 10]),
+					ratio(v[k, p, 11], v[k, b, 11])
 			}
 		}
 	}' "$SUM"

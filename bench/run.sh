@@ -20,7 +20,7 @@ SRC_DIR=$(cd "$BENCH_DIR/.." && pwd)
 # ---- options -----------------------------------------------------------------
 ROUNDS=3 WARMUP=2 DURATION=10 CLIENTS="10 100 1000" MODES="simple extended"
 TARGETS="pg null" IDLE_N=10000 SCALE=10 EPOLL=0 PREPARED=0 NULL_DRIVER=pgload
-OUT="" PGBOUNCER_BIN=${PGBOUNCER_BIN:-/usr/sbin/pgbouncer} PGRING_BIN=${PGRING_BIN:-}
+OUT="" PGBOUNCER_BIN=${PGBOUNCER_BIN:-/usr/sbin/pgbouncer} PGRING_BIN=${PGRING_BIN:-} BASELINE_BIN=""
 BUILD_DIR=${BENCH_BUILD_DIR:-/tmp/pgring-bench-build}
 POOL_SIZE=20
 
@@ -41,6 +41,8 @@ usage() {
 	  --epoll            also run pgring on its epoll backend
 	  --pgring BIN       the pgring binary (env PGRING_BIN; default: built in $BUILD_DIR)
 	  --pgbouncer BIN    the PgBouncer binary ($PGBOUNCER_BIN)
+	  --baseline BIN     also run this pgring binary (io_uring), as pooler pgring-base:
+	                     an earlier build, for before/after figures from the same run
 	  --out DIR          results folder (default bench/results/DATE-TIME)
 	EOF
 }
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
 	--epoll) EPOLL=1 ;;
 	--pgring) PGRING_BIN=$2; shift ;;
 	--pgbouncer) PGBOUNCER_BIN=$2; shift ;;
+	--baseline) BASELINE_BIN=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -115,6 +118,10 @@ for tool in nullpg pgload; do
 done
 # the service user needs to run binaries from under $T
 cp "$PGRING_BIN" "$T/bin/pgring" && cp "$PGBOUNCER_BIN" "$T/bin/pgbouncer" || exit 1
+if [ -n "$BASELINE_BIN" ]; then
+	[ -x "$BASELINE_BIN" ] || die "no pgring at $BASELINE_BIN (--baseline)"
+	cp "$BASELINE_BIN" "$T/bin/pgring-base" || exit 1
+fi
 own "$T"
 
 # clients and poolers need many descriptors
@@ -164,6 +171,7 @@ null_start() {
 declare -A P_PID P_PORT
 POOLERS=(pgbouncer pgring)
 [ "$EPOLL" = 1 ] && POOLERS+=(pgring-epoll)
+[ -n "$BASELINE_BIN" ] && POOLERS+=(pgring-base)
 
 pooler_start() {
 	local name=$1 dir=$T/$1 port bin extra=""
@@ -173,6 +181,7 @@ pooler_start() {
 	pgbouncer) bin=$T/bin/pgbouncer ;;
 	pgring) bin=$T/bin/pgring; extra="event_backend = io_uring" ;;
 	pgring-epoll) bin=$T/bin/pgring; extra="event_backend = epoll" ;;
+	pgring-base) bin=$T/bin/pgring-base; extra="event_backend = io_uring" ;;
 	esac
 	printf '"postgres" ""\n' >"$dir/userlist.txt"
 	cat >"$dir/pooler.ini" <<-EOF
