@@ -173,6 +173,11 @@ static void auth_ok(struct client *cl)
 
 	if (!db)
 		db = cfg->fallback_db;
+	/* the password is proven: only now may the client learn the database is unknown */
+	if (!db && !admin_console_db(cl->dbname)) {
+		client_fail(cl, "3D000", "no such database: %s", cl->dbname);
+		return;
+	}
 	pkt_auth(&w->tmp, 0, NULL, 0);
 	conn_send_pkt(&cl->c, &w->tmp);
 	if (admin_console_db(cl->dbname)) {
@@ -256,11 +261,12 @@ static void start_auth(struct client *cl)
 		client_fail(cl, "53200", "out of memory");
 		return;
 	}
-	if (ue && (db || console)) {
+	if (ue) {
+		/* an unknown database is told after the password is proven (auth_ok) */
 		*cl->secret = ue->secret;
 	} else {
-		/* unknown user or database: run the same exchange against a random
-		 * secret, so the client cannot tell which (it is logged) */
+		/* unknown user: run the same exchange against a random secret, so
+		 * the client cannot tell (it is logged) */
 		uint8_t rnd[16];
 		char hex[33];
 
@@ -429,6 +435,14 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 	if (sp.code == PROTO_CANCEL_CODE) {
 		handle_cancel(cl, sp.cancel_pid, sp.cancel_key);
 		return false;
+	}
+	/* as PostgreSQL: say what 3.0 lacks, then log in with 3.0 */
+	if (proto_needs_negotiation(&sp)) {
+		pkt_negotiate_version(&cl->c.w->tmp, &sp);
+		if (!conn_send_pkt(&cl->c, &cl->c.w->tmp)) {
+			client_close(cl, "could not queue NegotiateProtocolVersion");
+			return false;
+		}
 	}
 	/* checked here, after SSLRequest has had its 'N' and a CancelRequest
 	 * has gone through, so that libpq shows the client this error */

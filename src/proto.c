@@ -410,6 +410,13 @@ int proto_parse_startup(const uint8_t *body, size_t len, struct startup_params *
 			sp->user = v;
 		} else if (!strcmp(k, "database")) {
 			sp->database = v;
+		} else if (!strncmp(k, "_pq_.", 5)) {
+			/* protocol extensions: refused by name in NegotiateProtocolVersion */
+			if (sp->npq >= STARTUP_MAX_PARAMS) {
+				*why = "too many startup parameters";
+				return -EINVAL;
+			}
+			sp->pq_opts[sp->npq++] = k;
 		} else {
 			if (sp->n >= STARTUP_MAX_PARAMS) {
 				*why = "too many startup parameters";
@@ -439,6 +446,21 @@ const char *startup_get(const struct startup_params *sp, const char *name)
 		if (!strcmp(sp->names[i], name))
 			return sp->values[i];
 	return NULL;
+}
+
+bool proto_needs_negotiation(const struct startup_params *sp)
+{
+	return sp->code >> 16 == 3 && ((sp->code & 0xffff) > 0 || sp->npq > 0);
+}
+
+void pkt_negotiate_version(struct pktbuf *pb, const struct startup_params *sp)
+{
+	pkt_begin(pb, 'v');
+	pkt_u32(pb, PROTO_V3);	/* PostgreSQL sends the whole version, not the minor alone */
+	pkt_u32(pb, (uint32_t)sp->npq);
+	for (int i = 0; i < sp->npq; i++)
+		pkt_str(pb, sp->pq_opts[i]);
+	pkt_end(pb);
 }
 
 int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef)
