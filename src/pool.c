@@ -387,7 +387,8 @@ void pool_change_server(struct server *sv, enum server_state st)
 
 /* ---- pairing ---- */
 
-static void pool_link(struct client *cl, struct server *sv)
+/* false: the client's parameters could not be sent; both ends are closed */
+static bool pool_link(struct client *cl, struct server *sv)
 {
 	pool_change_client(cl, CL_ACTIVE);
 	pool_change_server(sv, SV_ACTIVE);
@@ -398,7 +399,16 @@ static void pool_link(struct client *cl, struct server *sv)
 	sv->outstanding = 0;
 	sv->unsynced = false;
 	prep_link(sv);
-	server_send_params(sv, &cl->params);
+	if (server_send_params(sv, &cl->params))
+		return true;
+	/* the server may hold half a SET: it is not reused */
+	cl->server = NULL;
+	cl->c.peer = NULL;
+	sv->client = NULL;
+	sv->c.peer = NULL;
+	server_close(sv, "could not send the client's parameters");
+	client_fail(cl, "53200", "out of memory sending the client's parameters to the server");
+	return false;
 }
 
 static void retry_fire(struct loop *loop, struct loop_timer *t)
@@ -509,8 +519,8 @@ void pool_pair(struct pool *pool)
 			send_check(sv);
 			continue;
 		}
-		pool_link(cl, sv);
-		client_linked(cl);
+		if (pool_link(cl, sv))
+			client_linked(cl);
 	}
 	/* one login per client that waits (less those a check will free), up to
 	 * the pool size */

@@ -226,6 +226,29 @@ void pkt_query(struct pktbuf *pb, const char *sql)
 	pkt_end(pb);
 }
 
+void pkt_set_query(struct pktbuf *pb, const char *const *names, const char *const *vals, int n)
+{
+	pkt_begin(pb, 'Q');
+	for (int i = 0; i < n; i++) {
+		const char *v = vals[i], *run;
+
+		pkt_bytes(pb, "SET ", 4);
+		pkt_bytes(pb, names[i], strlen(names[i]));
+		pkt_bytes(pb, " = E'", 5);
+		/* E'' string: a quote or backslash is doubled, everything else as is */
+		for (run = v; *v; v++) {
+			if (*v != '\'' && *v != '\\')
+				continue;
+			pkt_bytes(pb, run, (size_t)(v - run + 1));
+			run = v;
+		}
+		pkt_bytes(pb, run, (size_t)(v - run));
+		pkt_bytes(pb, "';", 2);
+	}
+	pkt_u8(pb, 0);
+	pkt_end(pb);
+}
+
 void pkt_password(struct pktbuf *pb, const char *pw)
 {
 	pkt_begin(pb, 'p');

@@ -72,6 +72,9 @@ void pkt_param_status(struct pktbuf *pb, const char *name, const char *value);
 void pkt_backend_key(struct pktbuf *pb, uint32_t pid, uint32_t key);
 void pkt_ready(struct pktbuf *pb, char status);
 void pkt_query(struct pktbuf *pb, const char *sql);
+/* One Query of "SET name = E'value';" for each pair, values of any length; pb->failed
+ * says whether it could be built */
+void pkt_set_query(struct pktbuf *pb, const char *const *names, const char *const *vals, int n);
 void pkt_password(struct pktbuf *pb, const char *pw);	/* PasswordMessage 'p' */
 void pkt_sasl_initial(struct pktbuf *pb, const char *mech, const char *data, size_t len);
 void pkt_sasl_response(struct pktbuf *pb, const char *data, size_t len);

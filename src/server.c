@@ -457,34 +457,30 @@ static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, 
 /* ---- after login ---- */
 
 /* Sends SET for each parameter the client sees differently; the replies are
- * consumed (hidden) before the client's own. */
+ * consumed (hidden) before the client's own. false: nothing could be sent. */
 bool server_send_params(struct server *sv, const struct param_set *want)
 {
 	struct pktbuf *pb = &sv->c.w->tmp;
-	char sql[2048];
-	size_t n = 0;
+	const char *names[PARAM_COUNT], *vals[PARAM_COUNT];
+	int n = 0;
 
 	for (int i = 0; i < PARAM_COUNT; i++) {
 		const char *v = want->val[i];
 
 		if (!v || v == sv->params.val[i])	/* interned: equal is identical */
 			continue;
-		n += (size_t)snprintf(sql + n, sizeof(sql) - n < 2 ? 0 : sizeof(sql) - n, "SET %s = E'",
-				      param_name(i));
-		for (; *v && n + 8 < sizeof(sql); v++) {
-			if (*v == '\'' || *v == '\\')
-				sql[n++] = *v;
-			sql[n++] = *v;
-		}
-		if (n + 4 >= sizeof(sql))
-			return false;
-		memcpy(sql + n, "';", 3);
-		n += 2;
+		names[n] = param_name(i);
+		vals[n++] = v;
 	}
 	if (!n)
 		return true;
-	pkt_query(pb, sql);
-	conn_send_pkt(&sv->c, pb);
+	pkt_set_query(pb, names, vals, n);
+	if (pb->failed) {
+		pkt_reset(pb);
+		return false;
+	}
+	if (!conn_send_pkt(&sv->c, pb))
+		return false;
 	sv->hidden++;
 	return true;
 }

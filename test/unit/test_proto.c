@@ -1,6 +1,7 @@
 /* test_proto.c - unit tests for wire framing, message builders and readers */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,42 @@ START_TEST(test_startup_negotiate)
 }
 END_TEST
 
+/* values of any length go out whole, quotes and backslashes doubled (F20:
+ * they were cut near 2 KB) */
+START_TEST(test_set_query_long)
+{
+	struct pktbuf pb;
+	const char *names[2] = { "search_path", "application_name" };
+	const char *vals[2];
+	char *big = malloc(5001), *want = malloc(12000);
+	struct msg_rd r;
+	size_t n;
+
+	for (int i = 0; i < 5000; i++)
+		big[i] = i == 2500 ? '\'' : i == 4000 ? '\\' : (char)('a' + i % 26);
+	big[5000] = 0;
+	vals[0] = big;
+	vals[1] = "it's";
+	n = (size_t)sprintf(want, "SET search_path = E'");
+	for (int i = 0; i < 5000; i++) {
+		if (big[i] == '\'' || big[i] == '\\')
+			want[n++] = big[i];
+		want[n++] = big[i];
+	}
+	strcpy(want + n, "';SET application_name = E'it''s';");
+	pkt_init(&pb);
+	pkt_set_query(&pb, names, vals, 2);
+	ck_assert(!pb.failed);
+	ck_assert_uint_eq(pb.data[0], 'Q');
+	rd_init(&r, pb.data + 5, pb.len - 5);
+	ck_assert_str_eq(rd_str(&r), want);
+	ck_assert_uint_eq(rd_left(&r), 0);
+	pkt_free(&pb);
+	free(big);
+	free(want);
+}
+END_TEST
+
 START_TEST(test_startup_oversized_and_tiny)
 {
 	struct frame f;
@@ -329,6 +366,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_frame_bad_lengths);
 	tcase_add_test(tc, test_frame_startup);
 	tcase_add_test(tc, test_startup_negotiate);
+	tcase_add_test(tc, test_set_query_long);
 	tcase_add_test(tc, test_startup_oversized_and_tiny);
 	tcase_add_test(tc, test_startup_requests_and_errors);
 	tcase_add_test(tc, test_error_roundtrip);
