@@ -163,38 +163,45 @@ static void server_on_connect(struct conn *c, int res)
 	conn_start_recv(c);
 }
 
-static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db)
+/* 0, or -errno with err saying why for the waiting clients */
+static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db,
+			 char *err, size_t errlen)
 {
-	char err[256];
 	int fd, ret;
 
 	ret = net_resolve(db ? db->host : NULL, db && db->port > 0 ? db->port : 5432,
-			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, sizeof(err));
-	if (ret < 0) {
-		log_warning(w->log, "database %s: %s", sv->pool ? sv->pool->dbname : "?", err);
+			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
+	if (ret < 0)
 		return ret;
-	}
 	fd = net_socket_for(&sv->addr);
-	if (fd < 0)
+	if (fd < 0) {
+		snprintf(err, errlen, "could not create socket: %s", strerror(-fd));
 		return fd;
-	return conn_attach(&sv->c, fd);
+	}
+	ret = conn_attach(&sv->c, fd);
+	if (ret < 0)
+		snprintf(err, errlen, "could not add socket to the event loop: %s", strerror(-ret));
+	return ret;
 }
 
 struct server *server_launch(struct pool *pool)
 {
 	struct worker *w = pool->w;
 	struct server *sv = calloc(1, sizeof(*sv));
+	char err[256];
 
-	if (!sv)
+	if (!sv) {
+		pool_launch_failed(pool, "out of memory");
 		return NULL;
+	}
 	conn_init(&sv->c, w, &server_ops, true);
 	list_node_init(&sv->node);
 	sv->pool = pool;
 	sv->txn_status = 'I';
 	sv->state = SV_CLOSING;
-	if (server_socket(w, sv, pool_db_conf(pool)) < 0) {
-		pool->last_login_fail_us = loop_now_us(w->loop);
+	if (server_socket(w, sv, pool_db_conf(pool), err, sizeof(err)) < 0) {
 		free(sv);
+		pool_launch_failed(pool, err);
 		return NULL;
 	}
 	pool_change_server(sv, SV_LOGIN);

@@ -228,6 +228,8 @@ struct pool {
 	char *welcome_name[48];
 	char *welcome_val[48];
 	struct loop_timer retry_timer;	/* server_login_retry after a failed login */
+	struct loop_timer fail_timer;	/* tells the clients of a failed launch, next turn */
+	bool launch_failed;		/* a launch failed; its clients not yet told */
 	/* SCRAM keys of a client that logged in, for server logins by verifier */
 	bool have_scram_keys;
 	uint8_t scram_client_key[SCRAM_KEY_LEN];
@@ -326,6 +328,8 @@ void pool_change_server(struct server *sv, enum server_state st);
 void pool_want_server(struct client *cl);		/* queue cl and pair when possible */
 void pool_server_ready(struct server *sv);		/* login done or reset done */
 void pool_login_failed(struct pool *pool, const char *msg);
+void pool_launch_failed(struct pool *pool, const char *why);	/* no socket: DNS, fds, ... */
+void pool_report_launch_failure(struct pool *pool);	/* janitor: if the timer could not */
 void pool_server_gone(struct pool *pool);
 void pool_pair(struct pool *pool);
 void pool_free_all(struct worker *w);
