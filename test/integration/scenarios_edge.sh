@@ -60,3 +60,77 @@ server_login_retry = 3" "$(default_userlist)" || return 1
 }
 
 SCENARIOS="$SCENARIOS edge_launch_fail edge_launch_retry"
+
+# ---- cancel ----------------------------------------------------------------
+
+: "${EDGE_PROXY:=$top_srcdir/test/integration/edge_proxy.py}"
+EDGE_PROXY_PID=""
+
+# edge_proxy_start BACKEND EXTRA: pgring with database proxdb behind
+# edge_proxy.py (pool_size=1, transaction mode), its server logged in through
+# the proxy, and the proxy then refusing (hanging) further connects
+edge_proxy_start() {
+	local pport out f=$T_ROOT/proxy.out
+	pport=$(free_port) || return 1
+	rm -f "$T_ROOT/proxy.open"
+	/usr/bin/python3 "$EDGE_PROXY" "$pport" "$PG_PORT" "$T_ROOT/proxy.open" >"$f" 2>&1 </dev/null &
+	EDGE_PROXY_PID=$!
+	track_pid "$EDGE_PROXY_PID"
+	wait_until 10 grep -q listening "$f" || { echo "proxy did not start:"; cat "$f"; return 1; }
+	pgring_write_config "$1" "auth_type = trust
+pool_mode = transaction
+$2" "$(default_userlist)" || return 1
+	edge_add_db "proxdb = host=127.0.0.1 port=$pport dbname=testdb pool_size=1"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	out=$(PQ_TIMEOUT=10 pq "$(pgring_conn proxdb u_trust)" query "SELECT 1" 2>&1)
+	expect_eq "through the proxy" "$out" 1 || return 1
+	wait_until 10 grep -q filled "$f" || { echo "proxy did not fill its queue:"; cat "$f"; return 1; }
+}
+
+edge_proxy_stop() { [ -n "$EDGE_PROXY_PID" ] && stop_pid "$EDGE_PROXY_PID" 2; EDGE_PROXY_PID=""; }
+
+# F15: a cancel connection whose connect hangs is given up after
+# cancel_wait_timeout, and the client that asked is let go then, not before
+# (PQcancel waits for the close) and not never
+sc_edge_cancel_wait_timeout() {
+	local out ms rc=0
+	edge_proxy_start "$1" "cancel_wait_timeout = 2" || { edge_proxy_stop; return 1; }
+	out=$(PQ_TIMEOUT=30 pq "$(pgring_conn proxdb u_trust)" cancel 300 "SELECT pg_sleep(4)" 2>&1)
+	echo "$out"
+	ms=$(echo "$out" | sed -n 's/^cancel request done after \([0-9]*\) ms.*/\1/p')
+	[ -n "$ms" ] && [ "$ms" -ge 1500 ] && [ "$ms" -lt 5000 ] ||
+		{ echo "the cancel request was let go after ${ms:-?} ms, want about 2000"; rc=1; }
+	echo "$out" | grep -q "not cancelled" || { echo "the query was cancelled"; rc=1; }
+	grep -q "cancel request abandoned after cancel_wait_timeout" "$PGRING_LOG" ||
+		{ echo "no cancel_wait_timeout log line"; rc=1; }
+	edge_proxy_stop
+	[ $rc = 0 ] && still_serves "after an abandoned cancel"
+}
+
+# F15: in transaction mode a cancel that reaches PostgreSQL only after its
+# client's transaction ended must not cancel the next client's query on the
+# same server: A asks to cancel, its connect hangs, A's query ends, B's query
+# runs on the server (pool_size=1), then the cancel connection gets through
+sc_edge_cancel_wrong_query() {
+	local a=$T_ROOT/a.out b=$T_ROOT/b.out pa pb rc=0
+	edge_proxy_start "$1" "cancel_wait_timeout = 30" || { edge_proxy_stop; return 1; }
+	PQ_TIMEOUT=40 pq "$(pgring_conn proxdb u_trust)" cancel 300 "SELECT pg_sleep(2)" >"$a" 2>&1 &
+	pa=$!
+	sleep 2.8
+	PQ_TIMEOUT=40 pq "$(pgring_conn proxdb u_trust)" query "SELECT pg_sleep(8), 'B'" >"$b" 2>&1 &
+	pb=$!
+	sleep 1
+	touch "$T_ROOT/proxy.open"	# the cancel's next SYN gets through
+	wait "$pb"
+	wait "$pa"
+	echo "A: $(cat "$a")"
+	echo "B: $(cat "$b")"
+	grep -q "|B$\|B$" "$b" || { echo "B's query did not complete"; rc=1; }
+	grep -q "canceling statement" "$b" && { echo "B's query was cancelled by A's request"; rc=1; }
+	grep -q "cancel request dropped: its client no longer holds the server" "$PGRING_LOG" ||
+		{ echo "no 'cancel request dropped' log line"; rc=1; }
+	edge_proxy_stop
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS edge_cancel_wait_timeout edge_cancel_wrong_query"
