@@ -134,3 +134,27 @@ sc_edge_cancel_wrong_query() {
 }
 
 SCENARIOS="$SCENARIOS edge_cancel_wait_timeout edge_cancel_wrong_query"
+
+# ---- startup negotiation ---------------------------------------------------
+
+: "${EDGE_STARTUP:=$top_srcdir/test/integration/edge_startup.py}"
+
+# F18: protocol 3.2 with _pq_. options: the same NegotiateProtocolVersion as
+# PostgreSQL, byte for byte, then a normal login (it was "unsupported startup
+# parameter")
+sc_edge_negotiate() {
+	local pg ring vpg vring
+	pgring_start "$1" "auth_type = trust" || return 1
+	pg=$(timeout 15 /usr/bin/python3 "$EDGE_STARTUP" "$PG_PORT" u_trust testdb 2>&1)
+	ring=$(timeout 15 /usr/bin/python3 "$EDGE_STARTUP" "$PGRING_PORT" u_trust testdb 2>&1)
+	echo "PostgreSQL: $pg"
+	echo "pgring: $ring"
+	vpg=$(echo "$pg" | sed -n 's/^v=//p')
+	vring=$(echo "$ring" | sed -n 's/^v=//p')
+	[ -n "$vpg" ] || { echo "PostgreSQL sent no NegotiateProtocolVersion"; return 1; }
+	expect_eq "NegotiateProtocolVersion" "$vring" "$vpg" || return 1
+	echo "$ring" | grep -q '^then=R.*Z$' || { echo "pgring did not log the client in"; return 1; }
+	still_serves "after a negotiated login"
+}
+
+SCENARIOS="$SCENARIOS edge_negotiate"
