@@ -133,7 +133,26 @@ sc_edge_cancel_wrong_query() {
 	return $rc
 }
 
-SCENARIOS="$SCENARIOS edge_cancel_wait_timeout edge_cancel_wrong_query"
+# F15: at most CANCEL_CONNS_MAX (64) cancel connections at once: 70 cancels of
+# one query whose connects hang: 64 are held open (being forwarded), 6 are
+# refused with an error and a log line; after cancel_wait_timeout all are gone
+sc_edge_cancel_cap() {
+	local out rc=0
+	edge_proxy_start "$1" "cancel_wait_timeout = 3" || { edge_proxy_stop; return 1; }
+	out=$(timeout 30 /usr/bin/python3 "$top_srcdir/test/integration/edge_cancels.py" \
+		"$PGRING_PORT" u_trust proxdb 70 4 2>&1)
+	echo "$out"
+	echo "$out" | grep -q "^held=64 closed=0 errors=6$" || rc=1
+	echo "$out" | grep -q "too many cancel requests in progress" || rc=1
+	grep -q "64 cancel connections open: a cancel request is refused" "$PGRING_LOG" ||
+		{ echo "no log line for the cap"; rc=1; }
+	wait_until 10 eval '[ "$(grep -c "abandoned after cancel_wait_timeout" "$PGRING_LOG")" -ge 64 ]' ||
+		{ echo "the held cancels were not all abandoned"; rc=1; }
+	edge_proxy_stop
+	[ $rc = 0 ] && still_serves "after the cancel cap"
+}
+
+SCENARIOS="$SCENARIOS edge_cancel_wait_timeout edge_cancel_wrong_query edge_cancel_cap"
 
 # ---- startup negotiation ---------------------------------------------------
 
