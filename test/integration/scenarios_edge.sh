@@ -148,6 +148,9 @@ sc_edge_cancel_cap() {
 		{ echo "no log line for the cap"; rc=1; }
 	wait_until 10 eval '[ "$(grep -c "abandoned after cancel_wait_timeout" "$PGRING_LOG")" -ge 64 ]' ||
 		{ echo "the held cancels were not all abandoned"; rc=1; }
+	# and their sockets are closed, not left retrying SYNs
+	wait_until 5 eval '! ss -Htnp state syn-sent | grep -q "pid=$PGRING_PID,"' ||
+		{ echo "pgring still has connects in SYN-SENT:"; ss -Htnp state syn-sent; rc=1; }
 	edge_proxy_stop
 	[ $rc = 0 ] && still_serves "after the cancel cap"
 }
