@@ -230,7 +230,7 @@ void server_send_cancel(struct client *req, struct client *target)
 {
 	struct worker *w = req->c.w;
 	struct server *tsv = target->server, *sv;
-	int fd;
+	int ret;
 
 	if (w->ncancel_conns >= CANCEL_CONNS_MAX) {
 		log_warning(w->log, "%u cancel connections open: a cancel request is refused",
@@ -254,10 +254,11 @@ void server_send_cancel(struct client *req, struct client *target)
 	sv->cancel_target_id = tsv->c.id;
 	sv->addr = tsv->addr;
 	sv->addrlen = tsv->addrlen;
-	fd = net_socket_for(&sv->addr);
-	if (fd < 0 || conn_attach(&sv->c, fd) < 0) {
-		log_warning(w->log, "could not open a cancel connection: %s",
-			    strerror(fd < 0 ? -fd : errno));
+	ret = net_socket_for(&sv->addr);
+	if (ret >= 0)
+		ret = conn_attach(&sv->c, ret);
+	if (ret < 0) {
+		log_warning(w->log, "could not open a cancel connection: %s", strerror(-ret));
 		free(sv);
 		client_fail(req, "08006", "could not open a connection to send the cancel request");
 		return;
