@@ -15,6 +15,7 @@ packages=(
 	debhelper dpkg-dev lintian fakeroot			# the Debian package (scripts/deb-smoke.sh)
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
 	valgrind						# scripts/valgrind-scenarios.sh
+	python3							# test/integration/edge_*.py
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 

@@ -42,6 +42,86 @@ void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ---- cancel keys: (pid, key) to client in O(1), for CancelRequest ---- */
+
+#define CANCEL_IX_MIN	256
+
+/* Doubles the table; without memory the chains just grow longer. */
+static void cancel_ix_grow(struct cancel_index *ix)
+{
+	unsigned nb = ix->nb ? ix->nb * 2 : CANCEL_IX_MIN;
+	struct client **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return;
+	for (unsigned i = 0; i < ix->nb; i++) {
+		struct client *cl, *next;
+
+		for (cl = ix->b[i]; cl; cl = next) {
+			next = cl->cancel_next;
+			/* the pid is random: its low bits spread well */
+			cl->cancel_next = b[cl->cancel_pid & (nb - 1)];
+			b[cl->cancel_pid & (nb - 1)] = cl;
+		}
+	}
+	free(ix->b);
+	ix->b = b;
+	ix->nb = nb;
+}
+
+static bool cancel_ix_add(struct client *cl)
+{
+	struct cancel_index *ix = &cl->c.w->cancel_ix;
+	struct client **head;
+
+	if (ix->n >= ix->nb)
+		cancel_ix_grow(ix);
+	if (!ix->nb)
+		return false;
+	head = &ix->b[cl->cancel_pid & (ix->nb - 1)];
+	cl->cancel_next = *head;
+	*head = cl;
+	cl->cancel_indexed = true;
+	ix->n++;
+	return true;
+}
+
+static void cancel_ix_del(struct client *cl)
+{
+	struct cancel_index *ix = &cl->c.w->cancel_ix;
+	struct client **pp;
+
+	if (!cl->cancel_indexed)
+		return;
+	for (pp = &ix->b[cl->cancel_pid & (ix->nb - 1)]; *pp; pp = &(*pp)->cancel_next) {
+		if (*pp == cl) {
+			*pp = cl->cancel_next;
+			break;
+		}
+	}
+	cl->cancel_indexed = false;
+	ix->n--;
+}
+
+struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key)
+{
+	const struct cancel_index *ix = &w->cancel_ix;
+	struct client *cl;
+
+	if (!ix->nb)
+		return NULL;
+	for (cl = ix->b[pid & (ix->nb - 1)]; cl; cl = cl->cancel_next)
+		if (cl->cancel_pid == pid && auth_equal(&cl->cancel_key, &key, 4))
+			return cl;
+	return NULL;
+}
+
+void client_cancel_index_free(struct worker *w)
+{
+	free(w->cancel_ix.b);
+	memset(&w->cancel_ix, 0, sizeof(w->cancel_ix));
+}
+
 static void client_detach(struct client *cl)
 {
 	struct worker *w = cl->c.w;
@@ -53,6 +133,11 @@ static void client_detach(struct client *cl)
 		server_release(sv);
 	cl->server = NULL;
 	cl->c.peer = NULL;
+	cancel_ix_del(cl);
+	if (cl->cancel_conn) {	/* the cancel goes on without the client that asked */
+		cl->cancel_conn->cancel_req = NULL;
+		cl->cancel_conn = NULL;
+	}
 	pool_change_client(cl, CL_CLOSING);
 	list_remove(&w->clients, &cl->all);
 	w->nclients--;
@@ -123,6 +208,10 @@ void client_accept(struct worker *w, int fd)
 		client_close(cl, "no random bytes");
 		return;
 	}
+	if (!cancel_ix_add(cl)) {
+		client_fail(cl, "53200", "out of memory");
+		return;
+	}
 	conn_start_recv(&cl->c);
 	if (w->shutdown) {
 		client_fail(cl, "57P01", "pgring is shutting down");
@@ -173,6 +262,11 @@ static void auth_ok(struct client *cl)
 
 	if (!db)
 		db = cfg->fallback_db;
+	/* the password is proven: only now may the client learn the database is unknown */
+	if (!db && !admin_console_db(cl->dbname)) {
+		client_fail(cl, "3D000", "no such database: %s", cl->dbname);
+		return;
+	}
 	pkt_auth(&w->tmp, 0, NULL, 0);
 	conn_send_pkt(&cl->c, &w->tmp);
 	if (admin_console_db(cl->dbname)) {
@@ -256,11 +350,12 @@ static void start_auth(struct client *cl)
 		client_fail(cl, "53200", "out of memory");
 		return;
 	}
-	if (ue && (db || console)) {
+	if (ue) {
+		/* an unknown database is told after the password is proven (auth_ok) */
 		*cl->secret = ue->secret;
 	} else {
-		/* unknown user or database: run the same exchange against a random
-		 * secret, so the client cannot tell which (it is logged) */
+		/* unknown user: run the same exchange against a random secret, so
+		 * the client cannot tell (it is logged) */
 		uint8_t rnd[16];
 		char hex[33];
 
@@ -383,20 +478,21 @@ static void auth_response(struct client *cl, const uint8_t *body, uint32_t len)
 
 /* ---- startup ---- */
 
+void client_cancel_done(struct client *req)
+{
+	req->cancel_conn = NULL;
+	client_close(req, NULL);
+}
+
 static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 {
-	struct worker *w = req->c.w;
-	struct list_node *pos, *tmp;
+	struct client *cl = client_by_cancel_key(req->c.w, pid, key);
 
 	pool_change_client(req, CL_CANCEL);	/* off the login list, or it outlives req */
-	list_for_each_safe(pos, tmp, &w->clients) {
-		struct client *cl = list_entry(pos, struct client, all);
-
-		if (cl == req || cl->cancel_pid != pid || !auth_equal(&cl->cancel_key, &key, 4))
-			continue;
-		if (cl->server && cl->state == CL_ACTIVE)
-			server_send_cancel(w, cl->server);
-		break;
+	cancel_ix_del(req);	/* a cancel connection is no cancel target */
+	if (cl && cl != req && cl->server && cl->state == CL_ACTIVE) {
+		server_send_cancel(req, cl);	/* req closes once the cancel is out */
+		return;
 	}
 	/* as PostgreSQL: no answer, the connection just closes */
 	client_close(req, NULL);
@@ -429,6 +525,14 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 	if (sp.code == PROTO_CANCEL_CODE) {
 		handle_cancel(cl, sp.cancel_pid, sp.cancel_key);
 		return false;
+	}
+	/* as PostgreSQL: say what 3.0 lacks, then log in with 3.0 */
+	if (proto_needs_negotiation(&sp)) {
+		pkt_negotiate_version(&cl->c.w->tmp, &sp);
+		if (!conn_send_pkt(&cl->c, &cl->c.w->tmp)) {
+			client_close(cl, "could not queue NegotiateProtocolVersion");
+			return false;
+		}
 	}
 	/* checked here, after SSLRequest has had its 'N' and a CancelRequest
 	 * has gone through, so that libpq shows the client this error */
@@ -597,6 +701,7 @@ static void client_on_free(struct conn *c)
 {
 	struct client *cl = cl_of(c);
 
+	cancel_ix_del(cl);
 	prep_client_free(cl);
 	free(cl->secret);
 	param_set_free(cl->c.w, &cl->params);

@@ -452,6 +452,7 @@ int main(int argc, char **argv)
 	log_info(&lg, "shutting down");
 	admin_free(&w);
 	conn_free_blocks(&w);
+	client_cancel_index_free(&w);
 	remove_listeners(&w);
 	if (w.cfg->pidfile && *w.cfg->pidfile)
 		unlink(w.cfg->pidfile);

@@ -34,6 +34,18 @@ static void kill_pair(struct client *cl, struct server *sv, const char *sv_why, 
 	client_fail(cl, "08P01", "%s", cl_msg);
 }
 
+/* A client waited out query_wait_timeout: while server logins fail, it hears why */
+static void wait_timed_out(struct client *cl)
+{
+	const struct pool *pool = cl->pool;
+
+	if (pool->last_login_fail_us && pool->last_error[0])
+		client_fail(cl, "08P01", "query_wait_timeout (server login failed: %s)",
+			    pool->last_error);
+	else
+		client_fail(cl, "08P01", "query_wait_timeout");
+}
+
 static void janitor_clients(struct pool *pool, uint64_t now)
 {
 	const struct config *cfg = pool->w->cfg;
@@ -52,7 +64,7 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 		struct client *cl = list_entry(list_first(&pool->wait_login), struct client, node);
 
 		if (past(now, cl->state_since_us, wait_to))
-			client_fail(cl, "08P01", "query_wait_timeout");
+			wait_timed_out(cl);
 		else if (past(now, cl->c.connect_time_us, cfg->client_login_timeout_us))
 			client_fail(cl, "08P01", "client_login_timeout");
 		else
@@ -63,7 +75,7 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 
 		if (!past(now, cl->wait_start_us, wait_to))
 			break;
-		client_fail(cl, "08P01", "query_wait_timeout");
+		wait_timed_out(cl);
 	}
 	while (!list_empty(&pool->idle_clients)) {
 		struct client *cl = list_entry(list_first(&pool->idle_clients), struct client, node);
@@ -119,6 +131,7 @@ static void janitor_pool(struct pool *pool, uint64_t now)
 	int min = pool_min_size_of(pool);
 	int n = 0;
 
+	pool_report_launch_failure(pool);
 	janitor_clients(pool, now);
 	while (janitor_one_server(pool, now) && ++n < 64)
 		;
@@ -126,8 +139,9 @@ static void janitor_pool(struct pool *pool, uint64_t now)
 	while (min > 0 && pool_server_count(pool) < (unsigned)min && pool_may_launch(pool))
 		if (!server_launch(pool))
 			break;
-	/* reserve_pool_timeout passes while clients wait: let them have it */
-	if (!list_empty(&pool->waiting))
+	/* reserve_pool_timeout passes while clients wait: let them have it; and
+	 * a login that waits for the first server is never left without a try */
+	if (!list_empty(&pool->waiting) || !list_empty(&pool->wait_login))
 		pool_pair(pool);
 }
 

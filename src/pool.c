@@ -305,6 +305,7 @@ void pool_free_all(struct worker *w)
 
 		list_remove(&w->pools, pos);
 		loop_timer_stop(w->loop, &pool->retry_timer);
+		loop_timer_stop(w->loop, &pool->fail_timer);
 		pool_clear_welcome(pool);
 		free(pool);
 	}
@@ -387,7 +388,8 @@ void pool_change_server(struct server *sv, enum server_state st)
 
 /* ---- pairing ---- */
 
-static void pool_link(struct client *cl, struct server *sv)
+/* false: the client's parameters could not be sent; both ends are closed */
+static bool pool_link(struct client *cl, struct server *sv)
 {
 	pool_change_client(cl, CL_ACTIVE);
 	pool_change_server(sv, SV_ACTIVE);
@@ -398,7 +400,22 @@ static void pool_link(struct client *cl, struct server *sv)
 	sv->outstanding = 0;
 	sv->unsynced = false;
 	prep_link(sv);
-	server_send_params(sv, &cl->params);
+	if (server_send_params(sv, &cl->params))
+		return true;
+	/* the server may hold half a SET: it is not reused */
+	cl->server = NULL;
+	cl->c.peer = NULL;
+	sv->client = NULL;
+	sv->c.peer = NULL;
+	server_close(sv, "could not send the client's parameters");
+	client_fail(cl, "53200", "out of memory sending the client's parameters to the server");
+	return false;
+}
+
+static void fail_fire(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	pool_report_launch_failure(list_entry(t, struct pool, fail_timer));
 }
 
 static void retry_fire(struct loop *loop, struct loop_timer *t)
@@ -509,8 +526,8 @@ void pool_pair(struct pool *pool)
 			send_check(sv);
 			continue;
 		}
-		pool_link(cl, sv);
-		client_linked(cl);
+		if (pool_link(cl, sv))
+			client_linked(cl);
 	}
 	/* one login per client that waits (less those a check will free), up to
 	 * the pool size */
@@ -579,6 +596,36 @@ void pool_login_failed(struct pool *pool, const char *msg)
 				    "08006", "server login failed: %s", msg);
 	}
 	pool_pair(pool);
+}
+
+/*
+ * A server connection could not even be started (no address, no fd). The
+ * clients hear it as from a failed login, but on the next loop turn: the
+ * launch is tried from inside pool_pair, whose caller may be the very client
+ * that would be failed.
+ */
+void pool_launch_failed(struct pool *pool, const char *why)
+{
+	struct worker *w = pool->w;
+
+	pool->last_login_fail_us = loop_now_us(w->loop);
+	snprintf(pool->last_error, sizeof(pool->last_error), "%s", why);
+	log_warning(w->log, "%s/%s: could not launch a server connection: %s", pool->dbname,
+		    pool->user, why);
+	pool->launch_failed = true;
+	loop_timer_set(w->loop, &pool->fail_timer, 0, fail_fire);
+}
+
+void pool_report_launch_failure(struct pool *pool)
+{
+	char msg[sizeof(pool->last_error)];
+
+	if (!pool->launch_failed)
+		return;
+	pool->launch_failed = false;
+	loop_timer_stop(pool->w->loop, &pool->fail_timer);
+	snprintf(msg, sizeof(msg), "%s", pool->last_error);
+	pool_login_failed(pool, msg);
 }
 
 /* A server went away: this pool, and any pool held back by a shared limit,

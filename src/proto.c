@@ -226,6 +226,29 @@ void pkt_query(struct pktbuf *pb, const char *sql)
 	pkt_end(pb);
 }
 
+void pkt_set_query(struct pktbuf *pb, const char *const *names, const char *const *vals, int n)
+{
+	pkt_begin(pb, 'Q');
+	for (int i = 0; i < n; i++) {
+		const char *v = vals[i], *run;
+
+		pkt_bytes(pb, "SET ", 4);
+		pkt_bytes(pb, names[i], strlen(names[i]));
+		pkt_bytes(pb, " = E'", 5);
+		/* E'' string: a quote or backslash is doubled, everything else as is */
+		for (run = v; *v; v++) {
+			if (*v != '\'' && *v != '\\')
+				continue;
+			pkt_bytes(pb, run, (size_t)(v - run + 1));
+			run = v;
+		}
+		pkt_bytes(pb, run, (size_t)(v - run));
+		pkt_bytes(pb, "';", 2);
+	}
+	pkt_u8(pb, 0);
+	pkt_end(pb);
+}
+
 void pkt_password(struct pktbuf *pb, const char *pw)
 {
 	pkt_begin(pb, 'p');
@@ -410,6 +433,13 @@ int proto_parse_startup(const uint8_t *body, size_t len, struct startup_params *
 			sp->user = v;
 		} else if (!strcmp(k, "database")) {
 			sp->database = v;
+		} else if (!strncmp(k, "_pq_.", 5)) {
+			/* protocol extensions: refused by name in NegotiateProtocolVersion */
+			if (sp->npq >= STARTUP_MAX_PARAMS) {
+				*why = "too many startup parameters";
+				return -EINVAL;
+			}
+			sp->pq_opts[sp->npq++] = k;
 		} else {
 			if (sp->n >= STARTUP_MAX_PARAMS) {
 				*why = "too many startup parameters";
@@ -439,6 +469,21 @@ const char *startup_get(const struct startup_params *sp, const char *name)
 		if (!strcmp(sp->names[i], name))
 			return sp->values[i];
 	return NULL;
+}
+
+bool proto_needs_negotiation(const struct startup_params *sp)
+{
+	return sp->code >> 16 == 3 && ((sp->code & 0xffff) > 0 || sp->npq > 0);
+}
+
+void pkt_negotiate_version(struct pktbuf *pb, const struct startup_params *sp)
+{
+	pkt_begin(pb, 'v');
+	pkt_u32(pb, PROTO_V3);	/* PostgreSQL sends the whole version, not the minor alone */
+	pkt_u32(pb, (uint32_t)sp->npq);
+	for (int i = 0; i < sp->npq; i++)
+		pkt_str(pb, sp->pq_opts[i]);
+	pkt_end(pb);
 }
 
 int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef)

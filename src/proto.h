@@ -72,6 +72,9 @@ void pkt_param_status(struct pktbuf *pb, const char *name, const char *value);
 void pkt_backend_key(struct pktbuf *pb, uint32_t pid, uint32_t key);
 void pkt_ready(struct pktbuf *pb, char status);
 void pkt_query(struct pktbuf *pb, const char *sql);
+/* One Query of "SET name = E'value';" for each pair, values of any length; pb->failed
+ * says whether it could be built */
+void pkt_set_query(struct pktbuf *pb, const char *const *names, const char *const *vals, int n);
 void pkt_password(struct pktbuf *pb, const char *pw);	/* PasswordMessage 'p' */
 void pkt_sasl_initial(struct pktbuf *pb, const char *mech, const char *data, size_t len);
 void pkt_sasl_response(struct pktbuf *pb, const char *data, size_t len);
@@ -112,6 +115,9 @@ struct startup_params {
 	const char *names[STARTUP_MAX_PARAMS];	/* other parameters, in order */
 	const char *values[STARTUP_MAX_PARAMS];
 	int n;
+	/* "_pq_." protocol options pgring does not know (all of them), in order */
+	const char *pq_opts[STARTUP_MAX_PARAMS];
+	int npq;
 	/* CancelRequest */
 	uint32_t cancel_pid, cancel_key;
 };
@@ -119,6 +125,11 @@ struct startup_params {
 /* 0, or -EINVAL with *why set to a message for the client. Pointers point into body. */
 int proto_parse_startup(const uint8_t *body, size_t len, struct startup_params *sp, const char **why);
 const char *startup_get(const struct startup_params *sp, const char *name);
+/* Whether the client asked for more than 3.0 speaks (a newer minor, or _pq_. options):
+ * PostgreSQL then answers NegotiateProtocolVersion and carries on with 3.0. */
+bool proto_needs_negotiation(const struct startup_params *sp);
+/* NegotiateProtocolVersion 'v' as PostgreSQL 15 sends it: 3.0, then the unknown options */
+void pkt_negotiate_version(struct pktbuf *pb, const struct startup_params *sp);
 
 /* ErrorResponse / NoticeResponse fields; NULL for absent ones. */
 struct error_fields {

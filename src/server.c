@@ -18,6 +18,8 @@
 #define LOGIN_MSG_MAX		(64 * 1024)
 
 static const struct conn_ops server_ops;
+static void cancel_release_req(struct server *sv);
+static void cancel_ready(struct server *sv);
 
 static struct server *sv_of(struct conn *c)
 {
@@ -63,6 +65,7 @@ void server_close(struct server *sv, const char *why)
 
 	if (sv->c.closing)
 		return;
+	cancel_release_req(sv);
 	if (why && sv->state != SV_CANCEL)
 		server_log(sv, sv->state == SV_LOGIN ? LOG_LVL_WARNING : LOG_LVL_LOG,
 			   "closing because: %s", why);
@@ -142,6 +145,7 @@ static void server_on_connect(struct conn *c, int res)
 	if (res < 0) {
 		snprintf(msg, sizeof(msg), "could not connect to server: %s", strerror(-res));
 		if (sv->state == SV_CANCEL) {
+			log_warning(c->w->log, "cancel request dropped: %s", msg);
 			server_close(sv, NULL);
 			return;
 		}
@@ -152,49 +156,52 @@ static void server_on_connect(struct conn *c, int res)
 	net_peer(c->sock.fd, &c->addr);
 	net_local(c->sock.fd, &c->laddr);
 	if (sv->state == SV_CANCEL) {
-		struct pktbuf *pb = &c->w->tmp;
-
-		pkt_cancel(pb, sv->cancel_pid, sv->cancel_key);
-		conn_send_pkt(c, pb);
-		conn_close_after_send(c);
+		cancel_ready(sv);
 		return;
 	}
 	send_startup(sv);
 	conn_start_recv(c);
 }
 
-static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db)
+/* 0, or -errno with err saying why for the waiting clients */
+static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db,
+			 char *err, size_t errlen)
 {
-	char err[256];
 	int fd, ret;
 
 	ret = net_resolve(db ? db->host : NULL, db && db->port > 0 ? db->port : 5432,
-			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, sizeof(err));
-	if (ret < 0) {
-		log_warning(w->log, "database %s: %s", sv->pool ? sv->pool->dbname : "?", err);
+			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
+	if (ret < 0)
 		return ret;
-	}
 	fd = net_socket_for(&sv->addr);
-	if (fd < 0)
+	if (fd < 0) {
+		snprintf(err, errlen, "could not create socket: %s", strerror(-fd));
 		return fd;
-	return conn_attach(&sv->c, fd);
+	}
+	ret = conn_attach(&sv->c, fd);
+	if (ret < 0)
+		snprintf(err, errlen, "could not add socket to the event loop: %s", strerror(-ret));
+	return ret;
 }
 
 struct server *server_launch(struct pool *pool)
 {
 	struct worker *w = pool->w;
 	struct server *sv = calloc(1, sizeof(*sv));
+	char err[256];
 
-	if (!sv)
+	if (!sv) {
+		pool_launch_failed(pool, "out of memory");
 		return NULL;
+	}
 	conn_init(&sv->c, w, &server_ops, true);
 	list_node_init(&sv->node);
 	sv->pool = pool;
 	sv->txn_status = 'I';
 	sv->state = SV_CLOSING;
-	if (server_socket(w, sv, pool_db_conf(pool)) < 0) {
-		pool->last_login_fail_us = loop_now_us(w->loop);
+	if (server_socket(w, sv, pool_db_conf(pool), err, sizeof(err)) < 0) {
 		free(sv);
+		pool_launch_failed(pool, err);
 		return NULL;
 	}
 	pool_change_server(sv, SV_LOGIN);
@@ -205,27 +212,100 @@ struct server *server_launch(struct pool *pool)
 	return sv;
 }
 
-/* A CancelRequest to the PostgreSQL backend target is serving. */
-void server_send_cancel(struct worker *w, struct server *target)
+static void cancel_timeout(struct loop *loop, struct loop_timer *t)
 {
-	struct server *sv = calloc(1, sizeof(*sv));
-	int fd;
+	struct server *sv = list_entry(t, struct server, timer);
 
-	if (!sv)
+	(void)loop;
+	server_log(sv, LOG_LVL_WARNING, "cancel request abandoned after cancel_wait_timeout");
+	server_close(sv, NULL);
+}
+
+/*
+ * The CancelRequest for target's query, on a connection of its own. req, the
+ * client that asked, stays open until the cancel is out or given up, at most
+ * cancel_wait_timeout, as the cancel connection itself.
+ */
+void server_send_cancel(struct client *req, struct client *target)
+{
+	struct worker *w = req->c.w;
+	struct server *tsv = target->server, *sv;
+	int ret;
+
+	if (w->ncancel_conns >= CANCEL_CONNS_MAX) {
+		log_warning(w->log, "%u cancel connections open: a cancel request is refused",
+			    w->ncancel_conns);
+		client_fail(req, "53300", "too many cancel requests in progress");
 		return;
+	}
+	sv = calloc(1, sizeof(*sv));
+	if (!sv) {
+		client_fail(req, "53200", "out of memory");
+		return;
+	}
 	conn_init(&sv->c, w, &server_ops, true);
 	list_node_init(&sv->node);
 	sv->state = SV_CANCEL;
-	sv->cancel_pid = target->pid;
-	sv->cancel_key = target->key;
-	sv->addr = target->addr;
-	sv->addrlen = target->addrlen;
-	fd = net_socket_for(&sv->addr);
-	if (fd < 0 || conn_attach(&sv->c, fd) < 0) {
+	sv->is_cancel = true;
+	sv->cancel_pid = tsv->pid;
+	sv->cancel_key = tsv->key;
+	sv->cancel_cl_pid = target->cancel_pid;
+	sv->cancel_cl_key = target->cancel_key;
+	sv->cancel_target_id = tsv->c.id;
+	sv->addr = tsv->addr;
+	sv->addrlen = tsv->addrlen;
+	ret = net_socket_for(&sv->addr);
+	if (ret >= 0)
+		ret = conn_attach(&sv->c, ret);
+	if (ret < 0) {
+		log_warning(w->log, "could not open a cancel connection: %s", strerror(-ret));
 		free(sv);
+		client_fail(req, "08006", "could not open a connection to send the cancel request");
 		return;
 	}
+	w->ncancel_conns++;
+	sv->cancel_req = req;
+	req->cancel_conn = sv;
+	if (w->cfg->cancel_wait_timeout_us > 0)
+		loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->cancel_wait_timeout_us,
+			       cancel_timeout);
 	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+}
+
+/* The client that asked for the cancel hears no more of it: the cancel is out or given up. */
+static void cancel_release_req(struct server *sv)
+{
+	struct client *req = sv->cancel_req;
+
+	if (!req)
+		return;
+	sv->cancel_req = NULL;
+	client_cancel_done(req);
+}
+
+/*
+ * Connected: send the cancel only if its client still holds the server it
+ * held when it asked. In transaction mode the server may have gone back to
+ * the pool meanwhile, and its next query is another client's.
+ */
+static void cancel_ready(struct server *sv)
+{
+	struct client *cl = client_by_cancel_key(sv->c.w, sv->cancel_cl_pid, sv->cancel_cl_key);
+
+	if (!cl || cl->state != CL_ACTIVE || !cl->server ||
+	    cl->server->c.id != sv->cancel_target_id) {
+		log_info(sv->c.w->log, "cancel request dropped: its client no longer holds the server");
+		server_close(sv, NULL);
+		return;
+	}
+	pkt_cancel(&sv->c.w->tmp, sv->cancel_pid, sv->cancel_key);
+	if (!conn_send_pkt(&sv->c, &sv->c.w->tmp)) {
+		log_warning(sv->c.w->log, "cancel request dropped: could not queue it");
+		server_close(sv, NULL);
+		return;
+	}
+	conn_close_after_send(&sv->c);
+	cancel_release_req(sv);
 }
 
 /* ---- login ---- */
@@ -457,34 +537,30 @@ static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, 
 /* ---- after login ---- */
 
 /* Sends SET for each parameter the client sees differently; the replies are
- * consumed (hidden) before the client's own. */
+ * consumed (hidden) before the client's own. false: nothing could be sent. */
 bool server_send_params(struct server *sv, const struct param_set *want)
 {
 	struct pktbuf *pb = &sv->c.w->tmp;
-	char sql[2048];
-	size_t n = 0;
+	const char *names[PARAM_COUNT], *vals[PARAM_COUNT];
+	int n = 0;
 
 	for (int i = 0; i < PARAM_COUNT; i++) {
 		const char *v = want->val[i];
 
 		if (!v || v == sv->params.val[i])	/* interned: equal is identical */
 			continue;
-		n += (size_t)snprintf(sql + n, sizeof(sql) - n < 2 ? 0 : sizeof(sql) - n, "SET %s = E'",
-				      param_name(i));
-		for (; *v && n + 8 < sizeof(sql); v++) {
-			if (*v == '\'' || *v == '\\')
-				sql[n++] = *v;
-			sql[n++] = *v;
-		}
-		if (n + 4 >= sizeof(sql))
-			return false;
-		memcpy(sql + n, "';", 3);
-		n += 2;
+		names[n] = param_name(i);
+		vals[n++] = v;
 	}
 	if (!n)
 		return true;
-	pkt_query(pb, sql);
-	conn_send_pkt(&sv->c, pb);
+	pkt_set_query(pb, names, vals, n);
+	if (pb->failed) {
+		pkt_reset(pb);
+		return false;
+	}
+	if (!conn_send_pkt(&sv->c, pb))
+		return false;
 	sv->hidden++;
 	return true;
 }
@@ -663,6 +739,9 @@ static void server_on_free(struct conn *c)
 	struct server *sv = sv_of(c);
 
 	loop_timer_stop(c->w->loop, &sv->timer);
+	if (sv->is_cancel)
+		sv->c.w->ncancel_conns--;
+	cancel_release_req(sv);	/* closed without server_close: req must not wait on */
 	prep_server_free(sv);
 	param_set_free(sv->c.w, &sv->params);
 	free(sv->scram);

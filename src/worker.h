@@ -162,8 +162,10 @@ struct client {
 	uint64_t xact_start_us;		/* stats.c: the transaction began */
 	uint64_t wait_start_us;		/* entered CL_WAITING */
 	uint64_t state_since_us;	/* entered its current state */
-	/* cancel forwarding: the connection carrying it */
+	/* a CancelRequest connection: the server connection carrying it */
 	struct server *cancel_conn;
+	struct client *cancel_next;	/* chain in worker->cancel_ix */
+	bool cancel_indexed;
 	struct prep_client *prep;	/* named prepared statements (prepared.c) */
 };
 
@@ -199,8 +201,14 @@ struct server {
 	bool login_sent;
 	uint64_t last_used_us;
 	struct loop_timer timer;
-	/* cancel connection payload */
+	/* cancel connection payload: PostgreSQL's key of the target backend */
 	uint32_t cancel_pid, cancel_key;
+	/* the client whose query it cancels (its key to pgring) and the server it
+	 * held; the client that asked, held open until the cancel is out */
+	uint32_t cancel_cl_pid, cancel_cl_key;
+	uint64_t cancel_target_id;
+	struct client *cancel_req;
+	bool is_cancel;
 	/* named prepared statements (prepared.c) */
 	struct prep_server *prep;
 	bool prep_on;			/* tracked while linked to this client */
@@ -228,6 +236,8 @@ struct pool {
 	char *welcome_name[48];
 	char *welcome_val[48];
 	struct loop_timer retry_timer;	/* server_login_retry after a failed login */
+	struct loop_timer fail_timer;	/* tells the clients of a failed launch, next turn */
+	bool launch_failed;		/* a launch failed; its clients not yet told */
 	/* SCRAM keys of a client that logged in, for server logins by verifier */
 	bool have_scram_keys;
 	uint8_t scram_client_key[SCRAM_KEY_LEN];
@@ -249,6 +259,15 @@ struct listen_sock {
 	bool failing;			/* accept errors logged; quiet until one succeeds */
 };
 
+/* CancelRequest lookup: clients by the key pgring gave them (client.c) */
+struct cancel_index {
+	struct client **b;		/* chained by client->cancel_next */
+	unsigned nb, n;			/* nb: a power of two */
+};
+
+/* cancel connections open at once (each a socket to PostgreSQL); more are refused */
+#define CANCEL_CONNS_MAX	64
+
 struct worker {
 	struct loop *loop;
 	struct logger *log;
@@ -264,6 +283,8 @@ struct worker {
 	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
 	struct istr_table *istr;	/* interned parameter values (pool.c) */
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
+	struct cancel_index cancel_ix;
+	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
 	unsigned nclients;
 	unsigned nservers;
 	uint64_t next_id;
@@ -306,6 +327,9 @@ void client_login_done(struct client *cl);
 void client_login_failed(struct client *cl, const char *msg);
 void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key);
+void client_cancel_done(struct client *req);	/* its cancel is out, or given up */
+void client_cancel_index_free(struct worker *w);
 
 /* server.c */
 struct server *server_launch(struct pool *pool);
@@ -314,7 +338,7 @@ void server_close(struct server *sv, const char *why);
 bool server_send_params(struct server *sv, const struct param_set *want);
 void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void server_send_cancel(struct worker *w, struct server *target);
+void server_send_cancel(struct client *req, struct client *target);
 
 /* pool.c */
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user);
@@ -326,6 +350,8 @@ void pool_change_server(struct server *sv, enum server_state st);
 void pool_want_server(struct client *cl);		/* queue cl and pair when possible */
 void pool_server_ready(struct server *sv);		/* login done or reset done */
 void pool_login_failed(struct pool *pool, const char *msg);
+void pool_launch_failed(struct pool *pool, const char *why);	/* no socket: DNS, fds, ... */
+void pool_report_launch_failure(struct pool *pool);	/* janitor: if the timer could not */
 void pool_server_gone(struct pool *pool);
 void pool_pair(struct pool *pool);
 void pool_free_all(struct worker *w);

@@ -549,6 +549,8 @@ static int cmd_cancel(PGconn *conn, int argc, char **argv)
 		return EX_DB;
 	}
 	PQfreeCancel(cancel);
+	/* PQcancel returns when the pooler closes the cancel connection */
+	printf("cancel request done after %.0f ms\n", now_ms() - t0);
 	while ((res = PQgetResult(conn))) {
 		if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
 			printf("cancelled after %.0f ms: %s", now_ms() - t0, PQresultErrorMessage(res));

@@ -114,14 +114,17 @@ sc_wrong_password_scram() {
 $(userlist_line u_scram "$(pg_secret u_scram)")"
 }
 
-# unknown database: with password auth the client learns nothing more than
-# from a wrong password, even with the right one
+# unknown database: with password auth a wrong password, or an unknown user,
+# learns nothing more than from a wrong password; the right password is told
+# that the database does not exist
 unknown_db_hidden() {
 	local user=$2 pw=$3 out
 	pgring_start "$1" "auth_type = $4" || return 1
-	login_refused nosuchdb "$user" "$pw" "password authentication failed for user \"$user\"" || return 1
-	out=$(pq "$(pgring_conn nosuchdb "$user" "$pw")" expect-error connect "no such database" 2>&1) &&
-		{ echo "the error names the database: $out"; return 1; }
+	login_refused nosuchdb "$user" wrong-pw "password authentication failed for user \"$user\"" || return 1
+	login_refused nosuchdb u_nobody "$pw" "password authentication failed for user \"u_nobody\"" || return 1
+	out=$(pq "$(pgring_conn nosuchdb "$user" wrong-pw)" expect-error connect "no such database" 2>&1) &&
+		{ echo "a wrong password is told the database is unknown: $out"; return 1; }
+	login_refused nosuchdb "$user" "$pw" "no such database: nosuchdb" || return 1
 	login_ok testdb "$user" "$pw"
 }
 sc_unknown_db_md5() { unknown_db_hidden "$1" u_md5 pw_md5 md5; }

@@ -1,6 +1,7 @@
 /* test_proto.c - unit tests for wire framing, message builders and readers */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,101 @@ START_TEST(test_frame_startup)
 }
 END_TEST
 
+/* 3.2 with two _pq_. options: both listed, in order, in a 'v' that offers 3.0,
+ * byte for byte what PostgreSQL 15 sends (the integration test compares live) */
+START_TEST(test_startup_negotiate)
+{
+	struct pktbuf pb, out;
+	struct startup_params sp;
+	const char *why = NULL;
+	static const uint8_t want[] = {
+		'v', 0, 0, 0, 34, 0, 3, 0, 0, 0, 0, 0, 2,
+		'_', 'p', 'q', '_', '.', 'a', 0,
+		'_', 'p', 'q', '_', '.', 'b', 'b', 'b', 'b', 'b', 'b', 'b', 'b', 'b', 0,
+	};
+
+	pkt_init(&pb);
+	pkt_init(&out);
+	pkt_begin(&pb, 0);
+	pkt_u32(&pb, (3 << 16) | 2);
+	pkt_str(&pb, "user");
+	pkt_str(&pb, "alice");
+	pkt_str(&pb, "_pq_.a");
+	pkt_str(&pb, "1");
+	pkt_str(&pb, "application_name");
+	pkt_str(&pb, "psql");
+	pkt_str(&pb, "_pq_.bbbbbbbbb");
+	pkt_str(&pb, "");
+	pkt_u8(&pb, 0);
+	pkt_end(&pb);
+	ck_assert_int_eq(proto_parse_startup(pb.data + 4, pb.len - 4, &sp, &why), 0);
+	ck_assert_int_eq(sp.n, 1);	/* _pq_. options are not startup parameters */
+	ck_assert_int_eq(sp.npq, 2);
+	ck_assert(proto_needs_negotiation(&sp));
+	pkt_negotiate_version(&out, &sp);
+	ck_assert_uint_eq(out.len, sizeof(want));
+	ck_assert_mem_eq(out.data, want, sizeof(want));
+
+	/* 3.0 with no _pq_. option: nothing to negotiate */
+	pkt_reset(&pb);
+	pkt_begin(&pb, 0);
+	pkt_u32(&pb, PROTO_V3);
+	pkt_str(&pb, "user");
+	pkt_str(&pb, "alice");
+	pkt_u8(&pb, 0);
+	pkt_end(&pb);
+	ck_assert_int_eq(proto_parse_startup(pb.data + 4, pb.len - 4, &sp, &why), 0);
+	ck_assert(!proto_needs_negotiation(&sp));
+	/* 3.1 alone: negotiated, with an empty list */
+	pb.data[7] = 1;
+	ck_assert_int_eq(proto_parse_startup(pb.data + 4, pb.len - 4, &sp, &why), 0);
+	ck_assert(proto_needs_negotiation(&sp));
+	pkt_reset(&out);
+	pkt_negotiate_version(&out, &sp);
+	ck_assert_uint_eq(out.len, 13);
+	ck_assert_uint_eq(out.data[4], 12);
+	ck_assert_mem_eq(out.data + 5, "\0\3\0\0\0\0\0\0", 8);
+	pkt_free(&pb);
+	pkt_free(&out);
+}
+END_TEST
+
+/* values of any length go out whole, quotes and backslashes doubled (F20:
+ * they were cut near 2 KB) */
+START_TEST(test_set_query_long)
+{
+	struct pktbuf pb;
+	const char *names[2] = { "search_path", "application_name" };
+	const char *vals[2];
+	char *big = malloc(5001), *want = malloc(12000);
+	struct msg_rd r;
+	size_t n;
+
+	for (int i = 0; i < 5000; i++)
+		big[i] = i == 2500 ? '\'' : i == 4000 ? '\\' : (char)('a' + i % 26);
+	big[5000] = 0;
+	vals[0] = big;
+	vals[1] = "it's";
+	n = (size_t)sprintf(want, "SET search_path = E'");
+	for (int i = 0; i < 5000; i++) {
+		if (big[i] == '\'' || big[i] == '\\')
+			want[n++] = big[i];
+		want[n++] = big[i];
+	}
+	strcpy(want + n, "';SET application_name = E'it''s';");
+	pkt_init(&pb);
+	pkt_set_query(&pb, names, vals, 2);
+	ck_assert(!pb.failed);
+	ck_assert_uint_eq(pb.data[0], 'Q');
+	rd_init(&r, pb.data + 5, pb.len - 5);
+	ck_assert_str_eq(rd_str(&r), want);
+	ck_assert_uint_eq(rd_left(&r), 0);
+	pkt_free(&pb);
+	free(big);
+	free(want);
+}
+END_TEST
+
 START_TEST(test_startup_oversized_and_tiny)
 {
 	struct frame f;
@@ -269,6 +365,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_frame_partial_header);
 	tcase_add_test(tc, test_frame_bad_lengths);
 	tcase_add_test(tc, test_frame_startup);
+	tcase_add_test(tc, test_startup_negotiate);
+	tcase_add_test(tc, test_set_query_long);
 	tcase_add_test(tc, test_startup_oversized_and_tiny);
 	tcase_add_test(tc, test_startup_requests_and_errors);
 	tcase_add_test(tc, test_error_roundtrip);
