@@ -1526,6 +1526,13 @@ bool admin_pool_held(const struct pool *pool)
 	return db_paused(a, pool->dbname);
 }
 
+bool admin_server_close_needed(const struct server *sv)
+{
+	struct admin *a = sv->c.w->admin;
+
+	return a && !sv->c.closing && must_reconnect(a, sv);
+}
+
 bool admin_server_retire(struct server *sv)
 {
 	struct admin *a = sv->c.w->admin;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "worker.h"
 
@@ -409,6 +410,42 @@ static bool startup_param_allowed(const struct config *cfg, const char *name)
 	return config_list_has(cfg->ignore_startup_parameters, name);
 }
 
+/* The client's address as PgBouncer's application_name_add_host shows it:
+ * "127.0.0.1:5000", "[::1]:5000", "unix(PID@HOST):PORT" */
+static void appname_host(struct client *cl, char *buf, size_t len)
+{
+	char addr[NET_ADDR_TEXT], host[256];
+	struct ucred uc;
+	socklen_t ulen = sizeof(uc);
+
+	net_addr_text(&cl->c.addr, addr, sizeof(addr));
+	if (cl->c.addr.family == AF_INET6) {
+		snprintf(buf, len, "[%s]:%d", addr, cl->c.addr.port);
+	} else if (cl->c.addr.family == AF_UNIX &&
+		   getsockopt(cl->c.sock.fd, SOL_SOCKET, SO_PEERCRED, &uc, &ulen) == 0 && uc.pid) {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "somehost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(buf, len, "%s(%ld@%s):%d", addr, (long)uc.pid, host, cl->c.w->cfg->listen_port);
+	} else {
+		snprintf(buf, len, "%s:%d", addr, cl->c.addr.family == AF_UNIX ?
+			 cl->c.w->cfg->listen_port : cl->c.addr.port);
+	}
+}
+
+/* application_name_add_host: once, at login; a later SET is the client's own */
+static bool add_host_to_appname(struct client *cl)
+{
+	const char *app = cl->params.val[PARAM_APPLICATION_NAME];
+	char where[320], val[400];
+
+	appname_host(cl, where, sizeof(where));
+	snprintf(val, sizeof(val), "%s - %s", app ? app : "app", where);
+	param_set_put(cl->c.w, &cl->params, PARAM_APPLICATION_NAME, val);
+	return cl->params.val[PARAM_APPLICATION_NAME] &&
+	       !strcmp(cl->params.val[PARAM_APPLICATION_NAME], val);
+}
+
 static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 {
 	const struct config *cfg = cl->c.w->cfg;
@@ -457,6 +494,10 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		if (idx >= 0)
 			param_set_put(cl->c.w, &cl->params, idx, sp.values[i]);
 	}
+	if (cfg->application_name_add_host && !add_host_to_appname(cl)) {
+		client_fail(cl, "53200", "out of memory");
+		return false;
+	}
 	cl->c.fr.untyped = false;
 	cl->c.fr.max_len = cfg->max_packet_size > 4 && cfg->max_packet_size < INT32_MAX ?
 			   (uint32_t)cfg->max_packet_size - 4 : (uint32_t)INT32_MAX;
@@ -475,6 +516,18 @@ static bool frontend_type_ok(struct client *cl, uint8_t type)
 	client_fail(cl, "08P01", "unsupported message type '%c'",
 		    type >= 32 && type < 127 ? type : '?');
 	return false;
+}
+
+/* disable_pqexec: a simple Query (which may carry several statements, the
+ * stuff of SQL injection) ends the session, as in PgBouncer; the console is
+ * exempt */
+static bool pqexec_refused(struct client *cl, uint8_t type)
+{
+	if (type != 'Q' || !cl->c.w->cfg->disable_pqexec)
+		return false;
+	client_log(cl, LOG_LVL_ERROR, "client used \"Query\" packet type");
+	client_fail(cl, "08P01", "PQexec disallowed");
+	return true;
 }
 
 static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t len)
@@ -501,7 +554,7 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	case CL_IDLE:
 		if (type == 'X')
 			return ACT_CONSUME;
-		if (!frontend_type_ok(cl, type))
+		if (!frontend_type_ok(cl, type) || pqexec_refused(cl, type))
 			return ACT_CLOSE;
 		pool_want_server(cl);
 		if (cl->state != CL_ACTIVE)
@@ -510,7 +563,7 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	case CL_ACTIVE:
 		if (type == 'X')
 			return ACT_CONSUME;
-		if (!frontend_type_ok(cl, type))
+		if (!frontend_type_ok(cl, type) || pqexec_refused(cl, type))
 			return ACT_CLOSE;
 		break;
 	case CL_WAIT_LOGIN:

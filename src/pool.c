@@ -378,8 +378,9 @@ void pool_change_server(struct server *sv, enum server_state st)
 	to = sv->pool ? server_list(sv, st) : NULL;
 	if (!to)
 		return;
-	/* idle servers are LIFO: the warmest connection is reused first */
-	if (st == SV_IDLE)
+	/* idle servers are LIFO: the warmest connection is reused first;
+	 * server_round_robin makes them FIFO, to spread load evenly over them */
+	if (st == SV_IDLE && !sv->c.w->cfg->server_round_robin)
 		list_prepend(to, &sv->node);
 	else
 		list_append(to, &sv->node);
@@ -422,7 +423,8 @@ static bool evict_idle(struct pool *pool, bool by_db)
 			continue;
 		if (by_db ? strcmp(p->dbname, pool->dbname) : strcmp(p->user, pool->user))
 			continue;
-		/* the idle list is LIFO: its tail is the coldest */
+		/* the idle list is LIFO: its tail is the coldest (with
+		 * server_round_robin, the latest: idle all the same) */
 		server_close(list_entry(p->idle_servers.head.prev, struct server, node),
 			     by_db ? "evicted for max_db_connections" : "evicted for max_user_connections");
 		return true;
