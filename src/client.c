@@ -188,6 +188,7 @@ static void auth_ok(struct client *cl)
 		return;
 	}
 	cl->pool = pool;
+	pool_ref(pool);
 	if (pool_client_limit_reached(cl, &limit)) {
 		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
 		return;
@@ -651,6 +652,8 @@ static void client_on_free(struct conn *c)
 	struct client *cl = cl_of(c);
 
 	prep_client_free(cl);
+	if (cl->pool)
+		pool_unref(cl->pool);
 	free(cl->secret);
 	param_set_free(cl->c.w, &cl->params);
 	param_unintern(cl->c.w, cl->user);

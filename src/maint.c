@@ -162,8 +162,12 @@ static void janitor_fire(struct loop *loop, struct loop_timer *t)
 	struct list_node *pos, *tmp;
 
 	janitor_logins(w, now);
-	list_for_each_safe(pos, tmp, &w->pools)
-		janitor_pool(list_entry(pos, struct pool, node), now);
+	list_for_each_safe(pos, tmp, &w->pools) {
+		struct pool *pool = list_entry(pos, struct pool, node);
+
+		if (!pool_free_if_unused(pool, now))
+			janitor_pool(pool, now);
+	}
 	if (!w->shutdown || w->nclients)
 		loop_timer_set(loop, &w->janitor, JANITOR_US, janitor_fire);
 }

@@ -296,19 +296,57 @@ static void pool_clear_welcome(struct pool *pool)
 	pool->have_welcome = false;
 }
 
+static void pool_free(struct pool *pool)
+{
+	struct worker *w = pool->w;
+
+	list_remove(&w->pools, &pool->node);
+	loop_timer_stop(w->loop, &pool->retry_timer);
+	pool_clear_welcome(pool);
+	free(pool);
+}
+
 void pool_free_all(struct worker *w)
 {
 	struct list_node *pos, *tmp;
 
-	list_for_each_safe(pos, tmp, &w->pools) {
-		struct pool *pool = list_entry(pos, struct pool, node);
-
-		list_remove(&w->pools, pos);
-		loop_timer_stop(w->loop, &pool->retry_timer);
-		pool_clear_welcome(pool);
-		free(pool);
-	}
+	list_for_each_safe(pos, tmp, &w->pools)
+		pool_free(list_entry(pos, struct pool, node));
 	prep_registry_free(w);
+}
+
+void pool_ref(struct pool *pool)
+{
+	pool->refs++;
+	pool->unused_since_us = 0;
+}
+
+void pool_unref(struct pool *pool)
+{
+	if (--pool->refs == 0)
+		pool->unused_since_us = loop_now_us(pool->w->loop);
+}
+
+/*
+ * A pool the "*" entry made, with no client or server left pointing at it
+ * (closing ones included) for autodb_idle_timeout, is freed; its stats go
+ * with it, as in PgBouncer.  A paused database keeps its pools.  Nothing
+ * else keeps a pool pointer across loop turns: the console walks w->pools
+ * and knows databases by name.
+ */
+bool pool_free_if_unused(struct pool *pool, uint64_t now)
+{
+	const struct config *cfg = pool->w->cfg;
+	int64_t limit = cfg->autodb_idle_timeout_us;
+
+	if (pool->refs || !pool->unused_since_us || limit <= 0 || !cfg->fallback_db ||
+	    config_find_db(cfg, pool->dbname) || admin_pool_held(pool) ||
+	    now - pool->unused_since_us < (uint64_t)limit)
+		return false;
+	log_info(pool->w->log, "%s/%s: freeing the pool of an auto-database unused for %llds",
+		 pool->dbname, pool->user, (long long)(limit / 1000000));
+	pool_free(pool);
+	return true;
 }
 
 /* ---- one state, one list ---- */

@@ -198,6 +198,7 @@ struct server *server_launch(struct pool *pool)
 		return NULL;
 	}
 	pool_change_server(sv, SV_LOGIN);
+	pool_ref(pool);
 	w->nservers++;
 	loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->server_connect_timeout_us,
 		       server_timeout);
@@ -663,6 +664,8 @@ static void server_on_free(struct conn *c)
 	struct server *sv = sv_of(c);
 
 	loop_timer_stop(c->w->loop, &sv->timer);
+	if (sv->pool)
+		pool_unref(sv->pool);
 	prep_server_free(sv);
 	param_set_free(sv->c.w, &sv->params);
 	free(sv->scram);

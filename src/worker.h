@@ -235,6 +235,10 @@ struct pool {
 	uint64_t last_login_fail_us;
 	char last_error[256];
 	bool reserve_warned;		/* "taking connection from reserve_pool" logged */
+	/* clients and servers whose ->pool is this one, until they are freed:
+	 * an auto-database pool is freed only at 0 (autodb_idle_timeout) */
+	unsigned refs;
+	uint64_t unused_since_us;	/* refs fell to 0; 0 while in use */
 	/* stats (SHOW STATS) */
 	struct pool_stats stats;
 };
@@ -329,6 +333,9 @@ void pool_login_failed(struct pool *pool, const char *msg);
 void pool_server_gone(struct pool *pool);
 void pool_pair(struct pool *pool);
 void pool_free_all(struct worker *w);
+void pool_ref(struct pool *pool);			/* a client or server points at it */
+void pool_unref(struct pool *pool);			/* ...and is being freed */
+bool pool_free_if_unused(struct pool *pool, uint64_t now);	/* autodb_idle_timeout */
 bool pool_may_launch(struct pool *pool);	/* another server, within every limit */
 int64_t pool_lifetime_of(const struct pool *pool);
 

@@ -157,6 +157,45 @@ pool_mode = transaction" || return 1
 	expect_eq "backends used LIFO" "$n" 1
 }
 
+# has_db NAME: SHOW DATABASES lists NAME
+has_db() { console "SHOW DATABASES" | grep -q "^$1|"; }
+has_pool() { console "SHOW POOLS" | grep -q "^$1|"; }
+no_db_no_pool() { ! has_db "$1" && ! has_pool "$1"; }
+
+# autodb_idle_timeout: the pool of a database the "*" entry served is freed
+# once nothing has used it for that long (its servers gone first, after
+# server_idle_timeout); the database leaves SHOW DATABASES, POOLS, STATS and
+# comes back on the next login. Pools of [databases] entries stay.
+sc_keys_autodb_idle_timeout() {
+	local c out
+	admin_start "$1" "autodb_idle_timeout = 1
+server_idle_timeout = 1
+[databases]
+* = host=127.0.0.1 port=$PG_PORT" || return 1
+	c=$(pgring_conn postgres u_md5 pw_md5)
+	out=$(pq "$c" query "SELECT current_database()" 2>&1)
+	expect_eq "auto-database" "$out" postgres || return 1
+	out=$(pq "$(pgring_conn testdb u_md5 pw_md5)" query "SELECT 1" 2>&1)
+	expect_eq "configured database" "$out" 1 || return 1
+	has_db postgres && has_pool postgres || { echo "auto-database not listed"; console "SHOW POOLS"; return 1; }
+	console "SHOW STATS" | grep -q "^postgres|" || { echo "no stats row"; return 1; }
+	# a client still connected keeps it
+	hold_server "$c" || return 1
+	sleep 3
+	has_pool postgres || { echo "freed while in use"; release_server; return 1; }
+	release_server
+	wait_until 10 no_db_no_pool postgres || { echo "never freed:"; console "SHOW POOLS"; return 1; }
+	grep -q "postgres/u_md5: freeing the pool of an auto-database" "$PGRING_LOG" || return 1
+	console "SHOW STATS" | grep -q "^postgres|" && { echo "stats row left"; return 1; }
+	has_pool testdb || { echo "the configured database's pool went too"; return 1; }
+	out=$(console "SHOW LISTS" | grep '^pools|')
+	expect_eq "SHOW LISTS pools" "$out" "pools|2" || return 1
+	# and it is made again on demand
+	out=$(pq "$c" query "SELECT current_database()" 2>&1)
+	expect_eq "auto-database again" "$out" postgres || return 1
+	has_pool postgres
+}
+
 # keys pgring does not implement say so at start, as the other such keys do
 sc_keys_not_yet_warned() {
 	local k
@@ -170,4 +209,4 @@ sbuf_loopcnt = 10" || return 1
 }
 
 SCENARIOS="$SCENARIOS keys_disable_pqexec keys_transaction_timeout keys_server_fast_close
-	keys_appname_add_host keys_server_round_robin keys_not_yet_warned"
+	keys_appname_add_host keys_server_round_robin keys_autodb_idle_timeout keys_not_yet_warned"
