@@ -140,7 +140,7 @@ void client_login_done(struct client *cl)
 
 	for (int i = 0; i < pool->nwelcome; i++) {
 		const char *name = pool->welcome_name[i], *val = pool->welcome_val[i];
-		int idx = param_lookup(name);
+		int idx = param_lookup(cl->c.w, name);
 
 		if (!val)
 			continue;
@@ -404,9 +404,11 @@ static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 	client_close(req, NULL);
 }
 
-static bool startup_param_allowed(const struct config *cfg, const char *name)
+static bool startup_param_allowed(const struct worker *w, const char *name)
 {
-	if (param_lookup(name) >= 0)
+	const struct config *cfg = w->cfg;
+
+	if (param_lookup(w, name) >= 0)
 		return true;
 	return config_list_has(cfg->ignore_startup_parameters, name);
 }
@@ -486,9 +488,9 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		return false;
 	}
 	for (int i = 0; i < sp.n; i++) {
-		int idx = param_lookup(sp.names[i]);
+		int idx = param_lookup(cl->c.w, sp.names[i]);
 
-		if (!startup_param_allowed(cfg, sp.names[i])) {
+		if (!startup_param_allowed(cl->c.w, sp.names[i])) {
 			client_fail(cl, "08P01", "unsupported startup parameter: %s", sp.names[i]);
 			return false;
 		}

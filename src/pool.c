@@ -1,6 +1,8 @@
 /* pool.c - (database, user) pools: one list per state, pairing clients with servers, sizing */
 
+#include <ctype.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,26 +11,68 @@
 
 /* ---- tracked parameters ---- */
 
-static const char *const param_names[PARAM_COUNT] = {
+static const char *const base_names[PARAM_BASE] = {
 	[PARAM_CLIENT_ENCODING] = "client_encoding",
 	[PARAM_DATESTYLE] = "DateStyle",
 	[PARAM_TIMEZONE] = "TimeZone",
-	[PARAM_INTERVALSTYLE] = "IntervalStyle",
 	[PARAM_STANDARD_CONFORMING_STRINGS] = "standard_conforming_strings",
 	[PARAM_APPLICATION_NAME] = "application_name",
 };
 
-const char *param_name(int idx)
+const char *param_name(const struct worker *w, int idx)
 {
-	return param_names[idx];
+	if (idx < PARAM_BASE)
+		return base_names[idx];
+	return idx - PARAM_BASE < w->nparam_extra ? w->param_extra[idx - PARAM_BASE] : NULL;
 }
 
-int param_lookup(const char *name)
+int param_lookup(const struct worker *w, const char *name)
 {
-	for (int i = 0; i < PARAM_COUNT; i++)
-		if (!strcasecmp(param_names[i], name))
+	for (int i = 0; i < PARAM_BASE + w->nparam_extra; i++)
+		if (!strcasecmp(param_name(w, i), name))
 			return i;
 	return -1;
+}
+
+/* The comma/space separated track_extra_parameters; a name tracked already
+ * is skipped.  Only what PostgreSQL reports in ParameterStatus can follow
+ * the client (PgBouncer's limit too): the others are set but never seen. */
+int param_setup(struct worker *w, const char *extra, char *err, size_t errlen)
+{
+	const char *p = extra ? extra : "";
+	char name[PARAM_NAME_MAX];
+
+	w->nparam_extra = 0;
+	while (*p) {
+		size_t n = strcspn(p, ", \t");
+
+		if (!n) {
+			p++;
+			continue;
+		}
+		if (n >= sizeof(name)) {
+			snprintf(err, errlen, "track_extra_parameters: name too long: %.*s", (int)n, p);
+			return -1;
+		}
+		memcpy(name, p, n);
+		name[n] = 0;
+		p += n;
+		for (size_t i = 0; i < n; i++) {
+			if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '.') {
+				snprintf(err, errlen, "track_extra_parameters: invalid name: %s", name);
+				return -1;
+			}
+		}
+		if (param_lookup(w, name) >= 0)
+			continue;
+		if (w->nparam_extra == PARAM_EXTRA_MAX) {
+			snprintf(err, errlen, "track_extra_parameters: more than %d names",
+				 PARAM_EXTRA_MAX);
+			return -1;
+		}
+		memcpy(w->param_extra[w->nparam_extra++], name, n + 1);
+	}
+	return 0;
 }
 
 /*

@@ -391,7 +391,7 @@ static bool track_param(struct server *sv, const uint8_t *body, uint32_t len, bo
 		return false;
 	if (login)
 		welcome_add(sv->pool, name, val);
-	idx = param_lookup(name);
+	idx = param_lookup(sv->c.w, name);
 	if (idx >= 0) {
 		param_set_put(sv->c.w, &sv->params, idx, val);
 		if (sv->client && !login && !sv->hidden)
@@ -471,7 +471,7 @@ bool server_send_params(struct server *sv, const struct param_set *want)
 		if (!v || v == sv->params.val[i])	/* interned: equal is identical */
 			continue;
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n < 2 ? 0 : sizeof(sql) - n, "SET %s = E'",
-				      param_name(i));
+				      param_name(sv->c.w, i));
 		for (; *v && n + 8 < sizeof(sql); v++) {
 			if (*v == '\'' || *v == '\\')
 				sql[n++] = *v;

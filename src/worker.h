@@ -113,12 +113,15 @@ struct conn {
 };
 
 /* ---- tracked parameters (ParameterStatus that follow the client) ---- */
-#define PARAM_COUNT 6
+/* PgBouncer's five, then track_extra_parameters' (IntervalStyle by default) */
+#define PARAM_BASE 5
+#define PARAM_EXTRA_MAX 8
+#define PARAM_COUNT (PARAM_BASE + PARAM_EXTRA_MAX)
+#define PARAM_NAME_MAX 64
 enum param_idx {
 	PARAM_CLIENT_ENCODING = 0,
 	PARAM_DATESTYLE,
 	PARAM_TIMEZONE,
-	PARAM_INTERVALSTYLE,
 	PARAM_STANDARD_CONFORMING_STRINGS,
 	PARAM_APPLICATION_NAME,
 };
@@ -268,6 +271,10 @@ struct worker {
 	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
 	struct istr_table *istr;	/* interned parameter values (pool.c) */
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
+	/* track_extra_parameters as at start (a startup-time key): the names
+	 * of param_set slots PARAM_BASE.. (pool.c) */
+	char param_extra[PARAM_EXTRA_MAX][PARAM_NAME_MAX];
+	int nparam_extra;
 	unsigned nclients;
 	unsigned nservers;
 	uint64_t next_id;
@@ -350,8 +357,10 @@ unsigned pool_client_count(const struct pool *pool);
 bool pool_client_limit_reached(struct client *cl, const char **which);
 
 /* params */
-const char *param_name(int idx);
-int param_lookup(const char *name);
+/* track_extra_parameters into w: 0, or -1 with the reason in err */
+int param_setup(struct worker *w, const char *extra, char *err, size_t errlen);
+const char *param_name(const struct worker *w, int idx);	/* NULL: a slot not in use */
+int param_lookup(const struct worker *w, const char *name);
 void param_set_free(struct worker *w, struct param_set *ps);
 const char *param_intern(struct worker *w, const char *s);	/* NULL: out of memory */
 void param_unintern(struct worker *w, const char *s);

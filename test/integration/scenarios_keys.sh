@@ -157,6 +157,33 @@ pool_mode = transaction" || return 1
 	expect_eq "backends used LIFO" "$n" 1
 }
 
+# track_extra_parameters: the listed parameters follow each client from
+# server to server like application_name; the default list is IntervalStyle
+sc_keys_track_extra_parameters() {
+	local f=$T_ROOT/track.out base out pid
+	pgring_start "$1" "auth_type = trust
+pool_mode = transaction
+track_extra_parameters = IntervalStyle, default_transaction_read_only" || return 1
+	base=$(pgring_conn testdb_p1 u_trust)
+	# client A sets both, then waits while client B takes the one server
+	( echo "SET default_transaction_read_only = on;"; echo "SET IntervalStyle = 'iso_8601';";
+	  echo "SELECT 'set';"; sleep 2;
+	  echo "SHOW default_transaction_read_only;"; echo "SHOW IntervalStyle;" ) |
+		PGCONNECT_TIMEOUT=5 timeout 20 "$PG_BINDIR/psql" -X -At "$base" >"$f" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_until 5 grep -q "^set" "$f" || { echo "A never got in:"; cat "$f"; return 1; }
+	out=$(pq "$base" query "SHOW default_transaction_read_only" "SHOW IntervalStyle" "SELECT pg_backend_pid()" 2>&1)
+	echo "B: $out"
+	expect_eq "B's settings" "$(echo "$out" | head -2)" "$(printf 'off\npostgres')" || return 1
+	wait "$pid"
+	echo "A: $(cat "$f")"
+	expect_eq "A's settings" "$(grep -v '^S\|^set' "$f")" "$(printf 'on\niso_8601')" || return 1
+	# the server pgring sets it on is the very one B used
+	out=$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust' AND datname = 'testdb'")
+	expect_eq "one server" "$out" 1
+}
+
 # has_db NAME: SHOW DATABASES lists NAME
 has_db() { console "SHOW DATABASES" | grep -q "^$1|"; }
 has_pool() { console "SHOW POOLS" | grep -q "^$1|"; }
@@ -209,4 +236,5 @@ sbuf_loopcnt = 10" || return 1
 }
 
 SCENARIOS="$SCENARIOS keys_disable_pqexec keys_transaction_timeout keys_server_fast_close
-	keys_appname_add_host keys_server_round_robin keys_autodb_idle_timeout keys_not_yet_warned"
+	keys_appname_add_host keys_server_round_robin keys_autodb_idle_timeout
+	keys_track_extra_parameters keys_not_yet_warned"
