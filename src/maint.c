@@ -47,6 +47,8 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 				   cfg->idle_transaction_timeout_us);
 	int64_t xact_to = user_time(pool, offsetof(struct user_conf, transaction_timeout_us),
 				    cfg->transaction_timeout_us);
+	/* other modes release a server as its transaction ends anyway */
+	bool fast_close = cfg->server_fast_close && pool_mode_of(pool) == POOL_SESSION;
 	struct list_node *pos, *tmp;
 
 	/* waiting and idle lists are in order of arrival: the head is the oldest;
@@ -75,7 +77,7 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 			break;
 		client_fail(cl, "08P01", "client_idle_timeout");
 	}
-	if (query_to <= 0 && txn_to <= 0 && xact_to <= 0 && !cfg->server_fast_close)
+	if (query_to <= 0 && txn_to <= 0 && xact_to <= 0 && !fast_close)
 		return;
 	list_for_each_safe(pos, tmp, &pool->active_clients) {
 		struct client *cl = list_entry(pos, struct client, node);
@@ -92,9 +94,9 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 			kill_pair(cl, sv, "idle transaction timeout", "idle transaction timeout");
 		else if (in_txn && cl->xact_start_us && past(now, cl->xact_start_us, xact_to))
 			kill_pair(cl, sv, "transaction timeout", "transaction timeout");
-		else if (!in_txn && cfg->server_fast_close && admin_server_close_needed(sv))
-			/* session pooling: the session ends rather than outlive a
-			 * RECONNECT or a changed [databases] entry */
+		else if (!in_txn && fast_close && admin_server_close_needed(sv))
+			/* the session ends rather than outlive a RECONNECT or a
+			 * changed [databases] entry */
 			kill_pair(cl, sv, "database configuration changed",
 				  "database configuration changed");
 	}
