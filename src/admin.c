@@ -1526,6 +1526,13 @@ bool admin_pool_held(const struct pool *pool)
 	return db_paused(a, pool->dbname);
 }
 
+bool admin_server_close_needed(const struct server *sv)
+{
+	struct admin *a = sv->c.w->admin;
+
+	return a && !sv->c.closing && must_reconnect(a, sv);
+}
+
 bool admin_server_retire(struct server *sv)
 {
 	struct admin *a = sv->c.w->admin;
@@ -1954,6 +1961,7 @@ void admin_login(struct client *cl)
 		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no (console, %s)",
 			   cl->dbname, cl->user, cl->console == CONSOLE_ADMIN ? "admin" : "stats");
 	cl->pool = &a->pool;
+	pool_ref(&a->pool);	/* client_on_free gives it back */
 	for (size_t i = 0; i < sizeof(welcome) / sizeof(welcome[0]); i++)
 		pkt_param_status(pb, welcome[i][0], welcome[i][1]);
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);

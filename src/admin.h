@@ -54,6 +54,8 @@ bool admin_on_message(struct client *cl, uint8_t type, const uint8_t *body, uint
 /* Hooks from pool.c */
 bool admin_pool_held(const struct pool *pool);	/* paused: pair no client, launch nothing */
 bool admin_server_retire(struct server *sv);	/* closes a released server that must go */
+/* maint.c: RECONNECT or a reload marked it, to close once released (server_fast_close) */
+bool admin_server_close_needed(const struct server *sv);
 
 /* main.c: signals */
 int admin_reload(struct worker *w, const char *why);	/* 0, or -1 with the old config kept */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "worker.h"
 
@@ -228,7 +229,7 @@ void client_login_done(struct client *cl)
 
 	for (int i = 0; i < pool->nwelcome; i++) {
 		const char *name = pool->welcome_name[i], *val = pool->welcome_val[i];
-		int idx = param_lookup(name);
+		int idx = param_lookup(cl->c.w, name);
 
 		if (!val)
 			continue;
@@ -281,6 +282,7 @@ static void auth_ok(struct client *cl)
 		return;
 	}
 	cl->pool = pool;
+	pool_ref(pool);
 	if (pool_client_limit_reached(cl, &limit)) {
 		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
 		return;
@@ -498,11 +500,49 @@ static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 	client_close(req, NULL);
 }
 
-static bool startup_param_allowed(const struct config *cfg, const char *name)
+static bool startup_param_allowed(const struct worker *w, const char *name)
 {
-	if (param_lookup(name) >= 0)
+	const struct config *cfg = w->cfg;
+
+	if (param_lookup(w, name) >= 0)
 		return true;
 	return config_list_has(cfg->ignore_startup_parameters, name);
+}
+
+/* The client's address as PgBouncer's application_name_add_host shows it:
+ * "127.0.0.1:5000", "[::1]:5000", "unix(PID@HOST):PORT" */
+static void appname_host(struct client *cl, char *buf, size_t len)
+{
+	char addr[NET_ADDR_TEXT], host[256];
+	struct ucred uc;
+	socklen_t ulen = sizeof(uc);
+
+	net_addr_text(&cl->c.addr, addr, sizeof(addr));
+	if (cl->c.addr.family == AF_INET6) {
+		snprintf(buf, len, "[%s]:%d", addr, cl->c.addr.port);
+	} else if (cl->c.addr.family == AF_UNIX &&
+		   getsockopt(cl->c.sock.fd, SOL_SOCKET, SO_PEERCRED, &uc, &ulen) == 0 && uc.pid) {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "somehost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(buf, len, "%s(%ld@%s):%d", addr, (long)uc.pid, host, cl->c.w->cfg->listen_port);
+	} else {
+		snprintf(buf, len, "%s:%d", addr, cl->c.addr.family == AF_UNIX ?
+			 cl->c.w->cfg->listen_port : cl->c.addr.port);
+	}
+}
+
+/* application_name_add_host: once, at login; a later SET is the client's own */
+static bool add_host_to_appname(struct client *cl)
+{
+	const char *app = cl->params.val[PARAM_APPLICATION_NAME];
+	char where[320], val[400];
+
+	appname_host(cl, where, sizeof(where));
+	snprintf(val, sizeof(val), "%s - %s", app ? app : "app", where);
+	param_set_put(cl->c.w, &cl->params, PARAM_APPLICATION_NAME, val);
+	return cl->params.val[PARAM_APPLICATION_NAME] &&
+	       !strcmp(cl->params.val[PARAM_APPLICATION_NAME], val);
 }
 
 static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
@@ -552,14 +592,18 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		return false;
 	}
 	for (int i = 0; i < sp.n; i++) {
-		int idx = param_lookup(sp.names[i]);
+		int idx = param_lookup(cl->c.w, sp.names[i]);
 
-		if (!startup_param_allowed(cfg, sp.names[i])) {
+		if (!startup_param_allowed(cl->c.w, sp.names[i])) {
 			client_fail(cl, "08P01", "unsupported startup parameter: %s", sp.names[i]);
 			return false;
 		}
 		if (idx >= 0)
 			param_set_put(cl->c.w, &cl->params, idx, sp.values[i]);
+	}
+	if (cfg->application_name_add_host && !add_host_to_appname(cl)) {
+		client_fail(cl, "53200", "out of memory");
+		return false;
 	}
 	cl->c.fr.untyped = false;
 	cl->c.fr.max_len = cfg->max_packet_size > 4 && cfg->max_packet_size < INT32_MAX ?
@@ -579,6 +623,18 @@ static bool frontend_type_ok(struct client *cl, uint8_t type)
 	client_fail(cl, "08P01", "unsupported message type '%c'",
 		    type >= 32 && type < 127 ? type : '?');
 	return false;
+}
+
+/* disable_pqexec: a simple Query (which may carry several statements, the
+ * stuff of SQL injection) ends the session, as in PgBouncer; the console is
+ * exempt */
+static bool pqexec_refused(struct client *cl, uint8_t type)
+{
+	if (type != 'Q' || !cl->c.w->cfg->disable_pqexec)
+		return false;
+	client_log(cl, LOG_LVL_ERROR, "client used \"Query\" packet type");
+	client_fail(cl, "08P01", "PQexec disallowed");
+	return true;
 }
 
 static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t len)
@@ -605,7 +661,7 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	case CL_IDLE:
 		if (type == 'X')
 			return ACT_CONSUME;
-		if (!frontend_type_ok(cl, type))
+		if (!frontend_type_ok(cl, type) || pqexec_refused(cl, type))
 			return ACT_CLOSE;
 		pool_want_server(cl);
 		if (cl->state != CL_ACTIVE)
@@ -614,7 +670,7 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	case CL_ACTIVE:
 		if (type == 'X')
 			return ACT_CONSUME;
-		if (!frontend_type_ok(cl, type))
+		if (!frontend_type_ok(cl, type) || pqexec_refused(cl, type))
 			return ACT_CLOSE;
 		break;
 	case CL_WAIT_LOGIN:
@@ -703,6 +759,8 @@ static void client_on_free(struct conn *c)
 
 	cancel_ix_del(cl);
 	prep_client_free(cl);
+	if (cl->pool)
+		pool_unref(cl->pool);
 	free(cl->secret);
 	param_set_free(cl->c.w, &cl->params);
 	param_unintern(cl->c.w, cl->user);

@@ -124,7 +124,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("reserve_pool_size", KT_INT, CF(reserve_pool_size), "0", 0),
 	KEY("reserve_pool_timeout", KT_TIME, CF(reserve_pool_timeout_us), "5", 0),
 	KEY("resolv_conf", KT_STR, NOFIELD, "", NR | NY),
-	KEYR("sbuf_loopcnt", KT_INT, CF(sbuf_loopcnt), "5", 0, 0, INT_MAX),
+	KEYR("sbuf_loopcnt", KT_INT, CF(sbuf_loopcnt), "5", NY, 0, INT_MAX),
 	KEYR("scram_iterations", KT_INT, CF(scram_iterations), "4096", 0, 1, INT_MAX),
 	KEY("server_check_delay", KT_TIME, CF(server_check_delay_us), "30", 0),
 	KEY("server_check_query", KT_CHECK_QUERY, CF(server_check_query), "<empty>", 0),
@@ -146,7 +146,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("so_reuseport", KT_BOOL, CF(so_reuseport), "0", NR),
 	KEY("stats_period", KT_TIME, CF(stats_period_us), "60", 0),
 	KEY("stats_users", KT_STR, CF(stats_users), "", 0),
-	KEY("suspend_timeout", KT_TIME, CF(suspend_timeout_us), "10", 0),
+	KEY("suspend_timeout", KT_TIME, CF(suspend_timeout_us), "10", NY),
 	KEY("syslog", KT_BOOL, CF(syslog), "0", 0),
 	KEY("syslog_facility", KT_STR, CF(syslog_facility), "daemon", 0),
 	KEY("syslog_ident", KT_STR, CF(syslog_ident), "pgbouncer", 0),
@@ -205,7 +205,7 @@ static const struct key_def user_keys[] = {
 	KEY("query_timeout", KT_TIME, UF(query_timeout_us), NULL, 0),
 	KEY("idle_transaction_timeout", KT_TIME, UF(idle_transaction_timeout_us), NULL, 0),
 	KEY("client_idle_timeout", KT_TIME, UF(client_idle_timeout_us), NULL, 0),
-	KEY("transaction_timeout", KT_TIME, NOFIELD, NULL, NY),
+	KEY("transaction_timeout", KT_TIME, UF(transaction_timeout_us), NULL, 0),
 	KEY("query_wait_timeout", KT_TIME, NOFIELD, NULL, NY),
 };
 #define NUSER_KEYS (sizeof(user_keys) / sizeof(user_keys[0]))
@@ -584,6 +584,7 @@ static void user_conf_init(struct user_conf *u)
 	u->max_user_client_connections = CONF_UNSET;
 	u->query_timeout_us = CONF_UNSET;
 	u->idle_transaction_timeout_us = CONF_UNSET;
+	u->transaction_timeout_us = CONF_UNSET;
 	u->client_idle_timeout_us = CONF_UNSET;
 }
 

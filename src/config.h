@@ -74,6 +74,7 @@ struct user_conf {
 	int max_user_client_connections;
 	int64_t query_timeout_us;
 	int64_t idle_transaction_timeout_us;
+	int64_t transaction_timeout_us;
 	int64_t client_idle_timeout_us;
 };
 

@@ -404,6 +404,10 @@ int main(int argc, char **argv)
 	list_init(&w.login_clients);
 	list_init(&w.starved);
 	pkt_init(&w.tmp);
+	if (param_setup(&w, cfg->track_extra_parameters, err, sizeof(err)) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
+		return 1;
+	}
 	if (cfg->auth_file && *cfg->auth_file &&
 	    userlist_load(cfg->auth_file, &w.users, err, sizeof(err)) < 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "%s", err);

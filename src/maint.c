@@ -1,4 +1,5 @@
-/* maint.c - periodic work, a few times a second: wait, idle and query timeouts, server lifetimes, min_pool_size */
+/* maint.c - periodic work, a few times a second: wait, idle, query and transaction timeouts,
+ * server_fast_close, server lifetimes, min_pool_size, idle auto-databases */
 
 #include <stddef.h>
 #include <string.h>
@@ -56,6 +57,10 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 				     cfg->query_timeout_us);
 	int64_t txn_to = user_time(pool, offsetof(struct user_conf, idle_transaction_timeout_us),
 				   cfg->idle_transaction_timeout_us);
+	int64_t xact_to = user_time(pool, offsetof(struct user_conf, transaction_timeout_us),
+				    cfg->transaction_timeout_us);
+	/* other modes release a server as its transaction ends anyway */
+	bool fast_close = cfg->server_fast_close && pool_mode_of(pool) == POOL_SESSION;
 	struct list_node *pos, *tmp;
 
 	/* waiting and idle lists are in order of arrival: the head is the oldest;
@@ -84,19 +89,28 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 			break;
 		client_fail(cl, "08P01", "client_idle_timeout");
 	}
-	if (query_to <= 0 && txn_to <= 0)
+	if (query_to <= 0 && txn_to <= 0 && xact_to <= 0 && !fast_close)
 		return;
 	list_for_each_safe(pos, tmp, &pool->active_clients) {
 		struct client *cl = list_entry(pos, struct client, node);
 		struct server *sv = cl->server;
+		bool running, in_txn;
 
 		if (!sv)
 			continue;
-		if ((sv->outstanding > 0 || sv->unsynced) && past(now, sv->query_start_us, query_to))
+		running = sv->outstanding > 0 || sv->unsynced;
+		in_txn = running || sv->txn_status != 'I';
+		if (running && past(now, sv->query_start_us, query_to))
 			kill_pair(cl, sv, "query timeout", "query_timeout");
-		else if (sv->outstanding == 0 && !sv->unsynced && sv->txn_status != 'I' &&
-			 past(now, sv->ready_at_us, txn_to))
+		else if (!running && in_txn && past(now, sv->ready_at_us, txn_to))
 			kill_pair(cl, sv, "idle transaction timeout", "idle transaction timeout");
+		else if (in_txn && cl->xact_start_us && past(now, cl->xact_start_us, xact_to))
+			kill_pair(cl, sv, "transaction timeout", "transaction timeout");
+		else if (!in_txn && fast_close && admin_server_close_needed(sv))
+			/* the session ends rather than outlive a RECONNECT or a
+			 * changed [databases] entry */
+			kill_pair(cl, sv, "database configuration changed",
+				  "database configuration changed");
 	}
 }
 
@@ -164,8 +178,12 @@ static void janitor_fire(struct loop *loop, struct loop_timer *t)
 	struct list_node *pos, *tmp;
 
 	janitor_logins(w, now);
-	list_for_each_safe(pos, tmp, &w->pools)
-		janitor_pool(list_entry(pos, struct pool, node), now);
+	list_for_each_safe(pos, tmp, &w->pools) {
+		struct pool *pool = list_entry(pos, struct pool, node);
+
+		if (!pool_free_if_unused(pool, now))
+			janitor_pool(pool, now);
+	}
 	if (!w->shutdown || w->nclients)
 		loop_timer_set(loop, &w->janitor, JANITOR_US, janitor_fire);
 }

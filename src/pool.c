@@ -1,6 +1,8 @@
 /* pool.c - (database, user) pools: one list per state, pairing clients with servers, sizing */
 
+#include <ctype.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,26 +11,68 @@
 
 /* ---- tracked parameters ---- */
 
-static const char *const param_names[PARAM_COUNT] = {
+static const char *const base_names[PARAM_BASE] = {
 	[PARAM_CLIENT_ENCODING] = "client_encoding",
 	[PARAM_DATESTYLE] = "DateStyle",
 	[PARAM_TIMEZONE] = "TimeZone",
-	[PARAM_INTERVALSTYLE] = "IntervalStyle",
 	[PARAM_STANDARD_CONFORMING_STRINGS] = "standard_conforming_strings",
 	[PARAM_APPLICATION_NAME] = "application_name",
 };
 
-const char *param_name(int idx)
+const char *param_name(const struct worker *w, int idx)
 {
-	return param_names[idx];
+	if (idx < PARAM_BASE)
+		return base_names[idx];
+	return idx - PARAM_BASE < w->nparam_extra ? w->param_extra[idx - PARAM_BASE] : NULL;
 }
 
-int param_lookup(const char *name)
+int param_lookup(const struct worker *w, const char *name)
 {
-	for (int i = 0; i < PARAM_COUNT; i++)
-		if (!strcasecmp(param_names[i], name))
+	for (int i = 0; i < PARAM_BASE + w->nparam_extra; i++)
+		if (!strcasecmp(param_name(w, i), name))
 			return i;
 	return -1;
+}
+
+/* The comma/space separated track_extra_parameters; a name tracked already
+ * is skipped.  Only what PostgreSQL reports in ParameterStatus can follow
+ * the client (PgBouncer's limit too): the others are set but never seen. */
+int param_setup(struct worker *w, const char *extra, char *err, size_t errlen)
+{
+	const char *p = extra ? extra : "";
+	char name[PARAM_NAME_MAX];
+
+	w->nparam_extra = 0;
+	while (*p) {
+		size_t n = strcspn(p, ", \t");
+
+		if (!n) {
+			p++;
+			continue;
+		}
+		if (n >= sizeof(name)) {
+			snprintf(err, errlen, "track_extra_parameters: name too long: %.*s", (int)n, p);
+			return -1;
+		}
+		memcpy(name, p, n);
+		name[n] = 0;
+		p += n;
+		for (size_t i = 0; i < n; i++) {
+			if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '.') {
+				snprintf(err, errlen, "track_extra_parameters: invalid name: %s", name);
+				return -1;
+			}
+		}
+		if (param_lookup(w, name) >= 0)
+			continue;
+		if (w->nparam_extra == PARAM_EXTRA_MAX) {
+			snprintf(err, errlen, "track_extra_parameters: more than %d names",
+				 PARAM_EXTRA_MAX);
+			return -1;
+		}
+		memcpy(w->param_extra[w->nparam_extra++], name, n + 1);
+	}
+	return 0;
 }
 
 /*
@@ -296,20 +340,58 @@ static void pool_clear_welcome(struct pool *pool)
 	pool->have_welcome = false;
 }
 
+static void pool_free(struct pool *pool)
+{
+	struct worker *w = pool->w;
+
+	list_remove(&w->pools, &pool->node);
+	loop_timer_stop(w->loop, &pool->retry_timer);
+	loop_timer_stop(w->loop, &pool->fail_timer);
+	pool_clear_welcome(pool);
+	free(pool);
+}
+
 void pool_free_all(struct worker *w)
 {
 	struct list_node *pos, *tmp;
 
-	list_for_each_safe(pos, tmp, &w->pools) {
-		struct pool *pool = list_entry(pos, struct pool, node);
-
-		list_remove(&w->pools, pos);
-		loop_timer_stop(w->loop, &pool->retry_timer);
-		loop_timer_stop(w->loop, &pool->fail_timer);
-		pool_clear_welcome(pool);
-		free(pool);
-	}
+	list_for_each_safe(pos, tmp, &w->pools)
+		pool_free(list_entry(pos, struct pool, node));
 	prep_registry_free(w);
+}
+
+void pool_ref(struct pool *pool)
+{
+	pool->refs++;
+	pool->unused_since_us = 0;
+}
+
+void pool_unref(struct pool *pool)
+{
+	if (--pool->refs == 0)
+		pool->unused_since_us = loop_now_us(pool->w->loop);
+}
+
+/*
+ * A pool the "*" entry made, with no client or server left pointing at it
+ * (closing ones included) for autodb_idle_timeout, is freed; its stats go
+ * with it, as in PgBouncer.  A paused database keeps its pools.  Nothing
+ * else keeps a pool pointer across loop turns: the console walks w->pools
+ * and knows databases by name.
+ */
+bool pool_free_if_unused(struct pool *pool, uint64_t now)
+{
+	const struct config *cfg = pool->w->cfg;
+	int64_t limit = cfg->autodb_idle_timeout_us;
+
+	if (pool->refs || !pool->unused_since_us || limit <= 0 || !cfg->fallback_db ||
+	    config_find_db(cfg, pool->dbname) || admin_pool_held(pool) ||
+	    now - pool->unused_since_us < (uint64_t)limit)
+		return false;
+	log_info(pool->w->log, "%s/%s: freeing the pool of an auto-database unused for %llds",
+		 pool->dbname, pool->user, (long long)(limit / 1000000));
+	pool_free(pool);
+	return true;
 }
 
 /* ---- one state, one list ---- */
@@ -379,8 +461,9 @@ void pool_change_server(struct server *sv, enum server_state st)
 	to = sv->pool ? server_list(sv, st) : NULL;
 	if (!to)
 		return;
-	/* idle servers are LIFO: the warmest connection is reused first */
-	if (st == SV_IDLE)
+	/* idle servers are LIFO: the warmest connection is reused first;
+	 * server_round_robin makes them FIFO, to spread load evenly over them */
+	if (st == SV_IDLE && !sv->c.w->cfg->server_round_robin)
 		list_prepend(to, &sv->node);
 	else
 		list_append(to, &sv->node);
@@ -439,7 +522,8 @@ static bool evict_idle(struct pool *pool, bool by_db)
 			continue;
 		if (by_db ? strcmp(p->dbname, pool->dbname) : strcmp(p->user, pool->user))
 			continue;
-		/* the idle list is LIFO: its tail is the coldest */
+		/* the idle list is LIFO: its tail is the coldest (with
+		 * server_round_robin, the latest: idle all the same) */
 		server_close(list_entry(p->idle_servers.head.prev, struct server, node),
 			     by_db ? "evicted for max_db_connections" : "evicted for max_user_connections");
 		return true;

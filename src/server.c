@@ -205,6 +205,7 @@ struct server *server_launch(struct pool *pool)
 		return NULL;
 	}
 	pool_change_server(sv, SV_LOGIN);
+	pool_ref(pool);
 	w->nservers++;
 	loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->server_connect_timeout_us,
 		       server_timeout);
@@ -470,7 +471,7 @@ static bool track_param(struct server *sv, const uint8_t *body, uint32_t len, bo
 		return false;
 	if (login)
 		welcome_add(sv->pool, name, val);
-	idx = param_lookup(name);
+	idx = param_lookup(sv->c.w, name);
 	if (idx >= 0) {
 		param_set_put(sv->c.w, &sv->params, idx, val);
 		if (sv->client && !login && !sv->hidden)
@@ -549,7 +550,7 @@ bool server_send_params(struct server *sv, const struct param_set *want)
 
 		if (!v || v == sv->params.val[i])	/* interned: equal is identical */
 			continue;
-		names[n] = param_name(i);
+		names[n] = param_name(sv->c.w, i);
 		vals[n++] = v;
 	}
 	if (!n)
@@ -742,6 +743,8 @@ static void server_on_free(struct conn *c)
 	if (sv->is_cancel)
 		sv->c.w->ncancel_conns--;
 	cancel_release_req(sv);	/* closed without server_close: req must not wait on */
+	if (sv->pool)
+		pool_unref(sv->pool);
 	prep_server_free(sv);
 	param_set_free(sv->c.w, &sv->params);
 	free(sv->scram);

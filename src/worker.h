@@ -113,12 +113,15 @@ struct conn {
 };
 
 /* ---- tracked parameters (ParameterStatus that follow the client) ---- */
-#define PARAM_COUNT 6
+/* PgBouncer's five, then track_extra_parameters' (IntervalStyle by default) */
+#define PARAM_BASE 5
+#define PARAM_EXTRA_MAX 8
+#define PARAM_COUNT (PARAM_BASE + PARAM_EXTRA_MAX)
+#define PARAM_NAME_MAX 64
 enum param_idx {
 	PARAM_CLIENT_ENCODING = 0,
 	PARAM_DATESTYLE,
 	PARAM_TIMEZONE,
-	PARAM_INTERVALSTYLE,
 	PARAM_STANDARD_CONFORMING_STRINGS,
 	PARAM_APPLICATION_NAME,
 };
@@ -245,6 +248,10 @@ struct pool {
 	uint64_t last_login_fail_us;
 	char last_error[256];
 	bool reserve_warned;		/* "taking connection from reserve_pool" logged */
+	/* clients and servers whose ->pool is this one, until they are freed:
+	 * an auto-database pool is freed only at 0 (autodb_idle_timeout) */
+	unsigned refs;
+	uint64_t unused_since_us;	/* refs fell to 0; 0 while in use */
 	/* stats (SHOW STATS) */
 	struct pool_stats stats;
 };
@@ -285,6 +292,10 @@ struct worker {
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
 	struct cancel_index cancel_ix;
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
+	/* track_extra_parameters as at start (a startup-time key): the names
+	 * of param_set slots PARAM_BASE.. (pool.c) */
+	char param_extra[PARAM_EXTRA_MAX][PARAM_NAME_MAX];
+	int nparam_extra;
 	unsigned nclients;
 	unsigned nservers;
 	uint64_t next_id;
@@ -355,6 +366,9 @@ void pool_report_launch_failure(struct pool *pool);	/* janitor: if the timer cou
 void pool_server_gone(struct pool *pool);
 void pool_pair(struct pool *pool);
 void pool_free_all(struct worker *w);
+void pool_ref(struct pool *pool);			/* a client or server points at it */
+void pool_unref(struct pool *pool);			/* ...and is being freed */
+bool pool_free_if_unused(struct pool *pool, uint64_t now);	/* autodb_idle_timeout */
 bool pool_may_launch(struct pool *pool);	/* another server, within every limit */
 int64_t pool_lifetime_of(const struct pool *pool);
 
@@ -369,8 +383,10 @@ unsigned pool_client_count(const struct pool *pool);
 bool pool_client_limit_reached(struct client *cl, const char **which);
 
 /* params */
-const char *param_name(int idx);
-int param_lookup(const char *name);
+/* track_extra_parameters into w: 0, or -1 with the reason in err */
+int param_setup(struct worker *w, const char *extra, char *err, size_t errlen);
+const char *param_name(const struct worker *w, int idx);	/* NULL: a slot not in use */
+int param_lookup(const struct worker *w, const char *name);
 void param_set_free(struct worker *w, struct param_set *ps);
 const char *param_intern(struct worker *w, const char *s);	/* NULL: out of memory */
 void param_unintern(struct worker *w, const char *s);

@@ -41,6 +41,7 @@ enum {
 static int usage(void)
 {
 	fputs("usage: pqtool CONNINFO query|txstatus SQL...\n"
+	      "       pqtool CONNINFO xquery SQL...   (extended protocol)\n"
 	      "       pqtool CONNINFO expect-error SQL|connect SUBSTRING\n"
 	      "       pqtool CONNINFO copy-in TABLE|COPY-SQL FILE\n"
 	      "       pqtool CONNINFO copy-out SQL FILE\n"
@@ -84,12 +85,14 @@ static void print_rows(const PGresult *res)
 /* 0 when the statement succeeded; rows go to stdout, errors to stderr.  Every
  * result is read, so an error that comes just before the connection closes
  * (a pooler's FATAL, say) is printed along with the close. */
-static int run_one(PGconn *conn, const char *sql)
+static int run_one_as(PGconn *conn, const char *sql, bool extended)
 {
 	PGresult *res;
 	int rc = 0;
+	int sent = extended ? PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) :
+			      PQsendQuery(conn, sql);
 
-	if (!PQsendQuery(conn, sql)) {
+	if (!sent) {
 		fprintf(stderr, "pqtool: %s: %s", sql, PQerrorMessage(conn));
 		return -1;
 	}
@@ -113,6 +116,11 @@ static int run_one(PGconn *conn, const char *sql)
 		rc = -1;
 	}
 	return rc;
+}
+
+static int run_one(PGconn *conn, const char *sql)
+{
+	return run_one_as(conn, sql, false);
 }
 
 static int run_statements(PGconn *conn, int n, char **sql)
@@ -147,6 +155,17 @@ static int cmd_query(PGconn *conn, int argc, char **argv, bool show_tx)
 		return EX_DB;
 	if (show_tx)
 		printf("txstatus: %s\n", txstatus_name(PQtransactionStatus(conn)));
+	return EX_DONE;
+}
+
+/* Each statement through the extended protocol (Parse/Bind/Execute/Sync), no simple Query */
+static int cmd_xquery(PGconn *conn, int argc, char **argv)
+{
+	if (argc < 1)
+		return usage();
+	for (int i = 0; i < argc; i++)
+		if (run_one_as(conn, argv[i], true) < 0)
+			return EX_DB;
 	return EX_DONE;
 }
 
@@ -576,13 +595,15 @@ int main(int argc, char **argv)
 		return cmd_expect_error(argv[1], argc - 3, argv + 3);
 	if (strcmp(cmd, "query") && strcmp(cmd, "txstatus") && strcmp(cmd, "copy-in") &&
 	    strcmp(cmd, "copy-out") && strcmp(cmd, "stream") && strcmp(cmd, "sleep-in-txn") &&
-	    strcmp(cmd, "cancel") && strcmp(cmd, "prepared"))
+	    strcmp(cmd, "cancel") && strcmp(cmd, "prepared") && strcmp(cmd, "xquery"))
 		return usage();
 	conn = connect_or_report(argv[1]);
 	if (!conn)
 		return EX_DB;
 	if (strcmp(cmd, "query") == 0 || strcmp(cmd, "txstatus") == 0)
 		rc = cmd_query(conn, argc - 3, argv + 3, cmd[0] == 't');
+	else if (strcmp(cmd, "xquery") == 0)
+		rc = cmd_xquery(conn, argc - 3, argv + 3);
 	else if (strcmp(cmd, "copy-in") == 0)
 		rc = cmd_copy_in(conn, argc - 3, argv + 3);
 	else if (strcmp(cmd, "copy-out") == 0)

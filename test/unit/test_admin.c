@@ -1,4 +1,4 @@
-/* test_admin.c - console command parsing and the stats averages */
+/* test_admin.c - console command parsing, the stats averages, the tracked parameters */
 
 #include <check.h>
 #include <errno.h>
@@ -6,6 +6,7 @@
 
 #include "admin.h"
 #include "stats.h"
+#include "worker.h"
 
 static void parse_ok(const char *q, const char *verb, const char *arg, const char *value)
 {
@@ -119,6 +120,32 @@ START_TEST(test_roll)
 }
 END_TEST
 
+/* track_extra_parameters: PgBouncer's five always, then the listed names */
+START_TEST(test_param_setup)
+{
+	static struct worker w;
+	char err[128];
+
+	ck_assert_int_eq(param_setup(&w, "IntervalStyle", err, sizeof(err)), 0);
+	ck_assert_int_eq(param_lookup(&w, "intervalstyle"), PARAM_BASE);
+	ck_assert_int_eq(param_lookup(&w, "TimeZone"), PARAM_TIMEZONE);
+	ck_assert_ptr_null(param_name(&w, PARAM_BASE + 1));
+	ck_assert_int_eq(param_setup(&w, " search_path,,IntervalStyle , application_name,"
+				 "SEARCH_PATH\tmy.guc", err, sizeof(err)), 0);
+	ck_assert_int_eq(w.nparam_extra, 3);
+	ck_assert_str_eq(param_name(&w, PARAM_BASE), "search_path");
+	ck_assert_str_eq(param_name(&w, PARAM_BASE + 2), "my.guc");
+	ck_assert_int_eq(param_setup(&w, "", err, sizeof(err)), 0);
+	ck_assert_int_eq(param_lookup(&w, "IntervalStyle"), -1);
+	ck_assert_int_eq(param_lookup(&w, "application_name"), PARAM_APPLICATION_NAME);
+	ck_assert_int_eq(param_setup(&w, "a,b,c,d,e,f,g,h", err, sizeof(err)), 0);
+	ck_assert_int_eq(param_setup(&w, "a,b,c,d,e,f,g,h,i", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "track_extra_parameters: more than 8 names");
+	ck_assert_int_eq(param_setup(&w, "x;drop", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "track_extra_parameters: invalid name: x;drop");
+}
+END_TEST
+
 static Suite *admin_suite(void)
 {
 	Suite *s = suite_create("admin");
@@ -129,6 +156,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, test_parse_bad);
 	tcase_add_test(tc, test_average);
 	tcase_add_test(tc, test_roll);
+	tcase_add_test(tc, test_param_setup);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -774,7 +774,9 @@ START_TEST(users)
 	ck_assert_int_eq(u->pool_size, 9);
 	ck_assert_int_eq(u->pool_mode, POOL_MODE_UNSET);
 	ck_assert_int_eq(u->client_idle_timeout_us, CONF_UNSET);
-	ck_assert(has_warn(&w, "t.ini:4: parameter transaction_timeout" NOT_YET));
+	ck_assert_int_eq(u->transaction_timeout_us, CONF_UNSET);
+	ck_assert_int_eq(config_find_user(cfg, "u3")->transaction_timeout_us, 5000000);
+	ck_assert(!has_warn(&w, "t.ini:4: parameter transaction_timeout" NOT_YET));
 	ck_assert_ptr_null(config_find_user(cfg, "u4"));
 	config_free(cfg);
 }
