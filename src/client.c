@@ -101,6 +101,7 @@ void client_accept(struct worker *w, int fd)
 {
 	const struct config *cfg = w->cfg;
 	struct client *cl = calloc(1, sizeof(*cl));
+	uint8_t keys[sizeof(cl->cancel_pid) + sizeof(cl->cancel_key)];
 
 	if (!cl) {
 		close(fd);
@@ -111,18 +112,22 @@ void client_accept(struct worker *w, int fd)
 		free(cl);
 		return;
 	}
-	net_tune(fd, cfg);
-	net_peer(fd, &cl->c.addr);
-	net_local(fd, &cl->c.laddr);
+	w->nclient_socks++;	/* until client_on_free, after the close */
+	net_tune(fd, cfg, loop_syscalls(w->loop));
+	net_peer(fd, &cl->c.addr, loop_syscalls(w->loop));
+	net_local(fd, &cl->c.laddr, loop_syscalls(w->loop));
 	list_append(&w->clients, &cl->all);
 	w->nclients++;
 	cl->state = CL_LOGIN;
 	list_append(&w->login_clients, &cl->node);
-	if (auth_random(&cl->cancel_pid, sizeof(cl->cancel_pid)) < 0 ||
-	    auth_random(&cl->cancel_key, sizeof(cl->cancel_key)) < 0) {
+	if (auth_random(keys, sizeof(keys)) < 0) {
 		client_close(cl, "no random bytes");
 		return;
 	}
+	/* OpenSSL's generator calls getpid() each time, to notice a fork */
+	++*loop_syscalls(w->loop);
+	memcpy(&cl->cancel_pid, keys, sizeof(cl->cancel_pid));
+	memcpy(&cl->cancel_key, keys + sizeof(cl->cancel_pid), sizeof(cl->cancel_key));
 	conn_start_recv(&cl->c);
 	if (w->shutdown) {
 		client_fail(cl, "57P01", "pgring is shutting down");
@@ -596,6 +601,7 @@ static void client_on_drain(struct conn *c)
 static void client_on_free(struct conn *c)
 {
 	struct client *cl = cl_of(c);
+	struct worker *w = c->w;
 
 	prep_client_free(cl);
 	free(cl->secret);
@@ -604,6 +610,9 @@ static void client_on_free(struct conn *c)
 	param_unintern(cl->c.w, cl->dbname);
 	free(cl->scram);
 	free(cl);
+	w->nclient_socks--;
+	if (w->client_sock_gone)
+		w->client_sock_gone(w);
 }
 
 static const struct conn_ops client_ops = {

@@ -148,9 +148,9 @@ static void server_on_connect(struct conn *c, int res)
 		server_login_fail(sv, msg);
 		return;
 	}
-	net_tune(c->sock.fd, c->w->cfg);
-	net_peer(c->sock.fd, &c->addr);
-	net_local(c->sock.fd, &c->laddr);
+	net_tune(c->sock.fd, c->w->cfg, loop_syscalls(c->w->loop));
+	net_peer(c->sock.fd, &c->addr, loop_syscalls(c->w->loop));
+	net_local(c->sock.fd, &c->laddr, loop_syscalls(c->w->loop));
 	if (sv->state == SV_CANCEL) {
 		struct pktbuf *pb = &c->w->tmp;
 
@@ -174,7 +174,7 @@ static int server_socket(struct worker *w, struct server *sv, const struct db_co
 		log_warning(w->log, "database %s: %s", sv->pool ? sv->pool->dbname : "?", err);
 		return ret;
 	}
-	fd = net_socket_for(&sv->addr);
+	fd = net_socket_for(&sv->addr, loop_syscalls(w->loop));
 	if (fd < 0)
 		return fd;
 	return conn_attach(&sv->c, fd);
@@ -220,7 +220,7 @@ void server_send_cancel(struct worker *w, struct server *target)
 	sv->cancel_key = target->key;
 	sv->addr = target->addr;
 	sv->addrlen = target->addrlen;
-	fd = net_socket_for(&sv->addr);
+	fd = net_socket_for(&sv->addr, loop_syscalls(w->loop));
 	if (fd < 0 || conn_attach(&sv->c, fd) < 0) {
 		free(sv);
 		return;
