@@ -36,9 +36,9 @@ listen_backlog = 128" || return 1
 	# what pgring takes, it takes at once: let it settle
 	wait_until 5 eval '[ $(( $(io_fds) - fd0 )) -ge '"$max"' ]'
 	sleep 1
-	fds=$(io_fds)
-	taken=$((fds - fd0))
 	queued=$(io_listen_queue)
+	fds=$(io_fds)	# after the queue: what left the queue since is counted here
+	taken=$((fds - fd0))
 	echo "$n idle connections: pgring holds $taken more fds ($fd0 before), the listen queue $queued"
 	[ "$taken" -le $((max + IO_ACCEPT_MARGIN)) ] ||
 		{ echo "pgring accepted $taken sockets, more than max_client_conn $max + $IO_ACCEPT_MARGIN"; return 1; }
@@ -65,15 +65,17 @@ io_syscalls() { console_val "SHOW IO" "$1" syscalls; }
 # F17: SHOW IO's syscalls counts what strace counts for the same process,
 # here over 200 logins, a SELECT 1 and a close each
 sc_io_syscalls() {
-	local n=200 before after delta traced out spid s=$T_ROOT/strace
+	local n=200 before after delta traced out spid fd0 s=$T_ROOT/strace
 	command -v strace >/dev/null || { echo "strace is missing (scripts/install-deps.sh)"; return 1; }
 	pgring_start "$1" "auth_type = trust
 admin_users = pgadmin
 max_client_conn = $((n + 50))
 default_pool_size = 10" "$(default_userlist; userlist_line pgadmin "$ADMIN_PW")" || return 1
 	out=$(rawpg many 20 u_trust testdb 2>&1) || { echo "warm-up: $out"; return 1; }
+	fd0=$(io_fds)
 	before=$(io_syscalls "$1") || { echo "SHOW IO failed"; return 1; }
-	sleep 0.5	# the console's own close is over before strace looks
+	# the console's own close is over before strace looks
+	wait_until 5 eval '[ $(io_fds) -le $fd0 ]'
 	strace -f -c -o "$s.out" -p "$PGRING_PID" 2>"$s.err" &
 	spid=$!
 	track_pid "$spid"
@@ -85,7 +87,8 @@ default_pool_size = 10" "$(default_userlist; userlist_line pgadmin "$ADMIN_PW")"
 	fi
 	out=$(rawpg many "$n" u_trust testdb 2>&1) || { echo "$n logins: $out"; kill "$spid"; return 1; }
 	echo "$n logins: $(echo "$out" | tail -n 1)"
-	sleep 0.5	# pgring's closes of those connections
+	# pgring has closed those connections before strace lets go
+	wait_until 10 eval '[ $(io_fds) -le $fd0 ]' || { echo "fds: $fd0 before, $(io_fds) after"; kill "$spid"; return 1; }
 	kill -INT "$spid"
 	wait "$spid" 2>/dev/null
 	after=$(io_syscalls "$1") || { echo "SHOW IO failed"; return 1; }
