@@ -10,6 +10,19 @@ IO_ACCEPT_MARGIN=16
 
 io_fds() { ls "/proc/$PGRING_PID/fd" 2>/dev/null | wc -l; }
 
+# io_fds_settle MAX: wait (10 s at most) until pgring holds at most MAX fds
+# and that count stays for 0.5 s: its closes are over
+io_fds_settle() {
+	local last=-1 cur i
+	for i in $(seq 1 100); do
+		cur=$(io_fds)
+		[ "$cur" -le "$1" ] && [ "$cur" = "$last" ] && return 0
+		last=$cur
+		sleep 0.5
+	done
+	return 1
+}
+
 # io_listen_queue: connections the kernel completed that pgring has not
 # accepted, on the 127.0.0.1 listener (a listener's Recv-Q)
 io_listen_queue() {
@@ -75,7 +88,7 @@ default_pool_size = 10" "$(default_userlist; userlist_line pgadmin "$ADMIN_PW")"
 	fd0=$(io_fds)
 	before=$(io_syscalls "$1") || { echo "SHOW IO failed"; return 1; }
 	# the console's own close is over before strace looks
-	wait_until 5 eval '[ $(io_fds) -le $fd0 ]'
+	io_fds_settle "$fd0"
 	strace -f -c -o "$s.out" -p "$PGRING_PID" 2>"$s.err" &
 	spid=$!
 	track_pid "$spid"
@@ -87,8 +100,9 @@ default_pool_size = 10" "$(default_userlist; userlist_line pgadmin "$ADMIN_PW")"
 	fi
 	out=$(rawpg many "$n" u_trust testdb 2>&1) || { echo "$n logins: $out"; kill "$spid"; return 1; }
 	echo "$n logins: $(echo "$out" | tail -n 1)"
-	# pgring has closed those connections before strace lets go
-	wait_until 10 eval '[ $(io_fds) -le $fd0 ]' || { echo "fds: $fd0 before, $(io_fds) after"; kill "$spid"; return 1; }
+	# pgring has closed those connections before strace lets go (servers
+	# the pool opened meanwhile stay)
+	io_fds_settle $((fd0 + 10)) || { echo "fds: $fd0 before, $(io_fds) after"; kill "$spid"; return 1; }
 	kill -INT "$spid"
 	wait "$spid" 2>/dev/null
 	after=$(io_syscalls "$1") || { echo "SHOW IO failed"; return 1; }
