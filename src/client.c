@@ -105,6 +105,7 @@ void client_accept(struct worker *w, int fd)
 
 	if (!cl) {
 		close(fd);
+		++*loop_syscalls(w->loop);
 		return;
 	}
 	conn_init(&cl->c, w, &client_ops, false);

@@ -274,6 +274,13 @@ static void accept_retry(struct loop *loop, struct loop_timer *t)
 	accept_update(ls->w);
 }
 
+/* An accept error that is about one connection, not the listener. */
+static bool conn_failed_only(int res)
+{
+	return res == -ECANCELED || res == -ECONNABORTED || res == -EPROTO || res == -EPERM ||
+	       res == -EINTR;
+}
+
 static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 {
 	struct listen_sock *ls = list_entry(op, struct listen_sock, op);
@@ -282,14 +289,14 @@ static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 	if (res >= 0) {
 		client_accept(w, res);
 		ls->failing = false;
-	} else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR &&
-		   res != -ECONNABORTED && !ls->failing) {
+	} else if (!conn_failed_only(res) && !ls->failing) {
 		/* once per run of failures, not at every retry */
 		log_warning(w->log, "accept on %s: %s", ls->nl.name, strerror(-res));
 		ls->failing = true;
 	}
-	/* the op ended: re-arm, after a pause if the fd table is full */
-	if (!more && (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM))
+	/* the op ended: re-arm, after a pause unless only that one connection
+	 * failed (a full fd table would fail again at once: no tight loop) */
+	if (!more && res < 0 && !conn_failed_only(res))
 		loop_timer_set(loop, &ls->retry, 100000, accept_retry);
 	accept_update(w);
 }
