@@ -379,13 +379,19 @@ static void begin_shutdown(struct worker *w, enum shutdown_mode mode, const char
 	admin_shutdown(w, mode, why);
 }
 
+/* Drained until EAGAIN: every read, the last one too, is a system call. */
+static bool next_signal(struct worker *w, struct signalfd_siginfo *si)
+{
+	++*loop_syscalls(w->loop);
+	return read(w->sigfd, si, sizeof(*si)) == (ssize_t)sizeof(*si);
+}
+
 static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 {
 	struct worker *w = list_entry(op, struct worker, sigop);
 	struct signalfd_siginfo si;
 
-	/* the last read ends in EAGAIN: each one is a system call */
-	while (++*loop_syscalls(loop), read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+	while (next_signal(w, &si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
 			reload(w);

@@ -34,13 +34,15 @@ io_listen_queue() {
 # max_client_conn plus a margin pgring stops accepting, the kernel's backlog
 # holds the rest, and a client gets in again once they are gone
 sc_io_accept_limit() {
-	local n=60 max=20 fd0 fds taken queued pid out f=$T_ROOT/idle.out
+	local n=60 max=20 fd0 fds taken queued pid out f
 	pgring_start "$1" "auth_type = trust
 max_client_conn = $max
 tcp_defer_accept = 0
 listen_backlog = 128" || return 1
 	still_serves "warm-up" || return 1
 	fd0=$(io_fds)
+	# a fresh file: the last run's "connected=" must not be read for this one's
+	f=$(mktemp "$T_ROOT/idle.XXXXXX")
 	timeout -k 2 60 "$RAWPG" 127.0.0.1 "$PGRING_PORT" idle "$n" 20 >"$f" 2>&1 &
 	pid=$!
 	track_pid "$pid"
