@@ -187,9 +187,11 @@ void client_accept(struct worker *w, int fd)
 {
 	const struct config *cfg = w->cfg;
 	struct client *cl = calloc(1, sizeof(*cl));
+	uint8_t keys[sizeof(cl->cancel_pid) + sizeof(cl->cancel_key)];
 
 	if (!cl) {
 		close(fd);
+		++*loop_syscalls(w->loop);
 		return;
 	}
 	conn_init(&cl->c, w, &client_ops, false);
@@ -197,18 +199,22 @@ void client_accept(struct worker *w, int fd)
 		free(cl);
 		return;
 	}
-	net_tune(fd, cfg);
-	net_peer(fd, &cl->c.addr);
-	net_local(fd, &cl->c.laddr);
+	w->nclient_socks++;	/* until client_on_free, after the close */
+	net_tune(fd, cfg, loop_syscalls(w->loop));
+	net_peer(fd, &cl->c.addr, loop_syscalls(w->loop));
+	net_local(fd, &cl->c.laddr, loop_syscalls(w->loop));
 	list_append(&w->clients, &cl->all);
 	w->nclients++;
 	cl->state = CL_LOGIN;
 	list_append(&w->login_clients, &cl->node);
-	if (auth_random(&cl->cancel_pid, sizeof(cl->cancel_pid)) < 0 ||
-	    auth_random(&cl->cancel_key, sizeof(cl->cancel_key)) < 0) {
+	if (auth_random(keys, sizeof(keys)) < 0) {
 		client_close(cl, "no random bytes");
 		return;
 	}
+	/* OpenSSL's generator calls getpid() each time, to notice a fork */
+	++*loop_syscalls(w->loop);
+	memcpy(&cl->cancel_pid, keys, sizeof(cl->cancel_pid));
+	memcpy(&cl->cancel_key, keys + sizeof(cl->cancel_pid), sizeof(cl->cancel_key));
 	if (!cancel_ix_add(cl)) {
 		client_fail(cl, "53200", "out of memory");
 		return;
@@ -756,6 +762,7 @@ static void client_on_drain(struct conn *c)
 static void client_on_free(struct conn *c)
 {
 	struct client *cl = cl_of(c);
+	struct worker *w = c->w;
 
 	cancel_ix_del(cl);
 	prep_client_free(cl);
@@ -767,6 +774,9 @@ static void client_on_free(struct conn *c)
 	param_unintern(cl->c.w, cl->dbname);
 	free(cl->scram);
 	free(cl);
+	w->nclient_socks--;
+	if (w->client_sock_gone)
+		w->client_sock_gone(w);
 }
 
 static const struct conn_ops client_ops = {

@@ -59,6 +59,17 @@ void log_init(struct logger *lg)
 	lg->fd = -1;
 	strcpy(lg->ident, "pgbouncer");
 	lg->facility = LOG_DAEMON;
+	log_set_pid(lg);
+}
+
+void log_set_pid(struct logger *lg)
+{
+	lg->pid = (int)getpid();
+}
+
+uint64_t log_syscalls(const struct logger *lg)
+{
+	return __atomic_load_n(&lg->syscalls, __ATOMIC_RELAXED);
 }
 
 static int open_logfile(const char *path)
@@ -183,11 +194,13 @@ static size_t stamp(char *buf, size_t len)
 	return n < len ? n : len - 1;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
+static void write_all(struct logger *lg, int fd, const char *buf, size_t len)
 {
 	while (len) {
 		ssize_t r = write(fd, buf, len);
 
+		if (lg)
+			__atomic_fetch_add(&lg->syscalls, 1, __ATOMIC_RELAXED);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -209,7 +222,8 @@ void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const c
 	if (lg && (int)lvl > lg->level)
 		return;
 	n = stamp(line, sizeof(line));
-	r = snprintf(line + n, sizeof(line) - n, " [%d] %s ", (int)getpid(), level_names[lvl]);
+	r = snprintf(line + n, sizeof(line) - n, " [%d] %s ", lg ? lg->pid : (int)getpid(),
+		     level_names[lvl]);
 	n += r > 0 ? (size_t)r : 0;
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
@@ -231,13 +245,15 @@ void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const c
 	line[n] = '\0';
 
 	if (!lg || (lg->to_stderr && !lg->quiet))
-		write_all(STDERR_FILENO, line, n);
+		write_all(lg, STDERR_FILENO, line, n);
 	if (lg && lg->fd >= 0)
-		write_all(lg->fd, line, n);
+		write_all(lg, lg->fd, line, n);
 	if (lg && lg->syslog_on) {
 		/* syslog stamps time and PID itself */
 		line[n - 1] = '\0';
 		syslog(level_prio[lvl], "%s", line + head);
+		/* one send(2) to the log socket, as a rule */
+		__atomic_fetch_add(&lg->syscalls, 1, __ATOMIC_RELAXED);
 	}
 	errno = saved;
 }

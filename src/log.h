@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum log_level {
@@ -26,9 +27,15 @@ struct logger {
 	bool syslog_on;
 	char ident[64];
 	int facility;
+	int pid;		/* in every line; getpid() once, not per line */
+	uint64_t syscalls;	/* write(2)s and syslog sends made; atomic */
 };
 
 void log_init(struct logger *lg);
+/* After a fork (daemonize): the pid the lines show. */
+void log_set_pid(struct logger *lg);
+/* System calls the logger made so far (SHOW IO adds them to the loop's). */
+uint64_t log_syscalls(const struct logger *lg);
 /* (Re)opens logfile and syslog per the arguments; 0 or -errno. */
 int log_configure(struct logger *lg, const char *logfile, bool use_syslog, const char *ident,
 		  const char *facility, int verbose, bool quiet);

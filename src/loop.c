@@ -151,6 +151,7 @@ struct loop *loop_new(const struct loop_params *p, const char **why, char *errms
 		errno = ENOMEM;
 		return NULL;
 	}
+	loop->cq_entries = p->cq_entries;
 	loop->now_us = loop_clock_us();
 	ret = backend_start(loop, p->backend, why, errmsg, errlen);
 	if (ret < 0) {
@@ -182,6 +183,11 @@ const char *loop_backend_name(const struct loop *loop)
 const struct loop_stats *loop_get_stats(const struct loop *loop)
 {
 	return &loop->stats;
+}
+
+uint64_t *loop_syscalls(struct loop *loop)
+{
+	return &loop->stats.syscalls;
 }
 
 /* ---- time and timers ---- */
@@ -439,6 +445,12 @@ static void op_arm(struct loop_op *op, struct loop_sock *sock, loop_cb_t cb, enu
 void loop_accept(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb)
 {
 	op_arm(op, sock, cb, LOOP_OP_ACCEPT);
+	loop->ops->accept(loop, op);
+}
+
+void loop_accept_once(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb)
+{
+	op_arm(op, sock, cb, LOOP_OP_ACCEPT_ONE);
 	loop->ops->accept(loop, op);
 }
 

@@ -30,6 +30,9 @@
  *   every byte sent, or -errno (short sends are finished inside the backend).
  * - loop_cancel() ends an armed op: its final completion follows, usually
  *   with -ECANCELED, possibly with a normal result if it won the race.
+ * - An op the kernel will not take (its submission keeps failing, e.g.
+ *   -EAGAIN under memory pressure) ends with that -errno, from the next
+ *   dispatch phase like any completion.
  * - Closing a socket: loop_cancel() its armed ops, wait for their final
  *   completions, then loop_sock_close().  Never close() an fd with armed ops.
  */
@@ -46,6 +49,7 @@ enum loop_backend_kind {
 enum loop_op_type {
 	LOOP_OP_NONE = 0,
 	LOOP_OP_ACCEPT,		/* multishot; res = new fd, set up for this backend */
+	LOOP_OP_ACCEPT_ONE,	/* one connection: the final completion carries it */
 	LOOP_OP_RECV,		/* multishot; res = bytes in op->buf, 0 = EOF */
 	LOOP_OP_SEND,		/* res = bytes sent (all of them) */
 	LOOP_OP_CONNECT,	/* res = 0 when connected */
@@ -113,9 +117,16 @@ struct loop_stats {
 	uint64_t enters;	/* io_uring_enter / epoll_wait calls */
 	uint64_t sqes;		/* operations handed to the kernel */
 	uint64_t cqes;		/* completions reaped */
-	uint64_t syscalls;	/* all system calls the loop made */
+	/* system calls made on the loop's thread after start-up, as strace
+	 * counts them: the loop's own, and those the code around it reports
+	 * through loop_syscalls() (socket set-up, signalfd reads) */
+	uint64_t syscalls;
 	uint64_t recv_calls;
 	uint64_t send_calls;
+	/* completions the kernel dropped because the CQ ring was full and it
+	 * could not keep them either (io_uring's cq overflow counter).  A full
+	 * ring alone loses nothing: the kernel holds the excess until the next
+	 * enter.  Not 0 means lost completions; always 0 on epoll. */
 	uint64_t cq_overflows;
 	uint64_t enobufs;
 	uint64_t cancels;
@@ -126,6 +137,7 @@ struct loop_params {
 	enum loop_backend_kind backend;
 	unsigned nbufs;		/* receive buffers in the pool, power of two */
 	unsigned buf_size;	/* bytes per receive buffer (pkt_buf) */
+	unsigned cq_entries;	/* io_uring CQ ring size; 0: the default (tests make it small) */
 };
 
 /*
@@ -139,10 +151,16 @@ void loop_free(struct loop *loop);
 enum loop_backend_kind loop_backend(const struct loop *loop);
 const char *loop_backend_name(const struct loop *loop);
 const struct loop_stats *loop_get_stats(const struct loop *loop);
+/* The syscalls counter, for code that makes system calls on the loop's
+ * thread outside the loop (socket options, signalfd reads): SHOW IO counts
+ * them with the loop's own. */
+uint64_t *loop_syscalls(struct loop *loop);
 
-/* Runs one turn: submit and wait (until a completion or the nearest timer), dispatch. */
+/* Runs one turn: submit and wait (until a completion or the nearest timer),
+ * dispatch.  0, or -errno when the kernel refuses the loop's wait or its
+ * submissions for good: the loop cannot go on. */
 int loop_run_once(struct loop *loop);
-/* Turns until loop_stop(). */
+/* Turns until loop_stop() (0) or a fatal error (-errno). */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
 
@@ -153,6 +171,10 @@ int loop_sock_open(struct loop *loop, struct loop_sock *sock, int fd);
 void loop_sock_close(struct loop *loop, struct loop_sock *sock);
 
 void loop_accept(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb);
+/* Accepts one connection, not a stream of them: for a caller that must bound
+ * how many it takes (a multishot accept can hand over a whole backlog before
+ * a cancel lands). */
+void loop_accept_once(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb);
 void loop_recv(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb);
 void loop_send(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb,
 	       struct iovec *iov, int iovcnt);

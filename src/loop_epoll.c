@@ -272,6 +272,10 @@ static void run_accept(struct loop *loop, struct loop_op *op)
 			}
 		}
 		n++;
+		if (op->type == LOOP_OP_ACCEPT_ONE) {
+			deliver(loop, op, fd, false);
+			return;
+		}
 		deliver(loop, op, fd, true);
 		if (!still_mine(op, sock->rd))
 			return;
@@ -444,6 +448,7 @@ static void run_op(struct loop *loop, struct loop_op *op)
 	}
 	switch (op->type) {
 	case LOOP_OP_ACCEPT:
+	case LOOP_OP_ACCEPT_ONE:
 		run_accept(loop, op);
 		break;
 	case LOOP_OP_RECV:

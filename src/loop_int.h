@@ -45,6 +45,7 @@ struct loop {
 	struct loop_buf *bufs;
 	char *bufmem;
 	unsigned nbufs, buf_size, nfree;
+	unsigned cq_entries;		/* io_uring: loop_params.cq_entries */
 	struct loop_buf *free_list;	/* epoll: LIFO of free buffers */
 
 	struct loop_defer_ent *defer;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -26,6 +27,15 @@
 #define URING_BGID	1
 #define URING_REAP	256
 #define UD_IGNORE	0	/* user_data of cancel SQEs: their CQEs carry nothing */
+/* A full SQ is flushed at once; when the kernel refuses the flush (-EAGAIN,
+ * -ENOMEM: no memory for requests), this many tries, then the op fails. */
+#define SUBMIT_TRIES	8
+/* The wait refused this many turns in a row (1 ms apart): the loop is dead. */
+#define ENTER_FAILS_MAX	1000
+
+struct opq {
+	struct loop_op *head, *tail;
+};
 
 struct uring_be {
 	struct io_uring ring;
@@ -33,6 +43,11 @@ struct uring_be {
 	unsigned br_mask;
 	unsigned br_pending;	/* buffers added since the last advance */
 	bool br_registered;
+	unsigned koverflow;	/* the kernel's dropped-CQE count at the last look */
+	int submit_err;		/* the last refused flush, for the ops it fails */
+	unsigned enter_fails;	/* turns in a row whose wait the kernel refused */
+	int fatal;		/* -errno: a cancel could not reach the kernel */
+	struct opq failed;	/* ops never submitted: complete with op->res */
 	/*
 	 * sendmsg headers, one per SQ slot.  The kernel reads a header when it
 	 * issues the request, inside the submit (it copies it if the send has
@@ -63,7 +78,7 @@ static int uring_init(struct loop *loop, char *err, size_t errlen)
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
 		  IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
-	p.cq_entries = URING_CQ;
+	p.cq_entries = loop->cq_entries ? loop->cq_entries : URING_CQ;
 	ret = io_uring_queue_init_params(URING_SQ, &be->ring, &p);
 	if (ret < 0) {
 		snprintf(err, errlen, "io_uring_setup: %s", strerror(-ret));
@@ -108,6 +123,7 @@ static int uring_init(struct loop *loop, char *err, size_t errlen)
 	io_uring_buf_ring_advance(be->br, (int)loop->nbufs);
 	/* skips the fd table lookup on every enter; optional */
 	(void)io_uring_register_ring_fd(&be->ring);
+	be->koverflow = *be->ring.cq.koverflow;
 	loop->be = be;
 	return 0;
 }
@@ -126,29 +142,84 @@ static void uring_done(struct loop *loop)
 	loop->be = NULL;
 }
 
-/* An SQE, flushing the SQ when it is full: the 32-per-submit cap. */
+/*
+ * An SQE, flushing the SQ when it is full: the 32-per-submit cap.  NULL when
+ * the kernel keeps refusing the flush; be->submit_err then says why.  No
+ * completions are reaped here: callbacks never run inside a loop_* call.
+ */
 static struct io_uring_sqe *get_sqe(struct loop *loop)
 {
 	struct uring_be *be = be_of(loop);
 	struct io_uring_sqe *sqe;
 
-	while (!(sqe = io_uring_get_sqe(&be->ring))) {
+	for (int tries = 0; !(sqe = io_uring_get_sqe(&be->ring)); tries++) {
+		int ret;
+
+		if (tries == SUBMIT_TRIES)
+			return NULL;
+		ret = io_uring_submit(&be->ring);
 		loop->stats.enters++;
 		loop->stats.syscalls++;
-		io_uring_submit(&be->ring);
+		if (ret < 0)
+			be->submit_err = ret;
+		else if (ret == 0)
+			be->submit_err = -EAGAIN;
 	}
 	loop->stats.sqes++;
 	return sqe;
+}
+
+static void opq_push(struct opq *q, struct loop_op *op)
+{
+	op->next = NULL;
+	if (q->tail)
+		q->tail->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+}
+
+/* The op never reached the kernel: it ends with the error at the next
+ * dispatch.  op->queued marks it, so that a cancel knows it has nothing to
+ * cancel. */
+static void op_fail(struct loop *loop, struct loop_op *op)
+{
+	struct uring_be *be = be_of(loop);
+
+	op->res = be->submit_err < 0 ? be->submit_err : -EAGAIN;
+	op->queued = true;
+	opq_push(&be->failed, op);
+}
+
+/* Runs in the dispatch phase; a callback may fail more ops, which join the
+ * queue and run in this same pass. */
+static void failed_run(struct loop *loop)
+{
+	struct uring_be *be = be_of(loop);
+	struct loop_op *op;
+
+	while ((op = be->failed.head)) {
+		be->failed.head = op->next;
+		if (!be->failed.head)
+			be->failed.tail = NULL;
+		op->next = NULL;
+		op->queued = false;
+		loop_complete(loop, op, op->res, false);
+	}
 }
 
 static int uring_sock_open(struct loop *loop, struct loop_sock *sock, int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
+	loop->stats.syscalls++;
 	if (fl < 0)
 		return -errno;
-	if ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-		return -errno;
+	if (fl & O_NONBLOCK) {
+		loop->stats.syscalls++;
+		if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			return -errno;
+	}
 	sock->fd = fd;
 	return 0;
 }
@@ -166,8 +237,15 @@ static void uring_accept(struct loop *loop, struct loop_op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(loop);
 
+	if (!sqe) {
+		op_fail(loop, op);
+		return;
+	}
 	/* no addr: a multishot accept would overwrite it under the next one */
-	io_uring_prep_multishot_accept(sqe, op->sock->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (op->type == LOOP_OP_ACCEPT_ONE)
+		io_uring_prep_accept(sqe, op->sock->fd, NULL, NULL, SOCK_CLOEXEC);
+	else
+		io_uring_prep_multishot_accept(sqe, op->sock->fd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data(sqe, op);
 }
 
@@ -175,6 +253,10 @@ static void uring_recv(struct loop *loop, struct loop_op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(loop);
 
+	if (!sqe) {
+		op_fail(loop, op);
+		return;
+	}
 	io_uring_prep_recv_multishot(sqe, op->sock->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
@@ -187,6 +269,10 @@ static void uring_send_rest(struct loop *loop, struct loop_op *op)
 	struct io_uring_sqe *sqe = get_sqe(loop);
 	struct msghdr *msg;
 
+	if (!sqe) {
+		op_fail(loop, op);
+		return;
+	}
 	/* one slice (the usual case: adjacent slices merge): a plain send skips
 	 * the kernel's msghdr and iovec import */
 	if (op->iovcnt == 1) {
@@ -214,6 +300,10 @@ static void uring_connect(struct loop *loop, struct loop_op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(loop);
 
+	if (!sqe) {
+		op_fail(loop, op);
+		return;
+	}
 	io_uring_prep_connect(sqe, op->sock->fd, op->addr, op->addrlen);
 	io_uring_sqe_set_data(sqe, op);
 }
@@ -222,17 +312,47 @@ static void uring_poll(struct loop *loop, struct loop_op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(loop);
 
+	if (!sqe) {
+		op_fail(loop, op);
+		return;
+	}
 	io_uring_prep_poll_multishot(sqe, op->sock->fd, POLLIN);
 	io_uring_sqe_set_data(sqe, op);
 }
 
+/* No SQE for a cancel: cancel with a register call, which needs none, and
+ * whose -ECANCELED completion comes through the CQ like any other. */
+static void cancel_sync(struct loop *loop, struct loop_op *op)
+{
+	struct uring_be *be = be_of(loop);
+	struct io_uring_sync_cancel_reg reg;
+	int ret;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.addr = (uint64_t)(uintptr_t)op;
+	reg.timeout.tv_sec = -1;
+	reg.timeout.tv_nsec = -1;
+	ret = io_uring_register_sync_cancel(&be->ring, &reg);
+	loop->stats.syscalls++;
+	/* the op may have ended meanwhile (-ENOENT): its completion is queued */
+	if (ret < 0 && ret != -ENOENT && ret != -EALREADY)
+		be->fatal = ret;	/* the owner would wait forever: stop the loop */
+}
+
 static void uring_cancel(struct loop *loop, struct loop_op *op)
 {
-	struct io_uring_sqe *sqe = get_sqe(loop);
+	struct io_uring_sqe *sqe;
 
+	loop->stats.cancels++;
+	if (op->queued)
+		return;		/* never submitted: it fails at the next dispatch */
+	sqe = get_sqe(loop);
+	if (!sqe) {
+		cancel_sync(loop, op);
+		return;
+	}
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
 	io_uring_sqe_set_data64(sqe, UD_IGNORE);
-	loop->stats.cancels++;
 }
 
 static void uring_buf_recycle(struct loop *loop, struct loop_buf *buf)
@@ -309,6 +429,42 @@ static void uring_dispatch(struct loop *loop, struct loop_op *op, int res, unsig
 	}
 }
 
+/* The kernel's count of CQEs it dropped, as a delta: it only grows (mod 2^32). */
+static void count_overflows(struct loop *loop)
+{
+	struct uring_be *be = be_of(loop);
+	unsigned now = io_uring_smp_load_acquire(be->ring.cq.koverflow);
+
+	loop->stats.cq_overflows += (unsigned)(now - be->koverflow);
+	be->koverflow = now;
+}
+
+/*
+ * A refused wait: -ETIME is a normal timeout; -EINTR, -EAGAIN, -EBUSY and
+ * -ENOMEM may pass (memory pressure), so the turn is retried after 1 ms, but
+ * not forever: a loop the kernel keeps refusing is dead, and saying so lets
+ * the service manager restart pgring instead of it spinning.
+ */
+static int wait_failed(struct loop *loop, int ret)
+{
+	struct uring_be *be = be_of(loop);
+	struct timespec ms = { 0, 1000000 };
+
+	if (ret >= 0 || ret == -ETIME) {
+		be->enter_fails = 0;
+		return 0;
+	}
+	if (ret == -EINTR)
+		return 0;
+	if (ret != -EAGAIN && ret != -EBUSY && ret != -ENOMEM)
+		return ret;
+	if (++be->enter_fails >= ENTER_FAILS_MAX)
+		return ret;
+	nanosleep(&ms, NULL);
+	loop->stats.syscalls++;
+	return 0;
+}
+
 static int uring_wait(struct loop *loop, int64_t timeout_us)
 {
 	struct uring_be *be = be_of(loop);
@@ -322,22 +478,29 @@ static int uring_wait(struct loop *loop, int64_t timeout_us)
 	unsigned head, n;
 	int ret;
 
+	if (be->fatal)
+		return be->fatal;
 	if (be->br_pending) {
 		io_uring_buf_ring_advance(be->br, (int)be->br_pending);
 		be->br_pending = 0;
 	}
+	if (be->failed.head)
+		timeout_us = 0;		/* their completions are due now */
 	if (timeout_us >= 0) {
 		ts.tv_sec = timeout_us / 1000000;
 		ts.tv_nsec = (timeout_us % 1000000) * 1000;
 		tsp = &ts;
 	}
+	/* liburing enters only to submit, or to wait when no CQE is ready */
+	if (io_uring_sq_ready(&be->ring) || !io_uring_cq_ready(&be->ring)) {
+		loop->stats.enters++;
+		loop->stats.syscalls++;
+	}
 	ret = io_uring_submit_and_wait_timeout(&be->ring, &cqe, 1, tsp, NULL);
-	loop->stats.enters++;
-	loop->stats.syscalls++;
-	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+	ret = wait_failed(loop, ret);
+	if (ret < 0)
 		return ret;
-	if (*be->ring.sq.kflags & IORING_SQ_CQ_OVERFLOW)
-		loop->stats.cq_overflows++;
+	count_overflows(loop);
 
 	/* Copy a batch out and advance before dispatching: callbacks prepare new
 	 * SQEs and may flush, and the CQ space is freed in one store. */
@@ -363,7 +526,8 @@ static int uring_wait(struct loop *loop, int64_t timeout_us)
 		if (n < URING_REAP)
 			break;
 	}
-	return 0;
+	failed_run(loop);
+	return be->fatal;
 }
 
 const struct loop_backend_ops loop_uring_ops = {

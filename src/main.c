@@ -137,6 +137,7 @@ static int daemonize(struct logger *lg)
 			close(fd);
 	}
 	lg->to_stderr = false;
+	log_set_pid(lg);
 	return 0;
 }
 
@@ -179,14 +180,105 @@ static int write_pidfile(const char *path, struct logger *lg)
 
 /* ---- listeners ---- */
 
+/*
+ * Client sockets beyond max_client_conn still get accepted, up to this many,
+ * so that they read "no more connections allowed (max_client_conn)" (sent
+ * after the startup packet) instead of waiting in the kernel's backlog.
+ */
+#define ACCEPT_MARGIN	16u
+
 static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more);
+
+/* How many more client sockets may be accepted now. */
+static unsigned accept_room(const struct worker *w)
+{
+	unsigned limit = (w->cfg->max_client_conn > 0 ? (unsigned)w->cfg->max_client_conn : 0) +
+			 ACCEPT_MARGIN;
+
+	return w->nclient_socks >= limit ? 0 : limit - w->nclient_socks;
+}
+
+/* The most one multishot accept can hand over before its cancel lands: the
+ * kernel takes a listener's whole backlog in one go. */
+static unsigned accept_burst(const struct worker *w)
+{
+	unsigned backlog = w->cfg->listen_backlog > 0 ? (unsigned)w->cfg->listen_backlog : 128;
+
+	return (unsigned)w->nlisteners * (backlog + 1);
+}
+
+/* At the limit: a log line, at most one a minute however often it is hit. */
+static void log_full(struct worker *w)
+{
+	uint64_t now = loop_now_us(w->loop);
+
+	if (w->accept_full_logged_us && now - w->accept_full_logged_us < 60000000u)
+		return;
+	w->accept_full_logged_us = now;
+	log_warning(w->log, "max_client_conn (%d) reached with %u client sockets open: "
+		    "new connections wait in the listen backlog until clients leave",
+		    w->cfg->max_client_conn, w->nclient_socks);
+}
+
+/*
+ * Arms and cancels the listeners' accepts so that the client sockets stay
+ * within max_client_conn + ACCEPT_MARGIN: every armed accept may bring one
+ * more, so no more are armed than there is room for.  Far from the limit a
+ * multishot accept per listener takes connections in batches; near it each
+ * armed accept takes one; at the limit none is armed, and the kernel's
+ * backlog holds the newcomers.
+ */
+static void accept_update(struct worker *w)
+{
+	unsigned room = accept_room(w), armed = 0;
+	bool multi = room > 2 * accept_burst(w), full = false;
+
+	if (w->shutdown)
+		return;
+	for (int i = 0; i < w->nlisteners; i++) {
+		struct listen_sock *ls = &w->listeners[i];
+
+		if (!ls->op.armed)
+			continue;
+		/* one whose cancel is on the way may still bring a connection */
+		if (!ls->op.cancel && (ls->multishot ? !multi : armed >= room))
+			loop_cancel(w->loop, &ls->op);
+		else if (!ls->op.cancel || !ls->multishot)
+			armed++;
+	}
+	for (int i = 0; i < w->nlisteners; i++) {
+		struct listen_sock *ls = &w->listeners[i];
+
+		if (ls->op.armed || loop_timer_armed(&ls->retry))
+			continue;
+		if (!multi && armed >= room) {
+			full = true;
+			continue;
+		}
+		ls->multishot = multi;
+		if (multi)
+			loop_accept(w->loop, &ls->sock, &ls->op, accept_cb);
+		else
+			loop_accept_once(w->loop, &ls->sock, &ls->op, accept_cb);
+		armed++;
+	}
+	if (full)
+		log_full(w);
+}
 
 static void accept_retry(struct loop *loop, struct loop_timer *t)
 {
 	struct listen_sock *ls = list_entry(t, struct listen_sock, retry);
 
-	if (!ls->w->shutdown && !ls->op.armed)
-		loop_accept(loop, &ls->sock, &ls->op, accept_cb);
+	(void)loop;
+	accept_update(ls->w);
+}
+
+/* An accept error that is about one connection, not the listener. */
+static bool conn_failed_only(int res)
+{
+	return res == -ECANCELED || res == -ECONNABORTED || res == -EPROTO || res == -EPERM ||
+	       res == -EINTR;
 }
 
 static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
@@ -197,18 +289,16 @@ static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 	if (res >= 0) {
 		client_accept(w, res);
 		ls->failing = false;
-	} else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR && !ls->failing) {
+	} else if (!conn_failed_only(res) && !ls->failing) {
 		/* once per run of failures, not at every retry */
 		log_warning(w->log, "accept on %s: %s", ls->nl.name, strerror(-res));
 		ls->failing = true;
 	}
-	if (more || w->shutdown || res == -ECANCELED)
-		return;
-	/* the multishot ended: re-arm, after a pause if the fd table is full */
-	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)
+	/* the op ended: re-arm, after a pause unless only that one connection
+	 * failed (a full fd table would fail again at once: no tight loop) */
+	if (!more && res < 0 && !conn_failed_only(res))
 		loop_timer_set(loop, &ls->retry, 100000, accept_retry);
-	else
-		loop_accept(loop, &ls->sock, &ls->op, accept_cb);
+	accept_update(w);
 }
 
 static int start_listeners(struct worker *w)
@@ -238,10 +328,11 @@ static int start_listeners(struct worker *w)
 			log_msg(w->log, LOG_LVL_FATAL, "could not set up listener %s", nls[i].name);
 			return -1;
 		}
-		loop_accept(w->loop, &ls->sock, &ls->op, accept_cb);
 		log_info(w->log, "listening on %s", nls[i].name);
 	}
 	free(nls);
+	w->client_sock_gone = accept_update;
+	accept_update(w);
 	return 0;
 }
 
@@ -276,6 +367,7 @@ static void remove_listeners(struct worker *w)
 static void reload(struct worker *w)
 {
 	admin_reload(w, "got SIGHUP");
+	accept_update(w);	/* max_client_conn may have changed */
 }
 
 /* SIGTERM waits for clients, SIGINT for servers (as PAUSE), a second one
@@ -287,12 +379,19 @@ static void begin_shutdown(struct worker *w, enum shutdown_mode mode, const char
 	admin_shutdown(w, mode, why);
 }
 
+/* Drained until EAGAIN: every read, the last one too, is a system call. */
+static bool next_signal(struct worker *w, struct signalfd_siginfo *si)
+{
+	++*loop_syscalls(w->loop);
+	return read(w->sigfd, si, sizeof(*si)) == (ssize_t)sizeof(*si);
+}
+
 static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 {
 	struct worker *w = list_entry(op, struct worker, sigop);
 	struct signalfd_siginfo si;
 
-	while (read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+	while (next_signal(w, &si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
 			reload(w);
@@ -366,6 +465,7 @@ int main(int argc, char **argv)
 	const char *why = NULL;
 	char err[512];
 	const char *user;
+	int ret;
 
 	if (parse_args(argc, argv, &o))
 		return 1;
@@ -451,7 +551,12 @@ int main(int argc, char **argv)
 	log_info(&lg, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION, (int)getpid());
 	notify_ready();
 
-	loop_run(w.loop);
+	ret = loop_run(w.loop);
+	if (ret < 0) {
+		/* not 0: Restart=on-failure must see it */
+		log_msg(&lg, LOG_LVL_FATAL, "event loop failed: %s", strerror(-ret));
+		w.exit_code = 1;
+	}
 
 	log_info(&lg, "shutting down");
 	admin_free(&w);

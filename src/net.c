@@ -490,40 +490,54 @@ int net_resolve(const char *host, int port, const char *defdir, struct sockaddr_
 	return 0;
 }
 
-int net_socket_for(const struct sockaddr_storage *ss)
+static void count(uint64_t *nsys)
+{
+	if (nsys)
+		(*nsys)++;
+}
+
+int net_socket_for(const struct sockaddr_storage *ss, uint64_t *nsys)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+	count(nsys);
 	return fd < 0 ? -errno : fd;
 }
 
 /* ---- socket options ---- */
 
-int net_tune(int fd, const struct config *cfg)
+static int tune_opt(int fd, int level, int name, int val, uint64_t *nsys)
+{
+	count(nsys);
+	return setopt_int(fd, level, name, val);
+}
+
+int net_tune(int fd, const struct config *cfg, uint64_t *nsys)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int ret;
 
+	count(nsys);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
 	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
 		return 0;
-	ret = setopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	ret = tune_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1, nsys);
 	if (!ret)
-		ret = setopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, cfg->tcp_keepalive ? 1 : 0);
+		ret = tune_opt(fd, SOL_SOCKET, SO_KEEPALIVE, cfg->tcp_keepalive ? 1 : 0, nsys);
 	if (!ret && cfg->tcp_keepalive && cfg->tcp_keepcnt > 0)
-		ret = setopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT, cfg->tcp_keepcnt);
+		ret = tune_opt(fd, IPPROTO_TCP, TCP_KEEPCNT, cfg->tcp_keepcnt, nsys);
 	if (!ret && cfg->tcp_keepalive && cfg->tcp_keepidle > 0)
-		ret = setopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, cfg->tcp_keepidle);
+		ret = tune_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, cfg->tcp_keepidle, nsys);
 	if (!ret && cfg->tcp_keepalive && cfg->tcp_keepintvl > 0)
-		ret = setopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, cfg->tcp_keepintvl);
+		ret = tune_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, cfg->tcp_keepintvl, nsys);
 	if (!ret && cfg->tcp_user_timeout > 0)
-		ret = setopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, cfg->tcp_user_timeout);
+		ret = tune_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, cfg->tcp_user_timeout, nsys);
 	if (!ret && cfg->tcp_socket_buffer > 0) {
-		ret = setopt_int(fd, SOL_SOCKET, SO_SNDBUF, cfg->tcp_socket_buffer);
+		ret = tune_opt(fd, SOL_SOCKET, SO_SNDBUF, cfg->tcp_socket_buffer, nsys);
 		if (!ret)
-			ret = setopt_int(fd, SOL_SOCKET, SO_RCVBUF, cfg->tcp_socket_buffer);
+			ret = tune_opt(fd, SOL_SOCKET, SO_RCVBUF, cfg->tcp_socket_buffer, nsys);
 	}
 	return ret;
 }
@@ -555,23 +569,25 @@ const char *net_addr_text(const struct net_addr *a, char *buf, size_t len)
 	return buf;
 }
 
-void net_peer(int fd, struct net_addr *a)
+void net_peer(int fd, struct net_addr *a, uint64_t *nsys)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
 	memset(&ss, 0, sizeof(ss));
+	count(nsys);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		ss.ss_family = AF_UNSPEC;
 	sa_keep(&ss, a);
 }
 
-void net_local(int fd, struct net_addr *a)
+void net_local(int fd, struct net_addr *a, uint64_t *nsys)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
 	memset(&ss, 0, sizeof(ss));
+	count(nsys);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		ss.ss_family = AF_UNSPEC;
 	sa_keep(&ss, a);

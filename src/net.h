@@ -35,11 +35,17 @@ void net_close_listeners(struct net_listener *ls, int n, const struct config *cf
 int net_resolve(const char *host, int port, const char *defdir, struct sockaddr_storage *ss,
 		socklen_t *len, char *err, size_t errlen);
 
+/*
+ * The calls below run per connection on the loop's thread; each adds the
+ * system calls it makes to *nsys (the loop's counter, see loop_syscalls();
+ * NULL: not counted).
+ */
+
 /* Creates a socket for that address family (SOCK_CLOEXEC), 0 flags otherwise; fd or -errno. */
-int net_socket_for(const struct sockaddr_storage *ss);
+int net_socket_for(const struct sockaddr_storage *ss, uint64_t *nsys);
 
 /* TCP_NODELAY, keepalive settings per config; ignored for unix sockets. 0 or -errno. */
-int net_tune(int fd, const struct config *cfg);
+int net_tune(int fd, const struct config *cfg, uint64_t *nsys);
 
 /* Peer address as text: "127.0.0.1", "::1", "unix"; and its port (0 for unix). */
 /* A connection's address, kept small (every connection holds two); formatted
@@ -51,8 +57,8 @@ struct net_addr {
 };
 #define NET_ADDR_TEXT 48	/* room for net_addr_text */
 
-void net_peer(int fd, struct net_addr *a);
-void net_local(int fd, struct net_addr *a);
+void net_peer(int fd, struct net_addr *a, uint64_t *nsys);
+void net_local(int fd, struct net_addr *a, uint64_t *nsys);
 const char *net_addr_text(const struct net_addr *a, char *buf, size_t len);	/* returns buf */
 
 #endif

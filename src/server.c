@@ -152,9 +152,9 @@ static void server_on_connect(struct conn *c, int res)
 		server_login_fail(sv, msg);
 		return;
 	}
-	net_tune(c->sock.fd, c->w->cfg);
-	net_peer(c->sock.fd, &c->addr);
-	net_local(c->sock.fd, &c->laddr);
+	net_tune(c->sock.fd, c->w->cfg, loop_syscalls(c->w->loop));
+	net_peer(c->sock.fd, &c->addr, loop_syscalls(c->w->loop));
+	net_local(c->sock.fd, &c->laddr, loop_syscalls(c->w->loop));
 	if (sv->state == SV_CANCEL) {
 		cancel_ready(sv);
 		return;
@@ -173,7 +173,7 @@ static int server_socket(struct worker *w, struct server *sv, const struct db_co
 			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
 	if (ret < 0)
 		return ret;
-	fd = net_socket_for(&sv->addr);
+	fd = net_socket_for(&sv->addr, loop_syscalls(w->loop));
 	if (fd < 0) {
 		snprintf(err, errlen, "could not create socket: %s", strerror(-fd));
 		return fd;
@@ -255,7 +255,7 @@ void server_send_cancel(struct client *req, struct client *target)
 	sv->cancel_target_id = tsv->c.id;
 	sv->addr = tsv->addr;
 	sv->addrlen = tsv->addrlen;
-	ret = net_socket_for(&sv->addr);
+	ret = net_socket_for(&sv->addr, loop_syscalls(w->loop));
 	if (ret >= 0)
 		ret = conn_attach(&sv->c, ret);
 	if (ret < 0) {

@@ -264,6 +264,7 @@ struct listen_sock {
 	struct net_listener nl;
 	struct loop_timer retry;	/* EMFILE backoff */
 	bool failing;			/* accept errors logged; quiet until one succeeds */
+	bool multishot;			/* op is a multishot accept, not loop_accept_once */
 };
 
 /* CancelRequest lookup: clients by the key pgring gave them (client.c) */
@@ -298,6 +299,12 @@ struct worker {
 	int nparam_extra;
 	unsigned nclients;
 	unsigned nservers;
+	/* Client sockets accepted and not yet closed, logged in or not: the
+	 * listeners stop accepting at max_client_conn plus a margin of them
+	 * (main.c), so that sockets that never log in cannot pile up. */
+	unsigned nclient_socks;
+	uint64_t accept_full_logged_us;	/* the limit's last log line */
+	void (*client_sock_gone)(struct worker *w);	/* main.c: accept again */
 	uint64_t next_id;
 	/* signals */
 	int sigfd;

@@ -14,6 +14,12 @@
  *                               "error SQLSTATE: message" and "closed" or
  *                               "still open"; exits 0 if an ErrorResponse came
  *                               and the connection closed within 10 s
+ *   idle N SECONDS              N connections that send nothing: prints
+ *                               "connected=N" once every TCP handshake is done
+ *                               (the kernel completes them whether the server
+ *                               accepts or not), holds them SECONDS, closes
+ *                               them and prints "closed"; exits 0 if all
+ *                               connected
  *
  * Every wait is bounded (60 s at most); exit 1 on failure, 2 on usage errors.
  */
@@ -449,6 +455,39 @@ static int cmd_raw(const char *user, const char *db, const char *hex)
 	return errors > 0 && closed ? 0 : 1;
 }
 
+/* ---- idle ---- */
+
+static int cmd_idle(int n, int secs)
+{
+	int *fds = calloc((size_t)n, sizeof(*fds)), ok = 0;
+	double deadline = now_s() + 10;
+
+	if (!fds || n <= 0)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		struct pollfd p = { .events = POLLOUT };
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		fds[i] = p.fd = dial(true, 0);
+		if (p.fd < 0)
+			continue;
+		if (poll(&p, 1, (int)((deadline - now_s()) * 1000)) == 1 &&
+		    getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && !err)
+			ok++;
+	}
+	printf("connected=%d\n", ok);
+	fflush(stdout);
+	if (secs > 0 && secs <= DEADLINE_S)
+		sleep((unsigned)secs);
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	printf("closed\n");
+	free(fds);
+	return ok == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4)
@@ -461,9 +500,12 @@ int main(int argc, char **argv)
 		return cmd_noread(argv[4], argv[5], argv[6], atoi(argv[7]));
 	if (!strcmp(argv[3], "raw") && argc == 7)
 		return cmd_raw(argv[4], argv[5], argv[6]);
+	if (!strcmp(argv[3], "idle") && argc == 6)
+		return cmd_idle(atoi(argv[4]), atoi(argv[5]));
 usage:
 	fputs("usage: rawpg HOST PORT many N USER DB\n"
 	      "       rawpg HOST PORT noread USER DB SQL SECONDS\n"
-	      "       rawpg HOST PORT raw USER|- DB HEX\n", stderr);
+	      "       rawpg HOST PORT raw USER|- DB HEX\n"
+	      "       rawpg HOST PORT idle N SECONDS\n", stderr);
 	return 2;
 }

@@ -8,9 +8,17 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "loop.h"
 
@@ -916,6 +924,242 @@ START_TEST(test_poll_eventfd)
 }
 END_TEST
 
+/* ---- accept once ---- */
+
+START_TEST(test_accept_once)
+{
+	struct loop *loop = new_loop(_i, 16, 1024);
+	struct acc *a = calloc(1, sizeof(*a));
+	socklen_t len = sizeof(a->addr);
+	int lfd, c1, c2;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	a->addr.sin_family = AF_INET;
+	a->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a->addr, &len), 0);
+	ck_assert_int_eq(loop_sock_open(loop, &a->lsock, lfd), 0);
+
+	/* two in the backlog before the accept is armed: it takes one */
+	c1 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(c1, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
+	ck_assert_int_eq(connect(c2, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
+	loop_accept_once(loop, &a->lsock, &a->aop, acc_cb);
+	run_until(loop, &a->final);
+	ck_assert_int_eq(a->nfds, 1);
+	ck_assert_int_ge(a->final_res, 0);
+	ck_assert(!a->aop.armed);
+	run_ms(loop, 30);
+	ck_assert_int_eq(a->nfds, 1);	/* the other one waits for the next arming */
+
+	a->final = false;
+	loop_accept_once(loop, &a->lsock, &a->aop, acc_cb);
+	run_until(loop, &a->final);
+	ck_assert_int_eq(a->nfds, 2);
+	ck_assert(!a->aop.armed);
+
+	/* an armed one cancels like any op */
+	a->final = false;
+	loop_accept_once(loop, &a->lsock, &a->aop, acc_cb);
+	loop_cancel(loop, &a->aop);
+	run_until(loop, &a->final);
+	ck_assert_int_eq(a->final_res, -ECANCELED);
+	ck_assert_int_eq(a->nfds, 2);
+	close(a->fds[0]);
+	close(a->fds[1]);
+	close(c1);
+	close(c2);
+	loop_sock_close(loop, &a->lsock);
+	free(a);
+	loop_free(loop);
+}
+END_TEST
+
+#ifdef HAVE_IO_URING
+/* ---- io_uring: a full CQ, a refused submit ---- */
+
+#define NSEND 48	/* more than the SQ (32) and the smallest CQ (32) hold */
+
+struct sends {
+	int sv[NSEND][2];
+	struct loop_sock sock[NSEND];
+	struct sendop {
+		struct loop_op op;
+		struct sends *s;
+	} op[NSEND];
+	struct iovec iov[NSEND];
+	int done, failed, bad;
+};
+
+static void send_done(struct loop *loop, struct loop_op *op, int res, bool more)
+{
+	struct sends *s = container_of(op, struct sendop, op)->s;
+
+	(void)loop;
+	if (more)
+		s->bad++;
+	else if (res == 1)
+		s->done++;
+	else if (res == -EAGAIN)
+		s->failed++;
+	else
+		s->bad++;
+}
+
+static struct loop *new_uring(unsigned cq_entries)
+{
+	struct loop_params p = { .backend = LOOP_BACKEND_IO_URING, .nbufs = 16, .buf_size = 1024,
+				 .cq_entries = cq_entries };
+	char err[256] = "";
+	struct loop *loop = loop_new(&p, NULL, err, sizeof(err));
+
+	ck_assert_msg(loop != NULL, "loop_new: %s", err);
+	return loop;
+}
+
+static void sends_start(struct loop *loop, struct sends *s)
+{
+	for (int k = 0; k < NSEND; k++) {
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sv[k]), 0);
+		ck_assert_int_eq(loop_sock_open(loop, &s->sock[k], s->sv[k][0]), 0);
+	}
+	for (int k = 0; k < NSEND; k++) {
+		s->iov[k].iov_base = "x";
+		s->iov[k].iov_len = 1;
+		s->op[k].s = s;
+		loop_send(loop, &s->sock[k], &s->op[k].op, send_done, &s->iov[k], 1);
+	}
+}
+
+static void sends_free(struct loop *loop, struct sends *s)
+{
+	for (int k = 0; k < NSEND; k++) {
+		loop_sock_close(loop, &s->sock[k]);
+		close(s->sv[k][1]);
+	}
+}
+
+/*
+ * 48 sends on socketpairs complete inline as they are submitted: 32 at the
+ * flush of the full SQ fill the 32-entry CQ before any is reaped, and 16 at
+ * the wait overflow it.  The kernel keeps those (NODROP): the first turn
+ * reaps 32, the next ones the rest, and no completion is lost, so
+ * cq_overflows (completions the kernel dropped) stays 0.
+ */
+START_TEST(test_cq_overflow)
+{
+	struct loop *loop = new_uring(32);
+	struct sends *s = calloc(1, sizeof(*s));
+	uint64_t end = loop_clock_us() + 5000000;
+
+	sends_start(loop, s);
+	ck_assert_int_eq(loop_run_once(loop), 0);
+	ck_assert_int_le(s->done, 32);		/* the CQ was full: the rest waited */
+	while (s->done < NSEND && loop_clock_us() < end)
+		ck_assert_int_eq(loop_run_once(loop), 0);
+	ck_assert_int_eq(s->done, NSEND);
+	ck_assert_int_eq(s->bad, 0);
+	ck_assert_uint_eq(loop_get_stats(loop)->cq_overflows, 0);
+	sends_free(loop, s);
+	free(s);
+	loop_free(loop);
+}
+END_TEST
+
+/* Every io_uring_enter fails with err from now on (this process only). */
+static int refuse_enter(int err)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(__x86_64__)
+	const unsigned arch = AUDIT_ARCH_X86_64;
+#else
+	const unsigned arch = AUDIT_ARCH_AARCH64;
+#endif
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0 ? -errno : 0;
+#else
+	(void)err;
+	return -ENOSYS;
+#endif
+}
+
+/* The child of test_submit_refused: 0 when the loop behaved. */
+static int refused_child(void)
+{
+	struct loop *loop = new_uring(0);
+	struct sends *s = calloc(1, sizeof(*s));
+	int ret = 0, turns;
+
+	if (refuse_enter(EAGAIN) < 0) {
+		fprintf(stderr, "no seccomp filter: %s\n", strerror(errno));
+		return 10;
+	}
+	/* 32 SQEs fill the SQ; the flush for the 33rd is refused */
+	sends_start(loop, s);
+	if (s->done || s->failed)
+		return 11;	/* a callback inside a loop_* call */
+	ret = loop_run_once(loop);
+	if (ret != 0 || s->failed != NSEND - 32 || s->done || s->bad) {
+		fprintf(stderr, "first turn: ret %d, failed %d, done %d\n", ret, s->failed, s->done);
+		return 12;
+	}
+	/* the kernel keeps refusing: the loop gives up, with the error */
+	for (turns = 0; turns < 5000 && (ret = loop_run_once(loop)) == 0; turns++)
+		;
+	if (ret != -EAGAIN) {
+		fprintf(stderr, "after %d turns: ret %d\n", turns, ret);
+		return 13;
+	}
+	return 0;
+}
+
+/*
+ * F12: io_uring_submit failing with EAGAIN while the SQ is full used to be an
+ * endless loop in get_sqe.  Now the ops that found no SQE fail with -EAGAIN
+ * at the next dispatch, and a wait refused turn after turn ends loop_run.
+ * Forked: the seccomp filter must not outlive the test, and a spin is caught
+ * by the alarm.
+ */
+START_TEST(test_submit_refused)
+{
+	uint64_t end = loop_clock_us() + 10000000;
+	pid_t pid = fork(), got;
+	int status = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(refused_child());
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 && loop_clock_us() < end)
+		usleep(10000);
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("the loop still ran after 10 s: a spin on the refused submit");
+	}
+	ck_assert_int_eq(got, pid);
+	ck_assert_msg(!WIFSIGNALED(status), "the child died of signal %d",
+		      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child exited %d",
+		      WEXITSTATUS(status));
+}
+END_TEST
+#endif
+
 /* ---- defer ---- */
 
 static void defer_fn(void *arg)
@@ -959,6 +1203,11 @@ static Suite *loop_suite(void)
 	tcase_add_loop_test(tc, test_enobufs, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_poll_eventfd, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_defer, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_accept_once, 0, NBACKENDS);
+#ifdef HAVE_IO_URING
+	tcase_add_test(tc, test_cq_overflow);
+	tcase_add_test(tc, test_submit_refused);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
