@@ -46,6 +46,8 @@ struct loop {
 	char *bufmem;
 	unsigned nbufs, buf_size, nfree;
 	struct loop_buf *free_list;	/* epoll: LIFO of free buffers */
+	loop_defer_fn bufs_fn;		/* loop_bufs_notify(): NULL when nobody waits */
+	void *bufs_arg;
 
 	struct loop_defer_ent *defer;
 	uint32_t ndefer, capdefer;

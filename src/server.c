@@ -130,7 +130,8 @@ static void send_startup(struct server *sv)
 	}
 	pkt_u8(pb, 0);
 	pkt_end(pb);
-	conn_send_pkt(&sv->c, pb);
+	if (!conn_send_pkt(&sv->c, pb))
+		return;
 	sv->login_sent = true;
 }
 
@@ -155,8 +156,8 @@ static void server_on_connect(struct conn *c, int res)
 		struct pktbuf *pb = &c->w->tmp;
 
 		pkt_cancel(pb, sv->cancel_pid, sv->cancel_key);
-		conn_send_pkt(c, pb);
-		conn_close_after_send(c);
+		if (conn_send_pkt(c, pb))
+			conn_close_after_send(c);
 		return;
 	}
 	send_startup(sv);
@@ -247,8 +248,7 @@ static bool send_md5(struct server *sv, const uint8_t *salt)
 		auth_md5_hash(pw, sv->pool->user, hash);
 	auth_md5_salted(hash, salt, resp);
 	pkt_password(pb, resp);
-	conn_send_pkt(&sv->c, pb);
-	return true;
+	return conn_send_pkt(&sv->c, pb);
 }
 
 static bool start_scram(struct server *sv, struct msg_rd *r)
@@ -286,8 +286,7 @@ static bool start_scram(struct server *sv, struct msg_rd *r)
 		return false;
 	}
 	pkt_sasl_initial(&sv->c.w->tmp, "SCRAM-SHA-256", first, (size_t)n);
-	conn_send_pkt(&sv->c, &sv->c.w->tmp);
-	return true;
+	return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 }
 
 static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
@@ -315,8 +314,7 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 			return false;
 		}
 		pkt_password(&sv->c.w->tmp, pw);
-		conn_send_pkt(&sv->c, &sv->c.w->tmp);
-		return true;
+		return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 	}
 	case AUTH_MD5: {
 		const uint8_t *salt = rd_bytes(&r, 4);
@@ -340,8 +338,7 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 			return false;
 		}
 		pkt_sasl_response(&sv->c.w->tmp, out, (size_t)n);
-		conn_send_pkt(&sv->c, &sv->c.w->tmp);
-		return true;
+		return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 	case AUTH_SASL_FINAL:
 		if (!sv->scram || scram_client_verify(sv->scram, (const char *)body + 4, len - 4) < 0) {
 			server_login_fail(sv, "SCRAM: the server's signature does not match");
@@ -416,7 +413,8 @@ static void login_done(struct server *sv)
 			   net_addr_text(&sv->c.laddr, addr, sizeof(addr)), sv->c.laddr.port);
 	if (db && db->connect_query && *db->connect_query) {
 		pkt_query(&sv->c.w->tmp, db->connect_query);
-		conn_send_pkt(&sv->c, &sv->c.w->tmp);
+		if (!conn_send_pkt(&sv->c, &sv->c.w->tmp))
+			return;
 		sv->hidden++;
 		pool_change_server(sv, SV_USED);
 		return;
@@ -484,7 +482,8 @@ bool server_send_params(struct server *sv, const struct param_set *want)
 	if (!n)
 		return true;
 	pkt_query(pb, sql);
-	conn_send_pkt(&sv->c, pb);
+	if (!conn_send_pkt(&sv->c, pb))
+		return false;
 	sv->hidden++;
 	return true;
 }
@@ -539,7 +538,8 @@ void server_release(struct server *sv)
 	}
 	if (reset && *reset && (mode == POOL_SESSION || w->cfg->server_reset_query_always)) {
 		pkt_query(&w->tmp, reset);
-		conn_send_pkt(&sv->c, &w->tmp);
+		if (!conn_send_pkt(&sv->c, &w->tmp))
+			return;
 		sv->hidden++;
 		prep_server_forget(sv);	/* DISCARD ALL, or whatever it is: assume the worst */
 		pool_change_server(sv, SV_USED);
