@@ -271,12 +271,18 @@ static bool queue_copy(struct conn *c, const char *p, uint32_t len)
 	return ok;
 }
 
+static bool pool_low(const struct loop *loop)
+{
+	return loop_bufs_free(loop) < loop_bufs_total(loop) / 2;
+}
+
 /*
  * Queues a slice without starting a send.  A queue pins at most
- * OUTQ_POOL_MAX pool buffers: past that, slices are copied to the heap, so
- * that clients that stop reading cannot take the shared receive pool (and
- * with it every other connection's receives) - their queues stay bounded by
- * conn_out_full(), which stops the peer's framing.
+ * OUTQ_POOL_MAX pool buffers, and none more once half the pool is in use:
+ * past that, slices are copied to the heap, so that clients that stop
+ * reading cannot take the shared receive pool (and with it every other
+ * connection's receives) whatever their number - their queues stay bounded
+ * by conn_out_full(), which stops the peer's framing.
  */
 static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 {
@@ -299,7 +305,8 @@ static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint
 			return true;
 		}
 	}
-	if (buf->bid == LOOP_BUF_HEAP || c->out_pooled < OUTQ_POOL_MAX)
+	if (buf->bid == LOOP_BUF_HEAP ||
+	    (c->out_pooled < OUTQ_POOL_MAX && !pool_low(c->w->loop)))
 		ok = add_ent(c, buf, off, len);
 	else
 		ok = queue_copy(c, buf->data + off, len);
@@ -592,11 +599,6 @@ static void conn_unpool(struct conn *c)
 	}
 }
 
-static bool pool_low(const struct loop *loop)
-{
-	return loop_bufs_free(loop) < loop_bufs_total(loop) / 2;
-}
-
 static bool forwards(uint8_t action)
 {
 	return action == ACT_FORWARD || action == ACT_PEEK;
@@ -752,7 +754,10 @@ out:
 	if (pending)
 		conn_flush(pending);
 	c->processing = false;
-	if (!c->closing && (c->inq_head || c->nhold) && pool_low(c->w->loop))
+	/* stopped by a full queue (a client that does not read): what we hold
+	 * may wait long, so it leaves the pool now, before the pool runs low */
+	if (!c->closing && (c->inq_head || c->nhold) &&
+	    (pool_low(c->w->loop) || c->self_blocked || (c->peer && conn_out_full(c->peer))))
 		conn_unpool(c);
 	if (!c->closing)
 		update_recv(c);

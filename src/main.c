@@ -373,8 +373,8 @@ static uint64_t db_servers(const struct config *cfg, const struct db_conf *db)
  * Servers come from the [databases] pool sizes (one user per database
  * assumed); of max_client_conn clients a quarter is assumed to be sending at
  * once.  The result is rounded up to a power of two, never below 2048 (what
- * pgring always had), never above 64 MiB of buffers nor 32768 (io_uring's
- * limit).  A pool that still runs dry only slows receives down: conns park
+ * pgring always had), never above 64 MiB of buffers (but 16 buffers at
+ * least, whatever pkt_buf) nor 32768 (io_uring's limit).  A pool that still runs dry only slows receives down: conns park
  * on ENOBUFS and are re-armed when buffers come back (conn.c).
  */
 static unsigned pool_bufs(const struct config *cfg)
@@ -391,6 +391,8 @@ static unsigned pool_bufs(const struct config *cfg)
 	ceiling = (64u << 20) / buf;
 	if (ceiling > 32768)
 		ceiling = 32768;
+	if (ceiling < 16)
+		ceiling = 16;
 	while (n < want && n * 2 <= ceiling)
 		n *= 2;
 	while (n > ceiling && n > 1)

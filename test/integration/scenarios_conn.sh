@@ -115,4 +115,52 @@ admin_users = u_trust" || return 1
 	return $rc
 }
 
-SCENARIOS="$SCENARIOS conn_pipelined_closes conn_console_pipelined conn_slow_readers"
+# show_io_enobufs: SHOW IO's enobufs column (receives that found the pool empty)
+show_io_enobufs() {
+	timeout -k 1 5 "$PG_BINDIR/psql" -X -A -F'|' -P footer=off \
+		"host=127.0.0.1 port=$PGRING_PORT dbname=pgbouncer user=u_trust" -c "SHOW IO" 2>/dev/null |
+		awk -F'|' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "enobufs") c = i; next }
+			c { print $c; exit }'
+}
+
+# a receive pool of 16 buffers (pkt_buf of 4 MiB: the pool is capped at 64
+# MiB) runs dry under many clients: receives parked on ENOBUFS are re-armed
+# when buffers come back or by the timer, never waiting for another client
+sc_conn_starved_rearm() {
+	local f=$T_ROOT/slow.out pid rc=0 i nb out
+	local sql="select repeat('x',1000) from generate_series(1,20000)"
+	pgring_start "$1" "pool_mode = transaction
+default_pool_size = 50
+pkt_buf = 4194304
+auth_type = trust
+admin_users = u_trust" || return 1
+	echo "$(grep -o 'receive pool: .*' "$PGRING_LOG")"
+	timeout -k 2 60 "$RAWPG" 127.0.0.1 "$PGRING_PORT" slow 40 u_trust testdb "$sql" 30 >"$f" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	# 40 logins at once, beside the slow readers
+	out=$(timeout -k 2 20 "$RAWPG" 127.0.0.1 "$PGRING_PORT" many 40 u_trust testdb 2>&1) ||
+		{ echo "40 clients beside the slow readers: $(echo "$out" | tail -n 2)"; rc=1; }
+	wait_until 15 grep -q "slow=40" "$f" || { echo "slow readers: $(tail -n 2 "$f")"; stop_pid "$pid" 2; return 1; }
+	sleep 1
+	for i in 1 2 3; do
+		answered_within_1s "$PGRING_PORT" testdb "$(hex_queries 1 "select 1")" ||
+			{ echo "round $i: a new client's select 1 was not answered within 1 s"; rc=1; }
+	done
+	stop_pid "$pid" 2
+	# the slow readers are gone; alone, a newcomer is answered at once
+	sleep 0.5
+	answered_within_1s "$PGRING_PORT" testdb "$(hex_queries 1 "select 1")" ||
+		{ echo "after the slow readers left: select 1 not answered within 1 s"; rc=1; }
+	nb=$(show_io_enobufs)
+	echo "receives that found the pool empty (SHOW IO enobufs): ${nb:-?}"
+	# io_uring's multishot receives run the pool dry here; epoll takes a
+	# buffer only for a ready socket and gives it back at once
+	if [ "$1" = io_uring ] && [ "${nb:-0}" -eq 0 ]; then
+		echo "the pool never ran dry: nothing was tested"
+		rc=1
+	fi
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conn_pipelined_closes conn_console_pipelined conn_slow_readers conn_starved_rearm"
