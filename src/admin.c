@@ -414,7 +414,8 @@ static void send_out(struct client *cl)
 		pkt_error(&a->out, "ERROR", "53200", "out of memory");
 		pkt_ready(&a->out, 'I');
 	}
-	conn_send_pkt(&cl->c, &a->out);
+	if (!conn_send_pkt(&cl->c, &a->out))
+		return;		/* the console conn is failing, logged */
 }
 
 static void reply_ok(struct client *cl, const char *tag)
@@ -1967,7 +1968,8 @@ void admin_login(struct client *cl)
 		pkt_param_status(pb, welcome[i][0], welcome[i][1]);
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
-	conn_send_pkt(&cl->c, pb);
+	if (!conn_send_pkt(&cl->c, pb))
+		return;
 	/* CL_IDLE: it never asks for a server; code that walks active clients
 	 * may take one for granted there */
 	pool_change_client(cl, CL_IDLE);

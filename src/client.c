@@ -174,8 +174,8 @@ void client_fail(struct client *cl, const char *sqlstate, const char *fmt, ...)
 		client_log(cl, LOG_LVL_WARNING, "pooler error: %s", msg);
 	client_detach(cl);
 	pkt_error(pb, "FATAL", sqlstate, "%s", msg);
-	conn_send_pkt(&cl->c, pb);
-	conn_close_after_send(&cl->c);
+	if (conn_send_pkt(&cl->c, pb))	/* else failing already */
+		conn_close_after_send(&cl->c);
 }
 
 void client_login_failed(struct client *cl, const char *msg)
@@ -248,7 +248,8 @@ void client_login_done(struct client *cl)
 	}
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
-	conn_send_pkt(&cl->c, pb);
+	if (!conn_send_pkt(&cl->c, pb))
+		return;
 	pool_change_client(cl, CL_IDLE);
 	conn_process(&cl->c);
 }
@@ -275,7 +276,8 @@ static void auth_ok(struct client *cl)
 		return;
 	}
 	pkt_auth(&w->tmp, 0, NULL, 0);
-	conn_send_pkt(&cl->c, &w->tmp);
+	if (!conn_send_pkt(&cl->c, &w->tmp))
+		return;
 	if (admin_console_db(cl->dbname)) {
 		admin_login(cl);
 		return;
@@ -325,7 +327,8 @@ static void send_auth_request(struct client *cl, uint32_t code, const void *data
 			      enum client_auth next)
 {
 	pkt_auth(&cl->c.w->tmp, code, data, len);
-	conn_send_pkt(&cl->c, &cl->c.w->tmp);
+	if (!conn_send_pkt(&cl->c, &cl->c.w->tmp))
+		return;
 	cl->auth_state = (uint8_t)next;
 }
 
@@ -565,8 +568,7 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 	if (sp.code == PROTO_SSL_CODE || sp.code == PROTO_GSSENC_CODE) {
 		/* no TLS yet: a single 'N' and the client goes on in clear text */
 		pkt_bytes(&cl->c.w->tmp, &no, 1);
-		conn_send_pkt(&cl->c, &cl->c.w->tmp);
-		return true;
+		return conn_send_pkt(&cl->c, &cl->c.w->tmp);
 	}
 	if (sp.code == PROTO_CANCEL_CODE) {
 		handle_cancel(cl, sp.cancel_pid, sp.cancel_key);

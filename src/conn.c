@@ -57,7 +57,7 @@ bool conn_out_full(const struct conn *c)
 	return c->out_n + HOLD_MAX + 2 >= OUTQ_SLOTS || c->out_bytes >= OUTQ_HIGH_BYTES;
 }
 
-#define OUT_ENT(c, i) (&(c)->ob->ents[((c)->out_head + (i)) % OUTQ_SLOTS])
+#define OUT_ENT(c, i) (&(c)->ob->ents[((c)->out_head + (i)) % (c)->ob->cap])
 
 /* A send queue for c, from the worker's free list or the heap */
 static bool ob_get(struct conn *c)
@@ -72,6 +72,8 @@ static bool ob_get(struct conn *c)
 	} else if (!(c->ob = malloc(sizeof(*c->ob)))) {
 		return false;
 	}
+	c->ob->ents = c->ob->inl;
+	c->ob->cap = OUTQ_SLOTS;
 	c->out_head = 0;
 	return true;
 }
@@ -81,9 +83,35 @@ static void ob_put(struct conn *c)
 {
 	if (!c->ob || c->out_n || c->wop.armed)
 		return;
+	if (c->ob->ents != c->ob->inl)
+		free(c->ob->ents);
 	c->ob->next_free = c->w->free_obs;
 	c->w->free_obs = c->ob;
 	c->ob = NULL;
+}
+
+/*
+ * A queue outgrows its block only in bursts pgring answers itself (made-up
+ * replies to pipelined messages, console answers): framing stops at
+ * conn_out_full() of the destination, so the burst is one message's worth.
+ * Entries move, the bytes they point to do not, so a send in flight is safe.
+ */
+static bool ob_grow(struct conn *c)
+{
+	struct out_block *ob = c->ob;
+	unsigned cap = ob->cap * 2;
+	struct out_ent *ents;
+
+	if (cap > OUTQ_MAX_SLOTS || !(ents = malloc(cap * sizeof(*ents))))
+		return false;
+	for (unsigned i = 0; i < c->out_n; i++)
+		ents[i] = *OUT_ENT(c, i);
+	if (ob->ents != ob->inl)
+		free(ob->ents);
+	ob->ents = ents;
+	ob->cap = cap;
+	c->out_head = 0;
+	return true;
 }
 
 void conn_free_blocks(struct worker *w)
@@ -96,17 +124,45 @@ void conn_free_blocks(struct worker *w)
 	}
 }
 
+static void fail_deferred(void *arg)
+{
+	struct conn *c = arg;
+
+	if (!c->closing)
+		c->ops->on_eof(c, -ENOMEM);
+}
+
+/*
+ * Bytes that could not be queued would leave a hole in the stream: c sends
+ * nothing more and is failed at the end of the turn (not here: the caller
+ * may be deep in the peer's processing, with c's owner on the stack).
+ */
+static void conn_fail(struct conn *c, const char *what)
+{
+	if (c->send_failed || c->closing)
+		return;
+	c->send_failed = true;
+	c->want_recv = false;
+	log_error(c->w->log, "%s connection %llu: could not queue %s (out of memory or %u slices queued): closing it",
+		  c->is_server ? "server" : "client", (unsigned long long)c->id, what, c->out_n);
+	if (loop_defer(c->w->loop, fail_deferred, c) < 0)
+		fail_deferred(c);
+}
+
+static void ent_drop(struct conn *c, struct out_ent *e)
+{
+	c->out_bytes -= e->len;
+	if (e->buf->bid != LOOP_BUF_HEAP)
+		c->out_pooled--;
+	loop_buf_put(c->w->loop, e->buf);
+	e->buf = NULL;
+}
+
 static void release_out(struct conn *c, unsigned n)
 {
-	struct loop *loop = c->w->loop;
-
 	while (n--) {
-		struct out_ent *e = OUT_ENT(c, 0);
-
-		c->out_bytes -= e->len;
-		loop_buf_put(loop, e->buf);
-		e->buf = NULL;
-		c->out_head = (c->out_head + 1) % OUTQ_SLOTS;
+		ent_drop(c, OUT_ENT(c, 0));
+		c->out_head = (c->out_head + 1) % c->ob->cap;
 		c->out_n--;
 	}
 }
@@ -134,8 +190,16 @@ static void conn_send_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 	} else {
 		ob_put(c);
 	}
-	if (was_full && !conn_out_full(c) && c->ops->on_drain)
+	if (!was_full || conn_out_full(c))
+		return;
+	if (c->ops->on_drain)
 		c->ops->on_drain(c);
+	/* framing stopped for our own answers: go on (after the peer, which
+	 * had waited on the same queue) */
+	if (c->self_blocked && !c->closing) {
+		c->self_blocked = false;
+		conn_process(c);
+	}
 }
 
 static void conn_flush(struct conn *c)
@@ -155,22 +219,12 @@ static void conn_flush(struct conn *c)
 	loop_send(c->w->loop, &c->sock, &c->wop, conn_send_cb, c->ob->iov, (int)n);
 }
 
-/* Queues a slice without starting a send. */
-static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
+/* A new entry for the slice; the queue grows rather than refuse it. */
+static bool add_ent(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 {
 	struct out_ent *e;
 
-	if (!c || c->closing || !len || !ob_get(c))
-		return false;
-	if (c->out_n > c->out_inflight) {
-		e = OUT_ENT(c, c->out_n - 1);
-		if (e->buf == buf && e->off + e->len == off) {
-			e->len += len;
-			c->out_bytes += len;
-			return true;
-		}
-	}
-	if (c->out_n == OUTQ_SLOTS)
+	if (c->out_n == c->ob->cap && !ob_grow(c))
 		return false;
 	e = OUT_ENT(c, c->out_n);
 	loop_buf_ref(buf);
@@ -179,7 +233,86 @@ static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint
 	e->len = len;
 	c->out_n++;
 	c->out_bytes += len;
+	if (buf->bid != LOOP_BUF_HEAP)
+		c->out_pooled++;
 	return true;
+}
+
+/*
+ * Appends a copy of the bytes to the last queued heap buffer when only this
+ * queue holds it and it has room (pgring's own small answers and slices
+ * copied off the pool share buffers), else to a new one.
+ */
+static bool queue_copy(struct conn *c, const char *p, uint32_t len)
+{
+	struct loop_buf *h;
+	bool ok;
+
+	if (c->out_n > c->out_inflight) {
+		struct out_ent *e = OUT_ENT(c, c->out_n - 1);
+
+		h = e->buf;
+		if (h->bid == LOOP_BUF_HEAP && h->refs == 1 && e->off + e->len == h->len &&
+		    h->cap - h->len >= len) {
+			memcpy(h->data + h->len, p, len);
+			h->len += len;
+			e->len += len;
+			c->out_bytes += len;
+			return true;
+		}
+	}
+	h = loop_buf_heap(len > OUTQ_COPY_CHUNK ? len : OUTQ_COPY_CHUNK);
+	if (!h)
+		return false;
+	memcpy(h->data, p, len);
+	h->len = len;
+	ok = add_ent(c, h, 0, len);
+	loop_buf_put(c->w->loop, h);
+	return ok;
+}
+
+static bool pool_low(const struct loop *loop)
+{
+	return loop_bufs_free(loop) < loop_bufs_total(loop) / 2;
+}
+
+/*
+ * Queues a slice without starting a send.  A queue pins at most
+ * OUTQ_POOL_MAX pool buffers, and none more once half the pool is in use:
+ * past that, slices are copied to the heap, so that clients that stop
+ * reading cannot take the shared receive pool (and with it every other
+ * connection's receives) whatever their number - their queues stay bounded
+ * by conn_out_full(), which stops the peer's framing.
+ */
+static bool queue_slice(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
+{
+	bool ok;
+
+	if (!c || c->closing || c->send_failed)
+		return false;
+	if (!len)
+		return true;
+	if (!ob_get(c)) {
+		conn_fail(c, "a send queue");
+		return false;
+	}
+	if (c->out_n > c->out_inflight) {
+		struct out_ent *e = OUT_ENT(c, c->out_n - 1);
+
+		if (e->buf == buf && e->off + e->len == off) {
+			e->len += len;
+			c->out_bytes += len;
+			return true;
+		}
+	}
+	if (buf->bid == LOOP_BUF_HEAP ||
+	    (c->out_pooled < OUTQ_POOL_MAX && !pool_low(c->w->loop)))
+		ok = add_ent(c, buf, off, len);
+	else
+		ok = queue_copy(c, buf->data + off, len);
+	if (!ok)
+		conn_fail(c, "a message");
+	return ok;
 }
 
 static void flush_deferred(void *arg)
@@ -188,6 +321,16 @@ static void flush_deferred(void *arg)
 
 	c->flush_queued = false;
 	conn_flush(c);
+}
+
+static void flush_at_turn_end(struct conn *c)
+{
+	if (!c->flush_queued && !c->wop.armed) {
+		if (loop_defer(c->w->loop, flush_deferred, c) == 0)
+			c->flush_queued = true;
+		else
+			conn_flush(c);
+	}
 }
 
 /*
@@ -201,12 +344,7 @@ bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 {
 	if (!queue_slice(c, buf, off, len))
 		return false;
-	if (!c->flush_queued && !c->wop.armed) {
-		if (loop_defer(c->w->loop, flush_deferred, c) == 0)
-			c->flush_queued = true;
-		else
-			conn_flush(c);
-	}
+	flush_at_turn_end(c);
 	return true;
 }
 
@@ -215,7 +353,7 @@ bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
  * received batch is framed (or the destination changes): sending at every
  * push put each message's 5-byte header on the wire alone, then the rest of
  * the batch after that send completed - two sends, and a wait between them,
- * for every forwarded batch.
+ * for every forwarded batch.  A failure has failed dest already.
  */
 static void push_batched(struct conn **pending, struct conn *dest, struct loop_buf *buf,
 			 uint32_t off, uint32_t len)
@@ -225,34 +363,44 @@ static void push_batched(struct conn **pending, struct conn *dest, struct loop_b
 			conn_flush(*pending);
 		*pending = dest;
 	}
-	queue_slice(dest, buf, off, len);
+	(void)queue_slice(dest, buf, off, len);
 }
 
 bool conn_send_pkt(struct conn *c, struct pktbuf *pb)
 {
-	struct loop_buf *b;
 	bool ok;
 
-	if (pb->failed || !pb->len) {
-		pkt_reset(pb);
-		return !pb->failed;
-	}
-	b = loop_buf_heap(pb->len);
-	if (!b) {
+	if (!c || c->closing || c->send_failed) {
 		pkt_reset(pb);
 		return false;
 	}
-	memcpy(b->data, pb->data, pb->len);
-	b->len = (uint32_t)pb->len;
-	ok = conn_push(c, b, 0, b->len);
-	loop_buf_put(c->w->loop, b);
+	if (pb->failed) {
+		pkt_reset(pb);
+		conn_fail(c, "a message (out of memory building it)");
+		return false;
+	}
+	if (!pb->len) {
+		pkt_reset(pb);
+		return true;
+	}
+	if (pb->len > UINT32_MAX || !ob_get(c)) {
+		ok = false;
+	} else {
+		ok = queue_copy(c, (const char *)pb->data, (uint32_t)pb->len);
+	}
 	pkt_reset(pb);
-	return ok;
+	if (!ok) {
+		conn_fail(c, "a message");
+		return false;
+	}
+	flush_at_turn_end(c);
+	return true;
 }
 
 /* ---- receive side ---- */
 
 static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool more);
+static void watch_starved(struct worker *w);
 
 static void update_recv(struct conn *c)
 {
@@ -270,12 +418,22 @@ void conn_start_recv(struct conn *c)
 	update_recv(c);
 }
 
-void conn_rearm_starved(struct worker *w)
+/*
+ * Receives parked on an empty pool (ENOBUFS) are re-armed when buffers come
+ * back - once a quarter of the pool is free, so that they do not park again
+ * at once - and, as a safety net, from a timer whatever the count: a conn
+ * must never wait for an unrelated one to make progress.
+ */
+static void rearm_starved(struct worker *w, bool force)
 {
 	struct list_node *pos, *tmp;
 
-	if (list_empty(&w->starved) || loop_bufs_free(w->loop) < loop_bufs_total(w->loop) / 4)
+	if (list_empty(&w->starved))
 		return;
+	if (!force && loop_bufs_free(w->loop) < loop_bufs_total(w->loop) / 4) {
+		watch_starved(w);
+		return;
+	}
 	list_for_each_safe(pos, tmp, &w->starved) {
 		struct conn *c = list_entry(pos, struct conn, starved_node);
 
@@ -283,6 +441,31 @@ void conn_rearm_starved(struct worker *w)
 		c->recv_starved = false;
 		update_recv(c);
 	}
+	if (list_empty(&w->starved))
+		loop_timer_stop(w->loop, &w->starved_timer);
+}
+
+static void bufs_back(void *arg)
+{
+	rearm_starved(arg, false);
+}
+
+static void starved_timer_cb(struct loop *loop, struct loop_timer *t)
+{
+	struct worker *w = list_entry(t, struct worker, starved_timer);
+
+	(void)loop;
+	if (loop_bufs_free(w->loop) > 0)
+		rearm_starved(w, true);
+	else
+		watch_starved(w);
+}
+
+static void watch_starved(struct worker *w)
+{
+	loop_bufs_notify(w->loop, bufs_back, w);
+	if (!loop_timer_armed(&w->starved_timer))
+		loop_timer_set(w->loop, &w->starved_timer, STARVED_RETRY_US, starved_timer_cb);
 }
 
 static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool more)
@@ -319,6 +502,7 @@ static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 	if (res == -ENOBUFS) {
 		c->recv_starved = true;
 		list_append(&c->w->starved, &c->starved_node);
+		watch_starved(c->w);
 		return;
 	}
 	if (res == -ECANCELED) {
@@ -415,11 +599,6 @@ static void conn_unpool(struct conn *c)
 	}
 }
 
-static bool pool_low(const struct loop *loop)
-{
-	return loop_bufs_free(loop) < loop_bufs_total(loop) / 2;
-}
-
 static bool forwards(uint8_t action)
 {
 	return action == ACT_FORWARD || action == ACT_PEEK;
@@ -437,6 +616,15 @@ static bool decide(struct conn *c, struct conn **pending)
 
 	if (c->peer && conn_out_full(c->peer))
 		return false;
+	/* what pgring answers a client itself goes to the client's own queue:
+	 * one that pipelines without reading stops being read, as PostgreSQL
+	 * would, instead of making the queue grow.  Not servers: they are
+	 * answered only during login, and stopping to read a server whose
+	 * queue we fill could deadlock with it. */
+	if (!c->is_server && conn_out_full(c)) {
+		c->self_blocked = true;
+		return false;
+	}
 	a = c->ops->on_header(c, c->fr.type, c->fr.len);
 	if (a == ACT_WAIT || a == ACT_CLOSE || c->closing)
 		return false;
@@ -566,11 +754,13 @@ out:
 	if (pending)
 		conn_flush(pending);
 	c->processing = false;
-	if (!c->closing && (c->inq_head || c->nhold) && pool_low(c->w->loop))
+	/* stopped by a full queue (a client that does not read): what we hold
+	 * may wait long, so it leaves the pool now, before the pool runs low */
+	if (!c->closing && (c->inq_head || c->nhold) &&
+	    (pool_low(c->w->loop) || c->self_blocked || (c->peer && conn_out_full(c->peer))))
 		conn_unpool(c);
 	if (!c->closing)
 		update_recv(c);
-	conn_rearm_starved(c->w);
 }
 
 /* ---- connect and close ---- */
@@ -625,17 +815,13 @@ void conn_close(struct conn *c)
 		list_remove(&c->w->starved, &c->starved_node);
 		c->recv_starved = false;
 	}
+	c->self_blocked = false;
 	/* queued slices not in flight can go now; in-flight ones at completion */
 	if (c->out_n > c->out_inflight) {
 		unsigned keep = c->out_inflight, drop = c->out_n - keep;
 
-		for (unsigned i = 0; i < drop; i++) {
-			struct out_ent *e = OUT_ENT(c, keep + i);
-
-			c->out_bytes -= e->len;
-			loop_buf_put(loop, e->buf);
-			e->buf = NULL;
-		}
+		for (unsigned i = 0; i < drop; i++)
+			ent_drop(c, OUT_ENT(c, keep + i));
 		c->out_n = keep;
 	}
 	if (c->rop.armed && !c->rop.cancel)

@@ -528,6 +528,15 @@ void loop_buf_put(struct loop *loop, struct loop_buf *buf)
 	buf->len = 0;
 	loop->nfree++;
 	loop->ops->buf_recycle(loop, buf);
+	/* deferred, never called from here: a put happens deep inside callbacks */
+	if (loop->bufs_fn && loop_defer(loop, loop->bufs_fn, loop->bufs_arg) == 0)
+		loop->bufs_fn = NULL;
+}
+
+void loop_bufs_notify(struct loop *loop, loop_defer_fn fn, void *arg)
+{
+	loop->bufs_fn = fn;
+	loop->bufs_arg = arg;
 }
 
 struct loop_buf *loop_buf_heap(size_t cap)

@@ -188,6 +188,7 @@ void loop_buf_put(struct loop *loop, struct loop_buf *buf);
 static inline void loop_buf_ref(struct loop_buf *buf) { buf->refs++; }
 struct loop_buf *loop_buf_heap(size_t cap);	/* NULL on ENOMEM */
 unsigned loop_bufs_free(const struct loop *loop);
+
 unsigned loop_bufs_total(const struct loop *loop);
 unsigned loop_buf_size(const struct loop *loop);
 
@@ -201,5 +202,10 @@ static inline bool loop_timer_armed(const struct loop_timer *t) { return t->idx 
 /* Runs fn(arg) at the end of this turn, after all callbacks (deferred frees). */
 typedef void (*loop_defer_fn)(void *arg);
 int loop_defer(struct loop *loop, loop_defer_fn fn, void *arg);
+
+/* Calls fn(arg) once, at the end of the turn in which a pool buffer next comes
+ * back: the "buffers came back" hook for receives parked on ENOBUFS.  A later
+ * call replaces an earlier one not yet run. */
+void loop_bufs_notify(struct loop *loop, loop_defer_fn fn, void *arg);
 
 #endif

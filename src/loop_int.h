@@ -47,6 +47,8 @@ struct loop {
 	unsigned nbufs, buf_size, nfree;
 	unsigned cq_entries;		/* io_uring: loop_params.cq_entries */
 	struct loop_buf *free_list;	/* epoll: LIFO of free buffers */
+	loop_defer_fn bufs_fn;		/* loop_bufs_notify(): NULL when nobody waits */
+	void *bufs_arg;
 
 	struct loop_defer_ent *defer;
 	uint32_t ndefer, capdefer;

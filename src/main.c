@@ -455,6 +455,50 @@ static enum loop_backend_kind backend_kind(int conf)
 	}
 }
 
+static uint64_t db_servers(const struct config *cfg, const struct db_conf *db)
+{
+	int size = db->pool_size != CONF_UNSET ? db->pool_size : cfg->default_pool_size;
+	int reserve = db->reserve_pool_size != CONF_UNSET ? db->reserve_pool_size :
+		cfg->reserve_pool_size;
+
+	return (uint64_t)(size > 0 ? size : 0) + (uint64_t)(reserve > 0 ? reserve : 0);
+}
+
+/*
+ * Receive buffers in the shared pool, from the config (fixed at start: a
+ * RELOAD does not resize it).  What may pin pool buffers: a server's input
+ * while its client does not read (INQ_HIGH_BUFS, plus a header in pieces),
+ * and a send queue (OUTQ_POOL_MAX; past that conn.c copies to the heap).
+ * Servers come from the [databases] pool sizes (one user per database
+ * assumed); of max_client_conn clients a quarter is assumed to be sending at
+ * once.  The result is rounded up to a power of two, never below 2048 (what
+ * pgring always had), never above 64 MiB of buffers (but 16 buffers at
+ * least, whatever pkt_buf) nor 32768 (io_uring's limit).  A pool that still runs dry only slows receives down: conns park
+ * on ENOBUFS and are re-armed when buffers come back (conn.c).
+ */
+static unsigned pool_bufs(const struct config *cfg)
+{
+	uint64_t servers = 0, want, ceiling, n = 2048;
+	unsigned buf = cfg->pkt_buf > 0 ? (unsigned)cfg->pkt_buf : 4096;
+
+	for (size_t i = 0; i < cfg->ndbs; i++)
+		servers += db_servers(cfg, &cfg->dbs[i]);
+	if (cfg->fallback_db)
+		servers += db_servers(cfg, cfg->fallback_db);
+	want = servers * (INQ_HIGH_BUFS + HOLD_MAX + OUTQ_POOL_MAX) +
+		(uint64_t)(cfg->max_client_conn > 0 ? cfg->max_client_conn : 0) * OUTQ_POOL_MAX / 4;
+	ceiling = (64u << 20) / buf;
+	if (ceiling > 32768)
+		ceiling = 32768;
+	if (ceiling < 16)
+		ceiling = 16;
+	while (n < want && n * 2 <= ceiling)
+		n *= 2;
+	while (n > ceiling && n > 1)
+		n /= 2;
+	return (unsigned)n;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -526,7 +570,7 @@ int main(int argc, char **argv)
 	memset(&lp, 0, sizeof(lp));
 	lp.backend = backend_kind(cfg->event_backend);
 	lp.buf_size = (unsigned)cfg->pkt_buf;
-	lp.nbufs = 2048;
+	lp.nbufs = pool_bufs(cfg);
 	w.loop = loop_new(&lp, &why, err, sizeof(err));
 	if (!w.loop) {
 		log_msg(&lg, LOG_LVL_FATAL, "could not start the event loop: %s", err);
@@ -536,6 +580,7 @@ int main(int argc, char **argv)
 		log_info(&lg, "event backend: %s (io_uring unavailable: %s)", loop_backend_name(w.loop), why);
 	else
 		log_info(&lg, "event backend: %s", loop_backend_name(w.loop));
+	log_info(&lg, "receive pool: %u buffers of %u bytes", lp.nbufs, lp.buf_size);
 	if (setup_signals(&w) < 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
 		goto fail;

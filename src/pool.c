@@ -591,7 +591,8 @@ static void send_check(struct server *sv)
 	struct worker *w = sv->c.w;
 
 	pkt_query(&w->tmp, w->cfg->server_check_query);
-	conn_send_pkt(&sv->c, &w->tmp);
+	if (!conn_send_pkt(&sv->c, &w->tmp))
+		return;
 	sv->hidden++;
 	pool_change_server(sv, SV_USED);
 }

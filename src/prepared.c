@@ -414,10 +414,10 @@ static void emit_fakes(struct server *sv)
 		}
 		q_pop(ps);
 	}
-	if (any)
-		conn_send_pkt(&cl->c, pb);
-	else
+	if (!any)
 		pkt_reset(pb);
+	else if (!conn_send_pkt(&cl->c, pb))
+		return;		/* cl is failing, logged */
 }
 
 /* ---- building what goes to the server ---- */
@@ -497,8 +497,7 @@ static bool send_to_server(struct client *cl, struct server *sv, struct pktbuf *
 		client_fail(cl, "53200", "out of memory");
 		return false;
 	}
-	conn_send_pkt(&sv->c, pb);
-	return true;
+	return conn_send_pkt(&sv->c, pb);	/* false: sv is failing, logged */
 }
 
 /* The message as the client sent it, with its answer queued. */

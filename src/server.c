@@ -133,7 +133,8 @@ static void send_startup(struct server *sv)
 	}
 	pkt_u8(pb, 0);
 	pkt_end(pb);
-	conn_send_pkt(&sv->c, pb);
+	if (!conn_send_pkt(&sv->c, pb))
+		return;
 	sv->login_sent = true;
 }
 
@@ -328,8 +329,7 @@ static bool send_md5(struct server *sv, const uint8_t *salt)
 		auth_md5_hash(pw, sv->pool->user, hash);
 	auth_md5_salted(hash, salt, resp);
 	pkt_password(pb, resp);
-	conn_send_pkt(&sv->c, pb);
-	return true;
+	return conn_send_pkt(&sv->c, pb);
 }
 
 static bool start_scram(struct server *sv, struct msg_rd *r)
@@ -367,8 +367,7 @@ static bool start_scram(struct server *sv, struct msg_rd *r)
 		return false;
 	}
 	pkt_sasl_initial(&sv->c.w->tmp, "SCRAM-SHA-256", first, (size_t)n);
-	conn_send_pkt(&sv->c, &sv->c.w->tmp);
-	return true;
+	return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 }
 
 static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
@@ -396,8 +395,7 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 			return false;
 		}
 		pkt_password(&sv->c.w->tmp, pw);
-		conn_send_pkt(&sv->c, &sv->c.w->tmp);
-		return true;
+		return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 	}
 	case AUTH_MD5: {
 		const uint8_t *salt = rd_bytes(&r, 4);
@@ -421,8 +419,7 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 			return false;
 		}
 		pkt_sasl_response(&sv->c.w->tmp, out, (size_t)n);
-		conn_send_pkt(&sv->c, &sv->c.w->tmp);
-		return true;
+		return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 	case AUTH_SASL_FINAL:
 		if (!sv->scram || scram_client_verify(sv->scram, (const char *)body + 4, len - 4) < 0) {
 			server_login_fail(sv, "SCRAM: the server's signature does not match");
@@ -497,7 +494,8 @@ static void login_done(struct server *sv)
 			   net_addr_text(&sv->c.laddr, addr, sizeof(addr)), sv->c.laddr.port);
 	if (db && db->connect_query && *db->connect_query) {
 		pkt_query(&sv->c.w->tmp, db->connect_query);
-		conn_send_pkt(&sv->c, &sv->c.w->tmp);
+		if (!conn_send_pkt(&sv->c, &sv->c.w->tmp))
+			return;
 		sv->hidden++;
 		pool_change_server(sv, SV_USED);
 		return;
@@ -616,7 +614,8 @@ void server_release(struct server *sv)
 	}
 	if (reset && *reset && (mode == POOL_SESSION || w->cfg->server_reset_query_always)) {
 		pkt_query(&w->tmp, reset);
-		conn_send_pkt(&sv->c, &w->tmp);
+		if (!conn_send_pkt(&sv->c, &w->tmp))
+			return;
 		sv->hidden++;
 		prep_server_forget(sv);	/* DISCARD ALL, or whatever it is: assume the worst */
 		pool_change_server(sv, SV_USED);

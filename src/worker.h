@@ -26,9 +26,13 @@ struct server;
 
 /* ---- the byte stream of one socket (conn.c) ---- */
 
-#define OUTQ_SLOTS	64	/* queued slices per socket */
+#define OUTQ_SLOTS	64	/* slices a send queue holds before it grows */
+#define OUTQ_MAX_SLOTS	65536	/* a queue past this is a bug: the conn fails, loudly */
 #define OUTQ_BATCH	16	/* slices per sendmsg */
 #define OUTQ_HIGH_BYTES	(256 * 1024)	/* over this, the peer stops feeding us */
+#define OUTQ_POOL_MAX	8	/* pool buffers one send queue may pin; past it, heap copies */
+#define OUTQ_COPY_CHUNK	4096	/* heap copies are gathered in buffers of at least this */
+#define STARVED_RETRY_US	100000	/* safety net for receives parked on an empty pool */
 #define INQ_HIGH_BUFS	8	/* received buffers held before recv pauses */
 #define HOLD_MAX	5	/* header pieces held until a message is decided (5 bytes) */
 
@@ -51,7 +55,9 @@ struct out_ent {
  * idle connections (most of them) hold none. */
 struct out_block {
 	struct out_block *next_free;	/* on the worker's free list */
-	struct out_ent ents[OUTQ_SLOTS];
+	struct out_ent *ents;	/* inl, or a heap array once the queue grew */
+	unsigned cap;
+	struct out_ent inl[OUTQ_SLOTS];
 	struct iovec iov[OUTQ_BATCH];
 };
 
@@ -98,7 +104,10 @@ struct conn {
 	/* send side */
 	struct out_block *ob;		/* NULL while nothing is queued */
 	unsigned out_head, out_n, out_inflight;
+	unsigned out_pooled;		/* entries holding a pool buffer (<= OUTQ_POOL_MAX) */
 	size_t out_bytes;
+	bool self_blocked;		/* framing waits for our own queue to drain */
+	bool send_failed;		/* a reply could not be queued: failing, sends nothing more */
 
 	bool closing;
 	bool close_after_send;
@@ -287,6 +296,7 @@ struct worker {
 	struct list clients;		/* every client */
 	struct list login_clients;	/* CL_LOGIN */
 	struct list starved;		/* conns waiting for receive buffers */
+	struct loop_timer starved_timer;	/* re-arms them if no buffer came back (conn.c) */
 	struct loop_timer janitor;	/* periodic timeouts and pool upkeep (maint.c) */
 	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
 	struct istr_table *istr;	/* interned parameter values (pool.c) */
@@ -324,13 +334,19 @@ void conn_init(struct conn *c, struct worker *w, const struct conn_ops *ops, boo
 int conn_attach(struct conn *c, int fd);
 void conn_start_recv(struct conn *c);
 void conn_process(struct conn *c);
-bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len);
-bool conn_send_pkt(struct conn *c, struct pktbuf *pb);	/* copies pb's bytes; pkt_reset(pb) after */
+/*
+ * Both queue bytes for c and never drop them: false only when c is closing
+ * or failing, and a failure to queue (out of memory) fails c, with a log
+ * line.  A caller that gets false must stop working on c's behalf.
+ */
+bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
+	__attribute__((warn_unused_result));
+/* copies pb's bytes; pkt_reset(pb) after */
+bool conn_send_pkt(struct conn *c, struct pktbuf *pb) __attribute__((warn_unused_result));
 void conn_close(struct conn *c);
 void conn_close_after_send(struct conn *c);
 bool conn_out_full(const struct conn *c);
 void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
-void conn_rearm_starved(struct worker *w);
 void conn_discard_held(struct conn *c);
 void conn_free_blocks(struct worker *w);	/* at exit: the free send queues */
 /* In on_header: copies up to n bytes of the body that have already arrived */

@@ -8,6 +8,13 @@
  *                               open; then each runs SELECT 1 and quits.  Prints
  *                               "logged_in=N queried=N"; exits 0 when all did
  *   noread USER DB SQL SECONDS  log in, send SQL, never read; hold SECONDS
+ *   slow N USER DB SQL SECONDS  N connections (SO_RCVBUF 4096) log in one after
+ *                               the other, each sends SQL and never reads;
+ *                               prints "slow=N" once all are sent, holds SECONDS
+ *   pipe USER DB HEX N          log in, send the bytes HEX in one write, read
+ *                               until N ReadyForQuery: prints the message types
+ *                               as one line "types=..." (for comparing with
+ *                               PostgreSQL's answer); exits 0 if N came in 10 s
  *   raw USER|- DB HEX           log in as USER (or send nothing first with -),
  *                               send the bytes HEX, then read until the server
  *                               closes: prints each ErrorResponse as
@@ -376,6 +383,40 @@ static int cmd_noread(const char *user, const char *db, const char *sql, int sec
 	return 0;
 }
 
+static int cmd_slow(int n, const char *user, const char *db, const char *sql, int secs)
+{
+	struct inbuf *in = calloc(1, sizeof(*in));
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	size_t ql = strlen(sql) + 64;
+	uint8_t *q = malloc(ql);
+	struct timeval tv = { .tv_sec = 10 };
+
+	if (!in || !fds || !q || !(ql = query_msg(q, ql, sql)))
+		return 1;
+	for (int i = 0; i < n; i++) {
+		fds[i] = dial(false, 4096);
+		if (fds[i] < 0) {
+			perror("rawpg: connect");
+			return 1;
+		}
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		in->len = 0;
+		if (!login(fds[i], user, db, in) || !write_all(fds[i], q, ql)) {
+			fprintf(stderr, "rawpg: slow connection %d: login or send failed\n", i);
+			return 1;
+		}
+	}
+	printf("slow=%d\n", n);
+	fflush(stdout);
+	sleep((unsigned)secs);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	free(q);
+	free(in);
+	return 0;
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -488,6 +529,79 @@ static int cmd_idle(int n, int secs)
 	return ok == n ? 0 : 1;
 }
 
+/* Bytes of HEX into a new buffer; *n gets the count.  NULL on bad hex. */
+static uint8_t *unhex(const char *hex, size_t *n)
+{
+	size_t hl = strlen(hex);
+	uint8_t *bytes = malloc(hl / 2 + 1);
+
+	*n = 0;
+	if (!bytes || hl % 2)
+		return NULL;
+	for (size_t i = 0; i < hl; i += 2) {
+		int a = hexval(hex[i]), b = hexval(hex[i + 1]);
+
+		if (a < 0 || b < 0)
+			return NULL;
+		bytes[(*n)++] = (uint8_t)(a << 4 | b);
+	}
+	return bytes;
+}
+
+static int cmd_pipe(const char *user, const char *db, const char *hex, int want)
+{
+	struct inbuf *in = calloc(1, sizeof(*in));
+	size_t n, m, ntypes = 0;
+	uint8_t *bytes = unhex(hex, &n), type;
+	const uint8_t *body;
+	uint32_t blen;
+	char *types = malloc(1 << 20);
+	int fd = dial(false, 0), ready = 0;
+	double deadline;
+	struct timeval tv = { .tv_sec = 10 };
+
+	if (fd < 0 || !in || !bytes || !types) {
+		fputs("rawpg: connect failed or bad hex\n", stderr);
+		return 2;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!login(fd, user, db, in)) {
+		fputs("rawpg: login failed\n", stderr);
+		return 1;
+	}
+	if (!write_all(fd, bytes, n))
+		printf("send failed: %s\n", strerror(errno));
+	deadline = now_s() + 10;
+	while (ready < want && now_s() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		r = read(fd, in->data + in->len, sizeof(in->data) - in->len);
+		if (r <= 0)
+			break;
+		in->len += (size_t)r;
+		while ((m = next_msg(in, &type, &body, &blen)) != 0 && m != (size_t)-1) {
+			if (type == 'E')
+				print_error(body, blen);
+			if (ntypes < (1 << 20) - 1)
+				types[ntypes++] = type >= 32 && type < 127 ? (char)type : '?';
+			ready += type == 'Z';
+			consume(in, m);
+		}
+		if (m == (size_t)-1)
+			break;
+	}
+	types[ntypes] = 0;
+	printf("types=%s\nready=%d\n", types, ready);
+	close(fd);
+	free(types);
+	free(bytes);
+	free(in);
+	return ready == want ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4)
@@ -502,10 +616,16 @@ int main(int argc, char **argv)
 		return cmd_raw(argv[4], argv[5], argv[6]);
 	if (!strcmp(argv[3], "idle") && argc == 6)
 		return cmd_idle(atoi(argv[4]), atoi(argv[5]));
+	if (!strcmp(argv[3], "slow") && argc == 9)
+		return cmd_slow(atoi(argv[4]), argv[5], argv[6], argv[7], atoi(argv[8]));
+	if (!strcmp(argv[3], "pipe") && argc == 8)
+		return cmd_pipe(argv[4], argv[5], argv[6], atoi(argv[7]));
 usage:
 	fputs("usage: rawpg HOST PORT many N USER DB\n"
 	      "       rawpg HOST PORT noread USER DB SQL SECONDS\n"
 	      "       rawpg HOST PORT raw USER|- DB HEX\n"
-	      "       rawpg HOST PORT idle N SECONDS\n", stderr);
+	      "       rawpg HOST PORT idle N SECONDS\n"
+	      "       rawpg HOST PORT slow N USER DB SQL SECONDS\n"
+	      "       rawpg HOST PORT pipe USER DB HEX N\n", stderr);
 	return 2;
 }

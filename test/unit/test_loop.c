@@ -1181,6 +1181,48 @@ START_TEST(test_defer)
 }
 END_TEST
 
+static void count_call(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* The "buffers came back" hook: deferred to the end of a turn, never called
+ * from inside loop_buf_put, and once per loop_bufs_notify */
+START_TEST(test_bufs_notify)
+{
+	struct loop *loop = new_loop(_i, 2, 16);
+	struct rx *rx = calloc(1, sizeof(*rx));
+	char msg[100] = { 0 };
+	int sv[2], calls = 0;
+
+	make_pair(sv);
+	ck_assert_int_eq(loop_sock_open(loop, &rx->sock, sv[0]), 0);
+	rx->hold = true;
+	ck_assert_int_eq(write(sv[1], msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	rx_start(loop, rx);
+	run_until(loop, &rx->final);
+	ck_assert_int_eq(rx->final_res, -ENOBUFS);
+	ck_assert_int_eq(rx->nheld, 2);
+
+	loop_bufs_notify(loop, count_call, &calls);
+	run_ms(loop, 10);
+	ck_assert_int_eq(calls, 0);		/* nothing came back yet */
+	loop_buf_put(loop, rx->held[0]);
+	ck_assert_int_eq(calls, 0);		/* not from inside the put */
+	run_ms(loop, 10);
+	ck_assert_int_eq(calls, 1);
+	loop_buf_put(loop, rx->held[1]);
+	run_ms(loop, 10);
+	ck_assert_int_eq(calls, 1);		/* once per notify */
+	rx->nheld = 0;
+
+	loop_sock_close(loop, &rx->sock);
+	close(sv[1]);
+	free(rx);
+	loop_free(loop);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
 	Suite *s = suite_create("loop");
@@ -1201,6 +1243,7 @@ static Suite *loop_suite(void)
 	tcase_add_loop_test(tc, test_timers, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_timer_rearm, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_enobufs, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_bufs_notify, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_poll_eventfd, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_defer, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_accept_once, 0, NBACKENDS);
