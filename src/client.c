@@ -543,9 +543,13 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	stats_request(cl, type);
 	c->request_time_us = loop_now_us(c->w->loop);
 	switch (prep_client_header(cl, type)) {
-	case 1:
+	case PREP_CONSUME:
 		return ACT_CONSUME;	/* rewritten for the server in client_on_message */
-	case -1:
+	case PREP_DROP:
+		return ACT_DROP;	/* answered or replaced already */
+	case PREP_REPLACE_HEAD:
+		return ACT_REPLACE_HEAD;	/* names rewritten, the rest streams */
+	case PREP_CLOSED:
 		return ACT_CLOSE;
 	default:
 		return ACT_FORWARD;
