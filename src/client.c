@@ -519,6 +519,8 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	default:
 		return ACT_CLOSE;
 	}
+	if (prep_client_must_wait(cl, type))
+		return ACT_WAIT;	/* until the pipeline before it is answered */
 	sv = cl->server;
 	if (sv->outstanding == 0 && !sv->unsynced)
 		sv->query_start_us = loop_now_us(c->w->loop);

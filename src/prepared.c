@@ -75,7 +75,13 @@ struct prep_server {
 	uint64_t tick;
 	struct preq *q;		/* a ring */
 	unsigned qhead, qn, qcap;
+	unsigned nsync;		/* Syncs queued: pipelines not yet answered */
 	bool lost;		/* the set may differ from the server's: see prep_server_lost */
+	bool redo;		/* the set may lack statements the server has: each
+				 * Parse goes behind a Close of its name */
+	bool client_waits;	/* prep_client_must_wait() said so */
+	bool skipping;		/* an error came before the client's Sync: PostgreSQL
+				 * ignores what the client sends until then */
 };
 
 /* FNV-1a: a table index, not a defence; names and texts come from
@@ -469,6 +475,8 @@ static struct preq *q_push(struct prep_server *ps, uint8_t type, uint8_t flags, 
 	if (name && !(e->name = strdup(name)))
 		return NULL;
 	ps->qn++;
+	if (type == 'S')
+		ps->nsync++;
 	return e;
 }
 
@@ -484,6 +492,8 @@ static void q_pop(struct server *sv)
 	if (e->ps)
 		pstmt_unref(sv->c.w, e->ps);
 	e->ps = NULL;
+	if (e->type == 'S')
+		ps->nsync--;
 	ps->qhead = (ps->qhead + 1) % ps->qcap;
 	ps->qn--;
 }
@@ -497,6 +507,8 @@ void prep_unlink(struct server *sv)
 		sv->prep->lost = true;
 	while (sv->prep->qn)
 		q_pop(sv);
+	sv->prep->skipping = false;
+	sv->prep->client_waits = false;
 	sv->prep_on = false;
 }
 
@@ -596,22 +608,85 @@ static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
 	return true;
 }
 
-/* The server has st, or gets a Parse for it ahead of what follows in pb. */
-static bool ensure_prepared(struct client *cl, struct server *sv, struct pstmt *st,
-			    struct pktbuf *pb)
+/*
+ * Whether a Parse or a Close of statement id is still unanswered in a
+ * pipeline before the last Sync.  Whether it runs depends on errors not yet
+ * seen, so whether the server holds the statement after it is unknown: a
+ * Close of the name then a Parse settle it either way (a Close of a missing
+ * statement is no error).
+ */
+static bool pending_before_sync(struct prep_server *ps, uint64_t id)
+{
+	unsigned last = ps->qn;
+
+	if (!ps->nsync)
+		return false;
+	while (q_at(ps, --last)->type != 'S')
+		;
+	for (unsigned i = 0; i < last; i++) {
+		const struct preq *e = q_at(ps, i);
+
+		if (e->id == id && ((e->type == 'P' && !(e->flags & RQ_REPLACE)) ||
+				    (e->type == 'C' && (e->flags & RQ_SKIP))))
+			return true;
+	}
+	return false;
+}
+
+static void put_close(struct pktbuf *pb, uint64_t id)
+{
+	char name[PREP_NAME_MAX];
+
+	server_name(name, id);
+	pkt_begin(pb, 'C');
+	pkt_u8(pb, 'S');
+	pkt_str(pb, name);
+	pkt_end(pb);
+}
+
+/* A Parse of st (in the set already, or added), behind a Close of its name
+ * while the set may lack what the server has */
+static bool send_parse(struct server *sv, struct pstmt *st, struct pktbuf *pb, bool in_set,
+		       uint8_t flags, const char *name)
+{
+	struct prep_server *ps = sv->prep;
+
+	if (!in_set && !set_add(sv, st, pb))
+		return false;
+	if (ps->redo) {
+		put_close(pb, st->id);
+		if (!q_push(ps, 'C', RQ_SKIP, st->id, NULL))
+			return false;
+	}
+	put_parse(pb, st->id, st->body, st->len);
+	return q_push(ps, 'P', flags, st->id, name) != NULL;
+}
+
+/* Whether the set has st for sure (it is marked used); else a Parse is due */
+static bool has_for_sure(struct server *sv, const struct pstmt *st, bool *in_set)
 {
 	struct prep_server *ps = sv->prep;
 	int i = set_find(ps, st->id);
 
-	if (i >= 0) {
+	*in_set = i >= 0;
+	if (i >= 0)
 		ps->set[i].used = ++ps->tick;
+	if (!pending_before_sync(ps, st->id))
+		return *in_set;
+	ps->redo = true;
+	return false;
+}
+
+/* The server has st, or gets a Parse for it ahead of what follows in pb. */
+static bool ensure_prepared(struct client *cl, struct server *sv, struct pstmt *st,
+			    struct pktbuf *pb)
+{
+	bool in_set;
+
+	if (has_for_sure(sv, st, &in_set))
 		return true;
-	}
-	if (!set_add(sv, st, pb))
-		return false;
-	put_parse(pb, st->id, st->body, st->len);
 	cl->pool->stats.total.server_parse_count++;
-	return q_push(ps, 'P', RQ_SKIP, st->id, NULL) != NULL;
+	return send_parse(sv, st, pb, in_set, RQ_SKIP, NULL);
 }
 
 static bool send_to_server(struct client *cl, struct server *sv, struct pktbuf *pb, bool ok)
@@ -701,7 +776,7 @@ static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, 
 	const char *name;
 	struct pstmt *st;
 	uint32_t nlen;
-	bool ok;
+	bool in_set;
 
 	rd_init(&r, body, len);
 	name = rd_str(&r);
@@ -723,21 +798,15 @@ static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, 
 			pstmt_unref_zero(cl->c.w, st);
 		return send_to_server(cl, sv, pb, false);
 	}
-	if (set_find(ps, st->id) >= 0) {
+	if (has_for_sure(sv, st, &in_set)) {
 		/* the server has it: the client gets its ParseComplete in turn */
-		ps->set[set_find(ps, st->id)].used = ++ps->tick;
 		if (!q_push(ps, '1', RQ_FAKE, st->id, name))
 			return send_to_server(cl, sv, pb, false);
 		emit_fakes(sv);
 		return true;
 	}
-	ok = set_add(sv, st, pb);
-	if (ok) {
-		put_parse(pb, st->id, st->body, st->len);
-		cl->pool->stats.total.server_parse_count++;
-		ok = q_push(ps, 'P', RQ_NAMED, st->id, name) != NULL;
-	}
-	return send_to_server(cl, sv, pb, ok);
+	cl->pool->stats.total.server_parse_count++;
+	return send_to_server(cl, sv, pb, send_parse(sv, st, pb, in_set, RQ_NAMED, name));
 }
 
 /* Bind and Describe name a statement: theirs becomes the server's.  Used
@@ -945,6 +1014,74 @@ static enum prep_verdict named_header(struct client *cl, struct server *sv, uint
 	return replace_head(cl, sv, type, portal, ce->ps, (uint32_t)r.pos);
 }
 
+/* The statement name a Parse, Bind, Describe or Close starts with, from
+ * the bytes that came with its header; false if none or not all there */
+static bool peek_name(struct client *cl, uint8_t type, char *out, size_t outlen)
+{
+	uint8_t b[CONN_PEEK_MIN];
+	struct msg_rd r;
+	const char *name;
+
+	rd_init(&r, b, conn_peek_body(&cl->c, b, sizeof(b)));
+	if (type == 'B')
+		rd_str(&r);
+	else if (type != 'P' && rd_u8(&r) != 'S')
+		return false;
+	name = rd_str(&r);
+	if (!name || !*name || strlen(name) >= outlen)
+		return false;
+	strcpy(out, name);
+	return true;
+}
+
+/* Whether a client's Parse or Close of name is unanswered before a Sync */
+static bool name_pending_before_sync(struct prep_server *ps, const char *name)
+{
+	unsigned last = ps->qn;
+
+	while (q_at(ps, --last)->type != 'S')
+		;
+	for (unsigned i = 0; i < last; i++) {
+		const struct preq *e = q_at(ps, i);
+
+		if (e->name && !(e->flags & RQ_REPLACE) && !strcmp(e->name, name))
+			return true;
+	}
+	return false;
+}
+
+bool prep_client_must_wait(struct client *cl, uint8_t type)
+{
+	struct server *sv = cl->server;
+	char name[CONN_PEEK_MIN];
+
+	if (!sv || !sv->prep_on || !sv->prep->nsync || !strchr("PBDC", type) ||
+	    !peek_name(cl, type, name, sizeof(name)) || !name_pending_before_sync(sv->prep, name))
+		return false;
+	sv->prep->client_waits = true;
+	return true;
+}
+
+static void resume_client(void *arg)
+{
+	struct client *cl = arg;
+
+	conn_process(&cl->c);
+}
+
+/* A pipeline has been answered: a client waiting for it goes on (at the
+ * end of the loop turn, outside this server's processing) */
+static void wake_client(struct server *sv)
+{
+	struct client *cl = sv->client;
+
+	if (!sv->prep->client_waits || !cl || cl->c.closing)
+		return;
+	sv->prep->client_waits = false;
+	if (loop_defer(sv->c.w->loop, resume_client, cl) != 0)
+		conn_process(&cl->c);
+}
+
 enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
@@ -952,6 +1089,12 @@ enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 
 	if (!sv || !sv->prep_on)
 		return PREP_FORWARD;
+	if (sv->prep->skipping) {
+		/* no answer, no effect: the server drops it unread */
+		if (type != 'S')
+			return PREP_FORWARD;
+		sv->prep->skipping = false;
+	}
 	switch (type) {
 	case 'P':
 	case 'B':
@@ -1000,16 +1143,23 @@ bool prep_client_message(struct client *cl, uint8_t type, const uint8_t *body, u
 
 /* ---- responses ---- */
 
-/* A Close PostgreSQL skipped: the statement is still there */
+/*
+ * A Close PostgreSQL skipped: the statement is still there.  Unless, in a
+ * pipeline of several Syncs, what was there before the Close was itself
+ * unsure (redo): then the set forgets it, since a set that lacks a statement
+ * the server has costs a Close before the next Parse of it, while a set that
+ * lists one the server lacks would fail the Bind.
+ */
 static void unclose(struct server *sv, struct preq *e)
 {
 	struct pstmt *st = e->ps;
 
 	e->ps = NULL;
-	if (set_find(sv->prep, st->id) >= 0 || !set_insert(sv, st)) {
-		/* prepared again after a Sync already sent: that Parse fails */
+	if (sv->prep->redo || set_find(sv->prep, st->id) >= 0) {
 		pstmt_unref(sv->c.w, st);
-		set_lost(sv, "a skipped Close overlaps a later Parse");
+	} else if (!set_insert(sv, st)) {
+		pstmt_unref(sv->c.w, st);
+		set_lost(sv, "out of memory");
 	}
 }
 
@@ -1048,7 +1198,10 @@ static void undo(struct server *sv, struct preq *e)
  * to the next Sync, so those requests get no answers and did not happen.
  * They are undone newest first, which restores pgring's view as it was
  * before the failed request, whatever they did to the same statement (a
- * Close of one, then a Parse of it again).
+ * Close of one, then a Parse of it again).  Pipelines sent after the next
+ * Sync were built on the view before the undo: where they touched the same
+ * statements, they were sent with a Close ahead of each Parse (redo), and
+ * the undo leaves the set short rather than long (see unclose).
  */
 static void error_skip(struct server *sv)
 {
@@ -1057,6 +1210,7 @@ static void error_skip(struct server *sv)
 
 	while (n < ps->qn && q_at(ps, n)->type != 'S')
 		n++;
+	ps->skipping = n == ps->qn;
 	for (unsigned i = n; i-- > 0;)
 		undo(sv, q_at(ps, i));
 	while (n--)
@@ -1206,6 +1360,7 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 	case 'Z':
 		if (h && (h->type == 'S' || h->type == 'Q' || h->type == 'F'))
 			q_pop(sv);
+		wake_client(sv);
 		break;
 	case '1':
 		if (h && h->type == 'P') {

@@ -46,6 +46,11 @@ enum prep_verdict {
  * and Close are rewritten here, from the body's first bytes, without
  * gathering the rest; a named Parse is gathered (its text is remembered). */
 enum prep_verdict prep_client_header(struct client *cl, uint8_t type);
+/* Before anything else is done with a client message: whether it must wait
+ * until the server has answered the pipelines sent before it (it names a
+ * statement whose Parse or Close is in one of them, and whether that ran
+ * decides PostgreSQL's answer).  The client is processed again then. */
+bool prep_client_must_wait(struct client *cl, uint8_t type);
 /* A consumed Parse, Bind, Describe or Close; false if the client was closed. */
 bool prep_client_message(struct client *cl, uint8_t type, const uint8_t *body, uint32_t len);
 

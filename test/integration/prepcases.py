@@ -174,6 +174,43 @@ def case_evict_after_error(port):
     d.close()
 
 
+def case_pipelined_after_error(port):
+    """F1 across Syncs: the second pipeline is sent before the first one's
+    error is known, and uses statements the first one evicted or prepared
+    (max_prepared_statements = 1)."""
+    c = Conn(port)
+    say(c.batch(parse("s1", "select 1"), parse("s2", "select 2")))
+    two = (parse("", "select 1/0") + bind("", "") + execute() + bind("", "s1") + execute() + SYNC
+           + bind("", "s1") + execute() + bind("", "s2") + execute() + SYNC)
+    c.send(two)
+    say(summarize(c.until_ready()), summarize(c.until_ready()))
+    two = (parse("", "select 1/0") + bind("", "") + execute() + parse("s3", "select 3") + SYNC
+           + bind("", "s2") + execute() + bind("", "s1") + execute() + SYNC)
+    c.send(two)
+    say(summarize(c.until_ready()), summarize(c.until_ready()))
+    say(c.batch(bind("", "s3"), execute()))
+    say(c.batch(bind("", "s1"), execute(), bind("", "s2"), execute()))
+    # names the first pipeline Parses or Closes behind its error
+    two = (parse("", "select 1/0") + bind("", "") + execute() + parse("s5", "select 5")
+           + close(b"S", "s1") + SYNC + bind("", "s5") + execute() + parse("s1", "select 6")
+           + SYNC + parse("s5", "select 7") + bind("", "s5") + execute() + SYNC)
+    c.send(two)
+    say(" | ".join(summarize(c.until_ready()) for _ in range(3)))
+    # the client's Sync comes after the error has
+    c.send(bind("", "s1") + execute() + parse("", "select 1/0") + bind("", "") + execute())
+    time.sleep(0.2)
+    c.send(close(b"S", "s1") + parse("s8", "select 8") + bind("", "s8") + execute() + SYNC)
+    say(summarize(c.until_ready()))
+    say(c.batch(bind("", "s1"), execute(), parse("s8", "select 8"), bind("", "s8"), execute()))
+    c.close()
+    d = Conn(port)
+    for _ in range(2):
+        say(d.batch(parse("s1", "select 1"), bind("", "s1"), execute(),
+                    parse("s2", "select 2"), bind("", "s2"), execute()))
+        say(d.batch(close(b"S", "s1"), close(b"S", "s2")))
+    d.close()
+
+
 def case_client_close_skipped(port):
     """A client's Close skipped after an error: the name still exists."""
     c = Conn(port)
@@ -278,9 +315,48 @@ def case_parse_over_limit(port):
     c.close()
 
 
+def case_random(port, seed="1", rounds="150"):
+    """Random pipelines of named Parse/Bind/Describe/Close with errors, up to
+    three Syncs each, from two clients taking turns: with max_prepared_statements
+    small, pgring evicts and re-prepares all the time.  The answers must be
+    PostgreSQL's.  (Not generated: a pipeline that uses a name Parsed before
+    one of its own Syncs; pgring cannot know whether that Parse will run.)"""
+    import random
+    rnd = random.Random(int(seed))
+    conns = [Conn(port), Conn(port)]
+    for r in range(int(rounds)):
+        c = conns[rnd.randrange(2)]
+        out, pending = b"", set()
+        for b in range(rnd.choice((1, 1, 2, 3))):
+            for _ in range(rnd.randint(1, 5)):
+                name = "s%d" % rnd.randrange(5)
+                op = rnd.random()
+                if op < 0.3:
+                    out += parse(name, "select %d" % rnd.randrange(6))
+                    pending.add(name)
+                elif op < 0.6 and name not in pending:
+                    out += bind("", name) + execute()
+                elif op < 0.7 and name not in pending:
+                    out += describe(b"S", name)
+                elif op < 0.85:
+                    out += close(b"S", name)
+                    pending.add(name)
+                elif op < 0.93:
+                    out += parse("", "select 1/0") + bind("", "") + execute()
+                else:
+                    out += parse("", "select 7") + bind("", "") + execute()
+            out += SYNC
+        c.send(out)
+        say("%d: %s" % (r, " | ".join(summarize(c.until_ready()) for _ in range(out.count(SYNC)))))
+    for c in conns:
+        c.close()
+
+
 CASES = {
+    "random": case_random,
     "evict_after_error": case_evict_after_error,
     "client_close_skipped": case_client_close_skipped,
+    "pipelined_after_error": case_pipelined_after_error,
     "dealloc_pgring_name": case_dealloc_pgring_name,
     "parse_twice": case_parse_twice,
     "bind_large": case_bind_large,

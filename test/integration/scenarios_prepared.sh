@@ -112,11 +112,11 @@ PREPCASES=$top_srcdir/test/integration/prepcases.py
 # prepcase PORT CASE [ARGS]: one case of prepcases.py, bounded
 prepcase() { timeout -k 2 "${PREPCASE_TIMEOUT:-120}" /usr/bin/python3 "$PREPCASES" "$@"; }
 
-# prep_same CASE: the case's answers through pgring are PostgreSQL's own
+# prep_same CASE [ARGS]: the case's answers through pgring are PostgreSQL's own
 prep_same() {
 	local want got
-	want=$(prepcase "$PG_PORT" "$1" 2>&1) || { echo "straight to PostgreSQL: $want"; return 1; }
-	got=$(prepcase "$PGRING_PORT" "$1" 2>&1)
+	want=$(prepcase "$PG_PORT" "$@" 2>&1) || { echo "straight to PostgreSQL: $want"; return 1; }
+	got=$(prepcase "$PGRING_PORT" "$@" 2>&1)
 	echo "$got"
 	[ "$got" = "$want" ] && return 0
 	echo "differs from PostgreSQL's:"
@@ -131,7 +131,20 @@ sc_prepared_evict_error() {
 default_pool_size = 1
 max_prepared_statements = 1" || return 1
 	prep_same evict_after_error || return 1
-	prep_same client_close_skipped
+	prep_same client_close_skipped || return 1
+	prep_same pipelined_after_error
+}
+
+# F1, F14: random pipelines from two clients over two servers that hold two
+# statements each, against PostgreSQL's answers to the same bytes
+sc_prepared_random() {
+	local seed
+	pgring_start "$1" "$PREP_CONF
+default_pool_size = 2
+max_prepared_statements = 2" || return 1
+	for seed in 1 2 3 4; do
+		prep_same random "$seed" 150 >"$T_ROOT/random.out" 2>&1 || { echo "seed $seed:"; sed -n "/^differs/,\$p" "$T_ROOT/random.out" | head -n 40; return 1; }
+	done
 }
 
 # F1: a client's DEALLOCATE of pgring's own statement must cost the next
@@ -198,5 +211,5 @@ max_client_prepared_bytes = 1048576" || return 1
 		"$(printf '%s\n' "E(53200 out of memory) Z(I)" "1 2 D(1) C(SELECT 1) Z(I)")"
 }
 
-SCENARIOS="$SCENARIOS prepared_evict_error prepared_dealloc_pgring prepared_parse_twice
+SCENARIOS="$SCENARIOS prepared_evict_error prepared_random prepared_dealloc_pgring prepared_parse_twice
 	prepared_large_bind prepared_client_limit prepared_parse_over_limit"
