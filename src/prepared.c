@@ -76,6 +76,8 @@ struct prep_server {
 	struct preq *q;		/* a ring */
 	unsigned qhead, qn, qcap;
 	unsigned nsync;		/* Syncs queued: pipelines not yet answered */
+	unsigned neffect;	/* requests queued that change a set or map (effect()) */
+	unsigned neffect_synced;	/* those of them before the last Sync */
 	bool lost;		/* the set may differ from the server's: see prep_server_lost */
 	bool redo;		/* the set may lack statements the server has: each
 				 * Parse goes behind a Close of its name */
@@ -448,6 +450,15 @@ static struct preq *q_at(struct prep_server *ps, unsigned i)
 	return &ps->q[(ps->qhead + i) % ps->qcap];
 }
 
+/* A request whose effect on the server's set or the client's map depends
+ * on whether PostgreSQL runs it */
+static bool effect(const struct preq *e)
+{
+	if (e->flags & RQ_REPLACE)
+		return false;
+	return (e->type == 'P' && e->id) || (e->type == 'C' && (e->flags & RQ_SKIP)) || e->name;
+}
+
 static struct preq *q_push(struct prep_server *ps, uint8_t type, uint8_t flags, uint64_t id,
 			   const char *name)
 {
@@ -475,8 +486,12 @@ static struct preq *q_push(struct prep_server *ps, uint8_t type, uint8_t flags, 
 	if (name && !(e->name = strdup(name)))
 		return NULL;
 	ps->qn++;
-	if (type == 'S')
+	if (effect(e))
+		ps->neffect++;
+	if (type == 'S') {
 		ps->nsync++;
+		ps->neffect_synced = ps->neffect;
+	}
 	return e;
 }
 
@@ -487,6 +502,11 @@ static void q_pop(struct server *sv)
 
 	if (!e)
 		return;
+	if (effect(e)) {
+		ps->neffect--;
+		if (ps->neffect_synced)
+			ps->neffect_synced--;
+	}
 	free(e->name);
 	e->name = NULL;
 	if (e->ps)
@@ -617,17 +637,15 @@ static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
  */
 static bool pending_before_sync(struct prep_server *ps, uint64_t id)
 {
-	unsigned last = ps->qn;
+	unsigned left = ps->neffect_synced;
 
-	if (!ps->nsync)
-		return false;
-	while (q_at(ps, --last)->type != 'S')
-		;
-	for (unsigned i = 0; i < last; i++) {
+	for (unsigned i = 0; left; i++) {
 		const struct preq *e = q_at(ps, i);
 
-		if (e->id == id && ((e->type == 'P' && !(e->flags & RQ_REPLACE)) ||
-				    (e->type == 'C' && (e->flags & RQ_SKIP))))
+		if (!effect(e))
+			continue;
+		left--;
+		if (e->id == id && (e->type == 'P' || e->type == 'C'))
 			return true;
 	}
 	return false;
@@ -1037,14 +1055,15 @@ static bool peek_name(struct client *cl, uint8_t type, char *out, size_t outlen)
 /* Whether a client's Parse or Close of name is unanswered before a Sync */
 static bool name_pending_before_sync(struct prep_server *ps, const char *name)
 {
-	unsigned last = ps->qn;
+	unsigned left = ps->neffect_synced;
 
-	while (q_at(ps, --last)->type != 'S')
-		;
-	for (unsigned i = 0; i < last; i++) {
+	for (unsigned i = 0; left; i++) {
 		const struct preq *e = q_at(ps, i);
 
-		if (e->name && !(e->flags & RQ_REPLACE) && !strcmp(e->name, name))
+		if (!effect(e))
+			continue;
+		left--;
+		if (e->name && !strcmp(e->name, name))
 			return true;
 	}
 	return false;
@@ -1055,7 +1074,7 @@ bool prep_client_must_wait(struct client *cl, uint8_t type)
 	struct server *sv = cl->server;
 	char name[CONN_PEEK_MIN];
 
-	if (!sv || !sv->prep_on || !sv->prep->nsync || !strchr("PBDC", type) ||
+	if (!sv || !sv->prep_on || !sv->prep->neffect_synced || !strchr("PBDC", type) ||
 	    !peek_name(cl, type, name, sizeof(name)) || !name_pending_before_sync(sv->prep, name))
 		return false;
 	sv->prep->client_waits = true;

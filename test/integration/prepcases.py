@@ -315,6 +315,15 @@ def case_parse_over_limit(port):
     c.close()
 
 
+def message_boundary(data, n):
+    """The offset after the n-th message of data (or its end)"""
+    pos = 0
+    while n > 0 and pos < len(data):
+        pos += 1 + struct.unpack("!I", data[pos + 1:pos + 5])[0]
+        n -= 1
+    return pos
+
+
 def case_random(port, seed="1", rounds="150"):
     """Random pipelines of named Parse/Bind/Describe/Close with errors, up to
     three Syncs each, from two clients taking turns: with max_prepared_statements
@@ -346,7 +355,15 @@ def case_random(port, seed="1", rounds="150"):
                 else:
                     out += parse("", "select 7") + bind("", "") + execute()
             out += SYNC
-        c.send(out)
+        if rnd.random() < 0.2:
+            # in two writes: an error may come before the Sync does
+            cut = rnd.randrange(1, out.count(b"\0\0\0") + 1)
+            pos = message_boundary(out, cut)
+            c.send(out[:pos])
+            time.sleep(0.02)
+            c.send(out[pos:])
+        else:
+            c.send(out)
         say("%d: %s" % (r, " | ".join(summarize(c.until_ready()) for _ in range(out.count(SYNC)))))
     for c in conns:
         c.close()

@@ -99,7 +99,13 @@ default_pool_size = 1" || return 1
 		expect_eq "SHOW STATS ${v%%:*}" "$(console_val "SHOW STATS" testdb "${v%%:*}")" "${v#*:}" || return 1
 	done
 	expect_eq "SHOW SERVERS prepared_statements" \
-		"$(console_val "SHOW SERVERS" S prepared_statements)" 3
+		"$(console_val "SHOW SERVERS" S prepared_statements)" 3 || return 1
+	# the registry: three statements the server holds, no client names left
+	expect_eq "SHOW MEM prepared_stmt_cache used" \
+		"$(console_val "SHOW MEM" prepared_stmt_cache used)" 3 || return 1
+	expect_eq "SHOW MEM prepared_name_cache used" \
+		"$(console_val "SHOW MEM" prepared_name_cache used)" 0 || return 1
+	[ "$(console_val "SHOW MEM" prepared_stmt_cache memtotal)" -gt 0 ]
 }
 
 SCENARIOS="$SCENARIOS prepared_stats prepared_pgbench prepared_libpq prepared_pipeline prepared_reconnect
