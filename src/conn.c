@@ -449,8 +449,10 @@ static bool decide(struct conn *c, struct conn **pending)
 	if (c->peer && conn_out_full(c->peer))
 		return false;
 	/* the first bytes of the body are on their way: wait for them (more
-	 * bytes re-run conn_process), so that on_header can peek at them */
-	if (!c->is_server && body_arrived(c) < (c->fr.left < CONN_PEEK_MIN ? c->fr.left : CONN_PEEK_MIN))
+	 * bytes re-run conn_process), so that on_header can peek at them; not
+	 * past what stops recv (a client dribbling bytes gets them gathered) */
+	if (!c->is_server && c->inq_n < INQ_HIGH_BUFS &&
+	    body_arrived(c) < (c->fr.left < CONN_PEEK_MIN ? c->fr.left : CONN_PEEK_MIN))
 		return false;
 	c->gather_max = 0;
 	c->fwd_skip = 0;

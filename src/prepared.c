@@ -593,6 +593,17 @@ static void put_parse(struct pktbuf *pb, uint64_t id, const uint8_t *body, uint3
 	pkt_end(pb);
 }
 
+static void put_close(struct pktbuf *pb, uint64_t id)
+{
+	char name[PREP_NAME_MAX];
+
+	server_name(name, id);
+	pkt_begin(pb, 'C');
+	pkt_u8(pb, 'S');
+	pkt_str(pb, name);
+	pkt_end(pb);
+}
+
 /*
  * Makes room in the server's set (a Close for the least recently used) and
  * adds st; false when out of memory.  The evicted statement stays referenced
@@ -606,17 +617,12 @@ static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
 
 	while (ps->nset && ps->nset >= max) {
 		unsigned lru = 0;
-		char name[PREP_NAME_MAX];
 		struct preq *e;
 
 		for (unsigned i = 1; i < ps->nset; i++)
 			if (ps->set[i].used < ps->set[lru].used)
 				lru = i;
-		server_name(name, ps->set[lru].ps->id);
-		pkt_begin(pb, 'C');
-		pkt_u8(pb, 'S');
-		pkt_str(pb, name);
-		pkt_end(pb);
+		put_close(pb, ps->set[lru].ps->id);
 		e = q_push(ps, 'C', RQ_SKIP, ps->set[lru].ps->id, NULL);
 		if (!e)
 			return false;
@@ -649,17 +655,6 @@ static bool pending_before_sync(struct prep_server *ps, uint64_t id)
 			return true;
 	}
 	return false;
-}
-
-static void put_close(struct pktbuf *pb, uint64_t id)
-{
-	char name[PREP_NAME_MAX];
-
-	server_name(name, id);
-	pkt_begin(pb, 'C');
-	pkt_u8(pb, 'S');
-	pkt_str(pb, name);
-	pkt_end(pb);
 }
 
 /* A Parse of st (in the set already, or added), behind a Close of its name
