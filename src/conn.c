@@ -440,6 +440,13 @@ static uint32_t body_arrived(const struct conn *c)
 	return got < c->fr.left ? got : c->fr.left;
 }
 
+/* A client's Parse, Bind, Describe or Close starts with the names that
+ * prepared.c rewrites; other messages are decided on their header alone */
+static bool wants_peek(const struct conn *c)
+{
+	return !c->is_server && c->fr.type && strchr("PBDC", c->fr.type);
+}
+
 /* Asks the owner what to do with the message whose header is complete. */
 static bool decide(struct conn *c, struct conn **pending)
 {
@@ -451,7 +458,7 @@ static bool decide(struct conn *c, struct conn **pending)
 	/* the first bytes of the body are on their way: wait for them (more
 	 * bytes re-run conn_process), so that on_header can peek at them; not
 	 * past what stops recv (a client dribbling bytes gets them gathered) */
-	if (!c->is_server && c->inq_n < INQ_HIGH_BUFS &&
+	if (wants_peek(c) && c->inq_n < INQ_HIGH_BUFS &&
 	    body_arrived(c) < (c->fr.left < CONN_PEEK_MIN ? c->fr.left : CONN_PEEK_MIN))
 		return false;
 	c->gather_max = 0;

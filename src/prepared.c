@@ -8,6 +8,7 @@
 #include "worker.h"
 
 #define PREP_NAME_MAX	32
+#define MSG_SCRATCH_KEEP	(256 * 1024)
 
 /* ---- the worker's statements: one per distinct (text, parameter types) ---- */
 
@@ -710,6 +711,9 @@ static bool send_to_server(struct client *cl, struct server *sv, struct pktbuf *
 		return false;
 	}
 	conn_send_pkt(&sv->c, pb);
+	/* the worker's scratch keeps no megabytes of a large Parse */
+	if (pb->cap > MSG_SCRATCH_KEEP)
+		pkt_free(pb);
 	return true;
 }
 

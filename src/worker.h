@@ -45,9 +45,9 @@ enum msg_action {
 				 * body goes to the peer untouched, by slices */
 };
 
-/* A client message is decided once this many body bytes (or all of a shorter
- * body) have arrived, so that on_header can read the names a Bind, Describe
- * or Close starts with (conn_peek_body) without gathering the message. */
+/* A client's Parse, Bind, Describe or Close is decided once this many body
+ * bytes (or all of a shorter body) have arrived, so that on_header can read
+ * the names it starts with (conn_peek_body) without gathering the message. */
 #define CONN_PEEK_MIN	160
 
 struct out_ent {
