@@ -10,6 +10,20 @@
  * responses pgring must drop (to its own Parse and Close) and those it must
  * make up (ParseComplete for a Parse the server already had, CloseComplete
  * for a Close it keeps) fall in their place in the response stream.
+ *
+ * pgring's view of a server's statements follows PostgreSQL's through
+ * errors: requests that PostgreSQL skips up to the next Sync are undone,
+ * newest first (a Close pgring queued to evict a statement keeps it until
+ * its CloseComplete).  A pipeline sent before an earlier one's error is
+ * known prepares what may or may not be there behind a Close of its name;
+ * a client message whose answer depends on such an error waits for it.
+ * Where pgring cannot know (a client's SQL DEALLOCATE, an error naming a
+ * PGRING_ statement) the server is closed when the client releases it.
+ *
+ * Errors PostgreSQL would give (42P05 for a second Parse of a name, 53200
+ * past max_client_prepared_bytes) come from the server itself, from a
+ * request that fails the same way, so that the transaction aborts and the
+ * skip to Sync is PostgreSQL's; pgring rewrites only the error's text.
  */
 #ifndef PGRING_PREPARED_H
 #define PGRING_PREPARED_H
