@@ -1060,6 +1060,18 @@ static void mem_row(struct rowset *rs, const char *name, size_t size, unsigned u
 	rs_row(rs);
 }
 
+/* Objects of varying size (prepared statements: their texts): the size
+ * shown is the mean, memtotal the exact sum */
+static void mem_row_bytes(struct rowset *rs, const char *name, size_t used, size_t bytes)
+{
+	cell_str(rs, 0, name);
+	cell_int(rs, 1, used ? (long long)(bytes / used) : 0);
+	cell_int(rs, 2, (long long)used);
+	cell_int(rs, 3, 0);
+	cell_int(rs, 4, (long long)bytes);
+	rs_row(rs);
+}
+
 /* pgring allocates objects one by one (no slabs): nothing is kept free */
 static void show_mem(struct client *cl, struct admin *a)
 {
@@ -1071,6 +1083,7 @@ static void show_mem(struct client *cl, struct admin *a)
 	struct rowset rs;
 	unsigned pools = 1, servers = 0, total = loop_bufs_total(w->loop);
 	unsigned avail = loop_bufs_free(w->loop);
+	struct prep_mem pm;
 
 	for (struct pool *p = next_db_pool(a, NULL); p; p = next_db_pool(a, p)) {
 		pools++;
@@ -1081,6 +1094,10 @@ static void show_mem(struct client *cl, struct admin *a)
 	mem_row(&rs, "server_cache", sizeof(struct server), servers, 0);
 	mem_row(&rs, "pool_cache", sizeof(struct pool), pools, 0);
 	mem_row(&rs, "iobuf_cache", loop_buf_size(w->loop), total - avail, avail);
+	/* pgring's own rows: the registry of named statements */
+	prep_mem_usage(w, &pm);
+	mem_row_bytes(&rs, "prepared_stmt_cache", pm.stmts, pm.stmt_bytes);
+	mem_row_bytes(&rs, "prepared_name_cache", pm.names, pm.name_bytes);
 	rs_end(&rs, cl);
 }
 

@@ -687,6 +687,8 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	default:
 		return ACT_CLOSE;
 	}
+	if (prep_client_must_wait(cl, type))
+		return ACT_WAIT;	/* until the pipeline before it is answered */
 	sv = cl->server;
 	if (sv->outstanding == 0 && !sv->unsynced)
 		sv->query_start_us = loop_now_us(c->w->loop);
@@ -711,9 +713,13 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 	stats_request(cl, type);
 	c->request_time_us = loop_now_us(c->w->loop);
 	switch (prep_client_header(cl, type)) {
-	case 1:
+	case PREP_CONSUME:
 		return ACT_CONSUME;	/* rewritten for the server in client_on_message */
-	case -1:
+	case PREP_DROP:
+		return ACT_DROP;	/* answered or replaced already */
+	case PREP_REPLACE_HEAD:
+		return ACT_REPLACE_HEAD;	/* names rewritten, the rest streams */
+	case PREP_CLOSED:
 		return ACT_CLOSE;
 	default:
 		return ACT_FORWARD;

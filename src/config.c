@@ -58,7 +58,8 @@ struct key_def {
 
 /*
  * PgBouncer 1.25's [pgbouncer] keys in its order (alphabetical; SHOW CONFIG
- * prints them so), plus pgring's own event_backend in its alphabetical place.
+ * prints them so), plus pgring's own event_backend and max_client_prepared_bytes
+ * in their alphabetical places.
  * Where PgBouncer's default is NULL the SHOW CONFIG default is "", except
  * verbose, which shows the 0 it means.
  */
@@ -107,6 +108,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("log_stats", KT_BOOL, CF(log_stats), "1", 0),
 	KEY("logfile", KT_STR, CF(logfile), "", 0),
 	KEY("max_client_conn", KT_INT, CF(max_client_conn), "100", 0),
+	KEY("max_client_prepared_bytes", KT_INT, CF(max_client_prepared_bytes), "16777216", 0),
 	KEY("max_db_client_connections", KT_INT, CF(max_db_client_connections), "0", 0),
 	KEY("max_db_connections", KT_INT, CF(max_db_connections), "0", 0),
 	KEYR("max_packet_size", KT_UINT, CF(max_packet_size), "2147483647", 0, 0, UINT_MAX),

@@ -114,6 +114,7 @@ struct config {
 	bool log_stats;
 	char *logfile;
 	int max_client_conn;
+	int max_client_prepared_bytes;	/* pgring's own: a client's named statements */
 	int max_db_client_connections;
 	int max_db_connections;
 	int64_t max_packet_size;

@@ -601,7 +601,7 @@ static void conn_unpool(struct conn *c)
 
 static bool forwards(uint8_t action)
 {
-	return action == ACT_FORWARD || action == ACT_PEEK;
+	return action == ACT_FORWARD || action == ACT_PEEK || action == ACT_REPLACE_HEAD;
 }
 
 static bool gathers(uint8_t action)
@@ -609,9 +609,27 @@ static bool gathers(uint8_t action)
 	return action == ACT_PEEK || action == ACT_CONSUME;
 }
 
+/* Body bytes of the current message already received */
+static uint32_t body_arrived(const struct conn *c)
+{
+	uint32_t off = c->inq_off, got = 0;
+
+	for (const struct loop_buf *b = c->inq_head; b && got < c->fr.left; b = b->next, off = 0)
+		got += b->len > off ? b->len - off : 0;
+	return got < c->fr.left ? got : c->fr.left;
+}
+
+/* A client's Parse, Bind, Describe or Close starts with the names that
+ * prepared.c rewrites; other messages are decided on their header alone */
+static bool wants_peek(const struct conn *c)
+{
+	return !c->is_server && c->fr.type && strchr("PBDC", c->fr.type);
+}
+
 /* Asks the owner what to do with the message whose header is complete. */
 static bool decide(struct conn *c, struct conn **pending)
 {
+	uint32_t gmax;
 	enum msg_action a;
 
 	if (c->peer && conn_out_full(c->peer))
@@ -625,16 +643,26 @@ static bool decide(struct conn *c, struct conn **pending)
 		c->self_blocked = true;
 		return false;
 	}
+	/* the first bytes of the body are on their way: wait for them (more
+	 * bytes re-run conn_process), so that on_header can peek at them; not
+	 * past what stops recv (a client dribbling bytes gets them gathered) */
+	if (wants_peek(c) && c->inq_n < INQ_HIGH_BUFS &&
+	    body_arrived(c) < (c->fr.left < CONN_PEEK_MIN ? c->fr.left : CONN_PEEK_MIN))
+		return false;
+	c->gather_max = 0;
+	c->fwd_skip = 0;
 	a = c->ops->on_header(c, c->fr.type, c->fr.len);
 	if (a == ACT_WAIT || a == ACT_CLOSE || c->closing)
 		return false;
-	if (gathers(a) && c->fr.len > MSG_GATHER_MAX) {
+	gmax = c->gather_max ? c->gather_max : MSG_GATHER_MAX;
+	if (gathers(a) && c->fr.len > gmax) {
 		c->ops->on_eof(c, -EMSGSIZE);
 		return false;
 	}
 	c->decided = true;
 	c->action = (uint8_t)a;
-	if (forwards(a) && c->peer) {
+	/* the owner has sent its own header in place of this one */
+	if (forwards(a) && a != ACT_REPLACE_HEAD && c->peer) {
 		for (int i = 0; i < c->nhold; i++)
 			push_batched(pending, c->peer, c->hold[i].buf, c->hold[i].off, c->hold[i].len);
 	}
@@ -735,7 +763,14 @@ void conn_process(struct conn *c)
 			c->decided = false;	/* decided at the top of the loop */
 			break;
 		case FRAME_BODY:
-			if (forwards(c->action) && c->peer)
+			if (c->fwd_skip) {	/* ACT_REPLACE_HEAD: the part the owner rewrote */
+				uint32_t k = c->fwd_skip < used ? c->fwd_skip : (uint32_t)used;
+
+				c->fwd_skip -= k;
+				off += k;
+				used -= k;
+			}
+			if (forwards(c->action) && c->peer && used)
 				push_batched(&pending, c->peer, b, off, (uint32_t)used);
 			if (gathers(c->action))
 				pkt_bytes(&c->msg, b->data + off, used);

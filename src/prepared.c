@@ -8,6 +8,7 @@
 #include "worker.h"
 
 #define PREP_NAME_MAX	32
+#define MSG_SCRATCH_KEEP	(256 * 1024)
 
 /* ---- the worker's statements: one per distinct (text, parameter types) ---- */
 
@@ -24,6 +25,8 @@ struct prep_registry {
 	struct pstmt **b;
 	size_t nb, n;
 	uint64_t next_id;
+	size_t bytes;			/* the statements, texts included */
+	size_t names, name_bytes;	/* every client's names (SHOW MEM) */
 };
 
 /* ---- a client's names ---- */
@@ -38,6 +41,8 @@ struct cstmt {
 struct prep_client {
 	struct cstmt **b;
 	size_t nb, n;
+	size_t bytes;		/* its names and their texts: max_client_prepared_bytes */
+	bool warned;		/* the limit has been logged */
 };
 
 /* ---- a server's prepared set and its request queue ---- */
@@ -45,12 +50,19 @@ struct prep_client {
 #define RQ_FAKE		0x1	/* no server message: pgring answers type itself */
 #define RQ_SKIP		0x2	/* pgring's own request: its answer is not the client's */
 #define RQ_NAMED	0x4	/* a client's named Parse: name is set */
+#define RQ_REPLACE	0x8	/* its ErrorResponse is rewritten: a Parse's PGRING_<id>
+				 * becomes name; any other request's is "out of memory" */
 
 struct preq {
 	uint8_t type;
 	uint8_t flags;
 	uint64_t id;
 	char *name;
+	/* a reference that outlives the set or map it left, until the answer
+	 * says whether the request ran: the statement of pgring's Close
+	 * (back into the set if skipped), or of a client's Close (back into
+	 * its map) */
+	struct pstmt *ps;
 };
 
 struct slot {
@@ -64,6 +76,15 @@ struct prep_server {
 	uint64_t tick;
 	struct preq *q;		/* a ring */
 	unsigned qhead, qn, qcap;
+	unsigned nsync;		/* Syncs queued: pipelines not yet answered */
+	unsigned neffect;	/* requests queued that change a set or map (effect()) */
+	unsigned neffect_synced;	/* those of them before the last Sync */
+	bool lost;		/* the set may differ from the server's: see prep_server_lost */
+	bool redo;		/* the set may lack statements the server has: each
+				 * Parse goes behind a Close of its name */
+	bool client_waits;	/* prep_client_must_wait() said so */
+	bool skipping;		/* an error came before the client's Sync: PostgreSQL
+				 * ignores what the client sends until then */
 };
 
 /* FNV-1a: a table index, not a defence; names and texts come from
@@ -139,24 +160,33 @@ static struct pstmt *registry_get(struct worker *w, const uint8_t *body, uint32_
 	ps->next = r->b[h & (r->nb - 1)];
 	r->b[h & (r->nb - 1)] = ps;
 	r->n++;
+	r->bytes += sizeof(*ps) + len;
 	return ps;
 }
 
-static void pstmt_unref(struct worker *w, struct pstmt *ps)
+/* A statement nothing holds any more leaves the registry */
+static void pstmt_unref_zero(struct worker *w, struct pstmt *ps)
 {
 	struct prep_registry *r = w->prep;
 	struct pstmt **pp;
 
-	if (--ps->refs || !r)
+	if (ps->refs || !r)
 		return;
 	for (pp = &r->b[ps->hash & (r->nb - 1)]; *pp; pp = &(*pp)->next) {
 		if (*pp == ps) {
 			*pp = ps->next;
 			r->n--;
+			r->bytes -= sizeof(*ps) + ps->len;
 			break;
 		}
 	}
 	free(ps);
+}
+
+static void pstmt_unref(struct worker *w, struct pstmt *ps)
+{
+	--ps->refs;
+	pstmt_unref_zero(w, ps);
 }
 
 void prep_registry_free(struct worker *w)
@@ -180,6 +210,30 @@ void prep_registry_free(struct worker *w)
 
 /* ---- client map ---- */
 
+/* What a name costs its client, against max_client_prepared_bytes: the text
+ * counts in full for every client naming it, so that one client's limit does
+ * not depend on what others prepared */
+static size_t cstmt_cost(size_t nlen, const struct pstmt *ps)
+{
+	return sizeof(struct cstmt) + nlen + 1 + sizeof(*ps) + ps->len;
+}
+
+static void cmap_account(struct client *cl, const char *name, const struct pstmt *ps, bool add)
+{
+	struct prep_registry *r = cl->c.w->prep;
+	size_t nlen = strlen(name), cost = cstmt_cost(nlen, ps);
+
+	if (add) {
+		cl->prep->bytes += cost;
+		r->names++;
+		r->name_bytes += sizeof(struct cstmt) + nlen + 1;
+	} else {
+		cl->prep->bytes -= cost;
+		r->names--;
+		r->name_bytes -= sizeof(struct cstmt) + nlen + 1;
+	}
+}
+
 static struct cstmt **cmap_slot(struct prep_client *m, const char *name, uint64_t h)
 {
 	struct cstmt **pp;
@@ -199,8 +253,10 @@ static struct cstmt *cmap_get(struct client *cl, const char *name)
 	return *cmap_slot(m, name, hash_bytes(name, strlen(name)));
 }
 
-/* Points name at ps (replacing what it named before); false when out of memory */
-static bool cmap_put(struct client *cl, const char *name, struct pstmt *ps)
+/* Points a new name at ps, taking over a reference to it when take is set
+ * (else adding one); false when out of memory or the name is taken (the
+ * caller has checked: a second Parse of a name is an error) */
+static bool cmap_put(struct client *cl, const char *name, struct pstmt *ps, bool take)
 {
 	struct prep_client *m = cl->prep;
 	size_t nlen = strlen(name);
@@ -213,12 +269,8 @@ static bool cmap_put(struct client *cl, const char *name, struct pstmt *ps)
 		    offsetof(struct cstmt, hash)))
 		return false;
 	pp = cmap_slot(m, name, h);
-	if (*pp) {
-		ps->refs++;
-		pstmt_unref(cl->c.w, (*pp)->ps);
-		(*pp)->ps = ps;
-		return true;
-	}
+	if (*pp)
+		return false;
 	e = malloc(sizeof(*e) + nlen + 1);
 	if (!e)
 		return false;
@@ -228,26 +280,40 @@ static bool cmap_put(struct client *cl, const char *name, struct pstmt *ps)
 	e->next = NULL;
 	*pp = e;
 	m->n++;
-	ps->refs++;
+	if (!take)
+		ps->refs++;
+	cmap_account(cl, name, ps, true);
 	return true;
 }
 
-/* Forgets name; with id != 0 only while it still names statement id. */
-static void cmap_del(struct client *cl, const char *name, uint64_t id)
+/* Forgets name (with id != 0 only while it still names statement id) and
+ * returns its statement with the map's reference, or NULL */
+static struct pstmt *cmap_take(struct client *cl, const char *name, uint64_t id)
 {
 	struct prep_client *m = cl->prep;
 	struct cstmt **pp, *e;
+	struct pstmt *ps;
 
 	if (!m || !m->n)
-		return;
+		return NULL;
 	pp = cmap_slot(m, name, hash_bytes(name, strlen(name)));
 	e = *pp;
 	if (!e || (id && e->ps->id != id))
-		return;
+		return NULL;
 	*pp = e->next;
 	m->n--;
-	pstmt_unref(cl->c.w, e->ps);
+	ps = e->ps;
+	cmap_account(cl, name, ps, false);
 	free(e);
+	return ps;
+}
+
+static void cmap_del(struct client *cl, const char *name, uint64_t id)
+{
+	struct pstmt *ps = cmap_take(cl, name, id);
+
+	if (ps)
+		pstmt_unref(cl->c.w, ps);
 }
 
 static void cmap_clear(struct client *cl)
@@ -261,6 +327,7 @@ static void cmap_clear(struct client *cl)
 			struct cstmt *e = m->b[i];
 
 			m->b[i] = e->next;
+			cmap_account(cl, e->name, e->ps, false);
 			pstmt_unref(cl->c.w, e->ps);
 			free(e);
 		}
@@ -282,6 +349,19 @@ unsigned prep_client_count(const struct client *cl)
 	return cl->prep ? (unsigned)cl->prep->n : 0;
 }
 
+void prep_mem_usage(const struct worker *w, struct prep_mem *m)
+{
+	const struct prep_registry *r = w->prep;
+
+	memset(m, 0, sizeof(*m));
+	if (!r)
+		return;
+	m->stmts = r->n;
+	m->stmt_bytes = r->bytes + r->nb * sizeof(*r->b);
+	m->names = r->names;
+	m->name_bytes = r->name_bytes;
+}
+
 /* ---- server set ---- */
 
 static int set_find(struct prep_server *ps, uint64_t id)
@@ -292,12 +372,19 @@ static int set_find(struct prep_server *ps, uint64_t id)
 	return -1;
 }
 
-static void set_drop(struct server *sv, unsigned i)
+/* Takes slot i out of the set; its reference goes to the caller */
+static struct pstmt *set_take(struct server *sv, unsigned i)
 {
 	struct prep_server *ps = sv->prep;
+	struct pstmt *st = ps->set[i].ps;
 
-	pstmt_unref(sv->c.w, ps->set[i].ps);
 	ps->set[i] = ps->set[--ps->nset];
+	return st;
+}
+
+static void set_drop(struct server *sv, unsigned i)
+{
+	pstmt_unref(sv->c.w, set_take(sv, i));
 }
 
 static void set_remove(struct server *sv, uint64_t id)
@@ -306,6 +393,26 @@ static void set_remove(struct server *sv, uint64_t id)
 
 	if (i >= 0)
 		set_drop(sv, (unsigned)i);
+}
+
+/* A slot for st, which brings its own reference; false when out of memory */
+static bool set_insert(struct server *sv, struct pstmt *st)
+{
+	struct prep_server *ps = sv->prep;
+
+	if (ps->nset == ps->capset) {
+		unsigned ncap = ps->capset ? ps->capset * 2 : 16;
+		struct slot *ns = realloc(ps->set, ncap * sizeof(*ns));
+
+		if (!ns)
+			return false;
+		ps->set = ns;
+		ps->capset = ncap;
+	}
+	ps->set[ps->nset].ps = st;
+	ps->set[ps->nset].used = ++ps->tick;
+	ps->nset++;
+	return true;
 }
 
 unsigned prep_server_count(const struct server *sv)
@@ -319,6 +426,19 @@ void prep_server_forget(struct server *sv)
 		set_drop(sv, 0);
 }
 
+bool prep_server_lost(const struct server *sv)
+{
+	return sv->prep && sv->prep->lost;
+}
+
+static void set_lost(struct server *sv, const char *why)
+{
+	if (!sv->prep->lost)
+		server_log(sv, LOG_LVL_LOG, "prepared statements unknown (%s): "
+			   "the connection closes when the client releases it", why);
+	sv->prep->lost = true;
+}
+
 /* ---- request queue ---- */
 
 static struct preq *q_head(struct prep_server *ps)
@@ -326,7 +446,22 @@ static struct preq *q_head(struct prep_server *ps)
 	return ps->qn ? &ps->q[ps->qhead] : NULL;
 }
 
-static bool q_push(struct prep_server *ps, uint8_t type, uint8_t flags, uint64_t id, const char *name)
+static struct preq *q_at(struct prep_server *ps, unsigned i)
+{
+	return &ps->q[(ps->qhead + i) % ps->qcap];
+}
+
+/* A request whose effect on the server's set or the client's map depends
+ * on whether PostgreSQL runs it */
+static bool effect(const struct preq *e)
+{
+	if (e->flags & RQ_REPLACE)
+		return false;
+	return (e->type == 'P' && e->id) || (e->type == 'C' && (e->flags & RQ_SKIP)) || e->name;
+}
+
+static struct preq *q_push(struct prep_server *ps, uint8_t type, uint8_t flags, uint64_t id,
+			   const char *name)
 {
 	struct preq *e;
 
@@ -335,31 +470,51 @@ static bool q_push(struct prep_server *ps, uint8_t type, uint8_t flags, uint64_t
 		struct preq *nq = malloc(ncap * sizeof(*nq));
 
 		if (!nq)
-			return false;
+			return NULL;
 		for (unsigned i = 0; i < ps->qn; i++)
-			nq[i] = ps->q[(ps->qhead + i) % ps->qcap];
+			nq[i] = *q_at(ps, i);
 		free(ps->q);
 		ps->q = nq;
 		ps->qcap = ncap;
 		ps->qhead = 0;
 	}
-	e = &ps->q[(ps->qhead + ps->qn) % ps->qcap];
+	e = q_at(ps, ps->qn);
 	e->type = type;
 	e->flags = flags;
 	e->id = id;
+	e->ps = NULL;
 	e->name = NULL;
 	if (name && !(e->name = strdup(name)))
-		return false;
+		return NULL;
 	ps->qn++;
-	return true;
+	if (effect(e))
+		ps->neffect++;
+	if (type == 'S') {
+		ps->nsync++;
+		ps->neffect_synced = ps->neffect;
+	}
+	return e;
 }
 
-static void q_pop(struct prep_server *ps)
+static void q_pop(struct server *sv)
 {
-	if (!ps->qn)
+	struct prep_server *ps = sv->prep;
+	struct preq *e = q_head(ps);
+
+	if (!e)
 		return;
-	free(ps->q[ps->qhead].name);
-	ps->q[ps->qhead].name = NULL;
+	if (effect(e)) {
+		ps->neffect--;
+		if (ps->neffect_synced)
+			ps->neffect_synced--;
+	}
+	free(e->name);
+	e->name = NULL;
+	if (e->ps)
+		pstmt_unref(sv->c.w, e->ps);
+	e->ps = NULL;
+	if (e->type == 'S')
+		ps->nsync--;
 	ps->qhead = (ps->qhead + 1) % ps->qcap;
 	ps->qn--;
 }
@@ -368,8 +523,13 @@ void prep_unlink(struct server *sv)
 {
 	if (!sv->prep)
 		return;
+	/* requests whose answers never came: whether they ran is unknown */
+	if (sv->prep->qn)
+		sv->prep->lost = true;
 	while (sv->prep->qn)
-		q_pop(sv->prep);
+		q_pop(sv);
+	sv->prep->skipping = false;
+	sv->prep->client_waits = false;
 	sv->prep_on = false;
 }
 
@@ -377,7 +537,8 @@ void prep_server_free(struct server *sv)
 {
 	if (!sv->prep)
 		return;
-	prep_unlink(sv);
+	while (sv->prep->qn)
+		q_pop(sv);
 	prep_server_forget(sv);
 	free(sv->prep->q);
 	free(sv->prep->set);
@@ -412,7 +573,7 @@ static void emit_fakes(struct server *sv)
 			pkt_end(pb);
 			any = true;
 		}
-		q_pop(ps);
+		q_pop(sv);
 	}
 	if (!any)
 		pkt_reset(pb);
@@ -422,19 +583,34 @@ static void emit_fakes(struct server *sv)
 
 /* ---- building what goes to the server ---- */
 
-static void put_parse(struct pktbuf *pb, const struct pstmt *st)
+static void put_parse(struct pktbuf *pb, uint64_t id, const uint8_t *body, uint32_t len)
 {
 	char name[PREP_NAME_MAX];
 
-	server_name(name, st->id);
+	server_name(name, id);
 	pkt_begin(pb, 'P');
 	pkt_str(pb, name);
-	pkt_bytes(pb, st->body, st->len);
+	pkt_bytes(pb, body, len);
 	pkt_end(pb);
 }
 
-/* Makes room in the server's set (a Close for the least recently used) and
- * adds st; false when out of memory. */
+static void put_close(struct pktbuf *pb, uint64_t id)
+{
+	char name[PREP_NAME_MAX];
+
+	server_name(name, id);
+	pkt_begin(pb, 'C');
+	pkt_u8(pb, 'S');
+	pkt_str(pb, name);
+	pkt_end(pb);
+}
+
+/*
+ * Makes room in the server's set (a Close for the least recently used) and
+ * adds st; false when out of memory.  The evicted statement stays referenced
+ * by the Close's queue entry: if an error earlier in the pipeline makes
+ * PostgreSQL skip the Close, error_skip() puts it back in the set.
+ */
 static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
 {
 	struct prep_server *ps = sv->prep;
@@ -442,52 +618,89 @@ static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
 
 	while (ps->nset && ps->nset >= max) {
 		unsigned lru = 0;
-		char name[PREP_NAME_MAX];
+		struct preq *e;
 
 		for (unsigned i = 1; i < ps->nset; i++)
 			if (ps->set[i].used < ps->set[lru].used)
 				lru = i;
-		server_name(name, ps->set[lru].ps->id);
-		pkt_begin(pb, 'C');
-		pkt_u8(pb, 'S');
-		pkt_str(pb, name);
-		pkt_end(pb);
-		if (!q_push(ps, 'C', RQ_SKIP, 0, NULL))
+		put_close(pb, ps->set[lru].ps->id);
+		e = q_push(ps, 'C', RQ_SKIP, ps->set[lru].ps->id, NULL);
+		if (!e)
 			return false;
-		set_drop(sv, lru);
+		e->ps = set_take(sv, lru);
 	}
-	if (ps->nset == ps->capset) {
-		unsigned ncap = ps->capset ? ps->capset * 2 : 16;
-		struct slot *ns = realloc(ps->set, ncap * sizeof(*ns));
-
-		if (!ns)
-			return false;
-		ps->set = ns;
-		ps->capset = ncap;
-	}
-	ps->set[ps->nset].ps = st;
-	ps->set[ps->nset].used = ++ps->tick;
-	ps->nset++;
+	if (!set_insert(sv, st))
+		return false;
 	st->refs++;
 	return true;
+}
+
+/*
+ * Whether a Parse or a Close of statement id is still unanswered in a
+ * pipeline before the last Sync.  Whether it runs depends on errors not yet
+ * seen, so whether the server holds the statement after it is unknown: a
+ * Close of the name then a Parse settle it either way (a Close of a missing
+ * statement is no error).
+ */
+static bool pending_before_sync(struct prep_server *ps, uint64_t id)
+{
+	unsigned left = ps->neffect_synced;
+
+	for (unsigned i = 0; left; i++) {
+		const struct preq *e = q_at(ps, i);
+
+		if (!effect(e))
+			continue;
+		left--;
+		if (e->id == id && (e->type == 'P' || e->type == 'C'))
+			return true;
+	}
+	return false;
+}
+
+/* A Parse of st (in the set already, or added), behind a Close of its name
+ * while the set may lack what the server has */
+static bool send_parse(struct server *sv, struct pstmt *st, struct pktbuf *pb, bool in_set,
+		       uint8_t flags, const char *name)
+{
+	struct prep_server *ps = sv->prep;
+
+	if (!in_set && !set_add(sv, st, pb))
+		return false;
+	if (ps->redo) {
+		put_close(pb, st->id);
+		if (!q_push(ps, 'C', RQ_SKIP, st->id, NULL))
+			return false;
+	}
+	put_parse(pb, st->id, st->body, st->len);
+	return q_push(ps, 'P', flags, st->id, name) != NULL;
+}
+
+/* Whether the set has st for sure (it is marked used); else a Parse is due */
+static bool has_for_sure(struct server *sv, const struct pstmt *st, bool *in_set)
+{
+	struct prep_server *ps = sv->prep;
+	int i = set_find(ps, st->id);
+
+	*in_set = i >= 0;
+	if (i >= 0)
+		ps->set[i].used = ++ps->tick;
+	if (!pending_before_sync(ps, st->id))
+		return *in_set;
+	ps->redo = true;
+	return false;
 }
 
 /* The server has st, or gets a Parse for it ahead of what follows in pb. */
 static bool ensure_prepared(struct client *cl, struct server *sv, struct pstmt *st,
 			    struct pktbuf *pb)
 {
-	struct prep_server *ps = sv->prep;
-	int i = set_find(ps, st->id);
+	bool in_set;
 
-	if (i >= 0) {
-		ps->set[i].used = ++ps->tick;
+	if (has_for_sure(sv, st, &in_set))
 		return true;
-	}
-	if (!set_add(sv, st, pb))
-		return false;
-	put_parse(pb, st);
 	cl->pool->stats.total.server_parse_count++;
-	return q_push(ps, 'P', RQ_SKIP, st->id, NULL);
+	return send_parse(sv, st, pb, in_set, RQ_SKIP, NULL);
 }
 
 static bool send_to_server(struct client *cl, struct server *sv, struct pktbuf *pb, bool ok)
@@ -497,7 +710,12 @@ static bool send_to_server(struct client *cl, struct server *sv, struct pktbuf *
 		client_fail(cl, "53200", "out of memory");
 		return false;
 	}
-	return conn_send_pkt(&sv->c, pb);	/* false: sv is failing, logged */
+	bool sent = conn_send_pkt(&sv->c, pb);	/* false: sv is failing, logged */
+
+	/* the worker's scratch keeps no megabytes of a large Parse */
+	if (pb->cap > MSG_SCRATCH_KEEP)
+		pkt_free(pb);
+	return sent;
 }
 
 /* The message as the client sent it, with its answer queued. */
@@ -518,15 +736,65 @@ static bool bad_message(struct client *cl, uint8_t type)
 	return false;
 }
 
+/*
+ * A request PostgreSQL would have answered with "out of memory": the server
+ * gets one that fails without side effects (a Describe of an invalid kind),
+ * so that it aborts the transaction and skips to Sync as it would have; its
+ * ErrorResponse is replaced by the 53200 one (prep_server_message).
+ */
+static bool refuse_oom(struct client *cl, struct server *sv, uint32_t want)
+{
+	struct pktbuf *pb = &cl->c.w->tmp;
+	struct prep_client *m = cl->prep;
+
+	if (!m || !m->warned)
+		client_log(cl, LOG_LVL_WARNING, "named prepared statements over max_client_prepared_bytes "
+			   "(%d; %zu held, %u more asked): answering out of memory",
+			   cl->c.w->cfg->max_client_prepared_bytes, m ? m->bytes : 0, want);
+	if (m)
+		m->warned = true;
+	pkt_begin(pb, 'D');
+	pkt_u8(pb, 'X');
+	pkt_str(pb, "");
+	pkt_end(pb);
+	return send_to_server(cl, sv, pb, q_push(sv->prep, 'D', RQ_REPLACE, 0, NULL));
+}
+
+static bool over_budget(const struct client *cl, size_t cost)
+{
+	int max = cl->c.w->cfg->max_client_prepared_bytes;
+	size_t held = cl->prep ? cl->prep->bytes : 0;
+
+	return max > 0 && (cost > (size_t)max || held > (size_t)max - cost);
+}
+
+/*
+ * PostgreSQL refuses a second Parse of a name (42P05) after parsing and
+ * analysing the text, whose errors come first.  The server gets the text
+ * under the name the statement already has there, fails the same way, and
+ * the statement's name in the error becomes the client's.
+ */
+static bool parse_again(struct client *cl, struct server *sv, const struct cstmt *ce,
+			const uint8_t *text, uint32_t tlen)
+{
+	struct pktbuf *pb = &cl->c.w->tmp;
+	bool ok = ensure_prepared(cl, sv, ce->ps, pb);
+
+	put_parse(pb, ce->ps->id, text, tlen);
+	cl->pool->stats.total.server_parse_count++;
+	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'P', RQ_REPLACE, ce->ps->id, ce->name));
+}
+
 static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
 {
 	struct pktbuf *pb = &cl->c.w->tmp;
 	struct prep_server *ps = sv->prep;
+	const struct cstmt *ce;
 	struct msg_rd r;
 	const char *name;
 	struct pstmt *st;
 	uint32_t nlen;
-	bool ok;
+	bool in_set;
 
 	rd_init(&r, body, len);
 	name = rd_str(&r);
@@ -538,27 +806,29 @@ static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, 
 		return forward_as_is(cl, sv, 'P', body, len);
 	}
 	nlen = (uint32_t)strlen(name) + 1;
+	if ((ce = cmap_get(cl, name)))
+		return parse_again(cl, sv, ce, body + nlen, len - nlen);
+	if (over_budget(cl, sizeof(struct cstmt) + nlen + sizeof(struct pstmt) + len - nlen))
+		return refuse_oom(cl, sv, len);
 	st = registry_get(cl->c.w, body + nlen, len - nlen);
-	if (!st || !cmap_put(cl, name, st))
+	if (!st || !cmap_put(cl, name, st, false)) {
+		if (st && !st->refs)
+			pstmt_unref_zero(cl->c.w, st);
 		return send_to_server(cl, sv, pb, false);
-	if (set_find(ps, st->id) >= 0) {
+	}
+	if (has_for_sure(sv, st, &in_set)) {
 		/* the server has it: the client gets its ParseComplete in turn */
-		ps->set[set_find(ps, st->id)].used = ++ps->tick;
 		if (!q_push(ps, '1', RQ_FAKE, st->id, name))
 			return send_to_server(cl, sv, pb, false);
 		emit_fakes(sv);
 		return true;
 	}
-	ok = set_add(sv, st, pb);
-	if (ok) {
-		put_parse(pb, st);
-		cl->pool->stats.total.server_parse_count++;
-		ok = q_push(ps, 'P', RQ_NAMED, st->id, name);
-	}
-	return send_to_server(cl, sv, pb, ok);
+	cl->pool->stats.total.server_parse_count++;
+	return send_to_server(cl, sv, pb, send_parse(sv, st, pb, in_set, RQ_NAMED, name));
 }
 
-/* Bind and Describe name a statement: theirs becomes the server's */
+/* Bind and Describe name a statement: theirs becomes the server's.  Used
+ * when the names did not fit in what on_header could see. */
 static bool on_bind(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
 {
 	struct pktbuf *pb = &cl->c.w->tmp;
@@ -610,8 +880,27 @@ static bool on_describe(struct client *cl, struct server *sv, const uint8_t *bod
 	pkt_begin(pb, 'D');
 	pkt_u8(pb, 'S');
 	pkt_str(pb, sname);
+	pkt_bytes(pb, body + r.pos, len - r.pos);
 	pkt_end(pb);
 	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'D', 0, 0, NULL));
+}
+
+/* The client's name goes (the server keeps the statement for others); its
+ * CloseComplete is made up.  The queue entry keeps the statement, so that a
+ * Close that PostgreSQL would have skipped after an error can be undone. */
+static bool close_name(struct client *cl, struct server *sv, const char *name)
+{
+	struct pstmt *st = cmap_take(cl, name, 0);
+	struct preq *e = q_push(sv->prep, '3', RQ_FAKE, 0, st ? name : NULL);
+
+	if (!e) {
+		if (st)
+			pstmt_unref(cl->c.w, st);
+		return send_to_server(cl, sv, &cl->c.w->tmp, false);
+	}
+	e->ps = st;
+	emit_fakes(sv);
+	return true;
 }
 
 static bool on_close(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
@@ -627,19 +916,14 @@ static bool on_close(struct client *cl, struct server *sv, const uint8_t *body, 
 		return bad_message(cl, 'C');
 	if (kind != 'S' || !*name)
 		return forward_as_is(cl, sv, 'C', body, len);
-	/* the client's name goes; the server keeps the statement for others */
-	cmap_del(cl, name, 0);
-	if (!q_push(sv->prep, '3', RQ_FAKE, 0, NULL))
-		return send_to_server(cl, sv, &cl->c.w->tmp, false);
-	emit_fakes(sv);
-	return true;
+	return close_name(cl, sv, name);
 }
 
 /*
  * Whether a Parse, Bind, Describe or Close names no statement of the
  * client's, judged from the body bytes that have arrived with the header
- * (nearly always all of them): such a message goes to the server untouched,
- * without a copy.  false when it cannot tell.
+ * (all of them, or CONN_PEEK_MIN): such a message goes to the server
+ * untouched, without a copy.  false when it cannot tell.
  */
 static bool names_no_statement(struct client *cl, uint8_t type)
 {
@@ -658,20 +942,185 @@ static bool names_no_statement(struct client *cl, uint8_t type)
 	}
 }
 
-int prep_client_header(struct client *cl, uint8_t type)
+/*
+ * The new header and names of a Bind or Describe whose statement is the
+ * client's, sent after any Parse the server needs; the rest of the body
+ * (the parameters: megabytes, maybe) then streams from the client as is.
+ */
+static enum prep_verdict replace_head(struct client *cl, struct server *sv, uint8_t type,
+				      const char *portal, const struct pstmt *st, uint32_t used)
+{
+	struct pktbuf *pb = &cl->c.w->tmp;
+	char sname[PREP_NAME_MAX];
+	uint32_t rest = cl->c.fr.len - used;
+	size_t head;
+	bool ok;
+
+	server_name(sname, st->id);
+	head = (type == 'B' ? strlen(portal) + 1 : 1) + strlen(sname) + 1;
+	if (rest > INT32_MAX - 4 - head)
+		return PREP_CONSUME;	/* past PostgreSQL's limit: refused when gathered */
+	ok = ensure_prepared(cl, sv, (struct pstmt *)st, pb);
+	pkt_u8(pb, type);
+	pkt_u32(pb, (uint32_t)(4 + head + rest));
+	if (type == 'B')
+		pkt_str(pb, portal);
+	else
+		pkt_u8(pb, 'S');
+	pkt_str(pb, sname);
+	if (!send_to_server(cl, sv, pb, ok && q_push(sv->prep, type, 0, 0, NULL)))
+		return PREP_CLOSED;
+	cl->c.fwd_skip = used;
+	return PREP_REPLACE_HEAD;
+}
+
+static enum prep_verdict queue_as_is(struct client *cl, struct server *sv, uint8_t type)
+{
+	if (q_push(sv->prep, type, 0, 0, NULL))
+		return PREP_FORWARD;
+	client_fail(cl, "53200", "out of memory");
+	return PREP_CLOSED;
+}
+
+/*
+ * A named Parse is gathered (its text goes into the registry) up to what
+ * the client may still hold under max_client_prepared_bytes; a larger one
+ * is answered "out of memory" without being read into memory.  Forwarding
+ * it untracked instead would leave the statement on one server only, and
+ * the client's next Bind on another server would fail.
+ */
+static enum prep_verdict parse_header(struct client *cl, struct server *sv)
+{
+	uint32_t len = cl->c.fr.len;
+	int max = cl->c.w->cfg->max_client_prepared_bytes;
+
+	if (over_budget(cl, len)) {
+		cl->pool->stats.total.client_parse_count++;
+		return refuse_oom(cl, sv, len) ? PREP_DROP : PREP_CLOSED;
+	}
+	cl->c.gather_max = max > 0 ? (uint32_t)max : UINT32_MAX;
+	return PREP_CONSUME;
+}
+
+/* A Parse, Bind, Describe or Close that names a statement of the client's */
+static enum prep_verdict named_header(struct client *cl, struct server *sv, uint8_t type)
+{
+	uint8_t b[CONN_PEEK_MIN];
+	const char *portal = NULL, *name;
+	const struct cstmt *ce;
+	struct msg_rd r;
+	uint8_t kind = 'S';
+
+	if (type == 'P')
+		return parse_header(cl, sv);
+	rd_init(&r, b, conn_peek_body(&cl->c, b, sizeof(b)));
+	if (type == 'B')
+		portal = rd_str(&r);
+	else
+		kind = rd_u8(&r);
+	name = rd_str(&r);
+	if (!name)
+		return PREP_CONSUME;	/* longer names than the peek: gathered */
+	if (type == 'C' && cl->c.fr.len == r.pos)
+		return close_name(cl, sv, name) ? PREP_DROP : PREP_CLOSED;
+	if (type == 'C')
+		return PREP_CONSUME;	/* bytes after the name: on_close sees them */
+	if (type == 'B')
+		cl->pool->stats.total.bind_count++;
+	if (kind != 'S' || !(ce = cmap_get(cl, name)))
+		return queue_as_is(cl, sv, type);	/* the server answers as it would */
+	return replace_head(cl, sv, type, portal, ce->ps, (uint32_t)r.pos);
+}
+
+/* The statement name a Parse, Bind, Describe or Close starts with, from
+ * the bytes that came with its header; false if none or not all there */
+static bool peek_name(struct client *cl, uint8_t type, char *out, size_t outlen)
+{
+	uint8_t b[CONN_PEEK_MIN];
+	struct msg_rd r;
+	const char *name;
+
+	rd_init(&r, b, conn_peek_body(&cl->c, b, sizeof(b)));
+	if (type == 'B')
+		rd_str(&r);
+	else if (type != 'P' && rd_u8(&r) != 'S')
+		return false;
+	name = rd_str(&r);
+	if (!name || !*name || strlen(name) >= outlen)
+		return false;
+	strcpy(out, name);
+	return true;
+}
+
+/* Whether a client's Parse or Close of name is unanswered before a Sync */
+static bool name_pending_before_sync(struct prep_server *ps, const char *name)
+{
+	unsigned left = ps->neffect_synced;
+
+	for (unsigned i = 0; left; i++) {
+		const struct preq *e = q_at(ps, i);
+
+		if (!effect(e))
+			continue;
+		left--;
+		if (e->name && !strcmp(e->name, name))
+			return true;
+	}
+	return false;
+}
+
+bool prep_client_must_wait(struct client *cl, uint8_t type)
+{
+	struct server *sv = cl->server;
+	char name[CONN_PEEK_MIN];
+
+	if (!sv || !sv->prep_on || !sv->prep->neffect_synced || !strchr("PBDC", type) ||
+	    !peek_name(cl, type, name, sizeof(name)) || !name_pending_before_sync(sv->prep, name))
+		return false;
+	sv->prep->client_waits = true;
+	return true;
+}
+
+static void resume_client(void *arg)
+{
+	struct client *cl = arg;
+
+	conn_process(&cl->c);
+}
+
+/* A pipeline has been answered: a client waiting for it goes on (at the
+ * end of the loop turn, outside this server's processing) */
+static void wake_client(struct server *sv)
+{
+	struct client *cl = sv->client;
+
+	if (!sv->prep->client_waits || !cl || cl->c.closing)
+		return;
+	sv->prep->client_waits = false;
+	if (loop_defer(sv->c.w->loop, resume_client, cl) != 0)
+		conn_process(&cl->c);
+}
+
+enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
 	struct stats *st;
 
 	if (!sv || !sv->prep_on)
-		return 0;
+		return PREP_FORWARD;
+	if (sv->prep->skipping) {
+		/* no answer, no effect: the server drops it unread */
+		if (type != 'S')
+			return PREP_FORWARD;
+		sv->prep->skipping = false;
+	}
 	switch (type) {
 	case 'P':
 	case 'B':
 	case 'D':
 	case 'C':
 		if (!names_no_statement(cl, type))
-			return 1;
+			return named_header(cl, sv, type);
 		st = &cl->pool->stats.total;
 		if (type == 'P') {
 			st->client_parse_count++;
@@ -685,12 +1134,9 @@ int prep_client_header(struct client *cl, uint8_t type)
 	case 'S':
 	case 'Q':
 	case 'F':
-		if (q_push(sv->prep, type, 0, 0, NULL))
-			return 0;
-		client_fail(cl, "53200", "out of memory");
-		return -1;
+		return queue_as_is(cl, sv, type);
 	default:
-		return 0;	/* Flush and COPY data get no answer of their own */
+		return PREP_FORWARD;	/* Flush and COPY data get no answer of their own */
 	}
 }
 
@@ -716,27 +1162,78 @@ bool prep_client_message(struct client *cl, uint8_t type, const uint8_t *body, u
 
 /* ---- responses ---- */
 
-/* An ErrorResponse to an extended-protocol request: PostgreSQL skips all up
- * to the next Sync, so those requests get no answers; Parses among them did
- * not happen. */
-static void undo(struct server *sv, struct preq *e)
+/*
+ * A Close PostgreSQL skipped: the statement is still there.  Unless, in a
+ * pipeline of several Syncs, what was there before the Close was itself
+ * unsure (redo): then the set forgets it, since a set that lacks a statement
+ * the server has costs a Close before the next Parse of it, while a set that
+ * lists one the server lacks would fail the Bind.
+ */
+static void unclose(struct server *sv, struct preq *e)
 {
-	if (e->type == 'P')
-		set_remove(sv, e->id);
-	if ((e->flags & RQ_NAMED) || (e->type == '1' && e->name))
-		if (sv->client && e->name)
-			cmap_del(sv->client, e->name, e->id);
+	struct pstmt *st = e->ps;
+
+	e->ps = NULL;
+	if (sv->prep->redo || set_find(sv->prep, st->id) >= 0) {
+		pstmt_unref(sv->c.w, st);
+	} else if (!set_insert(sv, st)) {
+		pstmt_unref(sv->c.w, st);
+		set_lost(sv, "out of memory");
+	}
 }
 
+/* A request that PostgreSQL skipped did not happen: its effect on pgring's
+ * view goes */
+static void undo(struct server *sv, struct preq *e)
+{
+	struct client *cl = sv->client;
+
+	switch (e->type) {
+	case 'P':
+		if (!(e->flags & RQ_REPLACE))
+			set_remove(sv, e->id);
+		if ((e->flags & RQ_NAMED) && cl)
+			cmap_del(cl, e->name, e->id);
+		break;
+	case '1':
+		if (e->name && cl)
+			cmap_del(cl, e->name, e->id);
+		break;
+	case 'C':
+		if (e->ps)
+			unclose(sv, e);
+		break;
+	case '3':
+		if (e->ps && cl && cmap_put(cl, e->name, e->ps, true))
+			e->ps = NULL;
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * An ErrorResponse to an extended-protocol request: PostgreSQL skips all up
+ * to the next Sync, so those requests get no answers and did not happen.
+ * They are undone newest first, which restores pgring's view as it was
+ * before the failed request, whatever they did to the same statement (a
+ * Close of one, then a Parse of it again).  Pipelines sent after the next
+ * Sync were built on the view before the undo: where they touched the same
+ * statements, they were sent with a Close ahead of each Parse (redo), and
+ * the undo leaves the set short rather than long (see unclose).
+ */
 static void error_skip(struct server *sv)
 {
 	struct prep_server *ps = sv->prep;
-	struct preq *h;
+	unsigned n = 0;
 
-	while ((h = q_head(ps)) && h->type != 'S') {
-		undo(sv, h);
-		q_pop(ps);
-	}
+	while (n < ps->qn && q_at(ps, n)->type != 'S')
+		n++;
+	ps->skipping = n == ps->qn;
+	for (unsigned i = n; i-- > 0;)
+		undo(sv, q_at(ps, i));
+	while (n--)
+		q_pop(sv);
 }
 
 int prep_server_header(struct server *sv, uint8_t type)
@@ -751,17 +1248,18 @@ int prep_server_header(struct server *sv, uint8_t type)
 	case '1':
 	case '3':
 		if (h && (h->flags & RQ_SKIP)) {
-			q_pop(ps);
+			q_pop(sv);
 			emit_fakes(sv);
 			return 2;
 		}
 		return 1;
+	case 'E':
+		return h && (h->flags & RQ_REPLACE) ? 3 : 1;
 	case '2':
 	case 'C':
 	case 'I':
 	case 's':
 	case 'n':
-	case 'E':
 	case 'Z':
 		return 1;
 	case 'T':
@@ -778,6 +1276,95 @@ static bool tag_is(const uint8_t *body, uint32_t len, const char *tag)
 	return len >= n + 1 && !memcmp(body, tag, n) && body[n] == '\0';
 }
 
+/* v with the first whole-word occurrence of from replaced by to */
+static void put_renamed(struct pktbuf *pb, const char *v, const char *from, const char *to)
+{
+	size_t n = strlen(from);
+
+	for (const char *p = strstr(v, from); p; p = strstr(p + 1, from)) {
+		if (p[n] >= '0' && p[n] <= '9')
+			continue;
+		pkt_bytes(pb, v, (size_t)(p - v));
+		pkt_bytes(pb, to, strlen(to));
+		pkt_str(pb, p + n);
+		return;
+	}
+	pkt_str(pb, v);
+}
+
+/* The client's ErrorResponse in place of the server's to e */
+static void send_replaced_error(struct server *sv, const struct preq *e, const uint8_t *body,
+				uint32_t len)
+{
+	struct pktbuf *pb = &sv->c.w->tmp;
+	char sname[PREP_NAME_MAX];
+	struct msg_rd r;
+
+	if (!sv->client)
+		return;
+	pkt_begin(pb, 'E');
+	if (e->type != 'P') {
+		pkt_u8(pb, 'S');
+		pkt_str(pb, "ERROR");
+		pkt_u8(pb, 'V');
+		pkt_str(pb, "ERROR");
+		pkt_u8(pb, 'C');
+		pkt_str(pb, "53200");
+		pkt_u8(pb, 'M');
+		pkt_str(pb, "out of memory");
+		pkt_u8(pb, 'D');
+		pkt_str(pb, "The client's prepared statements would take more than "
+			"max_client_prepared_bytes in pgring.");
+	} else {
+		server_name(sname, e->id);
+		rd_init(&r, body, len);
+		for (;;) {
+			uint8_t code = rd_u8(&r);
+			const char *v = code ? rd_str(&r) : NULL;
+
+			if (!v)
+				break;
+			pkt_u8(pb, code);
+			if (code == 'M' || code == 'D')
+				put_renamed(pb, v, sname, e->name);
+			else
+				pkt_str(pb, v);
+		}
+	}
+	pkt_u8(pb, 0);
+	pkt_end(pb);
+	/* false: the client is already being failed, and that is logged */
+	if (!conn_send_pkt(&sv->client->c, pb))
+		return;
+}
+
+/* An error that names one of pgring's statements: the server does not hold
+ * what pgring thinks (a client's DEALLOCATE or PREPARE of a PGRING_ name, or
+ * a Close or Parse skipped after a Sync that had been sent) */
+static void check_error(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	struct error_fields ef;
+
+	if (proto_parse_error(body, len, &ef) < 0 || !ef.sqlstate || !ef.message)
+		return;
+	if ((!strcmp(ef.sqlstate, "42P05") || !strcmp(ef.sqlstate, "26000")) &&
+	    strstr(ef.message, "PGRING_"))
+		set_lost(sv, ef.message);
+}
+
+static void on_command_complete(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	/* the session's statements are gone: the server's and the client's */
+	if (tag_is(body, len, "DISCARD ALL") || tag_is(body, len, "DEALLOCATE ALL")) {
+		prep_server_forget(sv);
+		if (sv->client)
+			cmap_clear(sv->client);
+	} else if (tag_is(body, len, "DEALLOCATE")) {
+		/* which one is not said: it may have been one of pgring's */
+		set_lost(sv, "a client ran DEALLOCATE");
+	}
+}
+
 void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	struct prep_server *ps = sv->prep;
@@ -789,39 +1376,42 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 	switch (type) {
 	case 'Z':
 		if (h && (h->type == 'S' || h->type == 'Q' || h->type == 'F'))
-			q_pop(ps);
+			q_pop(sv);
+		wake_client(sv);
 		break;
 	case '1':
-		if (h && h->type == 'P')
-			q_pop(ps);
+		if (h && h->type == 'P') {
+			if (h->flags & RQ_REPLACE)	/* the server lacked what pgring thought */
+				set_lost(sv, "a statement pgring had prepared was missing");
+			q_pop(sv);
+		}
 		break;
 	case '2':
 		if (h && h->type == 'B')
-			q_pop(ps);
+			q_pop(sv);
 		break;
 	case '3':
 		if (h && h->type == 'C')
-			q_pop(ps);
+			q_pop(sv);
 		break;
 	case 'T':
 	case 'n':
 		if (h && h->type == 'D')
-			q_pop(ps);
+			q_pop(sv);
 		break;
 	case 'C':
-		/* the session's statements are gone: the server's and the client's */
-		if (tag_is(body, len, "DISCARD ALL") || tag_is(body, len, "DEALLOCATE ALL")) {
-			prep_server_forget(sv);
-			if (sv->client)
-				cmap_clear(sv->client);
-		}
+		on_command_complete(sv, body, len);
 		/* fall through */
 	case 'I':
 	case 's':
 		if (h && h->type == 'E')
-			q_pop(ps);
+			q_pop(sv);
 		break;
 	case 'E':
+		if (h && (h->flags & RQ_REPLACE))
+			send_replaced_error(sv, h, body, len);
+		else
+			check_error(sv, body, len);
 		if (h && h->type != 'Q' && h->type != 'F' && h->type != 'S')
 			error_skip(sv);
 		break;

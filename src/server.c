@@ -612,6 +612,10 @@ void server_release(struct server *sv)
 		server_close(sv, "client disconnect while server was not ready");
 		return;
 	}
+	if (prep_server_lost(sv)) {
+		server_close(sv, "its prepared statements are no longer known");
+		return;
+	}
 	if (reset && *reset && (mode == POOL_SESSION || w->cfg->server_reset_query_always)) {
 		pkt_query(&w->tmp, reset);
 		if (!conn_send_pkt(&sv->c, &w->tmp))
@@ -679,6 +683,8 @@ static enum msg_action server_on_header(struct conn *c, uint8_t type, uint32_t l
 		return ACT_PEEK;
 	case 2:
 		return ACT_DROP;	/* the answer to pgring's own Parse or Close */
+	case 3:
+		return ACT_CONSUME;	/* an error pgring rewrites for the client */
 	default:
 		break;
 	}

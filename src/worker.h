@@ -44,7 +44,15 @@ enum msg_action {
 	ACT_DROP,		/* neither */
 	ACT_WAIT,		/* cannot decide yet: stop reading this stream */
 	ACT_CLOSE,		/* the handler closed the connection */
+	ACT_REPLACE_HEAD,	/* the handler sent the peer a new header and the first
+				 * c->fwd_skip body bytes rewritten: the rest of the
+				 * body goes to the peer untouched, by slices */
 };
+
+/* A client's Parse, Bind, Describe or Close is decided once this many body
+ * bytes (or all of a shorter body) have arrived, so that on_header can read
+ * the names it starts with (conn_peek_body) without gathering the message. */
+#define CONN_PEEK_MIN	160
 
 struct out_ent {
 	struct loop_buf *buf;	/* holds a reference */
@@ -96,6 +104,9 @@ struct conn {
 	struct out_ent hold[HOLD_MAX];	/* header bytes not yet forwarded */
 	int nhold;
 	struct pktbuf msg;		/* gathered body of a PEEK/CONSUME message */
+	uint32_t gather_max;		/* set by on_header: this message may be gathered
+					 * up to this size (0: the default limit) */
+	uint32_t fwd_skip;		/* ACT_REPLACE_HEAD: body bytes still to drop */
 	bool want_recv;			/* recv should be armed */
 	bool recv_starved;		/* waiting for pool buffers */
 	struct list_node starved_node;

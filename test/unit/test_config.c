@@ -163,6 +163,7 @@ static const struct {
 	{ "log_stats", "1", true },
 	{ "logfile", "", true },
 	{ "max_client_conn", "100", true },
+	{ "max_client_prepared_bytes", "16777216", true },
 	{ "max_db_client_connections", "0", true },
 	{ "max_db_connections", "0", true },
 	{ "max_packet_size", "2147483647", true },
