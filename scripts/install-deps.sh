@@ -11,6 +11,7 @@ packages=(
 	postgresql postgresql-contrib				# the server the tests start
 	pgbouncer						# the benchmarks' baseline
 	procps iproute2 util-linux coreutils mawk		# ps/pgrep, ss, runuser/setpriv, timeout
+	python3						# test/integration/difftest.py
 	libsystemd-dev						# sd_notify for the systemd unit
 	debhelper dpkg-dev lintian fakeroot			# the Debian package (scripts/deb-smoke.sh)
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
