@@ -16,6 +16,9 @@ RowDescription, since a script's temp tables differ between the runs).
       mode), each compared with that client's script run alone on PostgreSQL
   difftest.py show --seed S [--client C]
       print the generated scripts of run S (to save one as a fixed script)
+  difftest.py minimize --pg-port P --pooler-port Q FILE
+      drop batches and lines of a differing script while the first
+      difference stays the same; prints what is left
 
 Script format: one frontend message per line; a blank line ends a batch:
 the batch's messages are sent in one write, then the answers are read.
@@ -209,7 +212,7 @@ def fmt_msg(t, b):
 	if t == b"d":
 		return "d " + short(b)
 	if t == b"S":
-		k, v = b.rstrip(b"\0").split(b"\0", 1)
+		k, v = (b.split(b"\0") + [b""])[:2]
 		return "S %s=%s" % (k.decode(), v.decode())
 	if t == b"A":
 		rest = b[4:].rstrip(b"\0").split(b"\0")
@@ -402,6 +405,7 @@ def read_more(c, got, limit=40):
 
 
 def report(script, bi, want, got, i, why):
+	script.first_diff = (want[i] if i < len(want) else None, got[i] if i < len(got) else None)
 	b = script.batches[bi]
 	out = ["DIFFERENCE in %s, connection %s, batch %d (%s):" % (script.name, b.conn, bi + 1, why)]
 	lines = b.lines if len(b.lines) <= 40 else \
@@ -538,6 +542,8 @@ SIMPLE = [
 	"do $$ begin raise warning 'careful'; raise notice 'ok'; end $$",
 	"show DateStyle", "select current_setting('application_name')", "show TimeZone", "show IntervalStyle",
 ]
+NAMED = re.compile(r"^(P s|D S s|B \S+ s)", re.M)
+FORGETS = re.compile(r"^Q (deallocate|discard) all$")
 SIMPLE_ERRORS = {"select 1/0", "select 1; select 1/0; select 3", "select 'x'::int", "selec 1"}
 TRACKED = [  # session SETs pgring keeps across servers (the tracked parameters)
 	"set application_name = 'app_%d'", "set DateStyle = '%s'", "set TimeZone = '%s'", "set IntervalStyle = '%s'",
@@ -566,7 +572,9 @@ class Gen:
 		self.out.append("\n".join(lines))	# an empty line within ends a write too
 
 	def params(self, ti):
-		return " ".join(shlex.quote(p) if p != "NULL" else "NULL" for p in TEXTS[ti][1](self.r))
+		ps = TEXTS[ti][1](self.r)
+		self.param_err = (ti, ps[:1]) in ((2, ["0"]), (7, ["x"]))
+		return " ".join(shlex.quote(p) if p != "NULL" else "NULL" for p in ps)
 
 	# -- extended-protocol pieces: each returns lines and whether it errs --
 	def new_name(self):
@@ -574,13 +582,19 @@ class Gen:
 
 	def parse_named(self):
 		name = self.new_name()
-		if name in self.stmts and ("F14" in self.avoid or self.r.random() < 0.9):
+		if name in self.stmts and self.r.random() < 0.9:
 			return self.use_named()
 		ti = self.r.randrange(len(TEXTS))
+		lines = ["P %s %s" % (name, TEXTS[ti][0])]
+		if "F14" in self.avoid:
+			# the name may exist where the generator does not know (a Close
+			# skipped after an error): Close first, so it never does
+			self.stmts[name] = ti
+			return ["C S " + name] + lines, False
 		err = name in self.stmts
 		if not err:
 			self.stmts[name] = ti
-		return ["P %s %s" % (name, TEXTS[ti][0])], err
+		return lines, err
 
 	def use_named(self):
 		if not self.stmts:
@@ -591,7 +605,7 @@ class Gen:
 		if self.r.random() < 0.3:
 			lines.append("D P -")
 		lines.append("E - %d" % self.r.choice([0, 0, 0, 1, 2]))
-		return lines, False
+		return lines, self.param_err
 
 	def describe_named(self):
 		if not self.stmts:
@@ -609,7 +623,7 @@ class Gen:
 		if self.r.random() < 0.3:
 			lines.insert(1, "D S -")
 		lines.append("E -")
-		return lines, False
+		return lines, self.param_err
 
 	def error(self):
 		k = self.r.randrange(5)
@@ -633,28 +647,29 @@ class Gen:
 
 	def ext_batch(self):
 		"""a Sync batch of extended messages; maybe split in two chunks at a Flush"""
-		lines, erred = [], False
 		pieces = [self.parse_named, self.use_named, self.use_named, self.describe_named,
 			  self.close_named, self.unnamed, self.error]
 		if "F5" not in self.avoid and self.r.random() < 0.03:
 			pieces.append(self.big)
+		if self.failed and "F1" in self.avoid:
+			pieces = [self.unnamed, self.error]
+		made = []
 		for _ in range(self.r.randint(1, 5)):
 			piece = self.r.choice(pieces)
-			if piece == self.error and ("F1" in self.avoid or self.r.random() < 0.5):
-				# errors last: a Parse after an error in the batch is F1's trigger
+			if piece == self.error and self.r.random() < 0.5:
 				continue
-			if erred and "F1" in self.avoid and piece == self.parse_named:
-				continue
-			got, e = piece()
-			lines += got
-			erred = erred or e
+			made.append(piece())
 		if self.r.random() < 0.4:
-			got, e = self.error()
-			lines += got
-			erred = True
+			made.append(self.error())
+		if "F1" in self.avoid:
+			# F1's trigger: a named statement used (so maybe prepared, evicting
+			# another) after an error in the batch; errors go after them
+			made.sort(key=lambda m: m[1] or not NAMED.search("\n".join(m[0])))
+		lines = [l for m in made for l in m[0]]
+		erred = any(m[1] for m in made)
 		if erred and self.block:
 			self.failed = True
-		if self.r.random() < 0.15 and len(lines) > 1:
+		if self.r.random() < 0.15 and len(lines) > 1 and not (erred and self.avoid & {"N2", "N3"}):
 			cut = self.r.randrange(1, len(lines))
 			# "" ends a write: the rest follows once the Flush is answered
 			lines = lines[:cut] + ["H", ""] + lines[cut:]
@@ -690,7 +705,10 @@ class Gen:
 			if r.random() < 0.3:
 				self.portals.remove(p)
 				return ["E %s 0" % p, "C P %s" % p, "S"]
-			return ["E %s 2" % p, "H"] if r.random() < 0.2 else ["E %s 2" % p, "S"]
+			if r.random() < 0.2:
+				# the batch goes on after the Flush's answers, and ends with Sync
+				return ["E %s 1" % p, "H", "", "E %s 1" % p, "S"]
+			return ["E %s 2" % p, "S"]
 		if k == 3:
 			self.temp += 1
 			t = "tmp%d" % self.temp
@@ -755,6 +773,8 @@ class Gen:
 			if not self.block and self.r.random() < 0.3:
 				# pipelined: more units in the same write
 				for _ in range(self.r.randint(1, 3)):
+					if "N1" in self.avoid and FORGETS.search(lines[-1]):
+						break
 					lines += self.unit()
 					if self.block:
 						break
@@ -777,7 +797,52 @@ def gen_scripts(seed, avoid):
 		g = Gen(random.Random("%d:%d" % (seed, i)), avoid)
 		text = "# seed %d client %d (pool %d, max_prepared_statements %d)\n" % (seed, i, p["pool"], p["mps"])
 		out.append(Script("seed %d client %d" % (seed, i), text + g.script(p["chunks"])))
+		out[-1].client = i
 	return out
+
+
+def differs(text, pg, pooler):
+	"""the first differing pair of messages of a script, or None"""
+	script = Script("candidate", text)
+	try:
+		answers = play_oracle(script, pg)
+	except Exception:
+		return None
+	try:
+		play_pooler(script, pooler, answers)
+	except Difference:
+		return script.first_diff
+	return None
+
+
+def minimize(args):
+	"""drop batches, then lines, while the same first difference stays"""
+	pg = Target(args.host, args.pg_port, args.user, args.db, args.password)
+	pooler = Target(args.host, args.pooler_port, args.user, args.pooler_db or args.db, args.password)
+	with open(args.files[0]) as f:
+		lines = [l for l in f.read().split("\n") if not l.startswith("#")]
+	want = differs("\n".join(lines), pg, pooler)
+	if want is None:
+		print("# no difference to minimize")
+		return 1
+	for unit in ("batch", "line"):
+		i = 0
+		while i < len(lines):
+			if unit == "batch":
+				j = i
+				while j < len(lines) and lines[j].strip():
+					j += 1
+				cut = lines[:i] + lines[j + 1:]
+			else:
+				j = i
+				cut = lines[:i] + lines[i + 1:]
+			if lines[i].strip() and differs("\n".join(cut), pg, pooler) == want:
+				lines = cut
+				continue
+			i = j + 1 if unit == "batch" else i + 1
+	print("# first difference: PostgreSQL %r, pgring %r" % want)
+	print("\n".join(lines).strip() + "\n")
+	return 0
 
 
 def run_random(args):
@@ -786,6 +851,9 @@ def run_random(args):
 	scripts = gen_scripts(args.seed, avoid)
 	pg = Target(args.host, args.pg_port, args.user, args.db, args.password)
 	pooler = Target(args.host, args.pooler_port, args.user, args.pooler_db or args.db, args.password)
+	if args.only:
+		keep = [int(x) for x in args.only.replace(",", " ").split()]
+		scripts = [s for i, s in enumerate(scripts) if i in keep]
 	answers, errors = [None] * len(scripts), [None] * len(scripts)
 
 	def oracle(i):
@@ -820,15 +888,15 @@ def run_random(args):
 	      "%d differ (%.1f s)" % (args.seed, len(scripts), p["pool"], p["mps"],
 				      sum(len(s.batches) for s in scripts), msgs, len(bad), time.monotonic() - t0))
 	for i in bad:
-		print("--- seed %d client %d: %s" % (args.seed, i, errors[i]))
-		print("--- its script (difftest.py show --seed %d --client %d):" % (args.seed, i))
+		print("--- %s: %s" % (scripts[i].name, errors[i]))
+		print("--- its script (difftest.py show --seed %d --client %d):" % (args.seed, scripts[i].client))
 		print(scripts[i].text)
 	return 1 if bad else 0
 
 
 def main():
 	ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-	ap.add_argument("cmd", choices=["scripts", "random", "random-config", "show"])
+	ap.add_argument("cmd", choices=["scripts", "random", "random-config", "show", "minimize"])
 	ap.add_argument("files", nargs="*")
 	ap.add_argument("--host", default="127.0.0.1")
 	ap.add_argument("--pg-port", type=int)
@@ -840,7 +908,8 @@ def main():
 	ap.add_argument("--mode", help="the pool mode pgring runs in (scripts not valid for it are left out)")
 	ap.add_argument("--seed", type=int)
 	ap.add_argument("--client", type=int)
-	ap.add_argument("--avoid", help="known findings the generator should not trigger: F1 F5 F14")
+	ap.add_argument("--only", help="random: run only these clients (numbers)")
+	ap.add_argument("--avoid", help="known findings the generator should not trigger: F1 F5 F14 N1 N2 N3")
 	args = ap.parse_intermixed_args()
 	if args.cmd == "random-config":
 		p = run_params(args.seed)
@@ -856,6 +925,8 @@ def main():
 		ap.error("--pg-port and --pooler-port are needed")
 	if args.cmd == "scripts":
 		return run_scripts(args)
+	if args.cmd == "minimize":
+		return minimize(args)
 	return run_random(args)
 
 
