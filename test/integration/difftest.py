@@ -223,10 +223,6 @@ def fmt_msg(t, b):
 	return t.decode(errors="replace") + ((" " + short(b)) if b else "")
 
 
-NAMES = {"1": "ParseComplete", "2": "BindComplete", "3": "CloseComplete", "n": "NoData",
-	 "s": "PortalSuspended", "I": "EmptyQueryResponse", "c": "CopyDone"}
-
-
 # ---- scripts -------------------------------------------------------------------
 
 class ScriptError(Exception):
@@ -306,7 +302,7 @@ class Batch:
 		for t in self.types:
 			if t == "Q" and ext:
 				self.quiet = True
-			ext = t in "PBDECH" if t != "S" else False
+			ext = t in ("P", "B", "D", "E", "C", "H")	# Sync ends it
 
 
 class Script:
