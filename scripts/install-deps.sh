@@ -11,12 +11,11 @@ packages=(
 	postgresql postgresql-contrib				# the server the tests start
 	pgbouncer						# the benchmarks' baseline
 	procps iproute2 util-linux coreutils mawk		# ps/pgrep, ss, runuser/setpriv, timeout
-	python3							# test/integration/prepcases.py
 	libsystemd-dev						# sd_notify for the systemd unit
 	debhelper dpkg-dev lintian fakeroot			# the Debian package (scripts/deb-smoke.sh)
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
 	valgrind						# scripts/valgrind-scenarios.sh
-	python3							# test/integration/edge_*.py
+	python3							# the raw-protocol test clients (test/integration/*.py)
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 
