@@ -7,6 +7,9 @@
 #   PQTOOL       the libpq client (default $top_builddir/test/integration/pqtool)
 #   PG_BINDIR    PostgreSQL's bin directory (default: newest /usr/lib/postgresql/*/bin)
 #   PGRING_EXTRA_CONF  lines added to every instance's [pgbouncer] section
+#   PG_EXTRA_CONF      lines added to the throwaway PostgreSQL's postgresql.conf
+#                (e.g. "log_min_duration_statement = 0" logs every Parse, Bind
+#                and Execute with its statement name, to follow a failure)
 #   KEEP_TMP=1   leave the temp directory behind for a post-mortem
 
 # ---- where things are ----------------------------------------------------
@@ -197,6 +200,7 @@ pg_start() {
 	synchronous_commit = off
 	full_page_writes = off
 	synchronize_seqscans = off
+	${PG_EXTRA_CONF:-}
 	EOF
 	cat >"$PG_DATA/pg_hba.conf" <<-EOF
 	local all $PG_SUPERUSER trust
