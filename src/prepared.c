@@ -50,6 +50,8 @@ struct prep_client {
 #define RQ_FAKE		0x1	/* no server message: pgring answers type itself */
 #define RQ_SKIP		0x2	/* pgring's own request: its answer is not the client's */
 #define RQ_NAMED	0x4	/* a client's named Parse: name is set */
+#define RQ_RENAME	0x10	/* a Bind or Describe of statement id: PGRING_<id> in its
+				 * ErrorResponse becomes the client's name */
 #define RQ_REPLACE	0x8	/* its ErrorResponse is rewritten: a Parse's PGRING_<id>
 				 * becomes name; any other request's is "out of memory" */
 
@@ -77,6 +79,7 @@ struct prep_server {
 	struct preq *q;		/* a ring */
 	unsigned qhead, qn, qcap;
 	unsigned nsync;		/* Syncs queued: pipelines not yet answered */
+	unsigned nquery;	/* simple Queries queued: any may DEALLOCATE ALL */
 	unsigned neffect;	/* requests queued that change a set or map (effect()) */
 	unsigned neffect_synced;	/* those of them before the last Sync */
 	bool lost;		/* the set may differ from the server's: see prep_server_lost */
@@ -316,23 +319,36 @@ static void cmap_del(struct client *cl, const char *name, uint64_t id)
 		pstmt_unref(cl->c.w, ps);
 }
 
-static void cmap_clear(struct client *cl)
+static bool prepared_later(const struct prep_server *ps, uint64_t id, const char *name);
+
+/* Forgets every name of the client, but those that requests queued on
+ * keep_for behind its head gave it (keep_for NULL: all of them) */
+static void cmap_prune(struct client *cl, const struct prep_server *keep_for)
 {
 	struct prep_client *m = cl->prep;
 
-	if (!m)
-		return;
-	for (size_t i = 0; i < m->nb; i++) {
-		while (m->b[i]) {
-			struct cstmt *e = m->b[i];
+	for (size_t i = 0; m && i < m->nb; i++) {
+		struct cstmt **pp = &m->b[i];
 
-			m->b[i] = e->next;
+		while (*pp) {
+			struct cstmt *e = *pp;
+
+			if (keep_for && prepared_later(keep_for, 0, e->name)) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			m->n--;
 			cmap_account(cl, e->name, e->ps, false);
 			pstmt_unref(cl->c.w, e->ps);
 			free(e);
 		}
 	}
-	m->n = 0;
+}
+
+static void cmap_clear(struct client *cl)
+{
+	cmap_prune(cl, NULL);
 }
 
 void prep_client_free(struct client *cl)
@@ -455,7 +471,7 @@ static struct preq *q_at(struct prep_server *ps, unsigned i)
  * on whether PostgreSQL runs it */
 static bool effect(const struct preq *e)
 {
-	if (e->flags & RQ_REPLACE)
+	if (e->flags & (RQ_REPLACE | RQ_RENAME))
 		return false;
 	return (e->type == 'P' && e->id) || (e->type == 'C' && (e->flags & RQ_SKIP)) || e->name;
 }
@@ -493,6 +509,8 @@ static struct preq *q_push(struct prep_server *ps, uint8_t type, uint8_t flags, 
 		ps->nsync++;
 		ps->neffect_synced = ps->neffect;
 	}
+	if (type == 'Q')
+		ps->nquery++;
 	return e;
 }
 
@@ -515,6 +533,8 @@ static void q_pop(struct server *sv)
 	e->ps = NULL;
 	if (e->type == 'S')
 		ps->nsync--;
+	if (e->type == 'Q')
+		ps->nquery--;
 	ps->qhead = (ps->qhead + 1) % ps->qcap;
 	ps->qn--;
 }
@@ -785,6 +805,33 @@ static bool parse_again(struct client *cl, struct server *sv, const struct cstmt
 	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'P', RQ_REPLACE, ce->ps->id, ce->name));
 }
 
+/* Whether the server's transaction may have failed by the time it reads
+ * what is sent now: its last ReadyForQuery said so, or answers are due */
+static bool maybe_aborted(const struct server *sv)
+{
+	return sv->txn_status == 'E' || sv->outstanding > 0;
+}
+
+/*
+ * A Parse of a statement the server has, where PostgreSQL may answer the
+ * client's Parse with 25P02 rather than ParseComplete: the server gets a
+ * Close of it first, then the Parse, which fails or succeeds as the
+ * client's would.  The Close's entry holds the statement, so that if an
+ * earlier error makes PostgreSQL skip both, the undo puts it back.
+ */
+static bool close_ahead(struct prep_server *ps, struct pstmt *st, struct pktbuf *pb)
+{
+	struct preq *e;
+
+	put_close(pb, st->id);
+	e = q_push(ps, 'C', RQ_SKIP, st->id, NULL);
+	if (!e)
+		return false;
+	st->refs++;
+	e->ps = st;
+	return true;
+}
+
 static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
 {
 	struct pktbuf *pb = &cl->c.w->tmp;
@@ -816,7 +863,7 @@ static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, 
 			pstmt_unref_zero(cl->c.w, st);
 		return send_to_server(cl, sv, pb, false);
 	}
-	if (has_for_sure(sv, st, &in_set)) {
+	if (has_for_sure(sv, st, &in_set) && !maybe_aborted(sv)) {
 		/* the server has it: the client gets its ParseComplete in turn */
 		if (!q_push(ps, '1', RQ_FAKE, st->id, name))
 			return send_to_server(cl, sv, pb, false);
@@ -824,6 +871,8 @@ static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, 
 		return true;
 	}
 	cl->pool->stats.total.server_parse_count++;
+	if (in_set && !ps->redo && !close_ahead(ps, st, pb))
+		return send_to_server(cl, sv, pb, false);
 	return send_to_server(cl, sv, pb, send_parse(sv, st, pb, in_set, RQ_NAMED, name));
 }
 
@@ -855,7 +904,7 @@ static bool on_bind(struct client *cl, struct server *sv, const uint8_t *body, u
 	pkt_str(pb, sname);
 	pkt_bytes(pb, body + used, len - used);
 	pkt_end(pb);
-	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'B', 0, 0, NULL));
+	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'B', RQ_RENAME, ce->ps->id, stmt));
 }
 
 static bool on_describe(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
@@ -882,7 +931,7 @@ static bool on_describe(struct client *cl, struct server *sv, const uint8_t *bod
 	pkt_str(pb, sname);
 	pkt_bytes(pb, body + r.pos, len - r.pos);
 	pkt_end(pb);
-	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'D', 0, 0, NULL));
+	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'D', RQ_RENAME, ce->ps->id, name));
 }
 
 /* The client's name goes (the server keeps the statement for others); its
@@ -948,8 +997,9 @@ static bool names_no_statement(struct client *cl, uint8_t type)
  * (the parameters: megabytes, maybe) then streams from the client as is.
  */
 static enum prep_verdict replace_head(struct client *cl, struct server *sv, uint8_t type,
-				      const char *portal, const struct pstmt *st, uint32_t used)
+				      const char *portal, const struct cstmt *ce, uint32_t used)
 {
+	struct pstmt *st = ce->ps;
 	struct pktbuf *pb = &cl->c.w->tmp;
 	char sname[PREP_NAME_MAX];
 	uint32_t rest = cl->c.fr.len - used;
@@ -960,7 +1010,7 @@ static enum prep_verdict replace_head(struct client *cl, struct server *sv, uint
 	head = (type == 'B' ? strlen(portal) + 1 : 1) + strlen(sname) + 1;
 	if (rest > INT32_MAX - 4 - head)
 		return PREP_CONSUME;	/* past PostgreSQL's limit: refused when gathered */
-	ok = ensure_prepared(cl, sv, (struct pstmt *)st, pb);
+	ok = ensure_prepared(cl, sv, st, pb);
 	pkt_u8(pb, type);
 	pkt_u32(pb, (uint32_t)(4 + head + rest));
 	if (type == 'B')
@@ -968,7 +1018,7 @@ static enum prep_verdict replace_head(struct client *cl, struct server *sv, uint
 	else
 		pkt_u8(pb, 'S');
 	pkt_str(pb, sname);
-	if (!send_to_server(cl, sv, pb, ok && q_push(sv->prep, type, 0, 0, NULL)))
+	if (!send_to_server(cl, sv, pb, ok && q_push(sv->prep, type, RQ_RENAME, st->id, ce->name)))
 		return PREP_CLOSED;
 	cl->c.fwd_skip = used;
 	return PREP_REPLACE_HEAD;
@@ -1029,7 +1079,7 @@ static enum prep_verdict named_header(struct client *cl, struct server *sv, uint
 		cl->pool->stats.total.bind_count++;
 	if (kind != 'S' || !(ce = cmap_get(cl, name)))
 		return queue_as_is(cl, sv, type);	/* the server answers as it would */
-	return replace_head(cl, sv, type, portal, ce->ps, (uint32_t)r.pos);
+	return replace_head(cl, sv, type, portal, ce, (uint32_t)r.pos);
 }
 
 /* The statement name a Parse, Bind, Describe or Close starts with, from
@@ -1073,12 +1123,18 @@ bool prep_client_must_wait(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
 	char name[CONN_PEEK_MIN];
+	bool wait;
 
-	if (!sv || !sv->prep_on || !sv->prep->neffect_synced || !strchr("PBDC", type) ||
-	    !peek_name(cl, type, name, sizeof(name)) || !name_pending_before_sync(sv->prep, name))
+	if (!sv || !sv->prep_on || (!sv->prep->neffect_synced && !sv->prep->nquery) ||
+	    !strchr("PBDC", type) || !peek_name(cl, type, name, sizeof(name)))
 		return false;
-	sv->prep->client_waits = true;
-	return true;
+	/* a Query ahead may be a DISCARD ALL or DEALLOCATE ALL, after which the
+	 * client's names are gone: PostgreSQL's answer depends on it */
+	wait = (sv->prep->neffect_synced && name_pending_before_sync(sv->prep, name)) ||
+	       (sv->prep->nquery && *name && cmap_get(cl, name));
+	if (wait)
+		sv->prep->client_waits = true;
+	return wait;
 }
 
 static void resume_client(void *arg)
@@ -1254,7 +1310,7 @@ int prep_server_header(struct server *sv, uint8_t type)
 		}
 		return 1;
 	case 'E':
-		return h && (h->flags & RQ_REPLACE) ? 3 : 1;
+		return h && (h->flags & (RQ_REPLACE | RQ_RENAME)) ? 3 : 1;
 	case '2':
 	case 'C':
 	case 'I':
@@ -1292,7 +1348,9 @@ static void put_renamed(struct pktbuf *pb, const char *v, const char *from, cons
 	pkt_str(pb, v);
 }
 
-/* The client's ErrorResponse in place of the server's to e */
+/* The client's ErrorResponse in place of the server's to e: PostgreSQL's,
+ * with the statement called by the client's name, or 53200 for a request
+ * that stood in for an out-of-memory refusal */
 static void send_replaced_error(struct server *sv, const struct preq *e, const uint8_t *body,
 				uint32_t len)
 {
@@ -1303,7 +1361,7 @@ static void send_replaced_error(struct server *sv, const struct preq *e, const u
 	if (!sv->client)
 		return;
 	pkt_begin(pb, 'E');
-	if (e->type != 'P') {
+	if (!(e->flags & RQ_RENAME) && e->type != 'P') {
 		pkt_u8(pb, 'S');
 		pkt_str(pb, "ERROR");
 		pkt_u8(pb, 'V');
@@ -1352,13 +1410,62 @@ static void check_error(struct server *sv, const uint8_t *body, uint32_t len)
 		set_lost(sv, ef.message);
 }
 
+/* Whether a request queued at from..to-1 (behind the head: sent after the
+ * Query being answered) prepared statement id on the server (id != 0), or
+ * gave the client the name (name != NULL) */
+static bool prepared_between(const struct prep_server *ps, unsigned from, unsigned to,
+			     uint64_t id, const char *name)
+{
+	for (unsigned i = from; i < to; i++) {
+		const struct preq *e = &ps->q[(ps->qhead + i) % ps->qcap];
+
+		if (id && e->type == 'P' && e->id == id && !(e->flags & RQ_REPLACE))
+			return true;
+		if (name && e->name && (e->type == 'P' || e->type == '1') &&
+		    !strcmp(e->name, name))
+			return true;
+	}
+	return false;
+}
+
+static bool prepared_later(const struct prep_server *ps, uint64_t id, const char *name)
+{
+	return prepared_between(ps, 1, ps->qn, id, name);
+}
+
+/*
+ * A DISCARD ALL or DEALLOCATE ALL completed: what was prepared before its
+ * Query is gone, on the server and for the client.  A client may pipeline
+ * Parses behind it in the same write: those ran after it and stay.  Closes
+ * queued behind it keep their statement to put it back if PostgreSQL skips
+ * them; a statement gone with the Query must not come back that way.
+ */
+static void forget_before_head(struct server *sv)
+{
+	struct prep_server *ps = sv->prep;
+
+	for (unsigned i = ps->nset; i-- > 0;)
+		if (!prepared_later(ps, ps->set[i].ps->id, NULL))
+			set_drop(sv, i);
+	if (sv->client)
+		cmap_prune(sv->client, ps);
+	for (unsigned i = 1; i < ps->qn; i++) {
+		struct preq *e = q_at(ps, i);
+
+		if (!e->ps || (e->type != 'C' && e->type != '3') ||
+		    prepared_between(ps, 1, i, e->type == 'C' ? e->id : 0,
+				     e->type == '3' ? e->name : NULL))
+			continue;
+		pstmt_unref(sv->c.w, e->ps);
+		e->ps = NULL;
+	}
+}
+
 static void on_command_complete(struct server *sv, const uint8_t *body, uint32_t len)
 {
 	/* the session's statements are gone: the server's and the client's */
 	if (tag_is(body, len, "DISCARD ALL") || tag_is(body, len, "DEALLOCATE ALL")) {
-		prep_server_forget(sv);
-		if (sv->client)
-			cmap_clear(sv->client);
+		forget_before_head(sv);
 	} else if (tag_is(body, len, "DEALLOCATE")) {
 		/* which one is not said: it may have been one of pgring's */
 		set_lost(sv, "a client ran DEALLOCATE");
@@ -1408,10 +1515,10 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 			q_pop(sv);
 		break;
 	case 'E':
-		if (h && (h->flags & RQ_REPLACE))
-			send_replaced_error(sv, h, body, len);
-		else
+		if (!h || !(h->flags & RQ_REPLACE))
 			check_error(sv, body, len);
+		if (h && (h->flags & (RQ_REPLACE | RQ_RENAME)))
+			send_replaced_error(sv, h, body, len);
 		if (h && h->type != 'Q' && h->type != 'F' && h->type != 'S')
 			error_skip(sv);
 		break;
