@@ -513,9 +513,49 @@ static bool startup_param_allowed(const struct worker *w, const char *name)
 {
 	const struct config *cfg = w->cfg;
 
-	if (param_lookup(w, name) >= 0)
+	if (param_lookup(w, name) >= 0 || !strcmp(name, "options"))
 		return true;
 	return config_list_has(cfg->ignore_startup_parameters, name);
+}
+
+/* The options startup parameter, as PgBouncer takes it: each setting of a
+ * tracked parameter becomes the client's (and follows it from server to
+ * server); one in ignore_startup_parameters, or any when "options" itself is
+ * there, is dropped; any other is refused, since no server would have it. */
+static bool apply_options(struct client *cl, const char *opts)
+{
+	struct worker *w = cl->c.w;
+	const char *ignore = w->cfg->ignore_startup_parameters;
+	struct startup_opt o[STARTUP_MAX_PARAMS];
+	char buf[PROTO_STARTUP_MAX];
+	const char *why = NULL;
+	int n;
+
+	if (strlen(opts) >= sizeof(buf)) {	/* the startup packet bounds it */
+		client_fail(cl, "08P01", "unsupported options startup parameter: parameter too long");
+		return false;
+	}
+	n = proto_parse_options(opts, buf, o, STARTUP_MAX_PARAMS, &why);
+	if (n < 0) {
+		client_fail(cl, "08P01", "%s", why);
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		int idx = param_lookup(w, o[i].name);
+
+		if (idx >= 0) {
+			param_set_put(w, &cl->params, idx, o[i].value);
+			if (!cl->params.val[idx] || strcmp(cl->params.val[idx], o[i].value)) {
+				client_fail(cl, "53200", "out of memory");
+				return false;
+			}
+		} else if (!config_list_has(ignore, o[i].name) && !config_list_has(ignore, "options")) {
+			client_fail(cl, "08P01", "unsupported startup parameter in options: %s",
+				    o[i].name);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* The client's address as PgBouncer's application_name_add_host shows it:
@@ -599,6 +639,9 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		client_fail(cl, "53200", "out of memory");
 		return false;
 	}
+	/* before the other parameters, which win over it as in PostgreSQL */
+	if (startup_get(&sp, "options") && !apply_options(cl, startup_get(&sp, "options")))
+		return false;
 	for (int i = 0; i < sp.n; i++) {
 		int idx = param_lookup(cl->c.w, sp.names[i]);
 

@@ -1,0 +1,96 @@
+# scenarios_startup.sh - what a client may put in its startup packet: the
+# options parameter (PGOPTIONS), replication connections, long secrets; and
+# the pkt_buf / SET keys of the console. Sourced by suite.sh after
+# scenarios_admin.sh (whose admin_start and console it uses).
+
+OPTS_BAD="unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed"
+
+# opts_show CONNINFO OPTIONS: TimeZone and DateStyle as the session sees them
+opts_show() {
+	PGOPTIONS=$2 pq "$1" query "SHOW TimeZone" "SHOW DateStyle" 2>&1
+}
+
+# PostgreSQL itself, without pg_conn's options
+opts_pg() { echo "host=$PG_SOCKDIR port=$PG_PORT dbname=testdb user=$PG_SUPERUSER"; }
+
+# options: the three forms and libpq's escapes give the session what
+# PostgreSQL gives it; a tracked parameter given directly wins over options
+sc_startup_options() {
+	local c out want o
+	pgring_start "$1" "auth_type = trust
+ignore_startup_parameters = extra_float_digits" || return 1
+	c=$(pgring_conn testdb u_trust)
+	for o in "-c TimeZone=Asia/Tokyo -cDateStyle=German" \
+		"--timezone=America/New_York  --DateStyle=SQL,\\ DMY" \
+		"-c TimeZone=Europe/Paris -c extra_float_digits=2" \
+		"-c timezone=UTC$(printf '%*s' 6000 '') -c datestyle=Postgres"; do
+		want=$(opts_show "$(opts_pg)" "$o")
+		out=$(opts_show "$c" "$o")
+		echo "${o:0:60}: $(echo $out)"
+		expect_eq "options '${o:0:60}'" "$out" "$want" || return 1
+	done
+	# timezone given directly wins over the one in options, as in PostgreSQL
+	want=$(PGTZ=Asia/Tokyo opts_show "$(opts_pg)" "-c TimeZone=Europe/Paris")
+	out=$(PGTZ=Asia/Tokyo opts_show "$c" "-c TimeZone=Europe/Paris")
+	expect_eq "PGTZ over options" "$out" "$want" || return 1
+	# psql, as a user would write it
+	out=$(PGOPTIONS="-c TimeZone=Europe/Paris" timeout 10 "$PG_BINDIR/psql" -X -At "$c" \
+		-c "SHOW TimeZone" 2>&1)
+	expect_eq "psql with PGOPTIONS" "$out" "Europe/Paris"
+}
+
+# the forms pgring cannot honour are refused with PgBouncer's words, and a
+# setting it does not track unless ignore_startup_parameters names it (or
+# options itself)
+sc_startup_options_refused() {
+	local c out o
+	pgring_start "$1" "auth_type = trust
+ignore_startup_parameters = extra_float_digits" || return 1
+	c=$(pgring_conn testdb u_trust)
+	for o in "-d 5" "-c TimeZone" "-c" "--TimeZone" "-c =1" "-c TimeZone=UTC -F"; do
+		out=$(PGOPTIONS=$o pq "$c" expect-error connect "$OPTS_BAD" 2>&1) ||
+			{ echo "'$o': $out"; return 1; }
+	done
+	out=$(PGOPTIONS="-c work_mem=64kB" pq "$c" expect-error connect \
+		"unsupported startup parameter in options: work_mem" 2>&1) || { echo "$out"; return 1; }
+	# ignored, so the session keeps PostgreSQL's default
+	out=$(PGOPTIONS="-c extra_float_digits=3" pq "$c" query "SHOW extra_float_digits" 2>&1)
+	expect_eq "ignored setting" "$out" 1 || return 1
+	pgring_stop
+	pgring_start "$1" "auth_type = trust
+ignore_startup_parameters = options" || return 1
+	c=$(pgring_conn testdb u_trust)
+	out=$(PGOPTIONS="-c work_mem=64kB -c TimeZone=Asia/Tokyo" pq "$c" query "SHOW work_mem" \
+		"SHOW TimeZone" 2>&1)
+	expect_eq "options ignored wholesale" "$(echo $out)" "4MB Asia/Tokyo" || return 1
+	PGOPTIONS="-d 5" pq "$c" expect-error connect "$OPTS_BAD"
+}
+
+# opts_session FILE TZ START: a psql session on the one-server pool that shows
+# its TimeZone three times, 1 s apart, starting after START s
+opts_session() {
+	local c=$(pgring_conn testdb_p1 u_trust)
+	( sleep "$3"; for i in 1 2 3; do echo "SHOW TimeZone;"; sleep 1; done ) |
+		PGOPTIONS="-c TimeZone=$2" timeout 20 "$PG_BINDIR/psql" -X -At "$c" >"$1" 2>&1 &
+	track_pid $!
+	OPTS_PIDS="$OPTS_PIDS $!"
+}
+
+# transaction pooling, one server: two clients with different options take
+# turns on it, and each sees its own TimeZone every time
+sc_startup_options_follow() {
+	local a=$T_ROOT/opts-a.out b=$T_ROOT/opts-b.out n
+	pgring_start "$1" "auth_type = trust
+pool_mode = transaction" || return 1
+	OPTS_PIDS=""
+	opts_session "$a" Asia/Tokyo 0
+	opts_session "$b" Europe/Paris 0.5
+	wait $OPTS_PIDS
+	echo "a: $(cat "$a" | tr '\n' ' ') b: $(cat "$b" | tr '\n' ' ')"
+	expect_eq "client a" "$(cat "$a")" "$(printf 'Asia/Tokyo\nAsia/Tokyo\nAsia/Tokyo')" || return 1
+	expect_eq "client b" "$(cat "$b")" "$(printf 'Europe/Paris\nEurope/Paris\nEurope/Paris')" || return 1
+	n=$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust'")
+	expect_eq "servers used" "$n" 1
+}
+
+SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow"
