@@ -93,4 +93,30 @@ pool_mode = transaction" || return 1
 	expect_eq "servers used" "$n" 1
 }
 
-SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow"
+# pkt_buf below 1024, which PgBouncer takes: pgring starts, a startup packet
+# and results larger than its buffers pass; SET of a key pgring does not act
+# on yet to what it does anyway is a no-op, not an error
+sc_startup_pkt_buf() {
+	local c out
+	admin_start "$1" "pkt_buf = 512
+pool_mode = transaction" || return 1
+	grep -q "receive pool: [0-9]* buffers of 512 bytes" "$PGRING_LOG" || { pgring_dump_logs; return 1; }
+	c=$(pgring_conn testdb u_md5 pw_md5)
+	out=$(PGOPTIONS="-c TimeZone=Asia/Tokyo$(printf '%*s' 3000 '')" pq "$c" query "SHOW TimeZone" \
+		"SELECT length(string_agg(md5(i::text), '')) FROM generate_series(1, 2000) i" 2>&1)
+	expect_eq "through 512-byte buffers" "$(echo $out)" "Asia/Tokyo 64000" || return 1
+	out=$(console "SET server_tls_sslmode = disable") || { echo "$out"; return 1; }
+	echo "SET server_tls_sslmode = disable: $out"
+	out=$(console "SET dns_max_ttl = 15") || { echo "$out"; return 1; }
+	out=$(console "SET server_tls_sslmode = require" 2>&1) && { echo "accepted: $out"; return 1; }
+	echo "$out" | grep -q "not supported by pgring yet" || { echo "$out"; return 1; }
+	pgring_stop
+	# below pgring's floor: taken, and the log says what is used
+	admin_start "$1" "pkt_buf = 100" || return 1
+	grep -q "pkt_buf 100 is below pgring's smallest receive buffer: 256 bytes used" "$PGRING_LOG" ||
+		{ pgring_dump_logs; return 1; }
+	out=$(pq "$(pgring_conn testdb u_md5 pw_md5)" query "SELECT 6 * 7" 2>&1)
+	expect_eq "pkt_buf 100" "$out" 42
+}
+
+SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow startup_pkt_buf"
