@@ -1395,7 +1395,7 @@ static int reload_config(struct worker *w, const char *why)
 		return -1;
 	}
 	if (cfg->auth_file && *cfg->auth_file &&
-	    userlist_load(cfg->auth_file, &ul, err, sizeof(err)) < 0) {
+	    userlist_load(cfg->auth_file, &ul, err, sizeof(err), warn_cb, w->log) < 0) {
 		log_error(w->log, "auth_file reload failed, keeping the running config: %s", err);
 		config_free(cfg);
 		return -1;

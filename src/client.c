@@ -10,7 +10,7 @@
 
 #include "worker.h"
 
-#define AUTH_MSG_MAX	16384
+#define AUTH_MSG_MAX	(AUTH_SECRET_MAX + 1)	/* a PasswordMessage: the password, NUL */
 
 enum client_auth {
 	CA_NONE = 0,
@@ -260,6 +260,16 @@ void client_linked(struct client *cl)
 	conn_process(&cl->c);
 }
 
+/* the secret lives only while the exchange does */
+static void client_free_secret(struct client *cl)
+{
+	if (!cl->secret)
+		return;
+	secret_free(cl->secret);
+	free(cl->secret);
+	cl->secret = NULL;
+}
+
 static void auth_ok(struct client *cl)
 {
 	struct worker *w = cl->c.w;
@@ -305,8 +315,7 @@ static void auth_ok(struct client *cl)
 	}
 	free(cl->scram);
 	cl->scram = NULL;
-	free(cl->secret);
-	cl->secret = NULL;
+	client_free_secret(cl);
 	if (cfg->log_connections)
 		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", cl->dbname, cl->user);
 	if (pool->have_welcome) {
@@ -363,7 +372,10 @@ static void start_auth(struct client *cl)
 	}
 	if (ue) {
 		/* an unknown database is told after the password is proven (auth_ok) */
-		*cl->secret = ue->secret;
+		if (secret_copy(cl->secret, &ue->secret) < 0) {
+			client_fail(cl, "53200", "out of memory");
+			return;
+		}
 	} else {
 		/* unknown user: run the same exchange against a random secret, so
 		 * the client cannot tell (it is logged) */
@@ -374,7 +386,10 @@ static void start_auth(struct client *cl)
 		auth_random(rnd, sizeof(rnd));
 		for (int i = 0; i < 16; i++)
 			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-		secret_parse(hex, cl->secret);
+		if (secret_parse(hex, cl->secret) < 0) {
+			client_fail(cl, "53200", "out of memory");
+			return;
+		}
 	}
 	if (cfg->auth_type == AUTH_TYPE_PLAIN) {
 		send_auth_request(cl, 3, NULL, 0, CA_PLAIN);
@@ -426,7 +441,11 @@ static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
 		if (cl->secret->kind == SECRET_MD5 ||
 		    scram_server_init(cl->scram, cl->secret, cfg->scram_iterations) < 0) {
 			/* an md5 secret cannot do SCRAM: fail like a wrong password */
-			secret_parse("pgring-cannot-scram-with-md5", cl->secret);
+			secret_free(cl->secret);
+			if (secret_parse("pgring-cannot-scram-with-md5", cl->secret) < 0) {
+				client_fail(cl, "53200", "out of memory");
+				return;
+			}
 			cl->fake_auth = true;
 			scram_server_init(cl->scram, cl->secret, cfg->scram_iterations);
 		}
@@ -819,7 +838,7 @@ static void client_on_free(struct conn *c)
 	prep_client_free(cl);
 	if (cl->pool)
 		pool_unref(cl->pool);
-	free(cl->secret);
+	client_free_secret(cl);
 	param_set_free(cl->c.w, &cl->params);
 	param_unintern(cl->c.w, cl->user);
 	param_unintern(cl->c.w, cl->dbname);

@@ -553,7 +553,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (cfg->auth_file && *cfg->auth_file &&
-	    userlist_load(cfg->auth_file, &w.users, err, sizeof(err)) < 0) {
+	    userlist_load(cfg->auth_file, &w.users, err, sizeof(err), warn_cb, &lg) < 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
 		return 1;
 	}

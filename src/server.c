@@ -485,6 +485,8 @@ static void login_done(struct server *sv)
 	char addr[NET_ADDR_TEXT];
 
 	loop_timer_stop(sv->c.w->loop, &sv->timer);
+	if (sv->scram)
+		scram_client_clear(sv->scram);	/* it holds the password */
 	free(sv->scram);
 	sv->scram = NULL;
 	pool->have_welcome = pool->nwelcome > 0;
@@ -752,6 +754,8 @@ static void server_on_free(struct conn *c)
 		pool_unref(sv->pool);
 	prep_server_free(sv);
 	param_set_free(sv->c.w, &sv->params);
+	if (sv->scram)
+		scram_client_clear(sv->scram);
 	free(sv->scram);
 	free(sv);
 }
