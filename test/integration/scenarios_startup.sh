@@ -119,4 +119,37 @@ pool_mode = transaction" || return 1
 	expect_eq "pkt_buf 100" "$out" 42
 }
 
-SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow startup_pkt_buf"
+
+# long_pw N: N bytes of password, printable, no quote
+long_pw() { head -c "$1" /dev/zero | tr '\0' 'k' | sed 's/^/T0k-/' | head -c "$1"; }
+
+# secrets as long as PgBouncer takes them (cloud IAM tokens run to kilobytes):
+# a 60 KB plain password in auth_file logs a client in through md5, plain and
+# SCRAM,
+# and pgring logs in to PostgreSQL with it (SCRAM); a line pgring cannot use is
+# skipped, named in the log, and the users around it still log in
+sc_startup_long_secret() {
+	local pw out c ul
+	pw=$(long_pw 60000)
+	pg_sql "DROP ROLE IF EXISTS u_long" "SET password_encryption = 'scram-sha-256'" \
+		"CREATE ROLE u_long LOGIN PASSWORD '$pw'" "GRANT CONNECT ON DATABASE testdb TO u_long" \
+		>/dev/null || { echo "PostgreSQL refused the role"; return 1; }
+	ul="$(default_userlist)
+\"u_bad\" \"SCRAM-SHA-256\$4096:abc\$def:ghi\"
+\"u_long\" \"$pw\""
+	for auth in md5 plain scram-sha-256; do
+		pgring_start "$1" "auth_type = $auth" "$ul" || return 1
+		grep -q "userlist.txt:4: invalid SCRAM-SHA-256 secret, line skipped" "$PGRING_LOG" ||
+			{ pgring_dump_logs; return 1; }
+		c=$(pgring_conn testdb u_long)
+		out=$(PGPASSWORD=$pw pq "$c" query "SELECT current_user, length('$pw')" 2>&1)
+		expect_eq "60 KB password, auth_type $auth" "$(echo $out)" "u_long 60000" || return 1
+		out=$(PGPASSWORD=${pw}x pq "$c" expect-error connect "password authentication failed" 2>&1) ||
+			{ echo "wrong long password: $out"; return 1; }
+		out=$(pq "$(pgring_conn testdb u_md5 pw_md5)" query "SELECT current_user" 2>&1)
+		expect_eq "the user after the skipped line" "$out" u_md5 || return 1
+		pgring_stop
+	done
+}
+
+SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow startup_pkt_buf startup_long_secret"
