@@ -132,6 +132,12 @@ static void client_detach(struct client *cl)
 		return;
 	if (sv)
 		server_release(sv);
+	if (cl->repl_server) {	/* still logging in for this client alone */
+		sv = cl->repl_server;
+		cl->repl_server = NULL;
+		sv->repl_owner = NULL;
+		server_close(sv, "replication client gone");
+	}
 	cl->server = NULL;
 	cl->c.peer = NULL;
 	cancel_ix_del(cl);
@@ -228,7 +234,7 @@ void client_accept(struct worker *w, int fd)
 
 /* ---- login done ---- */
 
-void client_login_done(struct client *cl)
+bool client_send_welcome(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 	struct pktbuf *pb = &cl->c.w->tmp;
@@ -248,7 +254,12 @@ void client_login_done(struct client *cl)
 	}
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
-	if (!conn_send_pkt(&cl->c, pb))
+	return conn_send_pkt(&cl->c, pb);
+}
+
+void client_login_done(struct client *cl)
+{
+	if (!client_send_welcome(cl))
 		return;
 	pool_change_client(cl, CL_IDLE);
 	conn_process(&cl->c);
@@ -270,6 +281,27 @@ static void client_free_secret(struct client *cl)
 	cl->secret = NULL;
 }
 
+/* A replication client gets a server of its own, launched now with its
+ * startup parameters; the client stays in login until that server is in
+ * (pool.c links them then) */
+static void repl_launch(struct client *cl)
+{
+	struct pool *pool = cl->pool;
+	struct server *sv;
+
+	if (cl->c.w->shutdown) {
+		client_fail(cl, "57P01", "pgring is shutting down");
+		return;
+	}
+	sv = server_launch(pool);
+	if (!sv) {
+		client_fail(cl, "08006", "server login failed: %s", pool->last_error);
+		return;
+	}
+	sv->repl_owner = cl;
+	cl->repl_server = sv;
+}
+
 static void auth_ok(struct client *cl)
 {
 	struct worker *w = cl->c.w;
@@ -289,12 +321,16 @@ static void auth_ok(struct client *cl)
 	if (!conn_send_pkt(&cl->c, &w->tmp))
 		return;
 	if (admin_console_db(cl->dbname)) {
+		if (cl->replication) {
+			client_fail(cl, "08P01", "replication connections to the admin console are not supported");
+			return;
+		}
 		admin_login(cl);
 		return;
 	}
 	if (admin_db_refused(cl))
 		return;
-	pool = pool_get(w, cl->dbname, db && db->user ? db->user : cl->user);
+	pool = pool_get_repl(w, cl->dbname, db && db->user ? db->user : cl->user, cl->replication);
 	if (!pool) {
 		client_fail(cl, "53200", "out of memory");
 		return;
@@ -317,7 +353,13 @@ static void auth_ok(struct client *cl)
 	cl->scram = NULL;
 	client_free_secret(cl);
 	if (cfg->log_connections)
-		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", cl->dbname, cl->user);
+		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no%s%s", cl->dbname,
+			   cl->user, cl->replication ? " replication=" : "",
+			   cl->replication ? proto_replication_name(cl->replication) : "");
+	if (cl->replication) {
+		repl_launch(cl);
+		return;
+	}
 	if (pool->have_welcome) {
 		client_login_done(cl);
 		return;
@@ -532,7 +574,7 @@ static bool startup_param_allowed(const struct worker *w, const char *name)
 {
 	const struct config *cfg = w->cfg;
 
-	if (param_lookup(w, name) >= 0 || !strcmp(name, "options"))
+	if (param_lookup(w, name) >= 0 || !strcmp(name, "options") || !strcmp(name, "replication"))
 		return true;
 	return config_list_has(cfg->ignore_startup_parameters, name);
 }
@@ -613,6 +655,25 @@ static bool add_host_to_appname(struct client *cl)
 	       !strcmp(cl->params.val[PARAM_APPLICATION_NAME], val);
 }
 
+/* A replication client's server is its own: every parameter it sent
+ * (options included) goes to PostgreSQL as sent, and PostgreSQL judges them */
+static bool keep_repl_params(struct client *cl, const struct startup_params *sp)
+{
+	struct pktbuf *pb = &cl->repl_params;
+
+	for (int i = 0; i < sp->n; i++) {
+		if (!strcmp(sp->names[i], "replication"))
+			continue;	/* pgring writes it, from the mode */
+		pkt_str(pb, sp->names[i]);
+		pkt_str(pb, sp->values[i]);
+	}
+	if (pb->failed) {
+		client_fail(cl, "53200", "out of memory");
+		return false;
+	}
+	return true;
+}
+
 static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 {
 	const struct config *cfg = cl->c.w->cfg;
@@ -658,13 +719,26 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		client_fail(cl, "53200", "out of memory");
 		return false;
 	}
+	if (startup_get(&sp, "replication")) {
+		int mode = proto_replication_mode(startup_get(&sp, "replication"));
+
+		if (mode < 0) {
+			client_fail(cl, "22023", "invalid value for parameter \"replication\": \"%s\"",
+				    startup_get(&sp, "replication"));
+			return false;
+		}
+		cl->replication = (uint8_t)mode;
+	}
+	if (cl->replication && !keep_repl_params(cl, &sp))
+		return false;
 	/* before the other parameters, which win over it as in PostgreSQL */
-	if (startup_get(&sp, "options") && !apply_options(cl, startup_get(&sp, "options")))
+	if (!cl->replication && startup_get(&sp, "options") &&
+	    !apply_options(cl, startup_get(&sp, "options")))
 		return false;
 	for (int i = 0; i < sp.n; i++) {
 		int idx = param_lookup(cl->c.w, sp.names[i]);
 
-		if (!startup_param_allowed(cl->c.w, sp.names[i])) {
+		if (!cl->replication && !startup_param_allowed(cl->c.w, sp.names[i])) {
 			client_fail(cl, "08P01", "unsupported startup parameter: %s", sp.names[i]);
 			return false;
 		}
@@ -839,6 +913,7 @@ static void client_on_free(struct conn *c)
 	if (cl->pool)
 		pool_unref(cl->pool);
 	client_free_secret(cl);
+	pkt_free(&cl->repl_params);
 	param_set_free(cl->c.w, &cl->params);
 	param_unintern(cl->c.w, cl->user);
 	param_unintern(cl->c.w, cl->dbname);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto.h"
 
@@ -536,6 +537,44 @@ int proto_parse_options(const char *opts, char *buf, struct startup_opt *out, in
 		n++;
 	}
 	return n;
+}
+
+/* PostgreSQL's parse_bool: the words, or any unique prefix of them
+ * (two letters at least for "on"/"off") */
+static int bool_word(const char *v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t n = strlen(v);
+
+	if (!n)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		size_t min = i == 2 ? 2 : 1;
+
+		if (n >= min && n <= strlen(yes[i]) && !strncasecmp(v, yes[i], n))
+			return 1;
+		if (n >= (i == 2 ? 2 : 1) && n <= strlen(no[i]) && !strncasecmp(v, no[i], n))
+			return 0;
+	}
+	return -1;
+}
+
+int proto_replication_mode(const char *v)
+{
+	int b;
+
+	if (!strcmp(v, "database"))
+		return REPL_LOGICAL;
+	b = bool_word(v);
+	if (b < 0)
+		return -EINVAL;
+	return b ? REPL_PHYSICAL : REPL_NONE;
+}
+
+const char *proto_replication_name(int mode)
+{
+	return mode == REPL_PHYSICAL ? "physical" : mode == REPL_LOGICAL ? "logical" : "none";
 }
 
 const char *startup_get(const struct startup_params *sp, const char *name)

@@ -148,6 +148,18 @@ struct startup_opt {
 int proto_parse_options(const char *opts, char *buf, struct startup_opt *out, int max,
 			const char **why);
 
+/* The replication startup parameter, as PostgreSQL reads it: a boolean
+ * (physical replication) or "database" (logical) */
+enum repl_mode {
+	REPL_NONE = 0,
+	REPL_PHYSICAL,
+	REPL_LOGICAL,
+};
+/* The mode, or -EINVAL for a value PostgreSQL refuses */
+int proto_replication_mode(const char *v);
+/* "none", "physical", "logical": as SHOW CLIENTS / SERVERS print it */
+const char *proto_replication_name(int mode);
+
 /* ErrorResponse / NoticeResponse fields; NULL for absent ones. */
 struct error_fields {
 	const char *severity;

@@ -152,4 +152,130 @@ sc_startup_long_secret() {
 	done
 }
 
-SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow startup_pkt_buf startup_long_secret"
+# ---- replication connections ------------------------------------------------
+
+REPL_PW=repl_pw
+
+# repl_start BACKEND: md5 auth, the console, and the superuser (whom the test
+# PostgreSQL trusts for replication) in auth_file.  Physical replication
+# clients (pg_basebackup) always ask for the database "replication": an
+# entry of that name says where they go.
+repl_start() {
+	pgring_start "$1" "auth_type = md5
+admin_users = pgadmin
+[databases]
+replication = host=127.0.0.1 port=$PG_PORT dbname=postgres" \
+		"$(admin_userlist; userlist_line "$PG_SUPERUSER" "$REPL_PW")"
+}
+
+repl_conn() {	# DB [replication value]
+	echo "host=127.0.0.1 port=$PGRING_PORT dbname=$1 user=$PG_SUPERUSER password=$REPL_PW connect_timeout=5${2:+ replication=$2}"
+}
+
+# physical replication through pgring: pg_basebackup with its WAL streamed on
+# a second replication connection completes; a replication connection shows
+# as such in SHOW CLIENTS and SHOW SERVERS, has a server of its own that goes
+# with it; a bad replication value is refused in PostgreSQL's words
+sc_startup_basebackup() {
+	local dir=$T_ROOT/basebackup.$1 out want f=$T_ROOT/repl-session.out
+	repl_start "$1" || return 1
+	rm -rf "$dir"
+	out=$(timeout 120 "$PG_BINDIR/pg_basebackup" -d "$(repl_conn testdb)" -D "$dir" -X stream \
+		-c fast --no-sync -w 2>&1) || { echo "pg_basebackup: $out"; pgring_dump_logs; return 1; }
+	[ -s "$dir/PG_VERSION" ] && [ -s "$dir/backup_manifest" ] && [ -d "$dir/pg_wal" ] ||
+		{ echo "incomplete backup: $(ls "$dir")"; return 1; }
+	echo "pg_basebackup: $(du -sk "$dir" | cut -f1) kB, $(ls "$dir/pg_wal" | grep -c '^0') WAL files"
+	rm -rf "$dir"
+	# a session that stays open: IDENTIFY_SYSTEM answered as PostgreSQL does
+	( echo "IDENTIFY_SYSTEM;"; sleep 2 ) | timeout 10 "$PG_BINDIR/psql" -X -At \
+		"$(repl_conn replication true)" >"$f" 2>&1 &
+	track_pid $!
+	wait_until 5 grep -q '|' "$f" || { echo "no answer: $(cat "$f")"; return 1; }
+	want=$(pq "$(pg_conn testdb)" query "SELECT system_identifier FROM pg_control_system()")
+	expect_eq "IDENTIFY_SYSTEM systemid" "$(cut -d'|' -f1 "$f")" "$want" || return 1
+	out=$(console "SHOW CLIENTS" | awk -F'|' -v u="$PG_SUPERUSER" '$2 == u { print $3 "/" $4 "/" $5 }')
+	expect_eq "SHOW CLIENTS database/replication/state" "$out" "replication/physical/active" || return 1
+	out=$(console "SHOW SERVERS" | awk -F'|' -v u="$PG_SUPERUSER" '$2 == u { print $4 "/" $5 }')
+	expect_eq "SHOW SERVERS replication|state" "$out" "physical/active" || return 1
+	out=$(pg_sql "SELECT count(*) FROM pg_stat_replication")
+	expect_eq "walsenders on PostgreSQL" "$out" 1 || return 1
+	wait_until 10 eval '[ "$(pg_sql "SELECT count(*) FROM pg_stat_replication")" = 0 ]' ||
+		{ echo "the walsender outlived its client"; return 1; }
+	out=$(console "SHOW SERVERS" | awk -F'|' -v u="$PG_SUPERUSER" '$2 == u' | wc -l)
+	expect_eq "servers left" "$out" 0 || return 1
+	grep -q "closing because: replication client gone" "$PGRING_LOG" || { pgring_dump_logs; return 1; }
+	# an ordinary session of the same user and database is no walsender
+	out=$(PGPASSWORD=$REPL_PW pq "$(repl_conn testdb)" query "SELECT 1 + 1" \
+		"SELECT count(*) FROM pg_stat_replication" 2>&1)
+	expect_eq "ordinary session" "$(echo $out)" "2 0" || return 1
+	want=$(pq "$(pg_conn testdb) replication=maybe" expect-error connect "invalid value" 2>&1)
+	out=$(pq "$(repl_conn testdb maybe)" expect-error connect "invalid value" 2>&1) ||
+		{ echo "$out"; return 1; }
+	# PostgreSQL's HINT line aside, the same words
+	want=$(echo "${want#*FATAL:  }" | head -n 1)
+	expect_eq "replication=maybe" "${out#*FATAL:  }" "$want"
+}
+
+# sub_pg_start: a second PostgreSQL (the subscriber) in $T_ROOT/sub on SUB_PORT
+sub_pg_start() {
+	local dir=$T_ROOT/sub
+	SUB_DATA=$dir/data SUB_PORT=$(free_port) || return 1
+	mkdir -p "$dir" && own "$dir" || return 1
+	as_run_user "$PG_BINDIR/initdb" -D "$SUB_DATA" -U "$PG_SUPERUSER" -A trust -E UTF8 \
+		--locale=C --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
+	cat >>"$SUB_DATA/postgresql.conf" <<-EOF
+	listen_addresses = ''
+	port = $SUB_PORT
+	unix_socket_directories = '$dir'
+	fsync = off
+	max_connections = 20
+	EOF
+	own "$SUB_DATA"
+	as_run_user "$PG_BINDIR/pg_ctl" -D "$SUB_DATA" -l "$dir/postgresql.log" -w -t 60 start \
+		>"$dir/pg_ctl.log" 2>&1 || { cat "$dir/pg_ctl.log" "$dir/postgresql.log"; return 1; }
+	SUB_CONN="host=$dir port=$SUB_PORT dbname=postgres user=$PG_SUPERUSER"
+}
+
+sub_pg_stop() {
+	[ -n "${SUB_DATA:-}" ] && [ -f "$SUB_DATA/postmaster.pid" ] || return 0
+	as_run_user "$PG_BINDIR/pg_ctl" -D "$SUB_DATA" -m immediate -w -t 30 stop >/dev/null 2>&1
+	rm -rf "$T_ROOT/sub"
+}
+
+sub_count() { pq "$SUB_CONN" query "SELECT count(*) FROM repl_t" 2>&1; }
+
+# logical replication through pgring: a subscription on a second PostgreSQL,
+# connected to the publisher through pgring, copies the table and then
+# streams new rows; dropping it drops its slot through pgring too
+sc_startup_subscription() {
+	local out rc=1
+	repl_start "$1" || return 1
+	sub_pg_start || { sub_pg_stop; return 1; }
+	pg_sql "DROP PUBLICATION IF EXISTS repl_pub" "DROP TABLE IF EXISTS repl_t" \
+		"CREATE TABLE repl_t (id int PRIMARY KEY)" \
+		"INSERT INTO repl_t SELECT generate_series(1, 100)" \
+		"CREATE PUBLICATION repl_pub FOR TABLE repl_t" >/dev/null || { sub_pg_stop; return 1; }
+	if pq "$SUB_CONN" query "CREATE TABLE repl_t (id int PRIMARY KEY)" \
+		"CREATE SUBSCRIPTION repl_sub CONNECTION '$(repl_conn testdb)' PUBLICATION repl_pub" \
+		>/dev/null &&
+	   wait_until 30 eval '[ "$(sub_count)" = 100 ]' &&
+	   pg_sql "INSERT INTO repl_t SELECT generate_series(101, 150)" >/dev/null &&
+	   wait_until 30 eval '[ "$(sub_count)" = 150 ]'; then
+		out=$(console "SHOW SERVERS" | awk -F'|' -v u="$PG_SUPERUSER" '$2 == u { print $4 }' | sort -u)
+		echo "streaming; SHOW SERVERS replication: $out"
+		[ "$out" = logical ] && rc=0
+		pq "$SUB_CONN" query "DROP SUBSCRIPTION repl_sub" >/dev/null || rc=1
+		out=$(pg_sql "SELECT count(*) FROM pg_replication_slots")
+		expect_eq "slots left on the publisher" "$out" 0 || rc=1
+	else
+		echo "subscriber has $(sub_count) rows"
+		tail -n 20 "$T_ROOT/sub/postgresql.log"
+		pgring_dump_logs
+	fi
+	sub_pg_stop
+	pg_sql "DROP PUBLICATION IF EXISTS repl_pub" "DROP TABLE IF EXISTS repl_t" >/dev/null
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow startup_pkt_buf startup_long_secret
+	startup_basebackup startup_subscription"

@@ -342,6 +342,26 @@ START_TEST(test_options_refused)
 }
 END_TEST
 
+/* the replication parameter as PostgreSQL takes it: a boolean or "database" */
+START_TEST(test_replication_mode)
+{
+	static const char *const physical[] = { "true", "1", "on", "yes", "t", "TRUE", "y" };
+	static const char *const none[] = { "false", "0", "off", "no", "f", "n", "OFF" };
+	static const char *const bad[] = { "", "maybe", "o", "2", "Database", "database ", "truex" };
+
+	ck_assert_int_eq(proto_replication_mode("database"), REPL_LOGICAL);
+	for (size_t i = 0; i < sizeof(physical) / sizeof(physical[0]); i++)
+		ck_assert_msg(proto_replication_mode(physical[i]) == REPL_PHYSICAL, "%s", physical[i]);
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+		ck_assert_msg(proto_replication_mode(none[i]) == REPL_NONE, "%s", none[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(proto_replication_mode(bad[i]) == -EINVAL, "%s", bad[i]);
+	ck_assert_str_eq(proto_replication_name(REPL_NONE), "none");
+	ck_assert_str_eq(proto_replication_name(REPL_PHYSICAL), "physical");
+	ck_assert_str_eq(proto_replication_name(REPL_LOGICAL), "logical");
+}
+END_TEST
+
 START_TEST(test_error_roundtrip)
 {
 	struct pktbuf pb;
@@ -417,6 +437,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_startup_requests_and_errors);
 	tcase_add_test(tc, test_options_forms);
 	tcase_add_test(tc, test_options_refused);
+	tcase_add_test(tc, test_replication_mode);
 	tcase_add_test(tc, test_error_roundtrip);
 	tcase_add_test(tc, test_reader_bounds);
 	tcase_add_test(tc, test_row_messages);
