@@ -288,9 +288,14 @@ static void repl_launch(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 	struct server *sv;
+	const char *limit;
 
 	if (cl->c.w->shutdown) {
 		client_fail(cl, "57P01", "pgring is shutting down");
+		return;
+	}
+	if ((limit = pool_repl_limit(pool))) {
+		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
 		return;
 	}
 	sv = server_launch(pool);

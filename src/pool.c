@@ -592,6 +592,20 @@ bool pool_may_launch(struct pool *pool)
 	return true;
 }
 
+/* A replication client's own server counts against max_db_connections and
+ * max_user_connections like any other; with no room the client is refused
+ * (it cannot wait in a queue: no other server would do).  NULL: room. */
+const char *pool_repl_limit(struct pool *pool)
+{
+	int dbmax = pool_max_db_connections_of(pool), umax = pool_max_user_connections_of(pool);
+
+	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax && !evict_idle(pool, true))
+		return "max_db_connections";
+	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax && !evict_idle(pool, false))
+		return "max_user_connections";
+	return NULL;
+}
+
 /* server_check_query before reusing a server idle longer than server_check_delay */
 static bool needs_check(struct server *sv)
 {

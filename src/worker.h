@@ -413,6 +413,7 @@ void pool_ref(struct pool *pool);			/* a client or server points at it */
 void pool_unref(struct pool *pool);			/* ...and is being freed */
 bool pool_free_if_unused(struct pool *pool, uint64_t now);	/* autodb_idle_timeout */
 bool pool_may_launch(struct pool *pool);	/* another server, within every limit */
+const char *pool_repl_limit(struct pool *pool);	/* the limit a replication server would break */
 int64_t pool_lifetime_of(const struct pool *pool);
 
 /* maint.c */

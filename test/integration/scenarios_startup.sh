@@ -163,6 +163,7 @@ REPL_PW=repl_pw
 repl_start() {
 	pgring_start "$1" "auth_type = md5
 admin_users = pgadmin
+${2:-}
 [databases]
 replication = host=127.0.0.1 port=$PG_PORT dbname=postgres" \
 		"$(admin_userlist; userlist_line "$PG_SUPERUSER" "$REPL_PW")"
@@ -214,6 +215,25 @@ sc_startup_basebackup() {
 	# PostgreSQL's HINT line aside, the same words
 	want=$(echo "${want#*FATAL:  }" | head -n 1)
 	expect_eq "replication=maybe" "${out#*FATAL:  }" "$want"
+}
+
+# a replication client's server counts against max_db_connections: with the
+# one allowed held by a session, it is refused, not queued; once the session's
+# server is idle, it is closed to make room
+sc_startup_repl_limit() {
+	local out rc f=$T_ROOT/idsys.out
+	repl_start "$1" "max_db_connections = 1" || return 1
+	hold_server "$(repl_conn testdb)" || return 1
+	out=$(pq "$(repl_conn testdb database)" expect-error connect \
+		"no more connections allowed (max_db_connections)" 2>&1)
+	rc=$?
+	release_server
+	echo "$out"
+	[ $rc = 0 ] || return 1
+	wait_until 10 eval 'pq "$(repl_conn testdb database)" query "IDENTIFY_SYSTEM" >"$f" 2>&1' ||
+		{ cat "$f"; return 1; }
+	echo "IDENTIFY_SYSTEM: $(cat "$f")"
+	grep -q testdb "$f"
 }
 
 # sub_pg_start: a second PostgreSQL (the subscriber) in $T_ROOT/sub on SUB_PORT
@@ -278,4 +298,4 @@ sc_startup_subscription() {
 }
 
 SCENARIOS="$SCENARIOS startup_options startup_options_refused startup_options_follow startup_pkt_buf startup_long_secret
-	startup_basebackup startup_subscription"
+	startup_basebackup startup_subscription startup_repl_limit"
