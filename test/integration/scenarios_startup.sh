@@ -132,7 +132,7 @@ sc_startup_long_secret() {
 	local pw out c ul
 	pw=$(long_pw 60000)
 	pg_sql "DROP ROLE IF EXISTS u_long" "SET password_encryption = 'scram-sha-256'" \
-		"CREATE ROLE u_long LOGIN PASSWORD '$pw'" "GRANT CONNECT ON DATABASE testdb TO u_long" \
+		"CREATE ROLE u_long LOGIN PASSWORD '$pw'" \
 		>/dev/null || { echo "PostgreSQL refused the role"; return 1; }
 	ul="$(default_userlist)
 \"u_bad\" \"SCRAM-SHA-256\$4096:abc\$def:ghi\"
