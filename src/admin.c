@@ -735,8 +735,8 @@ static const struct col socket_cols[] = {
 };
 
 static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c, bool server,
-		       const char *user, const char *db, const char *state, const void *link,
-		       uint32_t pid, const char *appname, bool close_needed)
+		       const char *user, const char *db, int repl, const char *state,
+		       const void *link, uint32_t pid, const char *appname, bool close_needed)
 {
 	uint64_t now = loop_now_us(a->w->loop);
 	uint64_t wait = 0;
@@ -748,7 +748,7 @@ static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c,
 	cell_str(rs, i++, server ? "S" : "C");
 	cell_str(rs, i++, user);
 	cell_str(rs, i++, db);
-	cell_str(rs, i++, "none");
+	cell_str(rs, i++, proto_replication_name(repl));
 	cell_str(rs, i++, state);
 	cell_str(rs, i++, net_addr_text(&c->addr, addr, sizeof(addr)));
 	cell_int(rs, i++, c->addr.port);
@@ -786,7 +786,8 @@ static void client_rows(struct rowset *rs, struct admin *a, const struct list *l
 		const struct client *cl = list_entry(pos, struct client, node);
 		const char *state = st ? st : (cl->server || cl->console ? "active" : "idle");
 
-		socket_row(rs, a, &cl->c, false, cl->user, cl->pool ? cl->pool->dbname : "(nodb)", state,
+		socket_row(rs, a, &cl->c, false, cl->user, cl->pool ? cl->pool->dbname : "(nodb)",
+			   cl->pool ? cl->pool->replication : REPL_NONE, state,
 			   cl->server ? (const void *)&cl->server->c : NULL, 0,
 			   cl->params.val[PARAM_APPLICATION_NAME], false);
 	}
@@ -813,7 +814,7 @@ static void server_rows(struct rowset *rs, struct admin *a, const struct list *l
 	list_for_each_safe(pos, tmp, l) {
 		const struct server *sv = list_entry(pos, struct server, node);
 
-		socket_row(rs, a, &sv->c, true, sv->pool->user, sv->pool->dbname, st,
+		socket_row(rs, a, &sv->c, true, sv->pool->user, sv->pool->dbname, sv->pool->replication, st,
 			   sv->client ? (const void *)&sv->client->c : NULL, sv->pid,
 			   sv->params.val[PARAM_APPLICATION_NAME], must_reconnect(a, sv));
 	}
@@ -1395,7 +1396,7 @@ static int reload_config(struct worker *w, const char *why)
 		return -1;
 	}
 	if (cfg->auth_file && *cfg->auth_file &&
-	    userlist_load(cfg->auth_file, &ul, err, sizeof(err)) < 0) {
+	    userlist_load(cfg->auth_file, &ul, err, sizeof(err), warn_cb, w->log) < 0) {
 		log_error(w->log, "auth_file reload failed, keeping the running config: %s", err);
 		config_free(cfg);
 		return -1;

@@ -253,7 +253,7 @@ int auth_scram_verifier(const char *password, const uint8_t *salt, size_t salt_l
 			int iterations, struct secret *out)
 {
 	uint8_t ck[SCRAM_KEY_LEN];
-	char bsalt[100], bstored[48], bserver[48];
+	char bsalt[100], bstored[48], bserver[48], text[256];
 	int r, n;
 
 	if (salt_len < 1 || salt_len > SCRAM_MAX_SALT || iterations < 1 ||
@@ -270,10 +270,12 @@ int auth_scram_verifier(const char *password, const uint8_t *salt, size_t salt_l
 	    b64_encode(out->stored_key, SCRAM_KEY_LEN, bstored, sizeof(bstored)) < 0 ||
 	    b64_encode(out->server_key, SCRAM_KEY_LEN, bserver, sizeof(bserver)) < 0)
 		return -EINVAL;
-	n = snprintf(out->text, sizeof(out->text), SCRAM_PREFIX "%d:%s$%s:%s", iterations, bsalt,
+	n = snprintf(text, sizeof(text), SCRAM_PREFIX "%d:%s$%s:%s", iterations, bsalt,
 		     bstored, bserver);
-	if (n < 0 || (size_t)n >= sizeof(out->text))
+	if (n < 0 || (size_t)n >= sizeof(text))
 		return -EINVAL;
+	if (!(out->text = strdup(text)))
+		return -ENOMEM;
 	out->kind = SECRET_SCRAM;
 	out->iterations = iterations;
 	memcpy(out->salt, salt, salt_len);
@@ -350,26 +352,53 @@ static int parse_scram_secret(const char *s, struct secret *out)
  */
 int secret_parse(const char *s, struct secret *out)
 {
-	size_t n = strnlen(s, sizeof(out->text));
+	size_t n = strnlen(s, AUTH_SECRET_MAX + 1);
 
 	memset(out, 0, sizeof(*out));
-	if (n >= sizeof(out->text))
+	if (n > AUTH_SECRET_MAX)
 		return -EINVAL;
+	if (strncmp(s, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) == 0 && parse_scram_secret(s, out) < 0) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		return -EINVAL;
+	}
+	if (!(out->text = malloc(n + 1))) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		return -ENOMEM;
+	}
 	memcpy(out->text, s, n + 1);
 	if (n == 0) {
 		out->kind = SECRET_NONE;
 		return 0;
 	}
 	if (strncmp(s, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) == 0) {
-		if (parse_scram_secret(s, out) < 0) {
-			memset(out, 0, sizeof(*out));
-			return -EINVAL;
-		}
 		out->kind = SECRET_SCRAM;
 		return 0;
 	}
 	out->kind = md5_hash_valid(s) ? SECRET_MD5 : SECRET_PLAIN;
 	return 0;
+}
+
+int secret_copy(struct secret *dst, const struct secret *src)
+{
+	*dst = *src;
+	if (!src->text)
+		return 0;
+	if (!(dst->text = strdup(src->text))) {
+		OPENSSL_cleanse(dst, sizeof(*dst));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void secret_free(struct secret *sec)
+{
+	if (sec->text) {
+		OPENSSL_cleanse(sec->text, strlen(sec->text));
+		free(sec->text);
+	}
+	OPENSSL_cleanse(sec, sizeof(*sec));
+	sec->text = NULL;
+	sec->kind = SECRET_NONE;
 }
 
 /* ---- SCRAM message parsing -------------------------------------------- */
@@ -453,6 +482,7 @@ int scram_server_init(struct scram_server *st, const struct secret *sec, int scr
 	memset(st, 0, sizeof(*st));
 	if (sec->kind == SECRET_SCRAM) {
 		st->verifier = *sec;
+		st->verifier.text = NULL;	/* the keys are all the exchange needs */
 		return 0;
 	}
 	if (sec->kind != SECRET_PLAIN)
@@ -461,6 +491,11 @@ int scram_server_init(struct scram_server *st, const struct secret *sec, int scr
 	if (r == 0)
 		r = auth_scram_verifier(sec->text, salt, sizeof(salt), scram_iterations,
 					&st->verifier);
+	if (r == 0) {
+		OPENSSL_cleanse(st->verifier.text, strlen(st->verifier.text));
+		free(st->verifier.text);
+		st->verifier.text = NULL;
+	}
 	return r;
 }
 
@@ -664,11 +699,21 @@ void scram_client_init_password(struct scram_client *st, const char *password)
 	size_t n = strlen(password);
 
 	memset(st, 0, sizeof(*st));
-	/* too long to keep: neither password nor keys, so scram_client_first fails */
-	if (n >= sizeof(st->password))
+	/* no memory: neither password nor keys, so scram_client_first fails */
+	if (!(st->password = malloc(n + 1)))
 		return;
 	memcpy(st->password, password, n + 1);
 	st->have_password = true;
+}
+
+void scram_client_clear(struct scram_client *st)
+{
+	if (st->password) {
+		OPENSSL_cleanse(st->password, strlen(st->password));
+		free(st->password);
+	}
+	OPENSSL_cleanse(st, sizeof(*st));
+	st->password = NULL;
 }
 
 void scram_client_init_keys(struct scram_client *st, const uint8_t client_key[SCRAM_KEY_LEN],

@@ -18,10 +18,15 @@ enum secret_kind {
 	SECRET_SCRAM,
 };
 
+/* The longest secret, as PgBouncer takes it: a plain password as long as a
+ * PasswordMessage can carry (cloud IAM tokens run to kilobytes). */
+#define AUTH_SECRET_MAX 65531
+
 /* A secret as it stands in auth_file or a [databases] password. */
 struct secret {
 	enum secret_kind kind;
-	char text[256];			/* as written (plain password, md5..., SCRAM-SHA-256$...) */
+	char *text;			/* as written (plain password, md5..., SCRAM-SHA-256$...);
+					 * owned: secret_free; NULL in a SCRAM exchange's copy */
 	/* SCRAM only */
 	int iterations;
 	uint8_t salt[SCRAM_MAX_SALT];
@@ -30,10 +35,15 @@ struct secret {
 	uint8_t server_key[SCRAM_KEY_LEN];
 };
 
-/* Classifies and, for SCRAM verifiers, decodes s.  0, or -EINVAL for a
- * malformed verifier or a secret longer than the text field.  "" gives
- * SECRET_NONE (no password: every check fails). */
+/* Classifies and, for SCRAM verifiers, decodes s into *out (overwritten,
+ * not freed).  0, -EINVAL for a malformed verifier or a secret longer than
+ * AUTH_SECRET_MAX, -ENOMEM.  "" gives SECRET_NONE (no password: every check
+ * fails). */
 int secret_parse(const char *s, struct secret *out);
+/* A deep copy into *dst (overwritten): 0 or -ENOMEM */
+int secret_copy(struct secret *dst, const struct secret *src);
+/* Wipes and frees the text; the secret is SECRET_NONE after */
+void secret_free(struct secret *sec);
 
 /* Constant-time comparison of n bytes. */
 bool auth_equal(const void *a, const void *b, size_t n);
@@ -54,8 +64,8 @@ bool auth_plain_check(const struct secret *sec, const char *user, const char *pa
 int auth_random(void *buf, size_t n);
 
 /* Builds a SCRAM-SHA-256 verifier (kind SECRET_SCRAM, text as PostgreSQL
- * writes it) from a password.  0, or -EINVAL for a bad salt length or
- * iteration count, -EIO if libcrypto fails. */
+ * writes it; secret_free it) from a password.  0, or -EINVAL for a bad salt
+ * length or iteration count, -EIO if libcrypto fails, -ENOMEM. */
 int auth_scram_verifier(const char *password, const uint8_t *salt, size_t salt_len,
 			int iterations, struct secret *out);
 
@@ -81,7 +91,7 @@ struct scram_server {
 
 /* Starts from a secret (plain or SCRAM; md5 secrets cannot do SCRAM: -EINVAL).
  * A plain password is turned into a verifier with a random salt and
- * scram_iterations rounds. */
+ * scram_iterations rounds.  Only the keys are kept: st holds no memory. */
 int scram_server_init(struct scram_server *st, const struct secret *sec, int scram_iterations);
 /* Parses client-first-message, writes server-first-message (NUL-terminated).
  * Returns its length, or -EINVAL for a malformed message / -ENOSPC. */
@@ -98,7 +108,7 @@ int scram_server_final(struct scram_server *st, const char *msg, size_t len, cha
  */
 struct scram_client {
 	bool have_password;
-	char password[256];
+	char *password;			/* owned: scram_client_clear */
 	uint8_t client_key[SCRAM_KEY_LEN];
 	uint8_t server_key[SCRAM_KEY_LEN];
 	char client_nonce[64];
@@ -107,7 +117,10 @@ struct scram_client {
 	uint8_t expected_server_sig[SCRAM_KEY_LEN];
 };
 
+/* A copy of password is kept until scram_client_clear; without memory the
+ * exchange fails at scram_client_first */
 void scram_client_init_password(struct scram_client *st, const char *password);
+void scram_client_clear(struct scram_client *st);
 void scram_client_init_keys(struct scram_client *st, const uint8_t client_key[SCRAM_KEY_LEN],
 			    const uint8_t server_key[SCRAM_KEY_LEN]);
 /* Writes client-first-message ("n,,n=,r=<nonce>"); length or -errno. */

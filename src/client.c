@@ -10,7 +10,7 @@
 
 #include "worker.h"
 
-#define AUTH_MSG_MAX	16384
+#define AUTH_MSG_MAX	(AUTH_SECRET_MAX + 1)	/* a PasswordMessage: the password, NUL */
 
 enum client_auth {
 	CA_NONE = 0,
@@ -132,6 +132,12 @@ static void client_detach(struct client *cl)
 		return;
 	if (sv)
 		server_release(sv);
+	if (cl->repl_server) {	/* still logging in for this client alone */
+		sv = cl->repl_server;
+		cl->repl_server = NULL;
+		sv->repl_owner = NULL;
+		server_close(sv, "replication client gone");
+	}
 	cl->server = NULL;
 	cl->c.peer = NULL;
 	cancel_ix_del(cl);
@@ -228,7 +234,7 @@ void client_accept(struct worker *w, int fd)
 
 /* ---- login done ---- */
 
-void client_login_done(struct client *cl)
+bool client_send_welcome(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 	struct pktbuf *pb = &cl->c.w->tmp;
@@ -248,7 +254,12 @@ void client_login_done(struct client *cl)
 	}
 	pkt_backend_key(pb, cl->cancel_pid, cl->cancel_key);
 	pkt_ready(pb, 'I');
-	if (!conn_send_pkt(&cl->c, pb))
+	return conn_send_pkt(&cl->c, pb);
+}
+
+void client_login_done(struct client *cl)
+{
+	if (!client_send_welcome(cl))
 		return;
 	pool_change_client(cl, CL_IDLE);
 	conn_process(&cl->c);
@@ -258,6 +269,42 @@ void client_linked(struct client *cl)
 {
 	stats_assigned(cl);
 	conn_process(&cl->c);
+}
+
+/* the secret lives only while the exchange does */
+static void client_free_secret(struct client *cl)
+{
+	if (!cl->secret)
+		return;
+	secret_free(cl->secret);
+	free(cl->secret);
+	cl->secret = NULL;
+}
+
+/* A replication client gets a server of its own, launched now with its
+ * startup parameters; the client stays in login until that server is in
+ * (pool.c links them then) */
+static void repl_launch(struct client *cl)
+{
+	struct pool *pool = cl->pool;
+	struct server *sv;
+	const char *limit;
+
+	if (cl->c.w->shutdown) {
+		client_fail(cl, "57P01", "pgring is shutting down");
+		return;
+	}
+	if ((limit = pool_repl_limit(pool))) {
+		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
+		return;
+	}
+	sv = server_launch(pool);
+	if (!sv) {
+		client_fail(cl, "08006", "server login failed: %s", pool->last_error);
+		return;
+	}
+	sv->repl_owner = cl;
+	cl->repl_server = sv;
 }
 
 static void auth_ok(struct client *cl)
@@ -279,12 +326,16 @@ static void auth_ok(struct client *cl)
 	if (!conn_send_pkt(&cl->c, &w->tmp))
 		return;
 	if (admin_console_db(cl->dbname)) {
+		if (cl->replication) {
+			client_fail(cl, "08P01", "replication connections to the admin console are not supported");
+			return;
+		}
 		admin_login(cl);
 		return;
 	}
 	if (admin_db_refused(cl))
 		return;
-	pool = pool_get(w, cl->dbname, db && db->user ? db->user : cl->user);
+	pool = pool_get_repl(w, cl->dbname, db && db->user ? db->user : cl->user, cl->replication);
 	if (!pool) {
 		client_fail(cl, "53200", "out of memory");
 		return;
@@ -305,10 +356,15 @@ static void auth_ok(struct client *cl)
 	}
 	free(cl->scram);
 	cl->scram = NULL;
-	free(cl->secret);
-	cl->secret = NULL;
+	client_free_secret(cl);
 	if (cfg->log_connections)
-		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", cl->dbname, cl->user);
+		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no%s%s", cl->dbname,
+			   cl->user, cl->replication ? " replication=" : "",
+			   cl->replication ? proto_replication_name(cl->replication) : "");
+	if (cl->replication) {
+		repl_launch(cl);
+		return;
+	}
 	if (pool->have_welcome) {
 		client_login_done(cl);
 		return;
@@ -363,7 +419,10 @@ static void start_auth(struct client *cl)
 	}
 	if (ue) {
 		/* an unknown database is told after the password is proven (auth_ok) */
-		*cl->secret = ue->secret;
+		if (secret_copy(cl->secret, &ue->secret) < 0) {
+			client_fail(cl, "53200", "out of memory");
+			return;
+		}
 	} else {
 		/* unknown user: run the same exchange against a random secret, so
 		 * the client cannot tell (it is logged) */
@@ -374,7 +433,10 @@ static void start_auth(struct client *cl)
 		auth_random(rnd, sizeof(rnd));
 		for (int i = 0; i < 16; i++)
 			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-		secret_parse(hex, cl->secret);
+		if (secret_parse(hex, cl->secret) < 0) {
+			client_fail(cl, "53200", "out of memory");
+			return;
+		}
 	}
 	if (cfg->auth_type == AUTH_TYPE_PLAIN) {
 		send_auth_request(cl, 3, NULL, 0, CA_PLAIN);
@@ -426,7 +488,11 @@ static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
 		if (cl->secret->kind == SECRET_MD5 ||
 		    scram_server_init(cl->scram, cl->secret, cfg->scram_iterations) < 0) {
 			/* an md5 secret cannot do SCRAM: fail like a wrong password */
-			secret_parse("pgring-cannot-scram-with-md5", cl->secret);
+			secret_free(cl->secret);
+			if (secret_parse("pgring-cannot-scram-with-md5", cl->secret) < 0) {
+				client_fail(cl, "53200", "out of memory");
+				return;
+			}
 			cl->fake_auth = true;
 			scram_server_init(cl->scram, cl->secret, cfg->scram_iterations);
 		}
@@ -513,9 +579,49 @@ static bool startup_param_allowed(const struct worker *w, const char *name)
 {
 	const struct config *cfg = w->cfg;
 
-	if (param_lookup(w, name) >= 0)
+	if (param_lookup(w, name) >= 0 || !strcmp(name, "options") || !strcmp(name, "replication"))
 		return true;
 	return config_list_has(cfg->ignore_startup_parameters, name);
+}
+
+/* The options startup parameter, as PgBouncer takes it: each setting of a
+ * tracked parameter becomes the client's (and follows it from server to
+ * server); one in ignore_startup_parameters, or any when "options" itself is
+ * there, is dropped; any other is refused, since no server would have it. */
+static bool apply_options(struct client *cl, const char *opts)
+{
+	struct worker *w = cl->c.w;
+	const char *ignore = w->cfg->ignore_startup_parameters;
+	struct startup_opt o[STARTUP_MAX_PARAMS];
+	char buf[PROTO_STARTUP_MAX];
+	const char *why = NULL;
+	int n;
+
+	if (strlen(opts) >= sizeof(buf)) {	/* the startup packet bounds it */
+		client_fail(cl, "08P01", "unsupported options startup parameter: parameter too long");
+		return false;
+	}
+	n = proto_parse_options(opts, buf, o, STARTUP_MAX_PARAMS, &why);
+	if (n < 0) {
+		client_fail(cl, "08P01", "%s", why);
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		int idx = param_lookup(w, o[i].name);
+
+		if (idx >= 0) {
+			param_set_put(w, &cl->params, idx, o[i].value);
+			if (!cl->params.val[idx] || strcmp(cl->params.val[idx], o[i].value)) {
+				client_fail(cl, "53200", "out of memory");
+				return false;
+			}
+		} else if (!config_list_has(ignore, o[i].name) && !config_list_has(ignore, "options")) {
+			client_fail(cl, "08P01", "unsupported startup parameter in options: %s",
+				    o[i].name);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* The client's address as PgBouncer's application_name_add_host shows it:
@@ -552,6 +658,25 @@ static bool add_host_to_appname(struct client *cl)
 	param_set_put(cl->c.w, &cl->params, PARAM_APPLICATION_NAME, val);
 	return cl->params.val[PARAM_APPLICATION_NAME] &&
 	       !strcmp(cl->params.val[PARAM_APPLICATION_NAME], val);
+}
+
+/* A replication client's server is its own: every parameter it sent
+ * (options included) goes to PostgreSQL as sent, and PostgreSQL judges them */
+static bool keep_repl_params(struct client *cl, const struct startup_params *sp)
+{
+	struct pktbuf *pb = &cl->repl_params;
+
+	for (int i = 0; i < sp->n; i++) {
+		if (!strcmp(sp->names[i], "replication"))
+			continue;	/* pgring writes it, from the mode */
+		pkt_str(pb, sp->names[i]);
+		pkt_str(pb, sp->values[i]);
+	}
+	if (pb->failed) {
+		client_fail(cl, "53200", "out of memory");
+		return false;
+	}
+	return true;
 }
 
 static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
@@ -599,10 +724,26 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		client_fail(cl, "53200", "out of memory");
 		return false;
 	}
+	if (startup_get(&sp, "replication")) {
+		int mode = proto_replication_mode(startup_get(&sp, "replication"));
+
+		if (mode < 0) {
+			client_fail(cl, "22023", "invalid value for parameter \"replication\": \"%s\"",
+				    startup_get(&sp, "replication"));
+			return false;
+		}
+		cl->replication = (uint8_t)mode;
+	}
+	if (cl->replication && !keep_repl_params(cl, &sp))
+		return false;
+	/* before the other parameters, which win over it as in PostgreSQL */
+	if (!cl->replication && startup_get(&sp, "options") &&
+	    !apply_options(cl, startup_get(&sp, "options")))
+		return false;
 	for (int i = 0; i < sp.n; i++) {
 		int idx = param_lookup(cl->c.w, sp.names[i]);
 
-		if (!startup_param_allowed(cl->c.w, sp.names[i])) {
+		if (!cl->replication && !startup_param_allowed(cl->c.w, sp.names[i])) {
 			client_fail(cl, "08P01", "unsupported startup parameter: %s", sp.names[i]);
 			return false;
 		}
@@ -776,7 +917,8 @@ static void client_on_free(struct conn *c)
 	prep_client_free(cl);
 	if (cl->pool)
 		pool_unref(cl->pool);
-	free(cl->secret);
+	client_free_secret(cl);
+	pkt_free(&cl->repl_params);
 	param_set_free(cl->c.w, &cl->params);
 	param_unintern(cl->c.w, cl->user);
 	param_unintern(cl->c.w, cl->dbname);

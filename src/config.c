@@ -118,7 +118,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("min_pool_size", KT_INT, CF(min_pool_size), "0", 0),
 	KEYR("peer_id", KT_INT, NOFIELD, "0", NY, 0, 65535),
 	KEY("pidfile", KT_STR, CF(pidfile), "", NR),
-	KEYR("pkt_buf", KT_INT, CF(pkt_buf), "4096", NR, 1024, INT_MAX),
+	KEYR("pkt_buf", KT_INT, CF(pkt_buf), "4096", NR, 1, INT_MAX),
 	KEY("pool_mode", KT_POOL_MODE, CF(pool_mode), "session", 0),
 	KEY("query_timeout", KT_TIME, CF(query_timeout_us), "0", 0),
 	KEY("query_wait_notify", KT_INT, NOFIELD, "5", NY),
@@ -1425,6 +1425,11 @@ const struct user_conf *config_find_user(const struct config *cfg, const char *n
 	return NULL;
 }
 
+unsigned config_recv_buf_size(const struct config *cfg)
+{
+	return cfg->pkt_buf < CONFIG_RECV_BUF_MIN ? CONFIG_RECV_BUF_MIN : (unsigned)cfg->pkt_buf;
+}
+
 bool config_list_has(const char *list, const char *name)
 {
 	size_t nlen;
@@ -1494,6 +1499,33 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* value, formatted as SHOW CONFIG prints it, into buf; false if invalid */
+static bool format_given(const struct key_def *k, const char *value, char *buf, size_t len)
+{
+	union kval v;
+
+	if (!value || parse_value(k, value, &v) < 0)
+		return false;
+	format_value(k, &v, buf, len);
+	if (is_string_type(k->type))
+		free(v.s);
+	return true;
+}
+
+/* Setting a key pgring does not act on yet to what pgring does anyway is a
+ * no-op PgBouncer's scripts may issue: its default, or "disable" for a TLS
+ * mode (pgring has no TLS). */
+static bool not_yet_noop(const struct key_def *k, const char *value)
+{
+	char a[512], b[512];
+
+	if (!format_given(k, value, a, sizeof(a)))
+		return false;
+	if (k->type == KT_SSLMODE && !strcmp(a, "disable"))
+		return true;
+	return format_given(k, k->def, b, sizeof(b)) && !strcmp(a, b);
+}
+
 int config_set(const struct config *cfg, const char *key, const char *value, struct config **out,
 	       char *err, size_t errlen)
 {
@@ -1516,7 +1548,7 @@ int config_set(const struct config *cfg, const char *key, const char *value, str
 		set_err(err, errlen, "SET of %s is not allowed online", key);
 		return -1;
 	}
-	if (k->flags & KF_NOT_YET) {
+	if ((k->flags & KF_NOT_YET) && !not_yet_noop(k, value)) {
 		set_err(err, errlen, "parameter %s is not supported by pgring yet", key);
 		return -1;
 	}

@@ -208,6 +208,12 @@ struct config *config_clone(const struct config *cfg);
 const struct db_conf *config_find_db(const struct config *cfg, const char *name);
 const struct user_conf *config_find_user(const struct config *cfg, const char *name);
 /* Whether a comma/space separated list (admin_users, ...) holds name. */
+/* The size of pgring's receive buffers: pkt_buf, but never below
+ * CONFIG_RECV_BUF_MIN.  PgBouncer takes any pkt_buf; pgring's buffers must
+ * hold enough of a message's head in the few a connection may pin
+ * (INQ_HIGH_BUFS) for prepared.c to read a Parse's names. */
+#define CONFIG_RECV_BUF_MIN 256
+unsigned config_recv_buf_size(const struct config *cfg);
 bool config_list_has(const char *list, const char *name);
 
 /* The idx'th [pgbouncer] key, in SHOW CONFIG order; false past the last. */

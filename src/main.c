@@ -479,7 +479,7 @@ static uint64_t db_servers(const struct config *cfg, const struct db_conf *db)
 static unsigned pool_bufs(const struct config *cfg)
 {
 	uint64_t servers = 0, want, ceiling, n = 2048;
-	unsigned buf = cfg->pkt_buf > 0 ? (unsigned)cfg->pkt_buf : 4096;
+	unsigned buf = config_recv_buf_size(cfg);
 
 	for (size_t i = 0; i < cfg->ndbs; i++)
 		servers += db_servers(cfg, &cfg->dbs[i]);
@@ -553,7 +553,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (cfg->auth_file && *cfg->auth_file &&
-	    userlist_load(cfg->auth_file, &w.users, err, sizeof(err)) < 0) {
+	    userlist_load(cfg->auth_file, &w.users, err, sizeof(err), warn_cb, &lg) < 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
 		return 1;
 	}
@@ -569,7 +569,7 @@ int main(int argc, char **argv)
 	 * the service user's locked-memory limit is what counts */
 	memset(&lp, 0, sizeof(lp));
 	lp.backend = backend_kind(cfg->event_backend);
-	lp.buf_size = (unsigned)cfg->pkt_buf;
+	lp.buf_size = config_recv_buf_size(cfg);
 	lp.nbufs = pool_bufs(cfg);
 	w.loop = loop_new(&lp, &why, err, sizeof(err));
 	if (!w.loop) {
@@ -581,6 +581,9 @@ int main(int argc, char **argv)
 	else
 		log_info(&lg, "event backend: %s", loop_backend_name(w.loop));
 	log_info(&lg, "receive pool: %u buffers of %u bytes", lp.nbufs, lp.buf_size);
+	if ((unsigned)cfg->pkt_buf < lp.buf_size)
+		log_info(&lg, "pkt_buf %d is below pgring's smallest receive buffer: %u bytes used",
+			 cfg->pkt_buf, lp.buf_size);
 	if (setup_signals(&w) < 0) {
 		log_msg(&lg, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
 		goto fail;

@@ -200,6 +200,8 @@ static int setting(const struct pool *pool, long uoff, long doff, int global)
 
 int pool_mode_of(const struct pool *pool)
 {
+	if (pool->replication)
+		return POOL_SESSION;	/* a replication server is its client's alone */
 	/* POOL_MODE_UNSET is CONF_UNSET */
 	return setting(pool, USER_OFF(pool_mode), DB_OFF(pool_mode), pool->w->cfg->pool_mode);
 }
@@ -211,6 +213,8 @@ int pool_size_of(const struct pool *pool)
 
 int pool_min_size_of(const struct pool *pool)
 {
+	if (pool->replication)
+		return 0;	/* its servers are launched for their clients only */
 	return setting(pool, -1, DB_OFF(min_pool_size), pool->w->cfg->min_pool_size);
 }
 
@@ -304,12 +308,20 @@ bool pool_client_limit_reached(struct client *cl, const char **which)
 
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user)
 {
+	return pool_get_repl(w, dbname, user, REPL_NONE);
+}
+
+/* Replication connections get pools of their own: their servers are never
+ * shared, and a walsender takes no SET, reset query or check query */
+struct pool *pool_get_repl(struct worker *w, const char *dbname, const char *user, int repl)
+{
 	struct list_node *pos, *tmp;
 	struct pool *pool;
 
 	list_for_each_safe(pos, tmp, &w->pools) {
 		pool = list_entry(pos, struct pool, node);
-		if (!strcmp(pool->dbname, dbname) && !strcmp(pool->user, user))
+		if (!strcmp(pool->dbname, dbname) && !strcmp(pool->user, user) &&
+		    pool->replication == repl)
 			return pool;
 	}
 	pool = calloc(1, sizeof(*pool));
@@ -318,6 +330,7 @@ struct pool *pool_get(struct worker *w, const char *dbname, const char *user)
 	pool->w = w;
 	snprintf(pool->dbname, sizeof(pool->dbname), "%s", dbname);
 	snprintf(pool->user, sizeof(pool->user), "%s", user);
+	pool->replication = (uint8_t)repl;
 	list_init(&pool->wait_login);
 	list_init(&pool->idle_clients);
 	list_init(&pool->waiting);
@@ -483,7 +496,9 @@ static bool pool_link(struct client *cl, struct server *sv)
 	sv->outstanding = 0;
 	sv->unsynced = false;
 	prep_link(sv);
-	if (server_send_params(sv, &cl->params))
+	/* a replication server got the client's parameters at startup, and a
+	 * physical walsender would refuse a SET */
+	if (sv->pool->replication || server_send_params(sv, &cl->params))
 		return true;
 	/* the server may hold half a SET: it is not reused */
 	cl->server = NULL;
@@ -577,6 +592,20 @@ bool pool_may_launch(struct pool *pool)
 	return true;
 }
 
+/* A replication client's own server counts against max_db_connections and
+ * max_user_connections like any other; with no room the client is refused
+ * (it cannot wait in a queue: no other server would do).  NULL: room. */
+const char *pool_repl_limit(struct pool *pool)
+{
+	int dbmax = pool_max_db_connections_of(pool), umax = pool_max_user_connections_of(pool);
+
+	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax && !evict_idle(pool, true))
+		return "max_db_connections";
+	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax && !evict_idle(pool, false))
+		return "max_user_connections";
+	return NULL;
+}
+
 /* server_check_query before reusing a server idle longer than server_check_delay */
 static bool needs_check(struct server *sv)
 {
@@ -601,6 +630,8 @@ void pool_pair(struct pool *pool)
 {
 	unsigned want;
 
+	if (pool->replication)
+		return;		/* each server is launched for, and linked to, its client */
 	if (admin_pool_held(pool))
 		return;		/* PAUSE: clients wait, no server is opened */
 	while (!list_empty(&pool->waiting) && !list_empty(&pool->idle_servers)) {
@@ -634,6 +665,22 @@ void pool_want_server(struct client *cl)
 	pool_pair(pool);
 }
 
+/* A replication client's own server has logged in: the client hears the
+ * server's welcome and is linked to it for good (server_release closes it) */
+static void repl_link(struct server *sv)
+{
+	struct client *cl = sv->repl_owner;
+
+	cl->repl_server = NULL;
+	sv->repl_owner = NULL;
+	if (!client_send_welcome(cl)) {
+		server_close(sv, "its replication client is gone");
+		return;
+	}
+	if (pool_link(cl, sv))
+		client_linked(cl);
+}
+
 void pool_server_ready(struct server *sv)
 {
 	struct pool *pool = sv->pool;
@@ -645,6 +692,10 @@ void pool_server_ready(struct server *sv)
 	sv->client = NULL;
 	sv->c.peer = NULL;
 	pool->last_login_fail_us = 0;
+	if (sv->repl_owner) {
+		repl_link(sv);
+		return;
+	}
 	if (admin_server_retire(sv))
 		return;		/* paused, or RECONNECT / a reload asked it to go */
 	if (lifetime > 0 && now - sv->c.connect_time_us >= (uint64_t)lifetime) {

@@ -1,10 +1,12 @@
 /* proto.c - PostgreSQL v3 wire framing with no I/O: a header framer, message builders and readers */
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto.h"
 
@@ -461,6 +463,118 @@ int proto_parse_startup(const uint8_t *body, size_t len, struct startup_params *
 	if (!sp->database || !*sp->database)
 		sp->database = sp->user;
 	return 0;
+}
+
+/* The next word of opts into *dst (NUL-terminated), as PostgreSQL's
+ * pg_split_opts: NULL when only white space is left */
+static char *opts_word(const char **opts, char **dst)
+{
+	const char *p = *opts;
+	char *w = *dst, *start = w;
+	bool esc = false;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!*p)
+		return NULL;
+	for (; *p && (esc || !isspace((unsigned char)*p)); p++) {
+		if (!esc && *p == '\\') {
+			esc = true;
+			continue;
+		}
+		esc = false;
+		*w++ = *p;
+	}
+	*w++ = '\0';
+	*opts = p;
+	*dst = w;
+	return start;
+}
+
+/* "name=value" into o, '-' in the name read as '_' (PostgreSQL's
+ * ParseLongOption); false without '=' or with an empty name */
+static bool opts_setting(char *word, struct startup_opt *o)
+{
+	char *eq = strchr(word, '=');
+
+	if (!eq || eq == word)
+		return false;
+	*eq = '\0';
+	for (char *p = word; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	o->name = word;
+	o->value = eq + 1;
+	return true;
+}
+
+int proto_parse_options(const char *opts, char *buf, struct startup_opt *out, int max,
+			const char **why)
+{
+	char *dst = buf;
+	char *w;
+	int n = 0;
+
+	*why = PROTO_OPTIONS_BAD;
+	while ((w = opts_word(&opts, &dst))) {
+		char *setting;
+
+		if (!strcmp(w, "-c")) {
+			/* the setting is the next word */
+			if (!(setting = opts_word(&opts, &dst)))
+				return -EINVAL;
+		} else if (!strncmp(w, "--", 2) || !strncmp(w, "-c", 2)) {
+			setting = w + 2;
+		} else {
+			return -EINVAL;
+		}
+		if (n == max) {
+			*why = "unsupported options startup parameter: too many settings";
+			return -E2BIG;
+		}
+		if (!opts_setting(setting, &out[n]))
+			return -EINVAL;
+		n++;
+	}
+	return n;
+}
+
+/* PostgreSQL's parse_bool: the words, or any unique prefix of them
+ * (two letters at least for "on"/"off") */
+static int bool_word(const char *v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t n = strlen(v);
+
+	if (!n)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		size_t min = i == 2 ? 2 : 1;
+
+		if (n >= min && n <= strlen(yes[i]) && !strncasecmp(v, yes[i], n))
+			return 1;
+		if (n >= (i == 2 ? 2 : 1) && n <= strlen(no[i]) && !strncasecmp(v, no[i], n))
+			return 0;
+	}
+	return -1;
+}
+
+int proto_replication_mode(const char *v)
+{
+	int b;
+
+	if (!strcmp(v, "database"))
+		return REPL_LOGICAL;
+	b = bool_word(v);
+	if (b < 0)
+		return -EINVAL;
+	return b ? REPL_PHYSICAL : REPL_NONE;
+}
+
+const char *proto_replication_name(int mode)
+{
+	return mode == REPL_PHYSICAL ? "physical" : mode == REPL_LOGICAL ? "logical" : "none";
 }
 
 const char *startup_get(const struct startup_params *sp, const char *name)

@@ -131,6 +131,35 @@ bool proto_needs_negotiation(const struct startup_params *sp);
 /* NegotiateProtocolVersion 'v' as PostgreSQL 15 sends it: 3.0, then the unknown options */
 void pkt_negotiate_version(struct pktbuf *pb, const struct startup_params *sp);
 
+/* The settings of the "options" startup parameter (PGOPTIONS), as PostgreSQL
+ * reads them: words split at unescaped white space, a backslash taking the
+ * next byte literally (libpq escapes spaces and backslashes so), then
+ * "-c name=value", "-cname=value" or "--name=value"; '-' in a name reads '_'. */
+#define PROTO_OPTIONS_BAD "unsupported options startup parameter: " \
+	"only '-c config=val' and '--config=val' are allowed"
+struct startup_opt {
+	const char *name;	/* point into the caller's buffer */
+	const char *value;
+};
+/* Parses opts into buf (at least strlen(opts) + 1 bytes) and out[0..max).
+ * Returns the number of settings, or -EINVAL (a form other than the three,
+ * a name without "=value", an empty name) or -E2BIG (more than max), with
+ * *why set to the message for the client. */
+int proto_parse_options(const char *opts, char *buf, struct startup_opt *out, int max,
+			const char **why);
+
+/* The replication startup parameter, as PostgreSQL reads it: a boolean
+ * (physical replication) or "database" (logical) */
+enum repl_mode {
+	REPL_NONE = 0,
+	REPL_PHYSICAL,
+	REPL_LOGICAL,
+};
+/* The mode, or -EINVAL for a value PostgreSQL refuses */
+int proto_replication_mode(const char *v);
+/* "none", "physical", "logical": as SHOW CLIENTS / SERVERS print it */
+const char *proto_replication_name(int mode);
+
 /* ErrorResponse / NoticeResponse fields; NULL for absent ones. */
 struct error_fields {
 	const char *severity;

@@ -58,6 +58,19 @@ static const char *server_password(struct server *sv, const struct secret **sec)
 	return ue->secret.text;
 }
 
+/* A replication client whose server goes before they are linked: told
+ * (unless it is the one going) */
+static void repl_orphan(struct server *sv, const char *why)
+{
+	struct client *owner = sv->repl_owner;
+
+	if (!owner)
+		return;
+	sv->repl_owner = NULL;
+	owner->repl_server = NULL;
+	client_fail(owner, "08006", "%s", why ? why : "server connection closed");
+}
+
 void server_close(struct server *sv, const char *why)
 {
 	struct pool *pool = sv->pool;
@@ -66,6 +79,7 @@ void server_close(struct server *sv, const char *why)
 	if (sv->c.closing)
 		return;
 	cancel_release_req(sv);
+	repl_orphan(sv, why);
 	if (why && sv->state != SV_CANCEL)
 		server_log(sv, sv->state == SV_LOGIN ? LOG_LVL_WARNING : LOG_LVL_LOG,
 			   "closing because: %s", why);
@@ -90,6 +104,13 @@ static void server_login_fail(struct server *sv, const char *msg)
 	/* before the close, which would otherwise launch the next try at once */
 	pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
 	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", msg);
+	if (sv->repl_owner) {	/* its client hears PostgreSQL's words, as others do */
+		struct client *owner = sv->repl_owner;
+
+		sv->repl_owner = NULL;
+		owner->repl_server = NULL;
+		client_login_failed(owner, msg);
+	}
 	server_close(sv, NULL);
 	pool_login_failed(pool, msg);
 }
@@ -102,6 +123,18 @@ static void server_timeout(struct loop *loop, struct loop_timer *t)
 
 	if (sv->state == SV_LOGIN)
 		server_login_fail(sv, "server_connect_timeout");
+}
+
+/* A replication client's server starts with the client's parameters, as
+ * it sent them (a walsender takes no SET later); they come after the
+ * database's, and PostgreSQL takes the later of two */
+static void repl_startup(struct server *sv, struct pktbuf *pb)
+{
+	const struct client *cl = sv->repl_owner;
+
+	pkt_str(pb, "replication");
+	pkt_str(pb, sv->pool->replication == REPL_LOGICAL ? "database" : "true");
+	pkt_bytes(pb, cl->repl_params.data, cl->repl_params.len);
 }
 
 static void send_startup(struct server *sv)
@@ -131,6 +164,8 @@ static void send_startup(struct server *sv)
 		pkt_str(pb, "application_name");
 		pkt_str(pb, db->application_name);
 	}
+	if (sv->repl_owner)
+		repl_startup(sv, pb);
 	pkt_u8(pb, 0);
 	pkt_end(pb);
 	if (!conn_send_pkt(&sv->c, pb))
@@ -485,6 +520,8 @@ static void login_done(struct server *sv)
 	char addr[NET_ADDR_TEXT];
 
 	loop_timer_stop(sv->c.w->loop, &sv->timer);
+	if (sv->scram)
+		scram_client_clear(sv->scram);	/* it holds the password */
 	free(sv->scram);
 	sv->scram = NULL;
 	pool->have_welcome = pool->nwelcome > 0;
@@ -607,6 +644,10 @@ void server_release(struct server *sv)
 	prep_unlink(sv);
 	if (sv->c.closing)
 		return;
+	if (sv->pool->replication) {	/* never shared: it goes with its client */
+		server_close(sv, "replication client gone");
+		return;
+	}
 	if (sv->outstanding > 0 || sv->unsynced || sv->txn_status != 'I' || sv->hidden ||
 	    (cl && (cl->c.fr.have || cl->c.fr.in_body))) {
 		server_close(sv, "client disconnect while server was not ready");
@@ -752,6 +793,8 @@ static void server_on_free(struct conn *c)
 		pool_unref(sv->pool);
 	prep_server_free(sv);
 	param_set_free(sv->c.w, &sv->params);
+	if (sv->scram)
+		scram_client_clear(sv->scram);
 	free(sv->scram);
 	free(sv);
 }

@@ -49,11 +49,13 @@ static bool is_blank(char c)
 
 #define FIELD_UNTERMINATED (-1)
 #define FIELD_TOO_LONG (-2)
+#define LINE_SKIP (-EBADMSG)	/* a well-formed line pgring cannot use */
 
 /*
  * Reads a quoted field starting at *pp (on the opening quote) and ending
  * before eol; "" stands for one quote.  The unquoted text goes to out.
- * Returns its length, FIELD_UNTERMINATED or FIELD_TOO_LONG.
+ * Returns its length, FIELD_UNTERMINATED, or FIELD_TOO_LONG for a field that
+ * is well quoted but does not fit (the line can then be skipped).
  */
 static long read_field(const char **pp, const char *eol, char *out, size_t cap)
 {
@@ -69,16 +71,19 @@ static long read_field(const char **pp, const char *eol, char *out, size_t cap)
 			else
 				break;
 		}
-		if (n + 1 >= cap)
-			return FIELD_TOO_LONG;
-		out[n++] = *p++;
+		if (n + 1 < cap)
+			out[n] = *p;
+		n++;
+		p++;
 	}
-	out[n] = '\0';
 	*pp = p + 1;
+	if (n + 1 > cap)
+		return FIELD_TOO_LONG;
+	out[n] = '\0';
 	return (long)n;
 }
 
-static int pending_add(struct pending *pl, const char *name, const struct secret *sec)
+static int pending_add(struct pending *pl, const char *name, struct secret *sec)
 {
 	struct userlist_entry *e;
 
@@ -95,29 +100,66 @@ static int pending_add(struct pending *pl, const char *name, const struct secret
 	e->name = strdup(name);
 	if (!e->name)
 		return -ENOMEM;
-	e->secret = *sec;
+	e->secret = *sec;	/* the entry owns the text now */
+	sec->text = NULL;
 	pl->n++;
 	return 0;
 }
 
+/* The secret field at p into a new entry for name: 0, LINE_SKIP or -EINVAL
+ * with *why set, or -ENOMEM */
+static int parse_secret(struct pending *pl, const char *name, const char *p, const char *eol,
+			const char **why)
+{
+	size_t cap = (size_t)(eol - p);	/* the field cannot be longer than the line */
+	char *pass = malloc(cap ? cap : 1);
+	struct secret sec;
+	long plen;
+	int r;
+
+	if (!pass) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	plen = read_field(&p, eol, pass, cap ? cap : 1);
+	if (plen == FIELD_UNTERMINATED) {
+		*why = "unterminated quoted secret";
+		r = -EINVAL;
+	} else if (plen < 0 || plen > AUTH_SECRET_MAX) {
+		*why = "secret too long";
+		r = LINE_SKIP;
+	} else if (memchr(pass, '\0', (size_t)plen)) {
+		*why = "NUL byte in secret";
+		r = LINE_SKIP;
+	} else {
+		r = secret_parse(pass, &sec);
+		*why = r == -ENOMEM ? "out of memory" : "invalid SCRAM-SHA-256 secret";
+		if (r == -EINVAL)
+			r = LINE_SKIP;
+	}
+	OPENSSL_cleanse(pass, cap ? cap : 1);
+	free(pass);
+	if (r < 0)
+		return r;
+	r = pending_add(pl, name, &sec);
+	secret_free(&sec);
+	if (r < 0)
+		*why = "out of memory";
+	return r;
+}
+
 /*
- * One non-comment line: "name" "secret" [ignored].  Returns 0, -EINVAL with
- * *why set, or -ENOMEM.
+ * One non-comment line: "name" "secret" [ignored].  Returns 0, -EINVAL
+ * (broken quoting) or LINE_SKIP with *why set, or -ENOMEM.
  */
 static int parse_line(struct pending *pl, const char *p, const char *eol, const char **why)
 {
-	char name[USERLIST_MAX_NAME + 1], pass[sizeof(((struct secret *)0)->text) + 1];
-	struct secret sec;
-	long nlen, plen;
-	int r;
+	char name[USERLIST_MAX_NAME + 1];
+	long nlen;
 
 	nlen = read_field(&p, eol, name, sizeof(name));
-	if (nlen < 0) {
-		*why = nlen == FIELD_TOO_LONG ? "user name too long" : "unterminated quoted user name";
-		return -EINVAL;
-	}
-	if (nlen == 0 || memchr(name, '\0', (size_t)nlen)) {
-		*why = nlen ? "NUL byte in user name" : "empty user name";
+	if (nlen == FIELD_UNTERMINATED) {
+		*why = "unterminated quoted user name";
 		return -EINVAL;
 	}
 	while (p < eol && is_blank(*p))
@@ -126,28 +168,17 @@ static int parse_line(struct pending *pl, const char *p, const char *eol, const 
 		*why = "expected a quoted secret after the user name";
 		return -EINVAL;
 	}
-	plen = read_field(&p, eol, pass, sizeof(pass));
-	if (plen < 0 || (size_t)plen >= sizeof(sec.text)) {
-		*why = plen == FIELD_UNTERMINATED ? "unterminated quoted secret" : "secret too long";
-		OPENSSL_cleanse(pass, sizeof(pass));
-		return -EINVAL;
+	if (nlen == FIELD_TOO_LONG || nlen == 0 || memchr(name, '\0', (size_t)nlen)) {
+		/* still a syntax error if the secret's quoting is broken */
+		if (read_field(&p, eol, name, 1) == FIELD_UNTERMINATED) {
+			*why = "unterminated quoted secret";
+			return -EINVAL;
+		}
+		*why = nlen == FIELD_TOO_LONG ? "user name too long" :
+		       nlen ? "NUL byte in user name" : "empty user name";
+		return LINE_SKIP;
 	}
-	if (memchr(pass, '\0', (size_t)plen)) {
-		*why = "NUL byte in secret";
-		OPENSSL_cleanse(pass, sizeof(pass));
-		return -EINVAL;
-	}
-	r = secret_parse(pass, &sec);
-	OPENSSL_cleanse(pass, sizeof(pass));
-	if (r < 0) {
-		*why = "invalid SCRAM-SHA-256 secret";
-		return -EINVAL;
-	}
-	r = pending_add(pl, name, &sec);
-	OPENSSL_cleanse(&sec, sizeof(sec));
-	if (r < 0)
-		*why = "out of memory";
-	return r;
+	return parse_secret(pl, name, p, eol, why);
 }
 
 static int ref_cmp(const void *a, const void *b)
@@ -164,8 +195,10 @@ static void entries_free(struct userlist_entry *ents, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free(ents[i].name);
+		secret_free(&ents[i].secret);
+	}
 	if (ents)
 		OPENSSL_cleanse(ents, n * sizeof(*ents));
 	free(ents);
@@ -190,6 +223,7 @@ static int finish(struct pending *pl, struct userlist **out)
 	for (i = 0; i < pl->n; i++) {
 		if (i + 1 < pl->n && strcmp(refs[i].e->name, refs[i + 1].e->name) == 0) {
 			free(refs[i].e->name);
+			secret_free(&pl->ents[refs[i].seq].secret);
 			continue;
 		}
 		ul->ents[ul->n++] = *refs[i].e;
@@ -204,8 +238,9 @@ static int finish(struct pending *pl, struct userlist **out)
 }
 
 int userlist_parse(const char *name, const char *text, size_t len, struct userlist **out,
-		   char *err, size_t errlen)
+		   char *err, size_t errlen, userlist_warn_fn warn, void *warn_arg)
 {
+	char msg[512];
 	struct pending pl = { 0 };
 	const char *p = text, *end = text + len, *eol, *why = NULL;
 	size_t line = 0;
@@ -220,7 +255,14 @@ int userlist_parse(const char *name, const char *text, size_t len, struct userli
 		while (p < eol && is_blank(*p))
 			p++;
 		if (p < eol && *p != ';' && *p != '#') {
+			why = NULL;
 			r = *p == '"' ? parse_line(&pl, p, eol, &why) : -EINVAL;
+			if (r == LINE_SKIP) {
+				snprintf(msg, sizeof(msg), "%s:%zu: %s, line skipped", name, line, why);
+				if (warn)
+					warn(warn_arg, msg);
+				r = 0;
+			}
 			if (r < 0) {
 				set_err(err, errlen, "%s:%zu: %s", name, line,
 					why ? why : "expected a quoted user name, ';' or '#'");
@@ -277,7 +319,8 @@ static int read_all(int fd, char **buf, size_t *len)
 	return 0;
 }
 
-int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen)
+int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen,
+		  userlist_warn_fn warn, void *warn_arg)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -301,7 +344,7 @@ int userlist_load(const char *path, struct userlist **out, char *err, size_t err
 		set_err(err, errlen, "%s: %s", path, strerror(-r));
 		return r;
 	}
-	r = userlist_parse(path, buf, len, out, err, errlen);
+	r = userlist_parse(path, buf, len, out, err, errlen, warn, warn_arg);
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	if (r < 0)

@@ -25,16 +25,23 @@ struct userlist {
 	struct timespec mtime;
 };
 
+/* Gets each line skipped as "path:line: why" */
+typedef void (*userlist_warn_fn)(void *arg, const char *msg);
+
 /*
  * Reads path.  Lines: "name" "secret" [ignored...]; "" escapes a quote;
- * lines starting with ';' or '#' and blank lines are skipped.  A line that is
- * neither gives an error naming path:line.  0 with *out set (caller frees with
- * userlist_free), or -errno with err filled ("path:line: why").
+ * lines starting with ';' or '#' and blank lines are skipped.  A line whose
+ * quoting is broken gives an error naming path:line (PgBouncer stops there
+ * too); a well-formed line it cannot use (a name or secret too long, a bad
+ * SCRAM verifier, a NUL byte) is skipped and passed to warn (may be NULL),
+ * so one bad user never locks the others out.  0 with *out set (caller frees
+ * with userlist_free), or -errno with err filled ("path:line: why").
  */
-int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen);
-/* Parses from memory (for tests and fuzzing); name is used in error messages. */
+int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen,
+		  userlist_warn_fn warn, void *warn_arg);
+/* Parses from memory (for tests and fuzzing); name is used in messages. */
 int userlist_parse(const char *name, const char *text, size_t len, struct userlist **out,
-		   char *err, size_t errlen);
+		   char *err, size_t errlen, userlist_warn_fn warn, void *warn_arg);
 void userlist_free(struct userlist *ul);
 const struct userlist_entry *userlist_find(const struct userlist *ul, const char *name);
 /* true if path's stat differs from what ul was read from */

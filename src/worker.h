@@ -190,6 +190,11 @@ struct client {
 	struct client *cancel_next;	/* chain in worker->cancel_ix */
 	bool cancel_indexed;
 	struct prep_client *prep;	/* named prepared statements (prepared.c) */
+	/* a replication connection (enum repl_mode): its own server, launched
+	 * for it at login with its startup parameters, closed with it */
+	uint8_t replication;
+	struct server *repl_server;	/* that server until it is linked */
+	struct pktbuf repl_params;	/* its startup parameters, name NUL value NUL ... */
 };
 
 /* ---- server ---- */
@@ -235,6 +240,7 @@ struct server {
 	/* named prepared statements (prepared.c) */
 	struct prep_server *prep;
 	bool prep_on;			/* tracked while linked to this client */
+	struct client *repl_owner;	/* the replication client it was launched for */
 };
 
 /* ---- pool: one (database, user) pair ---- */
@@ -243,6 +249,7 @@ struct pool {
 	struct worker *w;
 	char dbname[64];		/* the client-facing name */
 	char user[64];			/* the user pgring logs in as */
+	uint8_t replication;		/* enum repl_mode: replication clients have pools of their own */
 	/* client lists */
 	struct list wait_login;		/* CL_WAIT_LOGIN */
 	struct list idle_clients;	/* CL_IDLE */
@@ -369,6 +376,7 @@ void client_linked(struct client *cl);			/* a server was assigned */
 void client_fail(struct client *cl, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void client_login_done(struct client *cl);
+bool client_send_welcome(struct client *cl);	/* ParameterStatus, BackendKeyData, ReadyForQuery */
 void client_login_failed(struct client *cl, const char *msg);
 void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -387,6 +395,7 @@ void server_send_cancel(struct client *req, struct client *target);
 
 /* pool.c */
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user);
+struct pool *pool_get_repl(struct worker *w, const char *dbname, const char *user, int repl);
 const struct db_conf *pool_db_conf(const struct pool *pool);
 int pool_mode_of(const struct pool *pool);
 int pool_size_of(const struct pool *pool);
@@ -404,6 +413,7 @@ void pool_ref(struct pool *pool);			/* a client or server points at it */
 void pool_unref(struct pool *pool);			/* ...and is being freed */
 bool pool_free_if_unused(struct pool *pool, uint64_t now);	/* autodb_idle_timeout */
 bool pool_may_launch(struct pool *pool);	/* another server, within every limit */
+const char *pool_repl_limit(struct pool *pool);	/* the limit a replication server would break */
 int64_t pool_lifetime_of(const struct pool *pool);
 
 /* maint.c */

@@ -200,6 +200,7 @@ pg_start() {
 	synchronous_commit = off
 	full_page_writes = off
 	synchronize_seqscans = off
+	wal_level = logical
 	${PG_EXTRA_CONF:-}
 	EOF
 	cat >"$PG_DATA/pg_hba.conf" <<-EOF
@@ -211,6 +212,7 @@ pg_start() {
 	host all u_md5 127.0.0.1/32 md5
 	host all u_scram 127.0.0.1/32 scram-sha-256
 	host all $PG_SUPERUSER 127.0.0.1/32 trust
+	host replication $PG_SUPERUSER 127.0.0.1/32 trust
 	host all all 127.0.0.1/32 scram-sha-256
 	EOF
 	own "$PG_DATA"

@@ -101,8 +101,8 @@ END_TEST
 
 START_TEST(secret_kinds)
 {
-	struct secret sec;
-	char big[400];
+	struct secret sec, copy;
+	char *big = malloc(AUTH_SECRET_MAX + 2);
 
 	ck_assert_int_eq(secret_parse("hunter2", &sec), 0);
 	ck_assert_int_eq(sec.kind, SECRET_PLAIN);
@@ -123,14 +123,26 @@ START_TEST(secret_kinds)
 	ck_assert_uint_eq(sec.salt_len, 16);
 	ck_assert_str_eq(sec.text, PG_PENCIL);
 
-	memset(big, 'a', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
+	secret_free(&sec);
+
+	/* as long as PgBouncer takes: 65,531 bytes (it was 255) */
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'a', AUTH_SECRET_MAX + 1);
+	big[AUTH_SECRET_MAX + 1] = '\0';
 	ck_assert_int_eq(secret_parse(big, &sec), -EINVAL);
-	big[255] = '\0';
+	big[AUTH_SECRET_MAX] = '\0';
 	ck_assert_int_eq(secret_parse(big, &sec), 0);
-	big[255] = 'a';
-	big[256] = '\0';
-	ck_assert_int_eq(secret_parse(big, &sec), -EINVAL);
+	ck_assert_int_eq(sec.kind, SECRET_PLAIN);
+	ck_assert(auth_plain_check(&sec, "u", big));
+	ck_assert_int_eq(secret_copy(&copy, &sec), 0);
+	ck_assert_ptr_ne(copy.text, sec.text);
+	ck_assert_str_eq(copy.text, big);
+	secret_free(&sec);
+	ck_assert_ptr_null(sec.text);
+	ck_assert_int_eq(sec.kind, SECRET_NONE);
+	ck_assert(auth_plain_check(&copy, "u", big));
+	secret_free(&copy);
+	free(big);
 }
 END_TEST
 
@@ -351,6 +363,29 @@ START_TEST(round_trip_plain)
 }
 END_TEST
 
+/* a 60 KB password (cloud IAM tokens are kilobytes) through both sides */
+START_TEST(round_trip_long)
+{
+	char *pw = malloc(60001);
+	struct secret sec;
+	struct scram_server sv;
+	struct scram_client cl;
+
+	ck_assert_ptr_nonnull(pw);
+	for (int i = 0; i < 60000; i++)
+		pw[i] = (char)('a' + i % 26);
+	pw[60000] = '\0';
+	ck_assert_int_eq(secret_parse(pw, &sec), 0);
+	ck_assert_int_eq(scram_server_init(&sv, &sec, 4096), 0);
+	ck_assert_ptr_null(sv.verifier.text);	/* the exchange keeps keys only */
+	scram_client_init_password(&cl, pw);
+	ck_assert_int_eq(exchange(&sv, &cl), 0);
+	scram_client_clear(&cl);
+	secret_free(&sec);
+	free(pw);
+}
+END_TEST
+
 START_TEST(round_trip_verifier)
 {
 	struct secret sec = mksecret(PG_ODD);
@@ -438,10 +473,14 @@ START_TEST(client_refuses)
 	struct scram_client cl;
 	char big[300], out[256];
 
+	/* a long password is kept whole (it was refused past 255 bytes) */
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	scram_client_init_password(&cl, big);
-	ck_assert_int_eq(scram_client_first(&cl, out, sizeof(out)), -EINVAL);
+	ck_assert_int_gt(scram_client_first(&cl, out, sizeof(out)), 0);
+	ck_assert_str_eq(cl.password, big);
+	scram_client_clear(&cl);
+	ck_assert_ptr_null(cl.password);
 	scram_client_init_password(&cl, "pw");
 	ck_assert_int_eq(scram_client_set_nonce(&cl, "abc", "a,b"), -EINVAL);
 	ck_assert_int_eq(scram_client_set_nonce(&cl, "abc", "a=b"), -EINVAL);
@@ -791,6 +830,7 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, rfc7677_client);
 	tcase_add_test(tc, rfc7677_client_keys);
 	tcase_add_test(tc, round_trip_plain);
+	tcase_add_test(tc, round_trip_long);
 	tcase_add_test(tc, round_trip_verifier);
 	tcase_add_test(tc, round_trip_keys);
 	tcase_add_test(tc, wrong_password);

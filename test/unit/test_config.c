@@ -865,8 +865,8 @@ START_TEST(errors_pgbouncer_values)
 		    "t.ini:2: invalid value \"-1\" for parameter default_pool_size");
 	parse_fails("[pgbouncer]\nreserve_pool_size = -5\n",
 		    "t.ini:2: invalid value \"-5\" for parameter reserve_pool_size");
-	parse_fails("[pgbouncer]\npkt_buf = 512\n",
-		    "t.ini:2: invalid value \"512\" for parameter pkt_buf");
+	parse_fails("[pgbouncer]\npkt_buf = 0\n",
+		    "t.ini:2: invalid value \"0\" for parameter pkt_buf");
 	parse_fails("[pgbouncer]\nmax_packet_size = 4294967296\n",
 		    "t.ini:2: invalid value \"4294967296\" for parameter max_packet_size");
 }
@@ -1158,6 +1158,45 @@ START_TEST(set_reloadable)
 }
 END_TEST
 
+/* PgBouncer takes any positive pkt_buf; pgring's receive buffers have a floor */
+START_TEST(pkt_buf_small)
+{
+	struct config *cfg = parse_ok("[pgbouncer]\npkt_buf = 512\n", NULL);
+
+	ck_assert_int_eq(cfg->pkt_buf, 512);
+	ck_assert_uint_eq(config_recv_buf_size(cfg), 512);
+	config_free(cfg);
+	cfg = parse_ok("[pgbouncer]\npkt_buf = 64\n", NULL);
+	ck_assert_uint_eq(config_recv_buf_size(cfg), CONFIG_RECV_BUF_MIN);
+	config_free(cfg);
+}
+END_TEST
+
+/* SET of a key pgring does not act on yet, to what pgring does anyway: a
+ * no-op, answered as PgBouncer answers a SET, not refused */
+START_TEST(set_not_yet_noop)
+{
+	static const char *const ok[][2] = {
+		{ "server_tls_sslmode", "disable" }, { "server_tls_sslmode", "prefer" },
+		{ "client_tls_sslmode", "disable" }, { "dns_max_ttl", "15" },
+		{ "server_tls_protocols", "secure" },
+	};
+	struct config *cfg = sample(), *n = NULL;
+	char err[256] = "";
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(config_set(cfg, ok[i][0], ok[i][1], &n, err, sizeof(err)) == 0,
+			      "%s = %s: %s", ok[i][0], ok[i][1], err);
+		ck_assert_ptr_nonnull(n);
+		config_free(n);
+		n = NULL;
+	}
+	ck_assert_int_eq(config_set(cfg, "client_tls_sslmode", "prefer", &n, err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set(cfg, "auth_user", "x", &n, err, sizeof(err)), -1);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(set_refused)
 {
 	struct config *cfg = sample(), *n = (struct config *)1;
@@ -1177,6 +1216,8 @@ START_TEST(set_refused)
 	ck_assert_str_eq(err, "auth_type \"pam\" is not supported by pgring yet");
 	ck_assert_int_eq(config_set(cfg, "dns_max_ttl", "3", &n, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "parameter dns_max_ttl is not supported by pgring yet");
+	ck_assert_int_eq(config_set(cfg, "server_tls_sslmode", "require", &n, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "parameter server_tls_sslmode is not supported by pgring yet");
 	ck_assert_int_eq(config_set(cfg, "default_pool_size", "5", NULL, NULL, 0), -1);
 	ck_assert_int_eq(config_set(NULL, "default_pool_size", "5", &n, NULL, 0), -1);
 	ck_assert_int_eq(cfg->default_pool_size, 10);
@@ -1254,6 +1295,8 @@ static Suite *config_suite(void)
 	tc = tcase_create("set");
 	tcase_add_test(tc, set_reloadable);
 	tcase_add_test(tc, set_refused);
+	tcase_add_test(tc, set_not_yet_noop);
+	tcase_add_test(tc, pkt_buf_small);
 	tcase_add_test(tc, clone_is_deep);
 	suite_add_tcase(s, tc);
 	return s;

@@ -296,6 +296,72 @@ START_TEST(test_startup_requests_and_errors)
 }
 END_TEST
 
+/* the options startup parameter as PostgreSQL splits it: three forms, libpq's
+ * backslash escapes, '-' in names read as '_' */
+START_TEST(test_options_forms)
+{
+	const char *opts = "  -c DateStyle=ISO,\\ MDY\t-capplication_name=a\\\\b "
+			   "--search-path=x\\ y  -c  TimeZone= --w=a=b\\";
+	char buf[256];
+	struct startup_opt o[8];
+	const char *why = NULL;
+
+	ck_assert_int_eq(proto_parse_options(opts, buf, o, 8, &why), 5);
+	ck_assert_str_eq(o[0].name, "DateStyle");
+	ck_assert_str_eq(o[0].value, "ISO, MDY");
+	ck_assert_str_eq(o[1].name, "application_name");
+	ck_assert_str_eq(o[1].value, "a\\b");
+	ck_assert_str_eq(o[2].name, "search_path");
+	ck_assert_str_eq(o[2].value, "x y");
+	ck_assert_str_eq(o[3].name, "TimeZone");
+	ck_assert_str_eq(o[3].value, "");
+	ck_assert_str_eq(o[4].name, "w");
+	ck_assert_str_eq(o[4].value, "a=b");	/* a trailing lone backslash is dropped */
+	ck_assert_int_eq(proto_parse_options("", buf, o, 8, &why), 0);
+	ck_assert_int_eq(proto_parse_options(" \t ", buf, o, 8, &why), 0);
+}
+END_TEST
+
+START_TEST(test_options_refused)
+{
+	static const char *const bad[] = {
+		"-d 5", "-c", "-c name", "-cname", "--name", "-c =x", "-c=", "--=1",
+		"x=1", "-c a=1 -F", "-", "--",
+	};
+	char buf[64];
+	struct startup_opt o[2];
+	const char *why = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		ck_assert_msg(proto_parse_options(bad[i], buf, o, 2, &why) == -EINVAL, "%s", bad[i]);
+		ck_assert_str_eq(why, "unsupported options startup parameter: "
+				 "only '-c config=val' and '--config=val' are allowed");
+	}
+	ck_assert_int_eq(proto_parse_options("-c a=1 -c b=2 -c c=3", buf, o, 2, &why), -E2BIG);
+}
+END_TEST
+
+/* the replication parameter as PostgreSQL takes it: a boolean or "database" */
+START_TEST(test_replication_mode)
+{
+	static const char *const physical[] = { "true", "1", "on", "yes", "t", "TRUE", "y" };
+	static const char *const none[] = { "false", "0", "off", "no", "f", "n", "OFF" };
+	static const char *const bad[] = { "", "maybe", "o", "2", "Database", "database ", "truex" };
+
+	ck_assert_int_eq(proto_replication_mode("database"), REPL_LOGICAL);
+	for (size_t i = 0; i < sizeof(physical) / sizeof(physical[0]); i++)
+		ck_assert_msg(proto_replication_mode(physical[i]) == REPL_PHYSICAL, "%s", physical[i]);
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+		ck_assert_msg(proto_replication_mode(none[i]) == REPL_NONE, "%s", none[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(proto_replication_mode(bad[i]) == -EINVAL, "%s", bad[i]);
+	ck_assert_str_eq(proto_replication_name(REPL_NONE), "none");
+	ck_assert_str_eq(proto_replication_name(REPL_PHYSICAL), "physical");
+	ck_assert_str_eq(proto_replication_name(REPL_LOGICAL), "logical");
+}
+END_TEST
+
 START_TEST(test_error_roundtrip)
 {
 	struct pktbuf pb;
@@ -369,6 +435,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_set_query_long);
 	tcase_add_test(tc, test_startup_oversized_and_tiny);
 	tcase_add_test(tc, test_startup_requests_and_errors);
+	tcase_add_test(tc, test_options_forms);
+	tcase_add_test(tc, test_options_refused);
+	tcase_add_test(tc, test_replication_mode);
 	tcase_add_test(tc, test_error_roundtrip);
 	tcase_add_test(tc, test_reader_bounds);
 	tcase_add_test(tc, test_row_messages);

@@ -20,7 +20,7 @@ static struct userlist *parse_ok(const char *text)
 	struct userlist *ul = NULL;
 	char err[256] = "";
 
-	ck_assert_msg(userlist_parse("mem", text, strlen(text), &ul, err, sizeof(err)) == 0,
+	ck_assert_msg(userlist_parse("mem", text, strlen(text), &ul, err, sizeof(err), NULL, NULL) == 0,
 		      "refused: %s", err);
 	ck_assert_ptr_nonnull(ul);
 	return ul;
@@ -32,7 +32,7 @@ static const char *parse_err(const char *text, size_t len, char *err, size_t err
 	struct userlist *ul = (struct userlist *)1;
 
 	err[0] = '\0';
-	ck_assert_int_eq(userlist_parse("users.txt", text, len, &ul, err, errlen), -EINVAL);
+	ck_assert_int_eq(userlist_parse("users.txt", text, len, &ul, err, errlen, NULL, NULL), -EINVAL);
 	ck_assert_ptr_null(ul);
 	return err;
 }
@@ -179,11 +179,8 @@ START_TEST(broken_lines)
 	ERR_CASE("\"bob\n", "users.txt:1: unterminated quoted user name");
 	ERR_CASE("\"bob\"\n", "users.txt:1: expected a quoted secret after the user name");
 	ERR_CASE("\"bob\" pencil\n", "users.txt:1: expected a quoted secret after the user name");
-	ERR_CASE("\"\" \"pw\"\n", "users.txt:1: empty user name");
-	ERR_CASE("\n\n\"bob\" \"SCRAM-SHA-256$4096:abc$def:ghi\"\n",
-		 "users.txt:3: invalid SCRAM-SHA-256 secret");
-	ERR_CASE("\"bob\" \"SCRAM-SHA-256$0:NOd2PzWIpxgj5x3SzjFs0Q==$LPOimWPyvcwnhq7Y8C2/yP665c1iSUoCX41IquuMk5E=:cBngobk/ycyHKJUSc13D3steCZTi2xt7S7L1cgONCaU=\"",
-		 "users.txt:1: invalid SCRAM-SHA-256 secret");
+	/* a broken secret after a name that would be skipped is still broken */
+	ERR_CASE("\"\" \"pw\n", "users.txt:1: unterminated quoted secret");
 	ERR_CASE("-- sql comment\n", "users.txt:1: expected a quoted user name, ';' or '#'");
 }
 END_TEST
@@ -198,37 +195,101 @@ START_TEST(limits_and_bytes)
 	{
 		struct userlist *ul = NULL;
 
-		ck_assert_int_eq(userlist_parse("u", buf, (size_t)n, &ul, err, sizeof(err)), 0);
+		ck_assert_int_eq(userlist_parse("u", buf, (size_t)n, &ul, err, sizeof(err), NULL, NULL), 0);
 		ck_assert_uint_eq(strlen(ul->ents[0].name), 127);
 		userlist_free(ul);
 	}
-	n = sprintf(buf, "\"%0128d\" \"pw\"\n", 7);
-	ERR_N(buf, (size_t)n, "users.txt:1: user name too long");
-	/* a 255-byte secret is fine, 256 is not */
-	n = sprintf(buf, "\"u\" \"%0255d\"\n", 7);
-	{
-		struct userlist *ul = NULL;
-
-		ck_assert_int_eq(userlist_parse("u", buf, (size_t)n, &ul, NULL, 0), 0);
-		ck_assert_uint_eq(strlen(ul->ents[0].secret.text), 255);
-		userlist_free(ul);
-	}
-	n = sprintf(buf, "\"u\" \"%0256d\"\n", 7);
-	ERR_N(buf, (size_t)n, "users.txt:1: secret too long");
-	n = sprintf(buf, "\"u\" \"%0900d\"\n", 7);
-	ERR_N(buf, (size_t)n, "users.txt:1: secret too long");
-	/* NUL bytes inside fields */
-	ERR_N("\"a\0b\" \"pw\"\n", 11, "users.txt:1: NUL byte in user name");
-	ERR_N("\"ab\" \"p\0w\"\n", 11, "users.txt:1: NUL byte in secret");
 	/* a small error buffer truncates, never overflows */
 	{
 		struct userlist *ul = NULL;
 
 		memset(err, 'x', sizeof(err));
-		ck_assert_int_eq(userlist_parse("users.txt", "junk", 4, &ul, err, 8), -EINVAL);
+		ck_assert_int_eq(userlist_parse("users.txt", "junk", 4, &ul, err, 8, NULL, NULL), -EINVAL);
 		ck_assert_str_eq(err, "users.t");
 		ck_assert_int_eq(err[8], 'x');
 	}
+}
+END_TEST
+
+struct skips {
+	char msg[4][256];
+	int n;
+};
+
+static void collect(void *arg, const char *m)
+{
+	struct skips *sk = arg;
+
+	if (sk->n < 4)
+		snprintf(sk->msg[sk->n], sizeof(sk->msg[0]), "%s", m);
+	sk->n++;
+}
+
+/* "good" "pw", then LINE, then "last" "pw2": LINE is skipped with want, and
+ * the users around it still log in (PgBouncer skips such a line too) */
+static void skip_case(const char *line, size_t len, const char *want)
+{
+	size_t n = strlen("\"good\" \"pw\"\n") + len + strlen("\n\"last\" \"pw2\"\n");
+	char *text = malloc(n + 1);
+	struct userlist *ul = NULL;
+	struct skips sk = { .n = 0 };
+	char err[256] = "";
+
+	ck_assert_ptr_nonnull(text);
+	strcpy(text, "\"good\" \"pw\"\n");
+	memcpy(text + strlen(text), line, len);
+	strcpy(text + strlen("\"good\" \"pw\"\n") + len, "\n\"last\" \"pw2\"\n");
+	ck_assert_msg(userlist_parse("users.txt", text, n, &ul, err, sizeof(err), collect, &sk) == 0,
+		      "%s", err);
+	ck_assert_int_eq(sk.n, 1);
+	ck_assert_str_eq(sk.msg[0], want);
+	ck_assert_uint_eq(ul->n, 2);
+	ck_assert(auth_plain_check(&userlist_find(ul, "good")->secret, "good", "pw"));
+	ck_assert(auth_plain_check(&userlist_find(ul, "last")->secret, "last", "pw2"));
+	userlist_free(ul);
+	free(text);
+}
+#define SKIP_CASE(line, want) skip_case(line, strlen(line), want)
+
+START_TEST(skipped_lines)
+{
+	char *buf = malloc(70000);
+	int n;
+
+	ck_assert_ptr_nonnull(buf);
+	SKIP_CASE("\"\" \"pw\"", "users.txt:2: empty user name, line skipped");
+	SKIP_CASE("\"bob\" \"SCRAM-SHA-256$4096:abc$def:ghi\"",
+		  "users.txt:2: invalid SCRAM-SHA-256 secret, line skipped");
+	SKIP_CASE("\"bob\" \"SCRAM-SHA-256$0:NOd2PzWIpxgj5x3SzjFs0Q==$LPOimWPyvcwnhq7Y8C2/yP665c1iSUoCX41IquuMk5E=:cBngobk/ycyHKJUSc13D3steCZTi2xt7S7L1cgONCaU=\"",
+		  "users.txt:2: invalid SCRAM-SHA-256 secret, line skipped");
+	n = sprintf(buf, "\"%0128d\" \"pw\"", 7);
+	skip_case(buf, (size_t)n, "users.txt:2: user name too long, line skipped");
+	n = sprintf(buf, "\"u\" \"%065532d\"", 7);
+	skip_case(buf, (size_t)n, "users.txt:2: secret too long, line skipped");
+	skip_case("\"a\0b\" \"pw\"", 10, "users.txt:2: NUL byte in user name, line skipped");
+	skip_case("\"ab\" \"p\0w\"", 10, "users.txt:2: NUL byte in secret, line skipped");
+	free(buf);
+}
+END_TEST
+
+/* secrets as long as PgBouncer takes them: 65,531 bytes (F: 255 was the limit) */
+START_TEST(long_secrets)
+{
+	char *buf = malloc(70000), err[256] = "";
+	struct userlist *ul = NULL;
+	struct skips sk = { .n = 0 };
+	int n;
+
+	ck_assert_ptr_nonnull(buf);
+	n = sprintf(buf, "\"u\" \"%0256d\"\n\"v\" \"%065531d\"\n", 7, 8);
+	ck_assert_int_eq(userlist_parse("u", buf, (size_t)n, &ul, err, sizeof(err), collect, &sk), 0);
+	ck_assert_int_eq(sk.n, 0);
+	ck_assert_uint_eq(strlen(userlist_find(ul, "u")->secret.text), 256);
+	ck_assert_uint_eq(strlen(userlist_find(ul, "v")->secret.text), 65531);
+	sprintf(buf, "%065531d", 8);
+	ck_assert(auth_plain_check(&userlist_find(ul, "v")->secret, "v", buf));
+	userlist_free(ul);
+	free(buf);
 }
 END_TEST
 
@@ -241,7 +302,7 @@ START_TEST(every_prefix)
 
 	for (i = 0; i <= sizeof(text) - 1; i++) {
 		struct userlist *ul = NULL;
-		int r = userlist_parse("p", text, i, &ul, NULL, 0);
+		int r = userlist_parse("p", text, i, &ul, NULL, 0, NULL, NULL);
 
 		ck_assert(r == 0 || r == -EINVAL);
 		ck_assert(r == 0 ? ul != NULL : ul == NULL);
@@ -269,7 +330,7 @@ START_TEST(load_and_changed)
 	snprintf(path, sizeof(path), "%s/userlist.txt", dir);
 	snprintf(other, sizeof(other), "%s/new.txt", dir);
 	write_file(path, "\"bob\" \"pencil\"\n");
-	ck_assert_int_eq(userlist_load(path, &ul, err, sizeof(err)), 0);
+	ck_assert_int_eq(userlist_load(path, &ul, err, sizeof(err), NULL, NULL), 0);
 	ck_assert_uint_eq(ul->n, 1);
 	ck_assert(!userlist_changed(ul, path));
 
@@ -280,7 +341,7 @@ START_TEST(load_and_changed)
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
 	ck_assert(userlist_changed(ul, path));
-	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err)), 0);
+	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err), NULL, NULL), 0);
 	ck_assert(!userlist_changed(ul2, path));
 	ck_assert_str_eq(userlist_find(ul2, "bob")->secret.text, "pensil");
 	userlist_free(ul2);
@@ -289,14 +350,14 @@ START_TEST(load_and_changed)
 	/* rename over it (what editors and mkauth do): a new inode */
 	write_file(other, "\"bob\" \"pencil\"\n");
 	ck_assert_int_eq(utimensat(AT_FDCWD, other, ts, 0), 0);
-	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err)), 0);
+	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err), NULL, NULL), 0);
 	ck_assert_int_eq(rename(other, path), 0);
 	ck_assert(userlist_changed(ul2, path));
 	userlist_free(ul2);
 	ul2 = NULL;
 
 	/* grown */
-	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err)), 0);
+	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err), NULL, NULL), 0);
 	write_file(path, "\"bob\" \"pencil\"\n\"amy\" \"x\"\n");
 	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
 	ck_assert(userlist_changed(ul2, path));
@@ -305,7 +366,7 @@ START_TEST(load_and_changed)
 
 	/* a broken file is refused with its path and line */
 	write_file(path, "\"bob\" \"pencil\"\n\"amy\" x\n");
-	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err), NULL, NULL), -EINVAL);
 	ck_assert_ptr_null(ul2);
 	{
 		char want[128];
@@ -318,7 +379,7 @@ START_TEST(load_and_changed)
 	/* gone */
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert(userlist_changed(ul, path));
-	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err)), -ENOENT);
+	ck_assert_int_eq(userlist_load(path, &ul2, err, sizeof(err), NULL, NULL), -ENOENT);
 	ck_assert_ptr_null(ul2);
 	ck_assert(strstr(err, path) == err);
 	ck_assert_ptr_nonnull(strstr(err, "No such file"));
@@ -350,6 +411,8 @@ static Suite *userlist_suite(void)
 	tcase_add_test(tc, empty_file);
 	tcase_add_test(tc, broken_lines);
 	tcase_add_test(tc, limits_and_bytes);
+	tcase_add_test(tc, skipped_lines);
+	tcase_add_test(tc, long_secrets);
 	tcase_add_test(tc, every_prefix);
 	suite_add_tcase(s, tc);
 
