@@ -37,10 +37,6 @@
 #define RD_EVENTS	(EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 #define WR_EVENTS	(EPOLLOUT | EPOLLHUP | EPOLLERR)
 
-struct opq {
-	struct loop_op *head, *tail;
-};
-
 struct epoll_be {
 	int epfd;
 	struct opq runq;	/* to run in this dispatch phase */
@@ -51,29 +47,6 @@ struct epoll_be {
 static struct epoll_be *be_of(struct loop *loop)
 {
 	return loop->be;
-}
-
-static void opq_push(struct opq *q, struct loop_op *op)
-{
-	op->next = NULL;
-	if (q->tail)
-		q->tail->next = op;
-	else
-		q->head = op;
-	q->tail = op;
-}
-
-static struct loop_op *opq_pop(struct opq *q)
-{
-	struct loop_op *op = q->head;
-
-	if (op) {
-		q->head = op->next;
-		if (!q->head)
-			q->tail = NULL;
-		op->next = NULL;
-	}
-	return op;
 }
 
 static void opq_splice(struct opq *dst, struct opq *src)

@@ -62,6 +62,34 @@ static inline void loop_complete(struct loop *loop, struct loop_op *op, int res,
 	op->cb(loop, op, res, more);
 }
 
+/* A FIFO of ops through op->next: the backends' run and failure queues. */
+struct opq {
+	struct loop_op *head, *tail;
+};
+
+static inline void opq_push(struct opq *q, struct loop_op *op)
+{
+	op->next = NULL;
+	if (q->tail)
+		q->tail->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+}
+
+static inline struct loop_op *opq_pop(struct opq *q)
+{
+	struct loop_op *op = q->head;
+
+	if (op) {
+		q->head = op->next;
+		if (!q->head)
+			q->tail = NULL;
+		op->next = NULL;
+	}
+	return op;
+}
+
 /* epoll: takes a free pool buffer (refs = 1), or NULL when the pool is empty. */
 struct loop_buf *loop_pool_take(struct loop *loop);
 

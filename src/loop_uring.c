@@ -33,10 +33,6 @@
 /* The wait refused this many turns in a row (1 ms apart): the loop is dead. */
 #define ENTER_FAILS_MAX	1000
 
-struct opq {
-	struct loop_op *head, *tail;
-};
-
 struct uring_be {
 	struct io_uring ring;
 	struct io_uring_buf_ring *br;
@@ -169,16 +165,6 @@ static struct io_uring_sqe *get_sqe(struct loop *loop)
 	return sqe;
 }
 
-static void opq_push(struct opq *q, struct loop_op *op)
-{
-	op->next = NULL;
-	if (q->tail)
-		q->tail->next = op;
-	else
-		q->head = op;
-	q->tail = op;
-}
-
 /* The op never reached the kernel: it ends with the error at the next
  * dispatch.  op->queued marks it, so that a cancel knows it has nothing to
  * cancel. */
@@ -198,11 +184,7 @@ static void failed_run(struct loop *loop)
 	struct uring_be *be = be_of(loop);
 	struct loop_op *op;
 
-	while ((op = be->failed.head)) {
-		be->failed.head = op->next;
-		if (!be->failed.head)
-			be->failed.tail = NULL;
-		op->next = NULL;
+	while ((op = opq_pop(&be->failed))) {
 		op->queued = false;
 		loop_complete(loop, op, op->res, false);
 	}

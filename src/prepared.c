@@ -656,23 +656,25 @@ static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
 }
 
 /*
- * Whether a Parse or a Close of statement id is still unanswered in a
- * pipeline before the last Sync.  Whether it runs depends on errors not yet
+ * Whether a Parse or a Close of statement id (name NULL), or a client's
+ * Parse or Close of name, is still unanswered in a pipeline before the last
+ * Sync.  Whether it runs depends on errors not yet
  * seen, so whether the server holds the statement after it is unknown: a
  * Close of the name then a Parse settle it either way (a Close of a missing
  * statement is no error).
  */
-static bool pending_before_sync(struct prep_server *ps, uint64_t id)
+static bool pending_before_sync(const struct prep_server *ps, uint64_t id, const char *name)
 {
 	unsigned left = ps->neffect_synced;
 
 	for (unsigned i = 0; left; i++) {
-		const struct preq *e = q_at(ps, i);
+		const struct preq *e = &ps->q[(ps->qhead + i) % ps->qcap];
 
 		if (!effect(e))
 			continue;
 		left--;
-		if (e->id == id && (e->type == 'P' || e->type == 'C'))
+		if (name ? e->name && !strcmp(e->name, name) :
+			   e->id == id && (e->type == 'P' || e->type == 'C'))
 			return true;
 	}
 	return false;
@@ -705,7 +707,7 @@ static bool has_for_sure(struct server *sv, const struct pstmt *st, bool *in_set
 	*in_set = i >= 0;
 	if (i >= 0)
 		ps->set[i].used = ++ps->tick;
-	if (!pending_before_sync(ps, st->id))
+	if (!pending_before_sync(ps, st->id, NULL))
 		return *in_set;
 	ps->redo = true;
 	return false;
@@ -1102,23 +1104,6 @@ static bool peek_name(struct client *cl, uint8_t type, char *out, size_t outlen)
 	return true;
 }
 
-/* Whether a client's Parse or Close of name is unanswered before a Sync */
-static bool name_pending_before_sync(struct prep_server *ps, const char *name)
-{
-	unsigned left = ps->neffect_synced;
-
-	for (unsigned i = 0; left; i++) {
-		const struct preq *e = q_at(ps, i);
-
-		if (!effect(e))
-			continue;
-		left--;
-		if (e->name && !strcmp(e->name, name))
-			return true;
-	}
-	return false;
-}
-
 bool prep_client_must_wait(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
@@ -1130,7 +1115,7 @@ bool prep_client_must_wait(struct client *cl, uint8_t type)
 		return false;
 	/* a Query ahead may be a DISCARD ALL or DEALLOCATE ALL, after which the
 	 * client's names are gone: PostgreSQL's answer depends on it */
-	wait = (sv->prep->neffect_synced && name_pending_before_sync(sv->prep, name)) ||
+	wait = (sv->prep->neffect_synced && pending_before_sync(sv->prep, 0, name)) ||
 	       (sv->prep->nquery && *name && cmap_get(cl, name));
 	if (wait)
 		sv->prep->client_waits = true;

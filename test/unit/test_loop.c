@@ -211,6 +211,22 @@ struct acc {
 	int send_res;
 };
 
+/* A listening socket on a free loopback port, open in the loop as a->lsock;
+ * a->addr gets its address */
+static void listen_loopback(struct loop *loop, struct acc *a)
+{
+	socklen_t len = sizeof(a->addr);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(lfd, 0);
+	a->addr.sin_family = AF_INET;
+	a->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a->addr, &len), 0);
+	ck_assert_int_eq(loop_sock_open(loop, &a->lsock, lfd), 0);
+}
+
 static void acc_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 {
 	struct acc *a = container_of(op, struct acc, aop);
@@ -251,18 +267,11 @@ START_TEST(test_accept_connect)
 	struct loop *loop = new_loop(_i, 16, 1024);
 	struct acc *a = calloc(1, sizeof(*a));
 	struct rx *rx = calloc(1, sizeof(*rx));
-	socklen_t len = sizeof(a->addr);
 	struct sockaddr_in peer;
-	int lfd, cfd;
+	socklen_t len;
+	int cfd;
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(lfd, 0);
-	a->addr.sin_family = AF_INET;
-	a->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
-	ck_assert_int_eq(listen(lfd, 16), 0);
-	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a->addr, &len), 0);
-	ck_assert_int_eq(loop_sock_open(loop, &a->lsock, lfd), 0);
+	listen_loopback(loop, a);
 	loop_accept(loop, &a->lsock, &a->aop, acc_cb);
 
 	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -930,17 +939,9 @@ START_TEST(test_accept_once)
 {
 	struct loop *loop = new_loop(_i, 16, 1024);
 	struct acc *a = calloc(1, sizeof(*a));
-	socklen_t len = sizeof(a->addr);
-	int lfd, c1, c2;
+	int c1, c2;
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(lfd, 0);
-	a->addr.sin_family = AF_INET;
-	a->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
-	ck_assert_int_eq(listen(lfd, 16), 0);
-	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a->addr, &len), 0);
-	ck_assert_int_eq(loop_sock_open(loop, &a->lsock, lfd), 0);
+	listen_loopback(loop, a);
 
 	/* two in the backlog before the accept is armed: it takes one */
 	c1 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
