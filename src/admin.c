@@ -1173,15 +1173,31 @@ static void show_empty(struct client *cl, struct admin *a, const struct col *col
 	rs_end(&rs, cl);
 }
 
+/* the [peers] entries as configured, pool_size as it applies */
 static void show_peers(struct client *cl, struct admin *a)
 {
 	static const struct col cols[] = {
 		{ "peer_id", OID_INT4 }, { "host", OID_TEXT }, { "port", OID_INT4 },
 		{ "pool_size", OID_INT4 },
 	};
-	show_empty(cl, a, cols, NCOLS(cols));
+	const struct config *cfg = a->w->cfg;
+	struct rowset rs;
+
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	for (size_t k = 0; k < cfg->npeers; k++) {
+		const struct peer_conf *pc = &cfg->peers[k];
+
+		cell_int(&rs, 0, pc->id);
+		cell_str(&rs, 1, pc->host);
+		cell_int(&rs, 2, pc->port);
+		cell_int(&rs, 3, pc->pool_size != CONF_UNSET ? pc->pool_size : cfg->default_pool_size);
+		rs_row(&rs);
+	}
+	rs_end(&rs, cl);
 }
 
+/* per peer: cancels being forwarded (active), queued under its pool_size
+ * (waiting), and their connections, connected or still connecting */
 static void show_peer_pools(struct client *cl, struct admin *a)
 {
 	static const struct col cols[] = {
@@ -1189,7 +1205,21 @@ static void show_peer_pools(struct client *cl, struct admin *a)
 		{ "cl_waiting_cancel_req", OID_INT4 }, { "sv_active_cancel", OID_INT4 },
 		{ "sv_login", OID_INT4 },
 	};
-	show_empty(cl, a, cols, NCOLS(cols));
+	const struct config *cfg = a->w->cfg;
+	struct rowset rs;
+
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	for (size_t k = 0; k < cfg->npeers; k++) {
+		const struct peer_pool *pp = server_peer_pool(a->w, cfg->peers[k].id);
+
+		cell_int(&rs, 0, cfg->peers[k].id);
+		cell_int(&rs, 1, pp ? pp->nlogin + pp->nactive : 0);
+		cell_int(&rs, 2, pp ? pp->waiting.count : 0);
+		cell_int(&rs, 3, pp ? pp->nactive : 0);
+		cell_int(&rs, 4, pp ? pp->nlogin : 0);
+		rs_row(&rs);
+	}
+	rs_end(&rs, cl);
 }
 
 static void show_dns_hosts(struct client *cl, struct admin *a)

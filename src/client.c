@@ -135,6 +135,8 @@ static void client_detach(struct client *cl)
 	cl->server = NULL;
 	cl->c.peer = NULL;
 	cancel_ix_del(cl);
+	if (cl->peer_wait)
+		server_peer_unwait(cl);
 	if (cl->cancel_conn) {	/* the cancel goes on without the client that asked */
 		cl->cancel_conn->cancel_req = NULL;
 		cl->cancel_conn = NULL;
@@ -215,6 +217,10 @@ void client_accept(struct worker *w, int fd)
 	++*loop_syscalls(w->loop);
 	memcpy(&cl->cancel_pid, keys, sizeof(cl->cancel_pid));
 	memcpy(&cl->cancel_key, keys + sizeof(cl->cancel_pid), sizeof(cl->cancel_key));
+	if (cfg->peer_id)	/* so that a peer that gets its cancel knows where to send it */
+		cl->cancel_pid = (cl->cancel_pid & 0xffff) |
+				 (CANCEL_HOPS_MAX << CANCEL_HOP_SHIFT) |
+				 (uint32_t)cfg->peer_id << 16;
 	if (!cancel_ix_add(cl)) {
 		client_fail(cl, "53200", "out of memory");
 		return;
@@ -505,6 +511,9 @@ static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 		server_send_cancel(req, cl);	/* req closes once the cancel is out */
 		return;
 	}
+	/* a key of another process behind the same address: it goes there */
+	if (!cl && server_forward_cancel(req, pid, key))
+		return;
 	/* as PostgreSQL: no answer, the connection just closes */
 	client_close(req, NULL);
 }

@@ -189,6 +189,8 @@ struct client {
 	struct server *cancel_conn;
 	struct client *cancel_next;	/* chain in worker->cancel_ix */
 	bool cancel_indexed;
+	/* a cancel for a peer, queued (by node) until the peer's pool_size allows */
+	struct peer_pool *peer_wait;
 	struct prep_client *prep;	/* named prepared statements (prepared.c) */
 };
 
@@ -232,6 +234,9 @@ struct server {
 	uint64_t cancel_target_id;
 	struct client *cancel_req;
 	bool is_cancel;
+	/* a cancel forwarded to this [peers] entry, not to PostgreSQL */
+	struct peer_pool *peer;
+	bool peer_connected;
 	/* named prepared statements (prepared.c) */
 	struct prep_server *prep;
 	bool prep_on;			/* tracked while linked to this client */
@@ -293,6 +298,26 @@ struct cancel_index {
 	unsigned nb, n;			/* nb: a power of two */
 };
 
+/*
+ * With peer_id set, a cancel key pgring hands out carries it, as PgBouncer
+ * does: the pid's top two bits count the hops a forwarded cancel may still
+ * make (so that peers with clashing ids cannot pass it round for ever), the
+ * next fourteen are the peer_id.
+ */
+#define CANCEL_HOP_SHIFT	30
+#define CANCEL_HOPS_MAX		3u
+#define CANCEL_KEY_PEER(pid)	((int)(((pid) >> 16) & 0x3fff))
+
+/* Cancels forwarded to one [peers] id (server.c): at most its pool_size at
+ * once, the rest queued in arrival order. */
+struct peer_pool {
+	struct peer_pool *next;		/* worker->peer_pools */
+	int id;
+	struct list waiting;		/* CL_CANCEL clients, by client->node */
+	unsigned nlogin;		/* connections being opened */
+	unsigned nactive;		/* connected, sending the CancelRequest */
+};
+
 /* cancel connections open at once (each a socket to PostgreSQL); more are refused */
 #define CANCEL_CONNS_MAX	64
 
@@ -314,6 +339,7 @@ struct worker {
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
 	struct cancel_index cancel_ix;
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
+	struct peer_pool *peer_pools;	/* created as peers are first used */
 	/* track_extra_parameters as at start (a startup-time key): the names
 	 * of param_set slots PARAM_BASE.. (pool.c) */
 	char param_extra[PARAM_EXTRA_MAX][PARAM_NAME_MAX];
@@ -384,6 +410,12 @@ bool server_send_params(struct server *sv, const struct param_set *want);
 void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void server_send_cancel(struct client *req, struct client *target);
+/* pid/key name another process of the [peers] group: forward the CancelRequest
+ * there; false when the key is not another peer's (look it up here) */
+bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key);
+void server_peer_unwait(struct client *req);	/* a queued req is closing */
+struct peer_pool *server_peer_pool(struct worker *w, int id);	/* NULL: none yet */
+void server_peer_pools_free(struct worker *w);
 
 /* pool.c */
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user);
