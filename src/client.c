@@ -503,8 +503,14 @@ void client_cancel_done(struct client *req)
 
 static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 {
-	struct client *cl = client_by_cancel_key(req->c.w, pid, key);
+	/* peered, every key given out has its hops full; a forwarded one has
+	 * fewer left, and is still ours */
+	uint32_t mine = req->c.w->cfg->peer_id ? pid | CANCEL_HOPS_MAX << CANCEL_HOP_SHIFT : pid;
+	struct client *cl = client_by_cancel_key(req->c.w, mine, key);
 
+	log_debug(req->c.w->log, "cancel request for key %08x: %s", pid,
+		  !cl ? "no such client here" : cl->server && cl->state == CL_ACTIVE ?
+		  "its query is canceled" : "its client is idle");
 	pool_change_client(req, CL_CANCEL);	/* off the login list, or it outlives req */
 	cancel_ix_del(req);	/* a cancel connection is no cancel target */
 	if (cl && cl != req && cl->server && cl->state == CL_ACTIVE) {

@@ -445,6 +445,8 @@ bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key)
 	req->cancel_key = key;
 	req->peer_wait = pp;
 	list_append(&pp->waiting, &req->node);
+	log_debug(w->log, "cancel request for peer %d: %u forwarding, %u queued", id,
+		  pp->nlogin + pp->nactive, pp->waiting.count);
 	peer_pool_run(w, pp);
 	return true;
 }
@@ -465,6 +467,7 @@ static void peer_cancel_ready(struct server *sv)
 	}
 	conn_close_after_send(&sv->c);
 	cancel_release_req(sv);
+	log_debug(sv->c.w->log, "cancel request forwarded to peer %d", pp->id);
 }
 
 /* ---- login ---- */
