@@ -133,3 +133,90 @@ sc_peers_reload() {
 }
 
 SCENARIOS="$SCENARIOS peers_forward peers_reuseport peers_reload"
+
+# ---- console commands of issues 15.6 and 16.7 -------------------------------
+
+# pc_start BACKEND [EXTRA]: trust, u_trust the admin, u_md5 a stats user
+pc_start() {
+	pgring_start "$1" "auth_type = trust
+admin_users = u_trust
+stats_users = u_md5
+${2:-}"
+}
+
+# pc SQL: the console as u_trust over TCP, psql unaligned with a header
+pc() {
+	timeout -k 2 20 "$PG_BINDIR/psql" -X -A -F'|' -P footer=off -v ON_ERROR_STOP=1 \
+		"$(pgring_conn pgbouncer "${PC_USER:-u_trust}")" -c "$1" 2>&1
+}
+
+# the id of SHOW CLIENTS' row for USER@DB (the last column)
+pc_client_id() {
+	pc "SHOW CLIENTS" | awk -F'|' -v u="$1" -v d="$2" '$2 == u && $3 == d { print $NF; exit }'
+}
+
+PC_SOCKET_COLS="type|user|database|replication|state|addr|port|local_addr|local_port|connect_time|request_time|wait|wait_us|close_needed|ptr|link|remote_pid|tls|application_name|prepared_statements|id"
+PC_LOW_COLS="recv_pos|pkt_pos|pkt_remain|send_pos|send_remain|pkt_avail|send_avail"
+PC_FDS_COLS="fd|task|user|database|addr|port|cancel|link|client_encoding|std_strings|datestyle|timezone|password|scram_client_key|scram_server_key"
+
+# Issue 15.6 / 16.7: KILL_CLIENT id closes that client (its running query
+# with it) and no other; an unknown id is an error; stats users may not
+sc_console_kill_client() {
+	local id out rc=0 bg=$T_ROOT/kill_client.out other
+	pc_start "$1" || return 1
+	pq "$(pgring_conn testdb u_trust)" query "SELECT pg_sleep(20)" >"$bg" 2>&1 &
+	pq "$(pgring_conn testdb_unix u_md5)" query "SELECT pg_sleep(3)" >/dev/null 2>&1 &
+	other=$!
+	wait_until 5 eval '[ -n "$(pc_client_id u_trust testdb)" ]' || { echo "no client row"; return 1; }
+	id=$(pc_client_id u_trust testdb)
+	echo "client id $id"
+	out=$(PC_USER=u_md5 pc "KILL_CLIENT $id")
+	echo "$out" | grep -q "admin access needed" || { echo "stats user's KILL_CLIENT: $out"; rc=1; }
+	out=$(pc "KILL_CLIENT $id")
+	expect_eq "KILL_CLIENT answer" "$out" "KILL_CLIENT" || rc=1
+	wait_until 5 eval '[ -s "$bg" ]' || { echo "the killed client heard nothing"; rc=1; }
+	echo "killed client: $(cat "$bg")"
+	grep -q "client killed by admin" "$bg" || rc=1
+	[ -z "$(pc_client_id u_trust testdb)" ] || { echo "still in SHOW CLIENTS"; rc=1; }
+	[ -n "$(pc_client_id u_md5 testdb_unix)" ] || { echo "the other client went too"; rc=1; }
+	wait "$other" || { echo "the other client's query failed"; rc=1; }
+	out=$(pc "KILL_CLIENT 987654321")
+	echo "$out" | grep -q "client 987654321 not found" || { echo "unknown id: $out"; rc=1; }
+	out=$(pc "KILL_CLIENT")
+	echo "$out" | grep -q "KILL_CLIENT needs the id" || { echo "no id: $out"; rc=1; }
+	grep -q "KILL_CLIENT $id command issued" "$PGRING_LOG" || { echo "no log line"; rc=1; }
+	still_serves "after KILL_CLIENT" || rc=1
+	return $rc
+}
+
+# Issue 15.6: SHOW SOCKETS / ACTIVE_SOCKETS have SHOW CLIENTS' columns and
+# PgBouncer's buffer columns; SOCKETS lists clients, servers and the console;
+# ACTIVE_SOCKETS leaves idle ones out; SHOW FDS lists listeners, clients and
+# servers with PgBouncer's columns
+sc_console_sockets() {
+	local out rc=0 cid
+	pc_start "$1" || return 1
+	pq "$(pgring_conn testdb u_trust)" query "SELECT 1" >/dev/null || return 1
+	out=$(pc "SHOW SOCKETS")
+	expect_eq "SHOW SOCKETS header" "$(echo "$out" | head -n 1)" "$PC_SOCKET_COLS|$PC_LOW_COLS" || rc=1
+	echo "$out" | grep -q "^C|u_trust|pgbouncer|none|active|" || { echo "no console row: $out"; rc=1; }
+	echo "$out" | grep -q "^S|u_trust|testdb|none|idle|" || { echo "no idle server row: $out"; rc=1; }
+	out=$(pc "SHOW ACTIVE_SOCKETS")
+	expect_eq "SHOW ACTIVE_SOCKETS header" "$(echo "$out" | head -n 1)" "$PC_SOCKET_COLS|$PC_LOW_COLS" || rc=1
+	echo "$out" | grep -q "^S|u_trust|testdb|none|idle|" && { echo "an idle server is active: $out"; rc=1; }
+	out=$(pc "SHOW FDS")
+	expect_eq "SHOW FDS header" "$(echo "$out" | head -n 1)" "$PC_FDS_COLS" || rc=1
+	echo "$out" | grep -q "^[0-9]*|pooler|||127.0.0.1:$PGRING_PORT|$PGRING_PORT|" ||
+		{ echo "no TCP listener row: $out"; rc=1; }
+	echo "$out" | grep -q "^[0-9]*|pooler|||$PGRING_DIR/.s.PGSQL.$PGRING_PORT|" ||
+		{ echo "no unix listener row: $out"; rc=1; }
+	echo "$out" | grep -q "^[0-9]*|client|u_trust|pgbouncer|127.0.0.1|[0-9]*|-\{0,1\}[0-9]*||" ||
+		{ echo "no console client row: $out"; rc=1; }
+	echo "$out" | grep -q "^[0-9]*|server|u_trust|testdb|127.0.0.1|$PG_PORT|-\{0,1\}[0-9]*||UTF8|on|" ||
+		{ echo "no server row: $out"; rc=1; }
+	out=$(pc "SHOW HELP")
+	echo "$out" | grep -q "SHOW FDS|SOCKETS|ACTIVE_SOCKETS" || { echo "SHOW HELP: $out"; rc=1; }
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS console_kill_client console_sockets"
