@@ -2196,7 +2196,7 @@ void admin_login(struct client *cl)
 		client_fail(cl, "08P01", "not allowed");
 		return;
 	}
-	if (config_list_has(cfg->admin_users, cl->user))
+	if (cl->admin || config_list_has(cfg->admin_users, cl->user))
 		cl->console = CONSOLE_ADMIN;
 	else if (config_list_has(cfg->stats_users, cl->user))
 		cl->console = CONSOLE_STATS;

@@ -338,6 +338,23 @@ static void send_auth_request(struct client *cl, uint32_t code, const void *data
 	cl->auth_state = (uint8_t)next;
 }
 
+/* PgBouncer's rule: the user pgbouncer may use the console without a
+ * password when it comes over the unix socket from pgring's own uid */
+static bool console_by_own_uid(struct client *cl)
+{
+	struct ucred uc;
+	socklen_t ulen = sizeof(uc);
+
+	if (cl->c.addr.family != AF_UNIX || strcmp(cl->user, "pgbouncer") ||
+	    !admin_console_db(cl->dbname))
+		return false;
+	++*loop_syscalls(cl->c.w->loop);
+	if (getsockopt(cl->c.sock.fd, SOL_SOCKET, SO_PEERCRED, &uc, &ulen) < 0)
+		return false;
+	++*loop_syscalls(cl->c.w->loop);
+	return uc.uid == geteuid();
+}
+
 static void start_auth(struct client *cl)
 {
 	struct worker *w = cl->c.w;
@@ -349,6 +366,11 @@ static void start_auth(struct client *cl)
 
 	if (!db)
 		db = cfg->fallback_db;
+	if (console && console_by_own_uid(cl)) {
+		cl->admin = true;
+		auth_ok(cl);
+		return;
+	}
 	if (cfg->auth_type == AUTH_TYPE_TRUST || cfg->auth_type == AUTH_TYPE_ANY) {
 		if (!db && !console) {
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);

@@ -179,7 +179,8 @@ struct client {
 	uint8_t auth_state;
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
-	bool admin;
+	bool admin;			/* "pgbouncer" by pgring's own uid over the unix
+					 * socket: the console without a password */
 	uint8_t console;		/* admin.c: 0, or a console client (enum console_role) */
 	uint64_t query_start_us;	/* stats.c: the request being answered began */
 	uint64_t xact_start_us;		/* stats.c: the transaction began */

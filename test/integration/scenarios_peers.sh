@@ -220,3 +220,31 @@ sc_console_sockets() {
 }
 
 SCENARIOS="$SCENARIOS console_kill_client console_sockets"
+
+# Issue 16.7: the user pgbouncer gets the admin console without a password
+# over the unix socket from pgring's own uid, as PgBouncer documents; over
+# TCP, or from another uid, it is asked for one like anyone else
+sc_console_own_uid() {
+	local out rc=0 unix tcp
+	pgring_start "$1" "auth_type = md5" || return 1
+	unix="host=$PGRING_DIR port=$PGRING_PORT dbname=pgbouncer user=pgbouncer"
+	tcp="host=127.0.0.1 port=$PGRING_PORT dbname=pgbouncer user=pgbouncer"
+	out=$(as_run_user env PGPASSWORD= timeout 20 "$PG_BINDIR/psql" -X -A -t -w "$unix" -c "SHOW STATE" 2>&1)
+	echo "$out" | grep -qx "paused|no" || { echo "own uid over the unix socket: $out"; rc=1; }
+	# an admin command: it is an admin, not a stats user
+	out=$(as_run_user timeout 20 "$PG_BINDIR/psql" -X -A -t -w "$unix" -c "RELOAD" 2>&1)
+	expect_eq "RELOAD by pgbouncer" "$out" "RELOAD" || rc=1
+	out=$(as_run_user timeout 20 "$PG_BINDIR/psql" -X -A -t -w "$tcp" -c "SHOW STATE" 2>&1)
+	echo "$out" | grep -q "password" || { echo "over TCP without a password: $out"; rc=1; }
+	if [ "$(id -u)" = 0 ]; then
+		out=$(timeout 20 "$PG_BINDIR/psql" -X -A -t -w "$unix" -c "SHOW STATE" 2>&1)
+		echo "$out" | grep -q "password" || { echo "root (another uid) without a password: $out"; rc=1; }
+	fi
+	# another user name gets no such pass
+	out=$(as_run_user timeout 20 "$PG_BINDIR/psql" -X -A -t -w \
+		"host=$PGRING_DIR port=$PGRING_PORT dbname=pgbouncer user=u_md5" -c "SHOW STATE" 2>&1)
+	echo "$out" | grep -q "password" || { echo "u_md5 without a password: $out"; rc=1; }
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS console_own_uid"
