@@ -570,6 +570,7 @@ static int put_counts(struct rowset *rs, int i, const struct stats *s, bool with
 		cell_u64(rs, i++, s->client_parse_count);
 		cell_u64(rs, i++, s->server_parse_count);
 		cell_u64(rs, i++, s->bind_count);
+		cell_u64(rs, i++, s->client_login_count);
 	}
 	return i;
 }
@@ -583,13 +584,13 @@ static void show_stats(struct client *cl, struct admin *a)
 		{ "total_sent", OID_NUMERIC }, { "total_xact_time", OID_NUMERIC },
 		{ "total_query_time", OID_NUMERIC }, { "total_wait_time", OID_NUMERIC },
 		{ "total_client_parse_count", OID_NUMERIC }, { "total_server_parse_count", OID_NUMERIC },
-		{ "total_bind_count", OID_NUMERIC },
+		{ "total_bind_count", OID_NUMERIC }, { "total_client_login_count", OID_NUMERIC },
 		{ "avg_server_assignment_count", OID_NUMERIC }, { "avg_xact_count", OID_NUMERIC },
 		{ "avg_query_count", OID_NUMERIC }, { "avg_recv", OID_NUMERIC },
 		{ "avg_sent", OID_NUMERIC }, { "avg_xact_time", OID_NUMERIC },
 		{ "avg_query_time", OID_NUMERIC }, { "avg_wait_time", OID_NUMERIC },
 		{ "avg_client_parse_count", OID_NUMERIC }, { "avg_server_parse_count", OID_NUMERIC },
-		{ "avg_bind_count", OID_NUMERIC },
+		{ "avg_bind_count", OID_NUMERIC }, { "avg_client_login_count", OID_NUMERIC },
 	};
 	struct rowset rs;
 	struct stats total, avg;
@@ -617,7 +618,7 @@ static void show_stats_part(struct client *cl, struct admin *a, bool averages)
 		{ "bytes_sent", OID_NUMERIC }, { "xact_time", OID_NUMERIC },
 		{ "query_time", OID_NUMERIC }, { "wait_time", OID_NUMERIC },
 		{ "client_parse_count", OID_NUMERIC }, { "server_parse_count", OID_NUMERIC },
-		{ "bind_count", OID_NUMERIC },
+		{ "bind_count", OID_NUMERIC }, { "client_login_count", OID_NUMERIC },
 	};
 	struct rowset rs;
 	struct stats total, avg;
@@ -626,6 +627,7 @@ static void show_stats_part(struct client *cl, struct admin *a, bool averages)
 		cols[9].name = "avg_client_parse_count";
 		cols[10].name = "avg_server_parse_count";
 		cols[11].name = "avg_bind_count";
+		cols[12].name = "avg_client_login_count";
 	}
 	rs_begin(&rs, a, cols, NCOLS(cols));
 	for (struct pool *p = next_pool(a, NULL); p; p = next_pool(a, p)) {
@@ -645,7 +647,7 @@ static void show_totals(struct client *cl, struct admin *a)
 	static const char *const names[] = {
 		"server_assignment_count", "xact_count", "query_count", "client_bytes",
 		"server_bytes", "xact_time", "query_time", "wait_time", "ps_client_parse_count",
-		"ps_server_parse_count", "ps_bind_count",
+		"ps_server_parse_count", "ps_bind_count", "client_login_count",
 	};
 	struct stats total = { 0 }, avg = { 0 };
 	struct rowset rs, vals;

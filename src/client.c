@@ -315,6 +315,7 @@ static void auth_ok(struct client *cl)
 	cl->secret = NULL;
 	if (cfg->log_connections)
 		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", cl->dbname, cl->user);
+	pool->stats.total.client_login_count++;
 	if (pool->have_welcome) {
 		client_login_done(cl);
 		return;

@@ -248,3 +248,26 @@ sc_console_own_uid() {
 }
 
 SCENARIOS="$SCENARIOS console_own_uid"
+
+# Issue 16.7: total_client_login_count (PgBouncer after 1.25.2) counts each
+# client that logs in to the database; STATS_TOTALS and TOTALS show it too
+sc_console_login_count() {
+	local v0 v1 t1 n=7 i
+	pc_start "$1" "stats_period = 1" || return 1
+	pq "$(pgring_conn testdb u_trust)" query "SELECT 1" >/dev/null || return 1
+	v0=$(pc "SHOW STATS" | awk -F'|' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "total_client_login_count") c = i; next }
+		$1 == "testdb" { print $c }')
+	for i in $(seq $n); do
+		pq "$(pgring_conn testdb u_trust)" query "SELECT $i" >/dev/null || return 1
+	done
+	v1=$(pc "SHOW STATS" | awk -F'|' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "total_client_login_count") c = i; next }
+		$1 == "testdb" { print $c }')
+	t1=$(pc "SHOW STATS_TOTALS" | awk -F'|' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "client_login_count") c = i; next }
+		$1 == "testdb" { print $c }')
+	echo "total_client_login_count: $v0 -> $v1, STATS_TOTALS $t1"
+	expect_eq "logins counted" "$v0:$((v1 - v0))" "1:$n" || return 1
+	expect_eq "STATS_TOTALS agrees" "$t1" "$v1" || return 1
+	pc "SHOW TOTALS" | grep -qx "total_client_login_count|$v1" || { pc "SHOW TOTALS"; return 1; }
+}
+
+SCENARIOS="$SCENARIOS console_login_count"
