@@ -1435,6 +1435,7 @@ static void show_help(struct client *cl, struct admin *a)
 		"\tRECONNECT [<db>]\n"
 		"\tKILL [<db>]\n"
 		"\tKILL_CLIENT <client_id>\n"
+		"\tSUSPEND (refused: no online restart)\n"
 		"\tSHUTDOWN\n"
 		"\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
 		"\tWAIT_CLOSE [<db>]");
@@ -1887,9 +1888,10 @@ static void cmd_disable(struct client *cl, struct admin *a, const char *db, bool
 		reply_error(cl, "08P01", "a database is required");
 		return;
 	}
+	/* logged before the checks, as PgBouncer does: a refused one shows too */
+	log_info(a->w->log, "%s '%s' command issued", disable ? "DISABLE" : "ENABLE", db);
 	if (!check_db(cl, a, disable ? "disable" : "enable", db))
 		return;
-	log_info(a->w->log, "%s '%s' command issued", disable ? "DISABLE" : "ENABLE", db);
 	d = db_state(a, db, disable);
 	if (d)
 		d->disabled = disable;
@@ -1987,6 +1989,22 @@ static void cmd_kill(struct client *cl, struct admin *a, const char *db)
 		if (db_matches(p, db))
 			kill_pool(p);
 	reply_ok(cl, "KILL");
+}
+
+/*
+ * SUSPEND flushes and freezes every socket so that a new process can take
+ * them over (online restart). pgring has no online restart, so nothing could
+ * take them: it says so rather than freeze the pooler until RESUME.
+ */
+static void cmd_suspend(struct client *cl, struct admin *a, const char *arg)
+{
+	if (*arg) {
+		reply_error(cl, "08P01", "SUSPEND takes no argument");
+		return;
+	}
+	log_info(a->w->log, "SUSPEND command issued: refused, pgring has no online restart");
+	reply_error(cl, "0A000", "SUSPEND is not supported: pgring has no online restart to "
+		    "suspend for (PAUSE waits for the queries to end)");
 }
 
 /* KILL_CLIENT id: the client of that id (SHOW CLIENTS' id column) is closed
@@ -2144,7 +2162,7 @@ static void run_query(struct client *cl, const char *q)
 	if (strcmp(v, "pause") && strcmp(v, "resume") && strcmp(v, "disable") &&
 	    strcmp(v, "enable") && strcmp(v, "reconnect") && strcmp(v, "kill") &&
 	    strcmp(v, "reload") && strcmp(v, "shutdown") && strcmp(v, "wait_close") &&
-	    strcmp(v, "kill_client")) {
+	    strcmp(v, "kill_client") && strcmp(v, "suspend")) {
 		reply_error(cl, "08P01", "invalid command '%s', use SHOW HELP;", q);
 		return;
 	}
@@ -2166,6 +2184,8 @@ static void run_query(struct client *cl, const char *q)
 		cmd_kill(cl, a, cmd.arg);
 	else if (!strcmp(v, "kill_client"))
 		cmd_kill_client(cl, a, cmd.arg);
+	else if (!strcmp(v, "suspend"))
+		cmd_suspend(cl, a, cmd.arg);
 	else if (!strcmp(v, "wait_close"))
 		cmd_wait_close(cl, a, cmd.arg);
 	else if (*cmd.arg)

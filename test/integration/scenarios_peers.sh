@@ -271,3 +271,34 @@ sc_console_login_count() {
 }
 
 SCENARIOS="$SCENARIOS console_login_count"
+
+# Issue 15.6: SUSPEND, which only online restart needs, is refused with
+# feature_not_supported and leaves the pooler running; ENABLE/DISABLE say
+# what they did and log the command even when it is refused
+sc_console_suspend_disable() {
+	local out rc=0
+	pc_start "$1" || return 1
+	out=$(timeout 20 "$PG_BINDIR/psql" -X -A -t -v VERBOSITY=verbose \
+		"$(pgring_conn pgbouncer u_trust)" -c "SUSPEND" 2>&1)
+	echo "$out" | grep -q "0A000" || { echo "SUSPEND: $out"; rc=1; }
+	echo "$out" | grep -q "no online restart" || rc=1
+	out=$(PC_USER=u_md5 pc "SUSPEND")
+	echo "$out" | grep -q "admin access needed" || { echo "stats user's SUSPEND: $out"; rc=1; }
+	pc "SHOW STATE" | grep -qx "suspended|no" || { echo "suspended after a refused SUSPEND"; rc=1; }
+	still_serves "after SUSPEND" || rc=1
+	out=$(pc "DISABLE testdb")
+	expect_eq "DISABLE" "$out" "DISABLE" || rc=1
+	out=$(PQ_TIMEOUT=10 pq "$(pgring_conn testdb u_trust)" query "SELECT 1" 2>&1)
+	echo "$out" | grep -q "database does not allow connections: testdb" || { echo "disabled: $out"; rc=1; }
+	out=$(pc "ENABLE testdb")
+	expect_eq "ENABLE" "$out" "ENABLE" || rc=1
+	still_serves "after ENABLE" || rc=1
+	out=$(pc "DISABLE nosuchdb")
+	echo "$out" | grep -q "no such database: nosuchdb" || { echo "DISABLE nosuchdb: $out"; rc=1; }
+	out=$(pc "DISABLE pgbouncer")
+	echo "$out" | grep -q "cannot disable admin db: pgbouncer" || { echo "DISABLE pgbouncer: $out"; rc=1; }
+	grep -q "DISABLE 'nosuchdb' command issued" "$PGRING_LOG" || { echo "refused DISABLE not logged"; rc=1; }
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS console_suspend_disable"
