@@ -217,10 +217,13 @@ void client_accept(struct worker *w, int fd)
 	++*loop_syscalls(w->loop);
 	memcpy(&cl->cancel_pid, keys, sizeof(cl->cancel_pid));
 	memcpy(&cl->cancel_key, keys + sizeof(cl->cancel_pid), sizeof(cl->cancel_key));
-	if (cfg->peer_id)	/* so that a peer that gets its cancel knows where to send it */
-		cl->cancel_pid = (cl->cancel_pid & 0xffff) |
-				 (CANCEL_HOPS_MAX << CANCEL_HOP_SHIFT) |
-				 (uint32_t)cfg->peer_id << 16;
+	/* a positive pid, as PostgreSQL's: some clients (pg_basebackup) choke on
+	 * a negative one */
+	cl->cancel_pid &= 0x7fffffffu;
+	if (cfg->peer_id) {	/* so that a peer that gets its cancel knows where to send it */
+		cl->cancel_pid = CANCEL_PID_WITH_PEER(cl->cancel_pid, cfg->peer_id);
+		cl->cancel_key |= CANCEL_HOPS_MASK;
+	}
 	if (!cancel_ix_add(cl)) {
 		client_fail(cl, "53200", "out of memory");
 		return;
@@ -526,10 +529,12 @@ void client_cancel_done(struct client *req)
 
 static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 {
+	struct client *cl = client_by_cancel_key(req->c.w, pid, key);
+
 	/* peered, every key given out has its hops full; a forwarded one has
 	 * fewer left, and is still ours */
-	uint32_t mine = req->c.w->cfg->peer_id ? pid | CANCEL_HOPS_MAX << CANCEL_HOP_SHIFT : pid;
-	struct client *cl = client_by_cancel_key(req->c.w, mine, key);
+	if (!cl && req->c.w->cfg->peer_id)
+		cl = client_by_cancel_key(req->c.w, pid, key | CANCEL_HOPS_MASK);
 
 	log_debug(req->c.w->log, "cancel request for key %08x: %s", pid,
 		  !cl ? "no such client here" : cl->server && cl->state == CL_ACTIVE ?

@@ -430,7 +430,7 @@ bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key)
 
 	if (!w->cfg->peer_id || id == w->cfg->peer_id || !config_find_peer(w->cfg, id))
 		return false;
-	if (!(pid >> CANCEL_HOP_SHIFT)) {
+	if (!(key & CANCEL_HOPS_MASK)) {
 		log_warning(w->log, "cancel request for peer %d dropped: it has been forwarded "
 			    "too often (do two processes share a peer_id?)", id);
 		return false;
@@ -441,8 +441,8 @@ bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key)
 		return false;
 	}
 	/* req is no cancel target any more: its key fields carry the one to forward */
-	req->cancel_pid = pid - (1u << CANCEL_HOP_SHIFT);
-	req->cancel_key = key;
+	req->cancel_pid = pid;
+	req->cancel_key = key - 1;	/* one hop fewer */
 	req->peer_wait = pp;
 	list_append(&pp->waiting, &req->node);
 	log_debug(w->log, "cancel request for peer %d: %u forwarding, %u queued", id,

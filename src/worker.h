@@ -300,14 +300,17 @@ struct cancel_index {
 };
 
 /*
- * With peer_id set, a cancel key pgring hands out carries it, as PgBouncer
- * does: the pid's top two bits count the hops a forwarded cancel may still
- * make (so that peers with clashing ids cannot pass it round for ever), the
- * next fourteen are the peer_id.
+ * With peer_id set, a cancel key pgring hands out carries it in PgBouncer's
+ * layout, so that pgring and PgBouncer processes can be peers: of the eight
+ * bytes (pid, then key, as sent), byte 1 holds the peer_id's low byte and
+ * byte 2 its high byte; the last byte's two low bits count the hops a
+ * forwarded cancel may still make (so that peers with clashing ids cannot
+ * pass it round for ever).
  */
-#define CANCEL_HOP_SHIFT	30
-#define CANCEL_HOPS_MAX		3u
-#define CANCEL_KEY_PEER(pid)	((int)(((pid) >> 16) & 0x3fff))
+#define CANCEL_HOPS_MASK	0x3u
+#define CANCEL_KEY_PEER(pid)	((int)((((pid) >> 16) & 0xff) | ((pid) & 0xff00)))
+#define CANCEL_PID_WITH_PEER(pid, id) \
+	(((pid) & 0xff0000ffu) | ((uint32_t)(id) & 0xff) << 16 | ((uint32_t)(id) & 0xff00))
 
 /* Cancels forwarded to one [peers] id (server.c): at most its pool_size at
  * once, the rest queued in arrival order. */

@@ -7,7 +7,9 @@ CANCEL, all at once, and times how long each query takes to end with SQLSTATE
 
 LOGIN and CANCEL are "HOST:PORT" (TCP) or "DIR:PORT" (the unix socket
 DIR/.s.PGSQL.PORT). Prints "cancels=N canceled=C slow=S max_ms=M" (slow: took
-1 s or more, or not canceled within 5 s) and the first failure. Standard
+1 s or more, or not canceled within 5 s) and the first failure.
+"peer_cancels.py key LOGIN USER DB" prints one session's pid and key (hex);
+"peer_cancels.py cancel TARGET PID KEY" sends one CancelRequest. Standard
 library only; every wait bounded."""
 import os
 import select
@@ -110,6 +112,17 @@ def round_trip(sessions, cancel_target, failures):
 
 
 def main():
+    if sys.argv[1] == "key":        # key LOGIN USER DB: one session's BackendKeyData
+        se = Session(sys.argv[2], sys.argv[3], sys.argv[4])
+        print("%08x %08x" % (se.pid, se.key))
+        return 0
+    if sys.argv[1] == "cancel":     # cancel TARGET PID KEY (hex): one CancelRequest
+        c = connect(sys.argv[2])
+        c.sendall(struct.pack("!IIII", 16, 80877102, int(sys.argv[3], 16),
+                              int(sys.argv[4], 16)))
+        c.settimeout(5)
+        print("answer: %r" % c.recv(100))
+        return 0
     login, cancel, user, db, n, rounds = sys.argv[1:7]
     sessions = [Session(login, user, db) for _ in range(int(n))]
     failures = []

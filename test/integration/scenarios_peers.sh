@@ -79,6 +79,18 @@ sc_peers_forward() {
 		"peer_id|cl_active_cancel_req|cl_waiting_cancel_req|sv_active_cancel|sv_login
 1|0|0|0|0
 2|0|0|0|0" || rc=1
+	# PgBouncer's layout: peer_id in bytes 1 (low) and 2 (high) of the key,
+	# the hops in the last byte's two low bits, a positive pid
+	out=$(/usr/bin/python3 "$top_srcdir/test/integration/peer_cancels.py" key \
+		"$PEER_B_DIR:$PEER_PORT" u_trust testdb)
+	echo "B's key: $out"
+	echo "$out" | grep -q "^[0-7].0200.. .......[37bf]$" || { echo "not PgBouncer's layout"; rc=1; }
+	# a key whose hops are spent is not forwarded again
+	set -- $out
+	/usr/bin/python3 "$top_srcdir/test/integration/peer_cancels.py" cancel \
+		"$PEER_A_DIR:$PEER_PORT" "$1" "$(printf %08x $((0x$2 & ~3)))"
+	wait_until 5 grep -q "cancel request for peer 2 dropped: it has been forwarded too often" \
+		"$PEER_A_LOG" || { echo "a spent key was not refused"; rc=1; }
 	peers_stop
 	return $rc
 }
