@@ -570,6 +570,7 @@ static int put_counts(struct rowset *rs, int i, const struct stats *s, bool with
 		cell_u64(rs, i++, s->client_parse_count);
 		cell_u64(rs, i++, s->server_parse_count);
 		cell_u64(rs, i++, s->bind_count);
+		cell_u64(rs, i++, s->client_login_count);
 	}
 	return i;
 }
@@ -583,13 +584,13 @@ static void show_stats(struct client *cl, struct admin *a)
 		{ "total_sent", OID_NUMERIC }, { "total_xact_time", OID_NUMERIC },
 		{ "total_query_time", OID_NUMERIC }, { "total_wait_time", OID_NUMERIC },
 		{ "total_client_parse_count", OID_NUMERIC }, { "total_server_parse_count", OID_NUMERIC },
-		{ "total_bind_count", OID_NUMERIC },
+		{ "total_bind_count", OID_NUMERIC }, { "total_client_login_count", OID_NUMERIC },
 		{ "avg_server_assignment_count", OID_NUMERIC }, { "avg_xact_count", OID_NUMERIC },
 		{ "avg_query_count", OID_NUMERIC }, { "avg_recv", OID_NUMERIC },
 		{ "avg_sent", OID_NUMERIC }, { "avg_xact_time", OID_NUMERIC },
 		{ "avg_query_time", OID_NUMERIC }, { "avg_wait_time", OID_NUMERIC },
 		{ "avg_client_parse_count", OID_NUMERIC }, { "avg_server_parse_count", OID_NUMERIC },
-		{ "avg_bind_count", OID_NUMERIC },
+		{ "avg_bind_count", OID_NUMERIC }, { "avg_client_login_count", OID_NUMERIC },
 	};
 	struct rowset rs;
 	struct stats total, avg;
@@ -617,7 +618,7 @@ static void show_stats_part(struct client *cl, struct admin *a, bool averages)
 		{ "bytes_sent", OID_NUMERIC }, { "xact_time", OID_NUMERIC },
 		{ "query_time", OID_NUMERIC }, { "wait_time", OID_NUMERIC },
 		{ "client_parse_count", OID_NUMERIC }, { "server_parse_count", OID_NUMERIC },
-		{ "bind_count", OID_NUMERIC },
+		{ "bind_count", OID_NUMERIC }, { "client_login_count", OID_NUMERIC },
 	};
 	struct rowset rs;
 	struct stats total, avg;
@@ -626,6 +627,7 @@ static void show_stats_part(struct client *cl, struct admin *a, bool averages)
 		cols[9].name = "avg_client_parse_count";
 		cols[10].name = "avg_server_parse_count";
 		cols[11].name = "avg_bind_count";
+		cols[12].name = "avg_client_login_count";
 	}
 	rs_begin(&rs, a, cols, NCOLS(cols));
 	for (struct pool *p = next_pool(a, NULL); p; p = next_pool(a, p)) {
@@ -645,7 +647,7 @@ static void show_totals(struct client *cl, struct admin *a)
 	static const char *const names[] = {
 		"server_assignment_count", "xact_count", "query_count", "client_bytes",
 		"server_bytes", "xact_time", "query_time", "wait_time", "ps_client_parse_count",
-		"ps_server_parse_count", "ps_bind_count",
+		"ps_server_parse_count", "ps_bind_count", "client_login_count",
 	};
 	struct stats total = { 0 }, avg = { 0 };
 	struct rowset rs, vals;
@@ -734,9 +736,49 @@ static const struct col socket_cols[] = {
 	{ "application_name", OID_TEXT }, { "prepared_statements", OID_INT4 }, { "id", OID_INT4 },
 };
 
+/*
+ * SHOW SOCKETS adds PgBouncer's buffer columns, as pgring has them: it keeps
+ * no per-socket buffer, so recv_pos is the bytes of the message coming in
+ * received so far, pkt_remain those still to come, send_remain the bytes
+ * queued to send, pkt_avail the shared receive buffers the socket holds;
+ * pkt_pos, send_pos and send_avail are always 0.
+ */
+static const struct col low_cols[] = {
+	{ "recv_pos", OID_INT4 }, { "pkt_pos", OID_INT4 }, { "pkt_remain", OID_INT4 },
+	{ "send_pos", OID_INT4 }, { "send_remain", OID_INT4 }, { "pkt_avail", OID_INT4 },
+	{ "send_avail", OID_INT4 },
+};
+
+/* what SHOW ACTIVE_SOCKETS lists: a socket with bytes in flight */
+static bool conn_busy(const struct conn *c)
+{
+	return c->out_bytes || c->inq_n || c->fr.have || c->fr.in_body;
+}
+
+static void low_cells(struct rowset *rs, int i, const struct conn *c)
+{
+	const struct frame *fr = &c->fr;
+
+	cell_int(rs, i++, fr->in_body ? (long long)fr->have + fr->len - fr->left : fr->have);
+	cell_int(rs, i++, 0);
+	cell_int(rs, i++, fr->in_body ? fr->left : 0);
+	cell_int(rs, i++, 0);
+	cell_int(rs, i++, (long long)c->out_bytes);
+	cell_int(rs, i++, c->inq_n);
+	cell_int(rs, i++, 0);
+}
+
+/* which rows and columns a socket list shows */
+enum sock_view {
+	VIEW_PLAIN = 0,		/* SHOW CLIENTS / SERVERS */
+	VIEW_SOCKETS,		/* SHOW SOCKETS: plus low_cols */
+	VIEW_ACTIVE,		/* SHOW ACTIVE_SOCKETS: those, busy ones only */
+};
+
 static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c, bool server,
 		       const char *user, const char *db, int repl, const char *state,
-		       const void *link, uint32_t pid, const char *appname, bool close_needed)
+		       const void *link, uint32_t pid, const char *appname, bool close_needed,
+		       enum sock_view view)
 {
 	uint64_t now = loop_now_us(a->w->loop);
 	uint64_t wait = 0;
@@ -775,10 +817,13 @@ static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c,
 	cell_int(rs, i++, server ? prep_server_count(list_entry(c, const struct server, c)) :
 		 prep_client_count(list_entry(c, const struct client, c)));
 	cell_int(rs, i++, (long long)c->id);
+	if (view != VIEW_PLAIN)
+		low_cells(rs, i, c);
 	rs_row(rs);
 }
 
-static void client_rows(struct rowset *rs, struct admin *a, const struct list *l, const char *st)
+static void client_rows(struct rowset *rs, struct admin *a, const struct list *l, const char *st,
+			enum sock_view view)
 {
 	struct list_node *pos, *tmp;
 
@@ -786,10 +831,23 @@ static void client_rows(struct rowset *rs, struct admin *a, const struct list *l
 		const struct client *cl = list_entry(pos, struct client, node);
 		const char *state = st ? st : (cl->server || cl->console ? "active" : "idle");
 
-		socket_row(rs, a, &cl->c, false, cl->user, cl->pool ? cl->pool->dbname : "(nodb)",
+		if (view == VIEW_ACTIVE && !conn_busy(&cl->c))
+			continue;
+		socket_row(rs, a, &cl->c, false, cl->user ? cl->user : "",
+			   cl->pool ? cl->pool->dbname : cl->dbname ? cl->dbname : "(nodb)",
 			   cl->pool ? cl->pool->replication : REPL_NONE, state,
 			   cl->server ? (const void *)&cl->server->c : NULL, 0,
-			   cl->params.val[PARAM_APPLICATION_NAME], false);
+			   cl->params.val[PARAM_APPLICATION_NAME], false, view);
+	}
+}
+
+static void all_client_rows(struct rowset *rs, struct admin *a, enum sock_view view)
+{
+	for (struct pool *p = next_pool(a, NULL); p; p = next_pool(a, p)) {
+		client_rows(rs, a, &p->active_clients, NULL, view);
+		client_rows(rs, a, &p->idle_clients, NULL, view);
+		client_rows(rs, a, &p->waiting, "waiting", view);
+		client_rows(rs, a, &p->wait_login, "waiting", view);
 	}
 }
 
@@ -798,25 +856,33 @@ static void show_clients(struct client *cl, struct admin *a)
 	struct rowset rs;
 
 	rs_begin(&rs, a, socket_cols, NCOLS(socket_cols));
-	for (struct pool *p = next_pool(a, NULL); p; p = next_pool(a, p)) {
-		client_rows(&rs, a, &p->active_clients, NULL);
-		client_rows(&rs, a, &p->idle_clients, NULL);
-		client_rows(&rs, a, &p->waiting, "waiting");
-		client_rows(&rs, a, &p->wait_login, "waiting");
-	}
+	all_client_rows(&rs, a, VIEW_PLAIN);
 	rs_end(&rs, cl);
 }
 
-static void server_rows(struct rowset *rs, struct admin *a, const struct list *l, const char *st)
+static void server_rows(struct rowset *rs, struct admin *a, const struct list *l, const char *st,
+			enum sock_view view)
 {
 	struct list_node *pos, *tmp;
 
 	list_for_each_safe(pos, tmp, l) {
 		const struct server *sv = list_entry(pos, struct server, node);
 
+		if (view == VIEW_ACTIVE && !conn_busy(&sv->c))
+			continue;
 		socket_row(rs, a, &sv->c, true, sv->pool->user, sv->pool->dbname, sv->pool->replication, st,
 			   sv->client ? (const void *)&sv->client->c : NULL, sv->pid,
-			   sv->params.val[PARAM_APPLICATION_NAME], must_reconnect(a, sv));
+			   sv->params.val[PARAM_APPLICATION_NAME], must_reconnect(a, sv), view);
+	}
+}
+
+static void all_server_rows(struct rowset *rs, struct admin *a, enum sock_view view)
+{
+	for (struct pool *p = next_db_pool(a, NULL); p; p = next_db_pool(a, p)) {
+		server_rows(rs, a, &p->active_servers, "active", view);
+		server_rows(rs, a, &p->idle_servers, "idle", view);
+		server_rows(rs, a, &p->used_servers, "used", view);
+		server_rows(rs, a, &p->login_servers, "new", view);
 	}
 }
 
@@ -825,13 +891,119 @@ static void show_servers(struct client *cl, struct admin *a)
 	struct rowset rs;
 
 	rs_begin(&rs, a, socket_cols, NCOLS(socket_cols));
+	all_server_rows(&rs, a, VIEW_PLAIN);
+	rs_end(&rs, cl);
+}
+
+/* SHOW SOCKETS / ACTIVE_SOCKETS: clients (logging in too), then servers,
+ * with SHOW CLIENTS' columns and low_cols */
+static void show_sockets_view(struct client *cl, struct admin *a, enum sock_view view)
+{
+	struct col cols[NCOLS(socket_cols) + NCOLS(low_cols)];
+	struct rowset rs;
+
+	memcpy(cols, socket_cols, sizeof(socket_cols));
+	memcpy(cols + NCOLS(socket_cols), low_cols, sizeof(low_cols));
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	client_rows(&rs, a, &a->w->login_clients, "login", view);
+	all_client_rows(&rs, a, view);
+	all_server_rows(&rs, a, view);
+	rs_end(&rs, cl);
+}
+
+/*
+ * SHOW FDS: PgBouncer lists what an online restart would hand over; pgring
+ * has no online restart, so this is every socket it holds, with what it
+ * knows of each: listeners ("pooler"), clients and servers. cancel is the
+ * key pgring gave the client, or PostgreSQL's key of the server; password
+ * and the SCRAM keys are never shown (NULL).
+ */
+static const struct col fds_cols[] = {
+	{ "fd", OID_INT4 }, { "task", OID_TEXT }, { "user", OID_TEXT }, { "database", OID_TEXT },
+	{ "addr", OID_TEXT }, { "port", OID_INT4 }, { "cancel", OID_INT8 }, { "link", OID_INT4 },
+	{ "client_encoding", OID_TEXT }, { "std_strings", OID_TEXT }, { "datestyle", OID_TEXT },
+	{ "timezone", OID_TEXT }, { "password", OID_TEXT }, { "scram_client_key", OID_TEXT },
+	{ "scram_server_key", OID_TEXT },
+};
+
+static void fd_row(struct rowset *rs, const struct conn *c, const char *task, const char *user,
+		   const char *db, uint32_t pid, uint32_t key, const struct conn *link,
+		   const struct param_set *ps)
+{
+	char addr[NET_ADDR_TEXT];
+	int i = 0;
+
+	cell_int(rs, i++, c->sock.fd);
+	cell_str(rs, i++, task);
+	cell_str(rs, i++, user);
+	cell_str(rs, i++, db);
+	cell_str(rs, i++, net_addr_text(&c->addr, addr, sizeof(addr)));
+	cell_int(rs, i++, c->addr.port);
+	cell_int(rs, i++, (long long)(int64_t)((uint64_t)pid << 32 | key));
+	if (link)
+		cell_int(rs, i++, link->sock.fd);
+	else
+		cell_str(rs, i++, NULL);
+	cell_str(rs, i++, ps->val[PARAM_CLIENT_ENCODING]);
+	cell_str(rs, i++, ps->val[PARAM_STANDARD_CONFORMING_STRINGS]);
+	cell_str(rs, i++, ps->val[PARAM_DATESTYLE]);
+	cell_str(rs, i++, ps->val[PARAM_TIMEZONE]);
+	rs_row(rs);	/* password and the keys: left NULL */
+}
+
+static void fd_server_rows(struct rowset *rs, const struct list *l)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, l) {
+		const struct server *sv = list_entry(pos, struct server, node);
+
+		fd_row(rs, &sv->c, "server", sv->pool->user, sv->pool->dbname, sv->pid, sv->key,
+		       sv->client ? &sv->client->c : NULL, &sv->params);
+	}
+}
+
+static void show_fds(struct client *cl, struct admin *a)
+{
+	struct worker *w = a->w;
+	struct list_node *pos;
+	struct rowset rs;
+
+	rs_begin(&rs, a, fds_cols, NCOLS(fds_cols));
+	for (int k = 0; k < w->nlisteners; k++) {
+		const struct net_listener *nl = &w->listeners[k].nl;
+
+		if (nl->fd < 0)
+			continue;
+		cell_int(&rs, 0, nl->fd);
+		cell_str(&rs, 1, "pooler");
+		cell_str(&rs, 4, nl->name);
+		cell_int(&rs, 5, w->cfg->listen_port);
+		rs_row(&rs);
+	}
+	list_for_each(pos, &w->clients) {
+		const struct client *c = list_entry(pos, struct client, all);
+
+		fd_row(&rs, &c->c, "client", c->user, c->dbname, c->cancel_pid, c->cancel_key,
+		       c->server ? &c->server->c : NULL, &c->params);
+	}
 	for (struct pool *p = next_db_pool(a, NULL); p; p = next_db_pool(a, p)) {
-		server_rows(&rs, a, &p->active_servers, "active");
-		server_rows(&rs, a, &p->idle_servers, "idle");
-		server_rows(&rs, a, &p->used_servers, "used");
-		server_rows(&rs, a, &p->login_servers, "new");
+		fd_server_rows(&rs, &p->active_servers);
+		fd_server_rows(&rs, &p->idle_servers);
+		fd_server_rows(&rs, &p->used_servers);
+		fd_server_rows(&rs, &p->login_servers);
 	}
 	rs_end(&rs, cl);
+}
+
+static void show_sockets(struct client *cl, struct admin *a)
+{
+	show_sockets_view(cl, a, VIEW_SOCKETS);
+}
+
+static void show_active_sockets(struct client *cl, struct admin *a)
+{
+	show_sockets_view(cl, a, VIEW_ACTIVE);
 }
 
 /* one SHOW DATABASES row; db NULL for a name the fallback entry serves */
@@ -1036,9 +1208,9 @@ static void show_lists(struct client *cl, struct admin *a)
 	rs_begin(&rs, a, cols, NCOLS(cols));
 	two_cols(&rs, "databases", dbs + 1);
 	two_cols(&rs, "users", users);
-	two_cols(&rs, "peers", 0);
+	two_cols(&rs, "peers", (long long)a->w->cfg->npeers);
 	two_cols(&rs, "pools", pools);
-	two_cols(&rs, "peer_pools", 0);
+	two_cols(&rs, "peer_pools", (long long)a->w->cfg->npeers);
 	two_cols(&rs, "free_clients", 0);
 	two_cols(&rs, "used_clients", w->nclients);
 	two_cols(&rs, "login_clients", w->login_clients.count);
@@ -1174,15 +1346,31 @@ static void show_empty(struct client *cl, struct admin *a, const struct col *col
 	rs_end(&rs, cl);
 }
 
+/* the [peers] entries as configured, pool_size as it applies */
 static void show_peers(struct client *cl, struct admin *a)
 {
 	static const struct col cols[] = {
 		{ "peer_id", OID_INT4 }, { "host", OID_TEXT }, { "port", OID_INT4 },
 		{ "pool_size", OID_INT4 },
 	};
-	show_empty(cl, a, cols, NCOLS(cols));
+	const struct config *cfg = a->w->cfg;
+	struct rowset rs;
+
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	for (size_t k = 0; k < cfg->npeers; k++) {
+		const struct peer_conf *pc = &cfg->peers[k];
+
+		cell_int(&rs, 0, pc->id);
+		cell_str(&rs, 1, pc->host);
+		cell_int(&rs, 2, pc->port);
+		cell_int(&rs, 3, pc->pool_size != CONF_UNSET ? pc->pool_size : cfg->default_pool_size);
+		rs_row(&rs);
+	}
+	rs_end(&rs, cl);
 }
 
+/* per peer: cancels being forwarded (active), queued under its pool_size
+ * (waiting), and their connections, connected or still connecting */
 static void show_peer_pools(struct client *cl, struct admin *a)
 {
 	static const struct col cols[] = {
@@ -1190,7 +1378,21 @@ static void show_peer_pools(struct client *cl, struct admin *a)
 		{ "cl_waiting_cancel_req", OID_INT4 }, { "sv_active_cancel", OID_INT4 },
 		{ "sv_login", OID_INT4 },
 	};
-	show_empty(cl, a, cols, NCOLS(cols));
+	const struct config *cfg = a->w->cfg;
+	struct rowset rs;
+
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	for (size_t k = 0; k < cfg->npeers; k++) {
+		const struct peer_pool *pp = server_peer_pool(a->w, cfg->peers[k].id);
+
+		cell_int(&rs, 0, cfg->peers[k].id);
+		cell_int(&rs, 1, pp ? pp->nlogin + pp->nactive : 0);
+		cell_int(&rs, 2, pp ? pp->waiting.count : 0);
+		cell_int(&rs, 3, pp ? pp->nactive : 0);
+		cell_int(&rs, 4, pp ? pp->nlogin : 0);
+		rs_row(&rs);
+	}
+	rs_end(&rs, cl);
 }
 
 static void show_dns_hosts(struct client *cl, struct admin *a)
@@ -1223,7 +1425,7 @@ static void show_help(struct client *cl, struct admin *a)
 	pkt_str(&a->out,
 		"\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
 		"\tSHOW PEERS|PEER_POOLS\n"
-		"\tSHOW LISTS|MEM|STATE|IO\n"
+		"\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE|IO\n"
 		"\tSHOW DNS_HOSTS|DNS_ZONES\n"
 		"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
 		"\tSET key = arg\n"
@@ -1234,6 +1436,8 @@ static void show_help(struct client *cl, struct admin *a)
 		"\tENABLE <db>\n"
 		"\tRECONNECT [<db>]\n"
 		"\tKILL [<db>]\n"
+		"\tKILL_CLIENT <client_id>\n"
+		"\tSUSPEND (refused: no online restart)\n"
 		"\tSHUTDOWN\n"
 		"\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
 		"\tWAIT_CLOSE [<db>]");
@@ -1280,7 +1484,9 @@ static const struct show_cmd show_cmds[] = {
 	{ "config", show_config },
 	{ "databases", show_databases },
 	{ "dns_hosts", show_dns_hosts },
+	{ "active_sockets", show_active_sockets },
 	{ "dns_zones", show_dns_zones },
+	{ "fds", show_fds },
 	{ "help", show_help },
 	{ "io", show_io },
 	{ "lists", show_lists },
@@ -1289,6 +1495,7 @@ static const struct show_cmd show_cmds[] = {
 	{ "peers", show_peers },
 	{ "pools", show_pools },
 	{ "servers", show_servers },
+	{ "sockets", show_sockets },
 	{ "state", show_state },
 	{ "stats", show_stats },
 	{ "stats_averages", show_stats_averages },
@@ -1317,11 +1524,6 @@ static void cmd_show(struct client *cl, struct admin *a, const struct admin_cmd 
 		cell_str(&rs, 0, fake_params[fp][1]);
 		rs_row(&rs);
 		rs_end(&rs, cl);
-		return;
-	}
-	if (!strcasecmp(cmd->arg, "fds") || !strcasecmp(cmd->arg, "sockets") ||
-	    !strcasecmp(cmd->arg, "active_sockets")) {
-		reply_error(cl, "0A000", "SHOW %s is not supported by pgring", cmd->arg);
 		return;
 	}
 	reply_error(cl, "08P01", "invalid command '%s', use SHOW HELP;", q);
@@ -1688,9 +1890,10 @@ static void cmd_disable(struct client *cl, struct admin *a, const char *db, bool
 		reply_error(cl, "08P01", "a database is required");
 		return;
 	}
+	/* logged before the checks, as PgBouncer does: a refused one shows too */
+	log_info(a->w->log, "%s '%s' command issued", disable ? "DISABLE" : "ENABLE", db);
 	if (!check_db(cl, a, disable ? "disable" : "enable", db))
 		return;
-	log_info(a->w->log, "%s '%s' command issued", disable ? "DISABLE" : "ENABLE", db);
 	d = db_state(a, db, disable);
 	if (d)
 		d->disabled = disable;
@@ -1788,6 +1991,50 @@ static void cmd_kill(struct client *cl, struct admin *a, const char *db)
 		if (db_matches(p, db))
 			kill_pool(p);
 	reply_ok(cl, "KILL");
+}
+
+/*
+ * SUSPEND flushes and freezes every socket so that a new process can take
+ * them over (online restart). pgring has no online restart, so nothing could
+ * take them: it says so rather than freeze the pooler until RESUME.
+ */
+static void cmd_suspend(struct client *cl, struct admin *a, const char *arg)
+{
+	if (*arg) {
+		reply_error(cl, "08P01", "SUSPEND takes no argument");
+		return;
+	}
+	log_info(a->w->log, "SUSPEND command issued: refused, pgring has no online restart");
+	reply_error(cl, "0A000", "SUSPEND is not supported: pgring has no online restart to "
+		    "suspend for (PAUSE waits for the queries to end)");
+}
+
+/* KILL_CLIENT id: the client of that id (SHOW CLIENTS' id column) is closed
+ * at once with an error; a server it held is released as at any close */
+static void cmd_kill_client(struct client *cl, struct admin *a, const char *arg)
+{
+	unsigned long long id;
+	struct list_node *pos;
+	char *end;
+
+	errno = 0;
+	id = strtoull(arg, &end, 10);
+	if (!*arg || *end || errno || !isdigit((unsigned char)*arg)) {
+		reply_error(cl, "08P01", "KILL_CLIENT needs the id of a client, as SHOW CLIENTS shows it");
+		return;
+	}
+	list_for_each(pos, &a->w->clients) {
+		struct client *c = list_entry(pos, struct client, all);
+
+		if (c->c.id != id)
+			continue;
+		log_info(a->w->log, "KILL_CLIENT %llu command issued", id);
+		if (c != cl)
+			reply_ok(cl, "KILL_CLIENT");
+		client_fail(c, "57P01", "client killed by admin (KILL_CLIENT)");
+		return;
+	}
+	reply_error(cl, "08P01", "client %llu not found", id);
 }
 
 static void cmd_wait_close(struct client *cl, struct admin *a, const char *db)
@@ -1916,7 +2163,8 @@ static void run_query(struct client *cl, const char *q)
 	}
 	if (strcmp(v, "pause") && strcmp(v, "resume") && strcmp(v, "disable") &&
 	    strcmp(v, "enable") && strcmp(v, "reconnect") && strcmp(v, "kill") &&
-	    strcmp(v, "reload") && strcmp(v, "shutdown") && strcmp(v, "wait_close")) {
+	    strcmp(v, "reload") && strcmp(v, "shutdown") && strcmp(v, "wait_close") &&
+	    strcmp(v, "kill_client") && strcmp(v, "suspend")) {
 		reply_error(cl, "08P01", "invalid command '%s', use SHOW HELP;", q);
 		return;
 	}
@@ -1936,6 +2184,10 @@ static void run_query(struct client *cl, const char *q)
 		cmd_reconnect(cl, a, cmd.arg);
 	else if (!strcmp(v, "kill"))
 		cmd_kill(cl, a, cmd.arg);
+	else if (!strcmp(v, "kill_client"))
+		cmd_kill_client(cl, a, cmd.arg);
+	else if (!strcmp(v, "suspend"))
+		cmd_suspend(cl, a, cmd.arg);
 	else if (!strcmp(v, "wait_close"))
 		cmd_wait_close(cl, a, cmd.arg);
 	else if (*cmd.arg)
@@ -1968,7 +2220,7 @@ void admin_login(struct client *cl)
 		client_fail(cl, "08P01", "not allowed");
 		return;
 	}
-	if (config_list_has(cfg->admin_users, cl->user))
+	if (cl->admin || config_list_has(cfg->admin_users, cl->user))
 		cl->console = CONSOLE_ADMIN;
 	else if (config_list_has(cfg->stats_users, cl->user))
 		cl->console = CONSOLE_STATS;

@@ -141,6 +141,8 @@ static void client_detach(struct client *cl)
 	cl->server = NULL;
 	cl->c.peer = NULL;
 	cancel_ix_del(cl);
+	if (cl->peer_wait)
+		server_peer_unwait(cl);
 	if (cl->cancel_conn) {	/* the cancel goes on without the client that asked */
 		cl->cancel_conn->cancel_req = NULL;
 		cl->cancel_conn = NULL;
@@ -221,6 +223,13 @@ void client_accept(struct worker *w, int fd)
 	++*loop_syscalls(w->loop);
 	memcpy(&cl->cancel_pid, keys, sizeof(cl->cancel_pid));
 	memcpy(&cl->cancel_key, keys + sizeof(cl->cancel_pid), sizeof(cl->cancel_key));
+	/* a positive pid, as PostgreSQL's: some clients (pg_basebackup) choke on
+	 * a negative one */
+	cl->cancel_pid &= 0x7fffffffu;
+	if (cfg->peer_id) {	/* so that a peer that gets its cancel knows where to send it */
+		cl->cancel_pid = CANCEL_PID_WITH_PEER(cl->cancel_pid, cfg->peer_id);
+		cl->cancel_key |= CANCEL_HOPS_MASK;
+	}
 	if (!cancel_ix_add(cl)) {
 		client_fail(cl, "53200", "out of memory");
 		return;
@@ -361,6 +370,7 @@ static void auth_ok(struct client *cl)
 		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no%s%s", cl->dbname,
 			   cl->user, cl->replication ? " replication=" : "",
 			   cl->replication ? proto_replication_name(cl->replication) : "");
+	pool->stats.total.client_login_count++;
 	if (cl->replication) {
 		repl_launch(cl);
 		return;
@@ -388,6 +398,23 @@ static void send_auth_request(struct client *cl, uint32_t code, const void *data
 	cl->auth_state = (uint8_t)next;
 }
 
+/* PgBouncer's rule: the user pgbouncer may use the console without a
+ * password when it comes over the unix socket from pgring's own uid */
+static bool console_by_own_uid(struct client *cl)
+{
+	struct ucred uc;
+	socklen_t ulen = sizeof(uc);
+
+	if (cl->c.addr.family != AF_UNIX || strcmp(cl->user, "pgbouncer") ||
+	    !admin_console_db(cl->dbname))
+		return false;
+	++*loop_syscalls(cl->c.w->loop);
+	if (getsockopt(cl->c.sock.fd, SOL_SOCKET, SO_PEERCRED, &uc, &ulen) < 0)
+		return false;
+	++*loop_syscalls(cl->c.w->loop);
+	return uc.uid == geteuid();
+}
+
 static void start_auth(struct client *cl)
 {
 	struct worker *w = cl->c.w;
@@ -399,6 +426,11 @@ static void start_auth(struct client *cl)
 
 	if (!db)
 		db = cfg->fallback_db;
+	if (console && console_by_own_uid(cl)) {
+		cl->admin = true;
+		auth_ok(cl);
+		return;
+	}
 	if (cfg->auth_type == AUTH_TYPE_TRUST || cfg->auth_type == AUTH_TYPE_ANY) {
 		if (!db && !console) {
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
@@ -565,12 +597,23 @@ static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 {
 	struct client *cl = client_by_cancel_key(req->c.w, pid, key);
 
+	/* peered, every key given out has its hops full; a forwarded one has
+	 * fewer left, and is still ours */
+	if (!cl && req->c.w->cfg->peer_id)
+		cl = client_by_cancel_key(req->c.w, pid, key | CANCEL_HOPS_MASK);
+
+	log_debug(req->c.w->log, "cancel request for key %08x: %s", pid,
+		  !cl ? "no such client here" : cl->server && cl->state == CL_ACTIVE ?
+		  "its query is canceled" : "its client is idle");
 	pool_change_client(req, CL_CANCEL);	/* off the login list, or it outlives req */
 	cancel_ix_del(req);	/* a cancel connection is no cancel target */
 	if (cl && cl != req && cl->server && cl->state == CL_ACTIVE) {
 		server_send_cancel(req, cl);	/* req closes once the cancel is out */
 		return;
 	}
+	/* a key of another process behind the same address: it goes there */
+	if (!cl && server_forward_cancel(req, pid, key))
+		return;
 	/* as PostgreSQL: no answer, the connection just closes */
 	client_close(req, NULL);
 }

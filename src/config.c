@@ -38,6 +38,10 @@ enum key_type {
 
 #define NOFIELD (-1)
 
+/* PgBouncer's limit: the id shares the cancel key's first two bytes with a
+ * two-bit hop count */
+#define PEER_ID_MAX 16383
+
 /* One key of [pgbouncer], or of a [databases] / [users] connection string. */
 struct key_def {
 	const char *name;
@@ -116,7 +120,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("max_user_client_connections", KT_INT, CF(max_user_client_connections), "0", 0),
 	KEY("max_user_connections", KT_INT, CF(max_user_connections), "0", 0),
 	KEY("min_pool_size", KT_INT, CF(min_pool_size), "0", 0),
-	KEYR("peer_id", KT_INT, NOFIELD, "0", NY, 0, 65535),
+	KEYR("peer_id", KT_INT, CF(peer_id), "0", 0, 0, PEER_ID_MAX),
 	KEY("pidfile", KT_STR, CF(pidfile), "", NR),
 	KEYR("pkt_buf", KT_INT, CF(pkt_buf), "4096", NR, 1, INT_MAX),
 	KEY("pool_mode", KT_POOL_MODE, CF(pool_mode), "session", 0),
@@ -211,6 +215,15 @@ static const struct key_def user_keys[] = {
 	KEY("query_wait_timeout", KT_TIME, NOFIELD, NULL, NY),
 };
 #define NUSER_KEYS (sizeof(user_keys) / sizeof(user_keys[0]))
+
+/* [peers] keys (PgBouncer's parse_peer) */
+#define PF(f) ((int)offsetof(struct peer_conf, f))
+static const struct key_def peer_keys[] = {
+	KEY("host", KT_STR, PF(host), NULL, 0),
+	KEYR("port", KT_INT, PF(port), NULL, 0, 1, 65535),
+	KEYR("pool_size", KT_INT, PF(pool_size), NULL, 0, 1, INT_MAX),
+};
+#define NPEER_KEYS (sizeof(peer_keys) / sizeof(peer_keys[0]))
 
 struct name_val {
 	const char *name;
@@ -605,6 +618,9 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nusers; i++)
 		free(cfg->users[i].name);
 	free(cfg->users);
+	for (size_t i = 0; i < cfg->npeers; i++)
+		free(cfg->peers[i].host);
+	free(cfg->peers);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
@@ -687,6 +703,18 @@ static int clone_lists(const struct config *cfg, struct config *n)
 			return -ENOMEM;
 		}
 	}
+	if (cfg->npeers && !(n->peers = calloc(cfg->npeers, sizeof(*n->peers))))
+		return -ENOMEM;
+	for (; n->npeers < cfg->npeers; n->npeers++) {
+		const struct peer_conf *src = &cfg->peers[n->npeers];
+
+		n->peers[n->npeers] = *src;
+		n->peers[n->npeers].host = NULL;
+		if (src->host && !(n->peers[n->npeers].host = strdup(src->host))) {
+			n->npeers++;
+			return -ENOMEM;
+		}
+	}
 	if (cfg->nignored && !(n->ignored = calloc(cfg->nignored, sizeof(*n->ignored))))
 		return -ENOMEM;
 	for (; n->nignored < cfg->nignored; n->nignored++) {
@@ -715,6 +743,8 @@ struct config *config_clone(const struct config *cfg)
 	n->fallback_db = NULL;
 	n->users = NULL;
 	n->nusers = 0;
+	n->peers = NULL;
+	n->npeers = 0;
 	n->files = NULL;
 	n->nfiles = 0;
 	n->ignored = NULL;
@@ -1052,6 +1082,49 @@ static int add_user(struct src *f, const char *name, char *connstr)
 	return 0;
 }
 
+/*
+ * "id = host=... port=... pool_size=...": where cancel requests whose key
+ * carries that peer_id are forwarded.  A later entry for an id replaces it.
+ */
+static int add_peer(struct src *f, const char *name, char *connstr)
+{
+	struct config *cfg = f->p->cfg;
+	struct peer_conf pc = { .port = 6432, .pool_size = CONF_UNSET }, *slot;
+	long long id;
+	char what[300];
+
+	if (parse_ll(name, 10, 1, PEER_ID_MAX, &id) < 0)
+		return src_error(f, "invalid peer id \"%s\" in [peers]: 1 to %d", name, PEER_ID_MAX);
+	snprintf(what, sizeof(what), "[peers] entry \"%s\"", name);
+	pc.id = (int)id;
+	if (parse_connstr(f, connstr, &pc, peer_keys, NPEER_KEYS, what) < 0) {
+		free(pc.host);
+		return -1;
+	}
+	slot = (struct peer_conf *)config_find_peer(cfg, pc.id);
+	if (!slot) {
+		size_t i = cfg->npeers;
+
+		slot = realloc(cfg->peers, (cfg->npeers + 1) * sizeof(*slot));
+		if (!slot) {
+			free(pc.host);
+			return src_error(f, "out of memory");
+		}
+		cfg->peers = slot;
+		/* kept sorted by id: SHOW PEERS lists them so */
+		while (i > 0 && cfg->peers[i - 1].id > pc.id) {
+			cfg->peers[i] = cfg->peers[i - 1];
+			i--;
+		}
+		slot = &cfg->peers[i];
+		slot->host = NULL;
+		cfg->npeers++;
+	}
+	free(slot->host);
+	*slot = pc;
+	return 0;
+}
+
 static int handle_entry(struct src *f)
 {
 	switch (f->p->section) {
@@ -1062,8 +1135,7 @@ static int handle_entry(struct src *f)
 	case SECT_USERS:
 		return add_user(f, f->key, f->val);
 	case SECT_PEERS:
-		src_warn(f, "section [peers] is not supported by pgring yet, %s ignored", f->key);
-		return 0;
+		return add_peer(f, f->key, f->val);
 	case SECT_NONE:
 		break;
 	}
@@ -1412,6 +1484,14 @@ const struct db_conf *config_find_db(const struct config *cfg, const char *name)
 	for (size_t i = 0; i < cfg->ndbs; i++)
 		if (strcmp(cfg->dbs[i].name, name) == 0)
 			return &cfg->dbs[i];
+	return NULL;
+}
+
+const struct peer_conf *config_find_peer(const struct config *cfg, int id)
+{
+	for (size_t i = 0; i < cfg->npeers; i++)
+		if (cfg->peers[i].id == id)
+			return &cfg->peers[i];
 	return NULL;
 }
 

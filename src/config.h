@@ -78,6 +78,14 @@ struct user_conf {
 	int64_t client_idle_timeout_us;
 };
 
+/* One [peers] entry: "peer_id = host=... port=... pool_size=..." */
+struct peer_conf {
+	int id;			/* 1..16383, the peer_id of that process */
+	char *host;		/* NULL: unix socket in unix_socket_dir */
+	int port;
+	int pool_size;		/* cancels forwarded at once; CONF_UNSET: default_pool_size */
+};
+
 /* A [pgbouncer] key pgring accepts but does not act on yet, kept for SHOW CONFIG */
 struct config_kv {
 	char *key;
@@ -122,6 +130,7 @@ struct config {
 	int max_user_client_connections;
 	int max_user_connections;
 	int min_pool_size;
+	int peer_id;		/* 0: not peered; else encoded in every cancel key */
 	char *pidfile;
 	int pkt_buf;
 	int pool_mode;		/* enum pool_mode */
@@ -172,6 +181,10 @@ struct config {
 	struct user_conf *users;
 	size_t nusers;
 
+	/* [peers], sorted by id */
+	struct peer_conf *peers;
+	size_t npeers;
+
 	/* every file read, main first; db_conf.file points into these */
 	char **files;
 	size_t nfiles;
@@ -207,6 +220,7 @@ struct config *config_clone(const struct config *cfg);
 
 const struct db_conf *config_find_db(const struct config *cfg, const char *name);
 const struct user_conf *config_find_user(const struct config *cfg, const char *name);
+const struct peer_conf *config_find_peer(const struct config *cfg, int id);
 /* Whether a comma/space separated list (admin_users, ...) holds name. */
 /* The size of pgring's receive buffers: pkt_buf, but never below
  * CONFIG_RECV_BUF_MIN.  PgBouncer takes any pkt_buf; pgring's buffers must

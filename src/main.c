@@ -610,6 +610,7 @@ int main(int argc, char **argv)
 	admin_free(&w);
 	conn_free_blocks(&w);
 	client_cancel_index_free(&w);
+	server_peer_pools_free(&w);
 	remove_listeners(&w);
 	if (w.cfg->pidfile && *w.cfg->pidfile)
 		unlink(w.cfg->pidfile);

@@ -20,6 +20,8 @@
 static const struct conn_ops server_ops;
 static void cancel_release_req(struct server *sv);
 static void cancel_ready(struct server *sv);
+static void peer_cancel_ready(struct server *sv);
+static void peer_pool_run(struct worker *w, struct peer_pool *pp);
 
 static struct server *sv_of(struct conn *c)
 {
@@ -192,7 +194,10 @@ static void server_on_connect(struct conn *c, int res)
 	net_peer(c->sock.fd, &c->addr, loop_syscalls(c->w->loop));
 	net_local(c->sock.fd, &c->laddr, loop_syscalls(c->w->loop));
 	if (sv->state == SV_CANCEL) {
-		cancel_ready(sv);
+		if (sv->peer)
+			peer_cancel_ready(sv);
+		else
+			cancel_ready(sv);
 		return;
 	}
 	send_startup(sv);
@@ -343,6 +348,161 @@ static void cancel_ready(struct server *sv)
 	}
 	conn_close_after_send(&sv->c);
 	cancel_release_req(sv);
+}
+
+/* ---- cancels forwarded to [peers] ---- */
+
+struct peer_pool *server_peer_pool(struct worker *w, int id)
+{
+	for (struct peer_pool *pp = w->peer_pools; pp; pp = pp->next)
+		if (pp->id == id)
+			return pp;
+	return NULL;
+}
+
+static struct peer_pool *peer_pool_get(struct worker *w, int id)
+{
+	struct peer_pool *pp = server_peer_pool(w, id);
+
+	if (pp || !(pp = calloc(1, sizeof(*pp))))
+		return pp;
+	pp->id = id;
+	list_init(&pp->waiting);
+	pp->next = w->peer_pools;
+	w->peer_pools = pp;
+	return pp;
+}
+
+void server_peer_pools_free(struct worker *w)
+{
+	while (w->peer_pools) {
+		struct peer_pool *pp = w->peer_pools;
+
+		w->peer_pools = pp->next;
+		free(pp);
+	}
+}
+
+void server_peer_unwait(struct client *req)
+{
+	list_remove(&req->peer_wait->waiting, &req->node);
+	req->peer_wait = NULL;
+}
+
+/* the pool_size of a [peers] entry: cancels forwarded to it at once */
+static unsigned peer_pool_size(const struct config *cfg, const struct peer_conf *pc)
+{
+	int n = pc->pool_size != CONF_UNSET ? pc->pool_size : cfg->default_pool_size;
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* A connection to the peer for req's CancelRequest; req closes once it is out. */
+static void peer_connect(struct worker *w, struct peer_pool *pp, const struct peer_conf *pc,
+			 struct client *req)
+{
+	struct server *sv = calloc(1, sizeof(*sv));
+	char err[256] = "out of memory";
+	int ret = -ENOMEM;
+
+	if (sv) {
+		conn_init(&sv->c, w, &server_ops, true);
+		list_node_init(&sv->node);
+		sv->state = SV_CANCEL;
+		sv->peer = pp;
+		sv->cancel_pid = req->cancel_pid;
+		sv->cancel_key = req->cancel_key;
+		ret = net_resolve(pc->host, pc->port, w->cfg->unix_socket_dir, &sv->addr,
+				  &sv->addrlen, err, sizeof(err));
+	}
+	if (ret >= 0) {
+		ret = net_socket_for(&sv->addr, loop_syscalls(w->loop));
+		if (ret >= 0)
+			ret = conn_attach(&sv->c, ret);
+		if (ret < 0)
+			snprintf(err, sizeof(err), "could not open a connection: %s", strerror(-ret));
+	}
+	if (ret < 0) {
+		log_warning(w->log, "cancel request for peer %d dropped: %s", pp->id, err);
+		free(sv);
+		client_cancel_done(req);
+		return;
+	}
+	pp->nlogin++;
+	sv->cancel_req = req;
+	req->cancel_conn = sv;
+	if (w->cfg->cancel_wait_timeout_us > 0)
+		loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->cancel_wait_timeout_us,
+			       cancel_timeout);
+	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+}
+
+/* Starts queued cancels while the peer's pool_size allows. */
+static void peer_pool_run(struct worker *w, struct peer_pool *pp)
+{
+	while (!list_empty(&pp->waiting)) {
+		const struct peer_conf *pc = config_find_peer(w->cfg, pp->id);
+		struct client *req = list_entry(list_first(&pp->waiting), struct client, node);
+
+		if (pc && pp->nlogin + pp->nactive >= peer_pool_size(w->cfg, pc))
+			return;
+		server_peer_unwait(req);
+		if (!pc) {	/* a reload took the entry away */
+			log_warning(w->log, "cancel request for peer %d dropped: no such peer in [peers]",
+				    pp->id);
+			client_cancel_done(req);
+			continue;
+		}
+		peer_connect(w, pp, pc, req);
+	}
+}
+
+bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key)
+{
+	struct worker *w = req->c.w;
+	int id = CANCEL_KEY_PEER(pid);
+	struct peer_pool *pp;
+
+	if (!w->cfg->peer_id || id == w->cfg->peer_id || !config_find_peer(w->cfg, id))
+		return false;
+	if (!(key & CANCEL_HOPS_MASK)) {
+		log_warning(w->log, "cancel request for peer %d dropped: it has been forwarded "
+			    "too often (do two processes share a peer_id?)", id);
+		return false;
+	}
+	pp = peer_pool_get(w, id);
+	if (!pp) {
+		log_warning(w->log, "cancel request for peer %d dropped: out of memory", id);
+		return false;
+	}
+	/* req is no cancel target any more: its key fields carry the one to forward */
+	req->cancel_pid = pid;
+	req->cancel_key = key - 1;	/* one hop fewer */
+	req->peer_wait = pp;
+	list_append(&pp->waiting, &req->node);
+	log_debug(w->log, "cancel request for peer %d: %u forwarding, %u queued", id,
+		  pp->nlogin + pp->nactive, pp->waiting.count);
+	peer_pool_run(w, pp);
+	return true;
+}
+
+static void peer_cancel_ready(struct server *sv)
+{
+	struct peer_pool *pp = sv->peer;
+
+	pp->nlogin--;
+	pp->nactive++;
+	sv->peer_connected = true;
+	pkt_cancel(&sv->c.w->tmp, sv->cancel_pid, sv->cancel_key);
+	if (!conn_send_pkt(&sv->c, &sv->c.w->tmp)) {
+		log_warning(sv->c.w->log, "cancel request for peer %d dropped: could not queue it",
+			    pp->id);
+		server_close(sv, NULL);
+		return;
+	}
+	conn_close_after_send(&sv->c);
+	cancel_release_req(sv);
+	log_debug(sv->c.w->log, "cancel request forwarded to peer %d", pp->id);
 }
 
 /* ---- login ---- */
@@ -789,6 +949,13 @@ static void server_on_free(struct conn *c)
 	if (sv->is_cancel)
 		sv->c.w->ncancel_conns--;
 	cancel_release_req(sv);	/* closed without server_close: req must not wait on */
+	if (sv->peer) {		/* its slot goes to the next cancel for that peer */
+		if (sv->peer_connected)
+			sv->peer->nactive--;
+		else
+			sv->peer->nlogin--;
+		peer_pool_run(c->w, sv->peer);
+	}
 	if (sv->pool)
 		pool_unref(sv->pool);
 	prep_server_free(sv);

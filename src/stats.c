@@ -20,6 +20,7 @@ void stats_add(struct stats *sum, const struct stats *s)
 	sum->client_parse_count += s->client_parse_count;
 	sum->server_parse_count += s->server_parse_count;
 	sum->bind_count += s->bind_count;
+	sum->client_login_count += s->client_login_count;
 }
 
 /* a - b for a counter that only grows; 0 if it went back (a reset) */
@@ -57,6 +58,8 @@ void stats_average(struct stats *avg, const struct stats *cur, const struct stat
 	avg->server_parse_count = per_second(delta(cur->server_parse_count, old->server_parse_count),
 					     period_us);
 	avg->bind_count = per_second(delta(cur->bind_count, old->bind_count), period_us);
+	avg->client_login_count = per_second(delta(cur->client_login_count,
+						    old->client_login_count), period_us);
 	if (queries)
 		avg->query_time = delta(cur->query_time, old->query_time) / queries;
 	if (xacts)

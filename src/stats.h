@@ -18,6 +18,7 @@ struct stats {
 	uint64_t client_parse_count;
 	uint64_t server_parse_count;
 	uint64_t bind_count;
+	uint64_t client_login_count;		/* clients logged in to the database */
 };
 
 /* What a pool keeps: the running totals, the totals at the last period's

@@ -179,7 +179,8 @@ struct client {
 	uint8_t auth_state;
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
-	bool admin;
+	bool admin;			/* "pgbouncer" by pgring's own uid over the unix
+					 * socket: the console without a password */
 	uint8_t console;		/* admin.c: 0, or a console client (enum console_role) */
 	uint64_t query_start_us;	/* stats.c: the request being answered began */
 	uint64_t xact_start_us;		/* stats.c: the transaction began */
@@ -189,6 +190,8 @@ struct client {
 	struct server *cancel_conn;
 	struct client *cancel_next;	/* chain in worker->cancel_ix */
 	bool cancel_indexed;
+	/* a cancel for a peer, queued (by node) until the peer's pool_size allows */
+	struct peer_pool *peer_wait;
 	struct prep_client *prep;	/* named prepared statements (prepared.c) */
 	/* a replication connection (enum repl_mode): its own server, launched
 	 * for it at login with its startup parameters, closed with it */
@@ -237,6 +240,9 @@ struct server {
 	uint64_t cancel_target_id;
 	struct client *cancel_req;
 	bool is_cancel;
+	/* a cancel forwarded to this [peers] entry, not to PostgreSQL */
+	struct peer_pool *peer;
+	bool peer_connected;
 	/* named prepared statements (prepared.c) */
 	struct prep_server *prep;
 	bool prep_on;			/* tracked while linked to this client */
@@ -300,6 +306,29 @@ struct cancel_index {
 	unsigned nb, n;			/* nb: a power of two */
 };
 
+/*
+ * With peer_id set, a cancel key pgring hands out carries it in PgBouncer's
+ * layout, so that pgring and PgBouncer processes can be peers: of the eight
+ * bytes (pid, then key, as sent), byte 1 holds the peer_id's low byte and
+ * byte 2 its high byte; the last byte's two low bits count the hops a
+ * forwarded cancel may still make (so that peers with clashing ids cannot
+ * pass it round for ever).
+ */
+#define CANCEL_HOPS_MASK	0x3u
+#define CANCEL_KEY_PEER(pid)	((int)((((pid) >> 16) & 0xff) | ((pid) & 0xff00)))
+#define CANCEL_PID_WITH_PEER(pid, id) \
+	(((pid) & 0xff0000ffu) | ((uint32_t)(id) & 0xff) << 16 | ((uint32_t)(id) & 0xff00))
+
+/* Cancels forwarded to one [peers] id (server.c): at most its pool_size at
+ * once, the rest queued in arrival order. */
+struct peer_pool {
+	struct peer_pool *next;		/* worker->peer_pools */
+	int id;
+	struct list waiting;		/* CL_CANCEL clients, by client->node */
+	unsigned nlogin;		/* connections being opened */
+	unsigned nactive;		/* connected, sending the CancelRequest */
+};
+
 /* cancel connections open at once (each a socket to PostgreSQL); more are refused */
 #define CANCEL_CONNS_MAX	64
 
@@ -321,6 +350,7 @@ struct worker {
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
 	struct cancel_index cancel_ix;
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
+	struct peer_pool *peer_pools;	/* created as peers are first used */
 	/* track_extra_parameters as at start (a startup-time key): the names
 	 * of param_set slots PARAM_BASE.. (pool.c) */
 	char param_extra[PARAM_EXTRA_MAX][PARAM_NAME_MAX];
@@ -392,6 +422,12 @@ bool server_send_params(struct server *sv, const struct param_set *want);
 void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void server_send_cancel(struct client *req, struct client *target);
+/* pid/key name another process of the [peers] group: forward the CancelRequest
+ * there; false when the key is not another peer's (look it up here) */
+bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key);
+void server_peer_unwait(struct client *req);	/* a queued req is closing */
+struct peer_pool *server_peer_pool(struct worker *w, int id);	/* NULL: none yet */
+void server_peer_pools_free(struct worker *w);
 
 /* pool.c */
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user);

@@ -798,16 +798,16 @@ START_TEST(warnings_not_errors)
 				      "[peers]\n"
 				      "1 = host=/tmp/pgbouncer1 port=6432\n", &w);
 
-	ck_assert_int_eq(w.n, 7);
+	ck_assert_int_eq(w.n, 5);
 	ck_assert_str_eq(w.msg[0], "t.ini:2: unknown parameter pgbouncer/no_such_key");
 	ck_assert_str_eq(w.msg[1],
 			 "t.ini:3: parameter client_tls_sslmode" NOT_YET);
 	ck_assert_str_eq(w.msg[2], "t.ini:4: parameter dns_max_ttl" NOT_YET);
-	ck_assert_str_eq(w.msg[3], "t.ini:5: parameter peer_id" NOT_YET);
-	ck_assert_str_eq(w.msg[4], "t.ini:6: parameter auth_user" NOT_YET);
-	ck_assert_str_eq(w.msg[5], "t.ini:7: unknown parameter pgbouncer/Listen_Port");
-	ck_assert_str_eq(w.msg[6],
-			 "t.ini:9: section [peers] is not supported by pgring yet, 1 ignored");
+	ck_assert_str_eq(w.msg[3], "t.ini:6: parameter auth_user" NOT_YET);
+	ck_assert_str_eq(w.msg[4], "t.ini:7: unknown parameter pgbouncer/Listen_Port");
+	ck_assert(!has_warn(&w, "t.ini:5: parameter peer_id" NOT_YET));
+	ck_assert_int_eq(cfg->peer_id, 7);
+	ck_assert_uint_eq(cfg->npeers, 1);
 	/* accepted values still show in SHOW CONFIG */
 	assert_show(cfg, "client_tls_sslmode", "require");
 	assert_show(cfg, "dns_max_ttl", "2.5");
@@ -820,6 +820,47 @@ START_TEST(warnings_not_errors)
 	/* no callback: still loads */
 	cfg = parse_ok("[pgbouncer]\nno_such_key = 1\n", NULL);
 	config_free(cfg);
+}
+END_TEST
+
+/* [peers]: id = host= port= pool_size=, sorted by id, a later entry replacing */
+START_TEST(peers_section)
+{
+	struct config *cfg = parse_ok("[pgbouncer]\n"
+				      "peer_id = 2\n"
+				      "[peers]\n"
+				      "16383 = host=10.0.0.9\n"
+				      "2 = host=/tmp/p2 port=7002\n"
+				      "1 = host=127.0.0.1 port=7001 pool_size=3\n"
+				      "2 = host=/tmp/p2b port=7003\n", NULL);
+	struct config *copy;
+
+	ck_assert_int_eq(cfg->peer_id, 2);
+	ck_assert_uint_eq(cfg->npeers, 3);
+	ck_assert_int_eq(cfg->peers[0].id, 1);
+	ck_assert_str_eq(cfg->peers[0].host, "127.0.0.1");
+	ck_assert_int_eq(cfg->peers[0].port, 7001);
+	ck_assert_int_eq(cfg->peers[0].pool_size, 3);
+	ck_assert_int_eq(cfg->peers[1].id, 2);
+	ck_assert_str_eq(cfg->peers[1].host, "/tmp/p2b");
+	ck_assert_int_eq(cfg->peers[1].port, 7003);
+	ck_assert_int_eq(cfg->peers[1].pool_size, CONF_UNSET);
+	ck_assert_int_eq(cfg->peers[2].id, 16383);
+	ck_assert_int_eq(cfg->peers[2].port, 6432);
+	ck_assert_ptr_nonnull(config_find_peer(cfg, 16383));
+	ck_assert_ptr_null(config_find_peer(cfg, 3));
+	copy = config_clone(cfg);
+	ck_assert_ptr_nonnull(copy);
+	config_free(cfg);
+	ck_assert_uint_eq(copy->npeers, 3);
+	ck_assert_str_eq(copy->peers[1].host, "/tmp/p2b");
+	config_free(copy);
+
+	parse_fails("[peers]\n0 = host=x\n", "t.ini:2: invalid peer id \"0\" in [peers]: 1 to 16383");
+	parse_fails("[peers]\n16384 = host=x\n", "t.ini:2: invalid peer id \"16384\" in [peers]: 1 to 16383");
+	parse_fails("[peers]\n1 = host=x dbname=y\n", "t.ini:2: unknown parameter \"dbname\" in [peers] entry \"1\"");
+	parse_fails("[pgbouncer]\npeer_id = 16384\n",
+		    "t.ini:2: invalid value \"16384\" for parameter peer_id");
 }
 END_TEST
 
@@ -1282,6 +1323,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, databases);
 	tcase_add_test(tc, users);
 	tcase_add_test(tc, warnings_not_errors);
+	tcase_add_test(tc, peers_section);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
