@@ -64,8 +64,12 @@ admin_users = u_trust" || return 1
 vmrss() { awk '/^VmRSS:/ { print $2 }' "/proc/$PGRING_PID/status" 2>/dev/null; }
 
 # answered_within_1s PORT DB HEX: one answer (ReadyForQuery) within a second
+# (3 s for the sanitizer build: the base code never answers at all)
 answered_within_1s() {
-	timeout -k 1 1 "$RAWPG" 127.0.0.1 "$1" pipe u_trust "$2" "$3" 1 >/dev/null 2>&1
+	local limit=1
+
+	under_sanitizers && limit=3
+	timeout -k 1 "$limit" "$RAWPG" 127.0.0.1 "$1" pipe u_trust "$2" "$3" 1 >/dev/null 2>&1
 }
 
 # 100 clients run a large SELECT and never read (issue item 13, with 80 there:
@@ -111,7 +115,7 @@ admin_users = u_trust" || return 1
 	timeout -k 1 3 "$PG_BINDIR/psql" -X -A -F'|' -P footer=off \
 		"host=127.0.0.1 port=$PGRING_PORT dbname=pgbouncer user=u_trust" -c "SHOW MEM" 2>&1 |
 		grep -i "buf\|name" | sed 's/^/SHOW MEM: /'
-	if [ "$per" -ge 2048 ]; then
+	if rss_checked && [ "$per" -ge 2048 ]; then
 		echo "over 2 MiB per slow reader"
 		rc=1
 	fi

@@ -201,7 +201,7 @@ default_pool_size = 1" || return 1
 		"$(printf '%s\n' "E(53200 out of memory) Z(I)" "1 2 C(BEGIN) Z(T)" \
 			"E(53200 out of memory) Z(E)" "1 2 C(ROLLBACK) Z(I)" \
 			"1 2 D(42) C(SELECT 1) Z(I)" "2 D(0) C(SELECT 1) Z(I)")" || return 1
-	# (rss_checked, scenarios_robust.sh: not under the sanitizers' quarantine)
+	# (rss_checked, lib.sh: not under the sanitizers' quarantine)
 	if rss_checked && [ $((rss1 - rss0)) -ge 40000 ]; then
 		echo "RSS grew by $((rss1 - rss0)) kB"
 		return 1

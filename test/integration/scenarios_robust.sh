@@ -11,10 +11,6 @@
 # rawpg ARGS...: the raw-protocol client against the current instance
 rawpg() { timeout -k 2 "${RAW_TIMEOUT:-90}" "$RAWPG" 127.0.0.1 "$PGRING_PORT" "$@"; }
 
-# Under ASan (scripts/test-sanitizers.sh) freed memory sits in a quarantine
-# of up to 256 MB: RSS says nothing there, so only the plain build checks it.
-rss_checked() { [ -z "${SANITIZER_LOG_DIR:-}" ]; }
-
 pgring_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$PGRING_PID/status" 2>/dev/null; }
 pgring_fds() { ls "/proc/$PGRING_PID/fd" 2>/dev/null | wc -l; }
 
