@@ -577,13 +577,18 @@ bool pool_may_launch(struct pool *pool)
 	return true;
 }
 
-/* server_check_query before reusing a server idle longer than server_check_delay */
+/* server_check_query before reusing a server idle longer than server_check_delay.
+ * One that has just logged in or passed the check (this very loop turn) is
+ * handed over as it is: with server_check_delay = 0 it would otherwise be
+ * checked again, and again, and never reach the client. */
 static bool needs_check(struct server *sv)
 {
 	const struct config *cfg = sv->c.w->cfg;
+	uint64_t now = loop_now_us(sv->c.w->loop);
 
-	return cfg->server_check_query &&
-	       loop_now_us(sv->c.w->loop) - sv->last_used_us >= (uint64_t)cfg->server_check_delay_us;
+	if (!cfg->server_check_query || sv->proven_us == now)
+		return false;
+	return now - sv->last_used_us >= (uint64_t)cfg->server_check_delay_us;
 }
 
 static void send_check(struct server *sv)
@@ -594,6 +599,7 @@ static void send_check(struct server *sv)
 	if (!conn_send_pkt(&sv->c, &w->tmp))
 		return;
 	sv->hidden++;
+	sv->proving = true;
 	pool_change_server(sv, SV_USED);
 }
 
@@ -645,6 +651,9 @@ void pool_server_ready(struct server *sv)
 	sv->client = NULL;
 	sv->c.peer = NULL;
 	pool->last_login_fail_us = 0;
+	if (sv->proving)
+		sv->proven_us = now;
+	sv->proving = false;
 	if (admin_server_retire(sv))
 		return;		/* paused, or RECONNECT / a reload asked it to go */
 	if (lifetime > 0 && now - sv->c.connect_time_us >= (uint64_t)lifetime) {

@@ -487,6 +487,7 @@ static void login_done(struct server *sv)
 	loop_timer_stop(sv->c.w->loop, &sv->timer);
 	free(sv->scram);
 	sv->scram = NULL;
+	sv->proving = true;
 	pool->have_welcome = pool->nwelcome > 0;
 	server_log(sv, LOG_LVL_DEBUG, "login done");
 	if (sv->c.w->cfg->log_connections)
@@ -648,7 +649,8 @@ static bool hidden_message(struct server *sv, uint8_t type, const uint8_t *body,
 		server_log(sv, LOG_LVL_WARNING, "pgring's own query failed: %s",
 			   ef.message ? ef.message : "?");
 		if (sv->state == SV_USED) {
-			server_close(sv, "reset or connect query failed");
+			server_close(sv, sv->proving && sv->last_used_us ?
+				     "server_check_query failed" : "reset or connect query failed");
 			return false;
 		}
 		return true;

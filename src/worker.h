@@ -223,6 +223,10 @@ struct server {
 	struct scram_client *scram;
 	bool login_sent;
 	uint64_t last_used_us;
+	/* the next ReadyForQuery ends a login or a server_check_query: it
+	 * proves the server alive, so that pool_pair hands it over unchecked */
+	bool proving;
+	uint64_t proven_us;		/* when it last proved so */
 	struct loop_timer timer;
 	/* cancel connection payload: PostgreSQL's key of the target backend */
 	uint32_t cancel_pid, cancel_key;
