@@ -146,14 +146,20 @@ static void client_detach(struct client *cl)
 		loop_stop(w->loop);
 }
 
-static void client_close(struct client *cl, const char *why)
+/* PgBouncer's line for every client that goes, refused ones included: operators grep for it */
+static void log_closing(struct client *cl, const char *why)
 {
-	if (cl->state == CL_CLOSING)
-		return;
 	if (why && cl->c.w->cfg->log_disconnections && cl->state != CL_CANCEL)
 		client_log(cl, LOG_LVL_LOG, "closing because: %s (age=%llus)", why,
 			   (unsigned long long)((loop_now_us(cl->c.w->loop) - cl->c.connect_time_us) /
 						1000000));
+}
+
+static void client_close(struct client *cl, const char *why)
+{
+	if (cl->state == CL_CLOSING)
+		return;
+	log_closing(cl, why);
 	client_detach(cl);
 	conn_close(&cl->c);
 }
@@ -170,6 +176,7 @@ void client_fail(struct client *cl, const char *sqlstate, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	log_closing(cl, msg);
 	if (cl->c.w->cfg->log_pooler_errors)
 		client_log(cl, LOG_LVL_WARNING, "pooler error: %s", msg);
 	client_detach(cl);
@@ -309,6 +316,8 @@ static void auth_ok(struct client *cl)
 	cl->secret = NULL;
 	if (cfg->log_connections)
 		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", cl->dbname, cl->user);
+	if (pool_fast_fail(cl))
+		return;
 	if (pool->have_welcome) {
 		client_login_done(cl);
 		return;
@@ -673,7 +682,7 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 			return ACT_CLOSE;
 		pool_want_server(cl);
 		if (cl->state != CL_ACTIVE)
-			return ACT_WAIT;
+			return cl->state == CL_CLOSING ? ACT_CLOSE : ACT_WAIT;
 		break;
 	case CL_ACTIVE:
 		if (type == 'X')

@@ -635,6 +635,8 @@ void pool_want_server(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 
+	if (pool_fast_fail(cl))
+		return;
 	cl->wait_start_us = loop_now_us(cl->c.w->loop);
 	pool_change_client(cl, CL_WAITING);
 	pool_pair(pool);
@@ -670,26 +672,49 @@ void pool_server_ready(struct server *sv)
 	pool_pair(pool);
 }
 
-void pool_login_failed(struct pool *pool, const char *msg)
+/* Servers that serve or will serve clients (not those still logging in). */
+static unsigned servers_up(const struct pool *pool)
 {
-	struct list_node *pos, *tmp;
+	return pool->idle_servers.count + pool->active_servers.count + pool->used_servers.count;
+}
 
+/*
+ * A server login failed. Refused by PostgreSQL (sqlstate set), with no server
+ * up to serve them, every client that waits for this pool hears PostgreSQL's
+ * own error, as PgBouncer does. A failure that may pass (sqlstate NULL: no
+ * connection, PostgreSQL restarting) leaves them queued: the pool tries again
+ * after server_login_retry, and they wait up to query_wait_timeout.
+ */
+void pool_login_failed(struct pool *pool, const char *sqlstate, const char *msg)
+{
 	pool->last_login_fail_us = loop_now_us(pool->w->loop);
 	snprintf(pool->last_error, sizeof(pool->last_error), "%s", msg);
-	/* clients that never got in hear why, as from PostgreSQL itself */
-	list_for_each_safe(pos, tmp, &pool->wait_login) {
-		struct client *cl = list_entry(pos, struct client, node);
-
-		client_login_failed(cl, msg);
-	}
-	/* with no server left to wait for, waiting clients hear it too, rather
-	 * than wait out query_wait_timeout for a server that is not there */
-	if (!pool_server_count(pool)) {
+	if (sqlstate && !servers_up(pool)) {
+		while (!list_empty(&pool->wait_login))
+			client_fail(list_entry(list_first(&pool->wait_login), struct client, node),
+				    sqlstate, "%s", msg);
 		while (!list_empty(&pool->waiting))
 			client_fail(list_entry(list_first(&pool->waiting), struct client, node),
-				    "08006", "server login failed: %s", msg);
+				    sqlstate, "%s", msg);
 	}
 	pool_pair(pool);
+}
+
+/*
+ * A client that comes for a server while logins fail and no server is up is
+ * refused at once with PgBouncer's words, rather than queued behind a login
+ * that keeps failing; clients queued before the failure wait for the retry.
+ * true: cl was refused.
+ */
+bool pool_fast_fail(struct client *cl)
+{
+	const struct pool *pool = cl->pool;
+
+	if (!pool->last_login_fail_us || servers_up(pool))
+		return false;
+	client_fail(cl, "08P01", "server login has been failing, cached error: %s (server_login_retry)",
+		    pool->last_error);
+	return true;
 }
 
 /*
@@ -719,7 +744,7 @@ void pool_report_launch_failure(struct pool *pool)
 	pool->launch_failed = false;
 	loop_timer_stop(pool->w->loop, &pool->fail_timer);
 	snprintf(msg, sizeof(msg), "%s", pool->last_error);
-	pool_login_failed(pool, msg);
+	pool_login_failed(pool, NULL, msg);
 }
 
 /* A server went away: this pool, and any pool held back by a shared limit,

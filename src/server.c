@@ -83,15 +83,48 @@ void server_close(struct server *sv, const char *why)
 	pool_server_gone(pool);
 }
 
-static void server_login_fail(struct server *sv, const char *msg)
+/*
+ * sqlstate NULL: a failure that may pass (no connection, PostgreSQL starting
+ * up or shutting down): the clients that wait go on waiting for the retry.
+ * Otherwise PostgreSQL (or pgring's own login) refused: they hear it.
+ */
+static void login_fail_as(struct server *sv, const char *sqlstate, const char *logmsg,
+			  const char *msg)
 {
 	struct pool *pool = sv->pool;
 
 	/* before the close, which would otherwise launch the next try at once */
 	pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
-	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", msg);
+	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", logmsg);
 	server_close(sv, NULL);
-	pool_login_failed(pool, msg);
+	pool_login_failed(pool, sqlstate, msg);
+}
+
+/* pgring cannot log in as the pool's user: no retry will fix it */
+static void server_login_fail(struct server *sv, const char *msg)
+{
+	login_fail_as(sv, "08P01", msg, msg);
+}
+
+/* no connection, or it broke: the next try may work */
+static void server_login_lost(struct server *sv, const char *msg)
+{
+	login_fail_as(sv, NULL, msg, msg);
+}
+
+/* PostgreSQL's ErrorResponse: the log and the clients get its own words;
+ * 57P03 (starting up, shutting down, in recovery) passes by itself */
+static void server_login_refused(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	struct error_fields ef = { 0 };
+	char logmsg[512];
+	const char *msg, *code;
+
+	proto_parse_error(body, len, &ef);
+	msg = ef.message ? ef.message : "login failed";
+	code = ef.sqlstate && strlen(ef.sqlstate) == 5 ? ef.sqlstate : "08P01";
+	snprintf(logmsg, sizeof(logmsg), "%s %s", ef.severity ? ef.severity : "FATAL", msg);
+	login_fail_as(sv, strcmp(code, "57P03") ? code : NULL, logmsg, msg);
 }
 
 /* ---- connect and startup ---- */
@@ -101,7 +134,7 @@ static void server_timeout(struct loop *loop, struct loop_timer *t)
 	struct server *sv = list_entry(t, struct server, timer);
 
 	if (sv->state == SV_LOGIN)
-		server_login_fail(sv, "server_connect_timeout");
+		server_login_lost(sv, "server_connect_timeout");
 }
 
 static void send_startup(struct server *sv)
@@ -150,7 +183,7 @@ static void server_on_connect(struct conn *c, int res)
 			server_close(sv, NULL);
 			return;
 		}
-		server_login_fail(sv, msg);
+		server_login_lost(sv, msg);
 		return;
 	}
 	net_tune(c->sock.fd, c->w->cfg, loop_syscalls(c->w->loop));
@@ -506,7 +539,6 @@ static void login_done(struct server *sv)
 
 static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct error_fields ef;
 	struct msg_rd r;
 
 	switch (type) {
@@ -522,8 +554,7 @@ static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, 
 	case 'N':
 		return true;
 	case 'E':
-		proto_parse_error(body, len, &ef);
-		server_login_fail(sv, ef.message ? ef.message : "login failed");
+		server_login_refused(sv, body, len);
 		return false;
 	case 'Z':
 		login_done(sv);
@@ -725,7 +756,7 @@ static void server_on_eof(struct conn *c, int err)
 	struct server *sv = sv_of(c);
 
 	if (sv->state == SV_LOGIN) {
-		server_login_fail(sv, err ? strerror(-err) : "server closed the connection during login");
+		server_login_lost(sv, err ? strerror(-err) : "server closed the connection during login");
 		return;
 	}
 	if (sv->state == SV_CANCEL) {

@@ -398,7 +398,9 @@ void pool_change_client(struct client *cl, enum client_state st);
 void pool_change_server(struct server *sv, enum server_state st);
 void pool_want_server(struct client *cl);		/* queue cl and pair when possible */
 void pool_server_ready(struct server *sv);		/* login done or reset done */
-void pool_login_failed(struct pool *pool, const char *msg);
+/* sqlstate NULL: a failure that may pass; the clients wait for the retry */
+void pool_login_failed(struct pool *pool, const char *sqlstate, const char *msg);
+bool pool_fast_fail(struct client *cl);	/* true: refused, logins keep failing */
 void pool_launch_failed(struct pool *pool, const char *why);	/* no socket: DNS, fds, ... */
 void pool_report_launch_failure(struct pool *pool);	/* janitor: if the timer could not */
 void pool_server_gone(struct pool *pool);

@@ -59,3 +59,86 @@ query_wait_timeout = 5" || return 1
 }
 
 SCENARIOS="$SCENARIOS conform_check_delay0 conform_check_fails"
+
+# ---- server login failures ---------------------------------------------------
+
+# conf_bg FILE ARGS...: pqtool in the background (time-limited), its pid in BG_PID
+conf_bg() {
+	local f=$1
+	shift
+	timeout -k 2 60 "$PQTOOL" "$@" >"$f" 2>&1 &
+	BG_PID=$!
+	track_pid "$BG_PID"
+}
+
+conf_pg_up() {
+	[ -f "$PG_DATA/postmaster.pid" ] && return 0
+	as_run_user "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start \
+		>>"$T_ROOT/pg/pg_ctl.log" 2>&1
+}
+
+# PostgreSQL stops and comes back while clients wait for a server: they stay
+# queued and are served by a retry (pgring failed them all at the first failed
+# login); a client that comes meanwhile hears PgBouncer's
+# "server login has been failing"
+conf_pg_bounce() {
+	local a=$T_ROOT/bounce.a b=$T_ROOT/bounce.b c=$T_ROOT/bounce.c pb pc out rc=0
+	pgring_start "$1" "auth_type = trust
+server_login_retry = 1
+query_wait_timeout = 30" || return 1
+	conf_bg "$a" "$(pgring_conn testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
+	wait_until 10 grep -q "in transaction" "$a" || { echo "the holder did not start"; cat "$a"; return 1; }
+	conf_bg "$b" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 2"
+	pb=$BG_PID
+	conf_bg "$c" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 3"
+	pc=$BG_PID
+	sleep 0.5
+	pg_stop fast || { echo "PostgreSQL did not stop"; return 1; }
+	if ! wait_until 10 grep -q "server login failed" "$PGRING_LOG"; then
+		echo "no failed login while PostgreSQL was down"
+		rc=1
+	fi
+	# a newcomer, while no server is up and logins fail
+	out=$(pq "$(pgring_conn testdb_p1 u_trust)" expect-error "SELECT 4" \
+		"server login has been failing, cached error: " 2>&1) ||
+		{ echo "a newcomer during the outage: $out"; rc=1; }
+	sleep 1
+	conf_pg_up || { echo "PostgreSQL did not start again"; return 1; }
+	wait "$pb"; wait "$pc"
+	expect_eq "a client that waited through the restart" "$(cat "$b")" 2 || rc=1
+	expect_eq "another client that waited through the restart" "$(cat "$c")" 3 || rc=1
+	grep -q "closing because: server login has been failing, cached error: .* (server_login_retry)" \
+		"$PGRING_LOG" || { echo "the newcomer's refusal is not logged"; rc=1; }
+	return $rc
+}
+sc_conform_pg_bounce() {
+	local rc
+	conf_pg_bounce "$1"
+	rc=$?
+	conf_pg_up || bail_out "PostgreSQL did not come back"
+	return $rc
+}
+
+# PostgreSQL refuses the login: every waiting client hears PostgreSQL's own
+# message, and the log says it as PgBouncer does
+sc_conform_login_refused() {
+	local f1=$T_ROOT/refused.1 f2=$T_ROOT/refused.2 p1 p2 rc=0 n
+	pgring_write_config "$1" "auth_type = trust
+log_disconnections = 1" "$(default_userlist)" || return 1
+	conf_add_db "nodb = host=127.0.0.1 port=$PG_PORT dbname=nosuchdb"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	conf_bg "$f1" "$(pgring_conn nodb u_trust)" expect-error connect 'database "nosuchdb" does not exist'
+	p1=$BG_PID
+	conf_bg "$f2" "$(pgring_conn nodb u_md5)" expect-error connect 'database "nosuchdb" does not exist'
+	p2=$BG_PID
+	wait "$p1" || { echo "client 1: $(cat "$f1")"; rc=1; }
+	wait "$p2" || { echo "client 2: $(cat "$f2")"; rc=1; }
+	grep -q 'server login failed: FATAL database "nosuchdb" does not exist' "$PGRING_LOG" ||
+		{ echo "no 'server login failed: FATAL database \"nosuchdb\" does not exist' in the log"; rc=1; }
+	n=$(grep -c 'closing because: .*database "nosuchdb" does not exist' "$PGRING_LOG")
+	expect_eq "refused clients logged with 'closing because:'" "$n" 2 || rc=1
+	still_serves "after refused logins" || rc=1
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_pg_bounce conform_login_refused"
