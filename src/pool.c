@@ -562,11 +562,15 @@ bool pool_may_launch(struct pool *pool)
 				 pool->user);
 		pool->reserve_warned = true;
 	}
+	/* counted again after an eviction: closing a server pairs the other
+	 * pools held back by the limit, and one of them may have taken the room */
 	dbmax = pool_max_db_connections_of(pool);
-	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax && !evict_idle(pool, true))
+	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax &&
+	    (!evict_idle(pool, true) || servers_sharing(pool, true) >= (unsigned)dbmax))
 		return false;
 	umax = pool_max_user_connections_of(pool);
-	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax && !evict_idle(pool, false))
+	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax &&
+	    (!evict_idle(pool, false) || servers_sharing(pool, false) >= (unsigned)umax))
 		return false;
 	if (pool->last_login_fail_us && now - pool->last_login_fail_us < retry) {
 		if (!loop_timer_armed(&pool->retry_timer))
@@ -603,7 +607,29 @@ static void send_check(struct server *sv)
 	pool_change_server(sv, SV_USED);
 }
 
+static void pool_pair_once(struct pool *pool);
+
+/*
+ * Pairing may close a server (an eviction for a shared limit), and a closed
+ * server pairs the pools it held back: this one is not entered again from
+ * inside itself, where its launch decision is half made; it goes round once
+ * more instead.
+ */
 void pool_pair(struct pool *pool)
+{
+	if (pool->pairing) {
+		pool->pair_again = true;
+		return;
+	}
+	pool->pairing = true;
+	do {
+		pool->pair_again = false;
+		pool_pair_once(pool);
+	} while (pool->pair_again);
+	pool->pairing = false;
+}
+
+static void pool_pair_once(struct pool *pool)
 {
 	unsigned want;
 
@@ -642,6 +668,36 @@ void pool_want_server(struct client *cl)
 	pool_pair(pool);
 }
 
+/*
+ * A limit shared with other pools (max_db_connections, max_user_connections)
+ * is used up, and a pool under it has clients waiting and no server at all:
+ * the reason to give a server back rather than reuse it. Evicting only idle
+ * servers would starve that pool for as long as this one stays busy.
+ */
+static const char *starved_sharer(struct pool *pool)
+{
+	int dbmax = pool_max_db_connections_of(pool), umax = pool_max_user_connections_of(pool);
+	bool dbfull = dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax;
+	bool ufull = umax > 0 && servers_sharing(pool, false) >= (unsigned)umax;
+	struct list_node *pos;
+
+	/* a pool keeps its last server: giving that up would starve it in turn */
+	if ((!dbfull && !ufull) || pool_server_count(pool) < 2)
+		return NULL;
+	list_for_each(pos, &pool->w->pools) {
+		const struct pool *p = list_entry(pos, struct pool, node);
+
+		if (p == pool || pool_server_count(p) || admin_pool_held(p) ||
+		    (list_empty(&p->waiting) && list_empty(&p->wait_login)))
+			continue;
+		if (dbfull && !strcmp(p->dbname, pool->dbname))
+			return "evicted for max_db_connections";
+		if (ufull && !strcmp(p->user, pool->user))
+			return "evicted for max_user_connections";
+	}
+	return NULL;
+}
+
 void pool_server_ready(struct server *sv)
 {
 	struct pool *pool = sv->pool;
@@ -649,6 +705,7 @@ void pool_server_ready(struct server *sv)
 	struct list_node *pos, *tmp;
 	int64_t lifetime = pool_lifetime_of(pool);
 	uint64_t now = loop_now_us(w->loop);
+	const char *why;
 
 	sv->client = NULL;
 	sv->c.peer = NULL;
@@ -660,6 +717,10 @@ void pool_server_ready(struct server *sv)
 		return;		/* paused, or RECONNECT / a reload asked it to go */
 	if (lifetime > 0 && now - sv->c.connect_time_us >= (uint64_t)lifetime) {
 		server_close(sv, "server lifetime over");
+		return;
+	}
+	if ((why = starved_sharer(pool))) {
+		server_close(sv, why);
 		return;
 	}
 	sv->last_used_us = now;
@@ -755,13 +816,16 @@ void pool_server_gone(struct pool *pool)
 
 	if (!pool)
 		return;
-	pool_pair(pool);
-	if (pool_max_db_connections_of(pool) <= 0 && pool_max_user_connections_of(pool) <= 0)
+	if (pool_max_db_connections_of(pool) <= 0 && pool_max_user_connections_of(pool) <= 0) {
+		pool_pair(pool);
 		return;
+	}
+	/* the others first: one may have been waiting for this very room */
 	list_for_each_safe(pos, tmp, &pool->w->pools) {
 		struct pool *p = list_entry(pos, struct pool, node);
 
-		if (p != pool && !list_empty(&p->waiting))
+		if (p != pool && (!list_empty(&p->waiting) || !list_empty(&p->wait_login)))
 			pool_pair(p);
 	}
+	pool_pair(pool);
 }

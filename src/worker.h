@@ -272,6 +272,7 @@ struct pool {
 	uint64_t last_login_fail_us;
 	char last_error[256];
 	bool reserve_warned;		/* "taking connection from reserve_pool" logged */
+	bool pairing, pair_again;	/* pool_pair is running; run it once more */
 	/* clients and servers whose ->pool is this one, until they are freed:
 	 * an auto-database pool is freed only at 0 (autodb_idle_timeout) */
 	unsigned refs;

@@ -142,3 +142,93 @@ log_disconnections = 1" "$(default_userlist)" || return 1
 }
 
 SCENARIOS="$SCENARIOS conform_pg_bounce conform_login_refused"
+
+# ---- limits ------------------------------------------------------------------
+
+# conf_peak USER SECONDS: the most backends of USER seen at once, sampled
+conf_peak() {
+	local max=0 n t0
+	t0=$(now)
+	while awk -v a="$t0" -v b="$(now)" -v s="$2" 'BEGIN { exit !(b - a < s) }'; do
+		n=$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = '$1' AND backend_type = 'client backend'")
+		[ "$n" -gt "$max" ] && max=$n
+		sleep 0.1
+	done
+	echo "$max"
+}
+
+# max_user_connections = 3 counts the user's servers in all its databases:
+# three databases, three clients each, never more than 3 backends
+sc_conform_max_user_conns() {
+	local d i f pids="" peak rc=0
+	pgring_write_config "$1" "auth_type = trust
+pool_mode = transaction
+max_user_connections = 3
+query_wait_timeout = 30" "$(default_userlist)" || return 1
+	conf_add_db "db2 = host=127.0.0.1 port=$PG_PORT dbname=testdb"
+	conf_add_db "db3 = host=127.0.0.1 port=$PG_PORT dbname=testdb"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	for d in testdb db2 db3; do
+		for i in 1 2 3; do
+			f=$T_ROOT/mu.$d.$i
+			conf_bg "$f" "$(pgring_conn $d u_trust)" query "SELECT pg_sleep(0.4)" "SELECT pg_sleep(0.4)" "SELECT 1"
+			pids="$pids $BG_PID"
+		done
+	done
+	peak=$(conf_peak u_trust 3)
+	for i in $pids; do wait "$i" || rc=1; done
+	[ $rc = 0 ] || { echo "a client failed:"; cat "$T_ROOT"/mu.*; }
+	echo "peak backends of u_trust: $peak (max_user_connections = 3)"
+	# a server closed to make room may linger in pg_stat_activity for a few
+	# ms while its successor logs in: one over is that, two over is the bug
+	# (5 were seen before the fix)
+	[ "$peak" -le 4 ] || { echo "over the limit"; rc=1; }
+	return $rc
+}
+
+# max_db_connections used up by another user's idle servers: one of them is
+# closed so that the new pool gets a server
+sc_conform_max_db_evict() {
+	local out rc=0
+	pgring_start "$1" "auth_type = trust
+pool_mode = transaction
+max_db_connections = 2
+server_idle_timeout = 0
+query_wait_timeout = 10" || return 1
+	# two idle servers of u_trust's pool
+	local p1
+	conf_bg "$T_ROOT/ev.1" "$(pgring_conn testdb u_trust)" query "SELECT pg_sleep(0.5)"
+	p1=$BG_PID
+	conf_bg "$T_ROOT/ev.2" "$(pgring_conn testdb u_trust)" query "SELECT pg_sleep(0.5)"
+	wait "$p1" "$BG_PID"
+	expect_eq "u_trust's backends" "$(conf_backends u_trust)" "testdb=2" || rc=1
+	out=$(PQ_TIMEOUT=15 pq "$(pgring_conn testdb u_md5 pw_md5)" query "SELECT current_user" 2>&1)
+	expect_eq "u_md5 served under max_db_connections" "$out" u_md5 || rc=1
+	return $rc
+}
+
+
+# ... and while the other pool is busy (its clients always queued for its
+# servers), the newcomer's pool still gets one of them: it did not, and its
+# client waited out query_wait_timeout
+sc_conform_max_db_busy() {
+	local i qs=() pids="" out t0 rc=0
+	pgring_start "$1" "auth_type = trust
+pool_mode = transaction
+max_db_connections = 2
+query_wait_timeout = 8" || return 1
+	for i in $(seq 60); do qs+=("SELECT pg_sleep(0.05)"); done
+	for i in 1 2 3 4; do
+		conf_bg "$T_ROOT/busy.$i" "$(pgring_conn testdb u_trust)" query "${qs[@]}"
+		pids="$pids $BG_PID"
+	done
+	sleep 0.5
+	t0=$(now)
+	out=$(PQ_TIMEOUT=15 pq "$(pgring_conn testdb u_md5 pw_md5)" query "SELECT current_user" 2>&1)
+	echo "u_md5 after $(elapsed "$t0") s: $out"
+	expect_eq "u_md5 served while u_trust's pool is busy" "$out" u_md5 || rc=1
+	for i in $pids; do wait "$i" || { echo "a busy client failed"; rc=1; }; done
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_max_user_conns conform_max_db_evict conform_max_db_busy"
