@@ -299,7 +299,7 @@ static void auth_ok(struct client *cl)
 	cl->pool = pool;
 	pool_ref(pool);
 	if (pool_client_limit_reached(cl, &limit)) {
-		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
+		client_fail(cl, "53300", "%s", limit);
 		return;
 	}
 	if (cl->scram && cl->secret->kind == SECRET_SCRAM &&

@@ -220,14 +220,24 @@ int pool_reserve_size_of(const struct pool *pool)
 		       pool->w->cfg->reserve_pool_size);
 }
 
+/* A per-entry limit of 0 or less leaves the global one, as in PgBouncer. */
+static int limit_of(int entry, int global)
+{
+	return entry > 0 ? entry : global;
+}
+
 int pool_max_db_connections_of(const struct pool *pool)
 {
-	return setting(pool, -1, DB_OFF(max_db_connections), pool->w->cfg->max_db_connections);
+	const struct db_conf *db = pool_db_conf(pool);
+
+	return limit_of(db ? db->max_db_connections : 0, pool->w->cfg->max_db_connections);
 }
 
 int pool_max_user_connections_of(const struct pool *pool)
 {
-	return setting(pool, USER_OFF(max_user_connections), -1, pool->w->cfg->max_user_connections);
+	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
+
+	return limit_of(uc ? uc->max_user_connections : 0, pool->w->cfg->max_user_connections);
 }
 
 int64_t pool_lifetime_of(const struct pool *pool)
@@ -266,7 +276,19 @@ static unsigned servers_sharing(const struct pool *pool, bool by_db)
 	return n;
 }
 
-static unsigned clients_sharing(const struct pool *pool, bool by_db)
+static unsigned count_login_user(const struct list *l, const char *user)
+{
+	const struct list_node *pos;
+	unsigned n = 0;
+
+	list_for_each(pos, l)
+		n += !strcmp(list_entry(pos, const struct client, node)->user, user);
+	return n;
+}
+
+/* Clients of the database (every pool of it), or logged in as user: a forced
+ * user= of a [databases] entry is the server's user, not the client's. */
+static unsigned clients_sharing(const struct pool *pool, const char *user)
 {
 	struct list_node *pos;
 	unsigned n = 0;
@@ -274,29 +296,37 @@ static unsigned clients_sharing(const struct pool *pool, bool by_db)
 	list_for_each(pos, &pool->w->pools) {
 		const struct pool *p = list_entry(pos, struct pool, node);
 
-		if (by_db ? !strcmp(p->dbname, pool->dbname) : !strcmp(p->user, pool->user))
-			n += pool_client_count(p);
+		if (!user) {
+			if (!strcmp(p->dbname, pool->dbname))
+				n += pool_client_count(p);
+			continue;
+		}
+		n += count_login_user(&p->wait_login, user) + count_login_user(&p->idle_clients, user) +
+		     count_login_user(&p->waiting, user) + count_login_user(&p->active_clients, user);
 	}
 	return n;
 }
 
 /* max_db_client_connections / max_user_client_connections, for a client that
- * just logged in and is not yet counted in any pool list */
+ * just logged in and is not yet counted in any pool list; which: PgBouncer's
+ * words for the one reached */
 bool pool_client_limit_reached(struct client *cl, const char **which)
 {
 	const struct config *cfg = cl->c.w->cfg;
 	const struct pool *pool = cl->pool;
-	int dbmax = setting(pool, -1, DB_OFF(max_db_client_connections),
-			    cfg->max_db_client_connections);
-	int umax = setting(pool, USER_OFF(max_user_client_connections), -1,
-			   cfg->max_user_client_connections);
+	const struct db_conf *db = pool_db_conf(pool);
+	const struct user_conf *uc = config_find_user(cfg, cl->user);
+	int dbmax = limit_of(db ? db->max_db_client_connections : 0,
+				 cfg->max_db_client_connections);
+	int umax = limit_of(uc ? uc->max_user_client_connections : 0,
+				cfg->max_user_client_connections);
 
-	if (dbmax > 0 && clients_sharing(pool, true) >= (unsigned)dbmax) {
-		*which = "max_db_client_connections";
+	if (dbmax > 0 && clients_sharing(pool, NULL) >= (unsigned)dbmax) {
+		*which = "client connections exceeded (max_db_client_connections)";
 		return true;
 	}
-	if (umax > 0 && clients_sharing(pool, false) >= (unsigned)umax) {
-		*which = "max_user_client_connections";
+	if (umax > 0 && clients_sharing(pool, cl->user) >= (unsigned)umax) {
+		*which = "client connections exceeded (max_user_client_connections)";
 		return true;
 	}
 	return false;

@@ -68,7 +68,16 @@ conf_bg() {
 	shift
 	timeout -k 2 60 "$PQTOOL" "$@" >"$f" 2>&1 &
 	BG_PID=$!
+	CONF_BG="$CONF_BG $BG_PID"
 	track_pid "$BG_PID"
+}
+
+# conf_kill_bg: end the background clients still running (holders)
+conf_kill_bg() {
+	local p
+	for p in $CONF_BG; do alive "$p" && kill "$p" 2>/dev/null; done
+	for p in $CONF_BG; do wait "$p" 2>/dev/null; done
+	CONF_BG=""
 }
 
 conf_pg_up() {
@@ -232,3 +241,49 @@ query_wait_timeout = 8" || return 1
 }
 
 SCENARIOS="$SCENARIOS conform_max_user_conns conform_max_db_evict conform_max_db_busy"
+
+# max_user_client_connections counts the login user, not a [databases]
+# entry's forced user=; a [users] entry overrides the global limit; the
+# refusals carry PgBouncer's words
+sc_conform_client_limits() {
+	local h1=$T_ROOT/cl.1 h2=$T_ROOT/cl.2 h3=$T_ROOT/cl.3 out rc=0
+	pgring_write_config "$1" "auth_type = trust
+max_user_client_connections = 2
+
+[users]
+u_scram = max_user_client_connections=1" "$(default_userlist)" || return 1
+	conf_add_db "fdb = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust"
+	conf_add_db "ldb = host=127.0.0.1 port=$PG_PORT dbname=testdb max_db_client_connections=1"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	conf_bg "$h1" "$(pgring_conn fdb u_md5)" sleep-in-txn "SELECT 1"
+	conf_bg "$h2" "$(pgring_conn fdb u_md5)" sleep-in-txn "SELECT 1"
+	wait_until 10 eval 'grep -q "in transaction" "$h1" && grep -q "in transaction" "$h2"' ||
+		{ echo "holders did not start: $(cat "$h1" "$h2")"; return 1; }
+	# u_md5 holds two clients through fdb (forced user u_trust): a third is
+	# refused, while u_trust and u_scram are not u_md5
+	out=$(pq "$(pgring_conn fdb u_md5)" expect-error connect \
+		"client connections exceeded (max_user_client_connections)" 2>&1) ||
+		{ echo "third u_md5 client: $out"; rc=1; }
+	out=$(pq "$(pgring_conn fdb u_scram)" query "SELECT current_user" 2>&1)
+	expect_eq "u_scram through the forced-user entry" "$out" u_trust || rc=1
+	out=$(pq "$(pgring_conn testdb u_trust)" query "SELECT current_user" 2>&1)
+	expect_eq "u_trust itself" "$out" u_trust || rc=1
+	# [users] u_scram: 1 overrides the global 2
+	conf_bg "$h3" "$(pgring_conn testdb u_scram)" sleep-in-txn "SELECT 1"
+	wait_until 10 grep -q "in transaction" "$h3" || { echo "u_scram holder: $(cat "$h3")"; return 1; }
+	out=$(pq "$(pgring_conn testdb u_scram)" expect-error connect \
+		"client connections exceeded (max_user_client_connections)" 2>&1) ||
+		{ echo "second u_scram client: $out"; rc=1; }
+	# per-database max_db_client_connections=1
+	conf_bg "$T_ROOT/cl.4" "$(pgring_conn ldb u_trust)" sleep-in-txn "SELECT 1"
+	wait_until 10 grep -q "in transaction" "$T_ROOT/cl.4" || { echo "ldb holder failed"; return 1; }
+	out=$(pq "$(pgring_conn ldb u_trust)" expect-error connect \
+		"client connections exceeded (max_db_client_connections)" 2>&1) ||
+		{ echo "second ldb client: $out"; rc=1; }
+	grep -q "closing because: client connections exceeded (max_db_client_connections)" "$PGRING_LOG" ||
+		{ echo "the refusal is not logged"; rc=1; }
+	conf_kill_bg
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_client_limits"
