@@ -171,6 +171,27 @@ static void janitor_logins(struct worker *w, uint64_t now)
 	}
 }
 
+/*
+ * A [databases] entry with a forced user= names its pool before any client
+ * comes: with min_pool_size, the pool is made here, after start-up or a
+ * reload, and janitor_pool opens its servers ahead of the clients.
+ */
+static void janitor_forced_pools(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+
+	if (w->shutdown)
+		return;
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		const struct db_conf *db = &cfg->dbs[i];
+		int min = db->min_pool_size != CONF_UNSET ? db->min_pool_size : cfg->min_pool_size;
+
+		if (db->user && min > 0 && !pool_get(w, db->name, db->user))
+			log_warning(w->log, "%s/%s: no memory for the min_pool_size pool", db->name,
+				    db->user);
+	}
+}
+
 static void janitor_fire(struct loop *loop, struct loop_timer *t)
 {
 	struct worker *w = list_entry(t, struct worker, janitor);
@@ -178,6 +199,7 @@ static void janitor_fire(struct loop *loop, struct loop_timer *t)
 	struct list_node *pos, *tmp;
 
 	janitor_logins(w, now);
+	janitor_forced_pools(w);
 	list_for_each_safe(pos, tmp, &w->pools) {
 		struct pool *pool = list_entry(pos, struct pool, node);
 

@@ -287,3 +287,24 @@ u_scram = max_user_client_connections=1" "$(default_userlist)" || return 1
 }
 
 SCENARIOS="$SCENARIOS conform_client_limits"
+
+# min_pool_size on a [databases] entry with a forced user= opens its servers
+# before any client comes, after start-up and after a reload (none were opened)
+sc_conform_min_pool_forced() {
+	local n
+	pgring_write_config "$1" "auth_type = trust" "$(default_userlist)" || return 1
+	conf_add_db "fdb = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_md5 min_pool_size=2"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	wait_until 10 eval '[ "$(conf_backends u_md5)" = "testdb=2" ]' ||
+		{ echo "after start-up, u_md5's backends: '$(conf_backends u_md5)', want testdb=2"; return 1; }
+	n=$(grep -c "re-reading config" "$PGRING_LOG")
+	sed -i "/^\[databases\]/a fdb2 = host=127.0.0.1 port=$PG_PORT dbname=postgres user=u_scram min_pool_size=1" \
+		"$PGRING_CONF"
+	pgring_reload
+	wait_until 5 eval '[ "$(grep -c "re-reading config" "$PGRING_LOG")" -gt "$n" ]' ||
+		{ echo "no reload"; return 1; }
+	wait_until 10 eval '[ "$(conf_backends u_scram)" = "postgres=1" ]' ||
+		{ echo "after the reload, u_scram's backends: '$(conf_backends u_scram)', want postgres=1"; return 1; }
+}
+
+SCENARIOS="$SCENARIOS conform_min_pool_forced"
