@@ -357,8 +357,11 @@ static void start_auth(struct client *cl)
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
 			return;
 		}
-		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue && (console || !db->user)) {
-			client_fail(cl, "08P01", "no such user: %s", cl->user);
+		/* trust still wants the user in auth_file, a forced user= or not
+		 * (PgBouncer's documentation, and its words) */
+		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue) {
+			client_log(cl, LOG_LVL_LOG, "no such user: %s", cl->user);
+			client_fail(cl, "28000", "\"trust\" authentication failed");
 			return;
 		}
 		auth_ok(cl);
@@ -404,7 +407,7 @@ static const char *auth_fail_reason(struct client *cl)
 		return "no such database";
 	if (cl->fake_auth)
 		return "no such user";
-	return "password authentication failed";
+	return cl->scram ? "SASL authentication failed" : "password authentication failed";
 }
 
 static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)

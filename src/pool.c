@@ -336,12 +336,19 @@ struct pool *pool_get(struct worker *w, const char *dbname, const char *user)
 {
 	struct list_node *pos, *tmp;
 	struct pool *pool;
+	bool db_known = false;
 
 	list_for_each_safe(pos, tmp, &w->pools) {
 		pool = list_entry(pos, struct pool, node);
-		if (!strcmp(pool->dbname, dbname) && !strcmp(pool->user, user))
+		if (strcmp(pool->dbname, dbname))
+			continue;
+		if (!strcmp(pool->user, user))
 			return pool;
+		db_known = true;
 	}
+	/* PgBouncer's line for a database the "*" entry makes */
+	if (!db_known && w->cfg->fallback_db && !config_find_db(w->cfg, dbname))
+		log_info(w->log, "registered new auto-database: %s", dbname);
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return NULL;

@@ -308,3 +308,34 @@ sc_conform_min_pool_forced() {
 }
 
 SCENARIOS="$SCENARIOS conform_min_pool_forced"
+
+# ---- messages and log lines ---------------------------------------------------
+
+# conf_log_has TEXT: the log has the line (fixed string)
+conf_log_has() { grep -qF -- "$1" "$PGRING_LOG" || { echo "not in the log: $1"; return 1; }; }
+
+# PgBouncer's words where it has them: trust wants the user in auth_file even
+# through a forced user=; SCRAM failures log "SASL authentication failed";
+# the "*" entry logs "registered new auto-database"
+sc_conform_messages() {
+	local out rc=0
+	pgring_write_config "$1" "auth_type = trust" "$(default_userlist)" || return 1
+	conf_add_db "fdb = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust"
+	conf_add_db "* = host=127.0.0.1 port=$PG_PORT"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	out=$(pq "$(pgring_conn fdb u_nobody)" expect-error connect '"trust" authentication failed' 2>&1) ||
+		{ echo "u_nobody through the forced-user entry: $out"; rc=1; }
+	conf_log_has 'closing because: "trust" authentication failed' || rc=1
+	out=$(pq "$(pgring_conn postgres u_trust)" query "SELECT current_database()" 2>&1)
+	expect_eq "auto-database" "$out" postgres || rc=1
+	conf_log_has "registered new auto-database: postgres" || rc=1
+	pgring_stop
+	pgring_start "$1" "auth_type = scram-sha-256" || return 1
+	out=$(pq "$(pgring_conn testdb u_scram wrong)" expect-error connect \
+		'password authentication failed for user "u_scram"' 2>&1) ||
+		{ echo "wrong SCRAM password: $out"; rc=1; }
+	conf_log_has "SASL authentication failed" || rc=1
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_messages"
