@@ -121,7 +121,7 @@ static const struct key_def bouncer_keys[] = {
 	KEYR("pkt_buf", KT_INT, CF(pkt_buf), "4096", NR, 1024, INT_MAX),
 	KEY("pool_mode", KT_POOL_MODE, CF(pool_mode), "session", 0),
 	KEY("query_timeout", KT_TIME, CF(query_timeout_us), "0", 0),
-	KEY("query_wait_notify", KT_INT, NOFIELD, "5", NY),
+	KEY("query_wait_notify", KT_TIME, CF(query_wait_notify_us), "5", 0),
 	KEY("query_wait_timeout", KT_TIME, CF(query_wait_timeout_us), "120", 0),
 	KEY("reserve_pool_size", KT_INT, CF(reserve_pool_size), "0", 0),
 	KEY("reserve_pool_timeout", KT_TIME, CF(reserve_pool_timeout_us), "5", 0),

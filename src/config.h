@@ -126,6 +126,7 @@ struct config {
 	int pkt_buf;
 	int pool_mode;		/* enum pool_mode */
 	int64_t query_timeout_us;
+	int64_t query_wait_notify_us;
 	int64_t query_wait_timeout_us;
 	int reserve_pool_size;
 	int64_t reserve_pool_timeout_us;

@@ -47,6 +47,33 @@ static void wait_timed_out(struct client *cl)
 		client_fail(cl, "08P01", "query_wait_timeout");
 }
 
+/*
+ * query_wait_notify: a client queued that long hears once, as a NOTICE, that
+ * it waits for a server (PgBouncer's words), rather than wonder at silence.
+ * The list is in order of arrival: the walk stops at the first one not due.
+ */
+static void notify_waiting(struct pool *pool, uint64_t now)
+{
+	int64_t after = pool->w->cfg->query_wait_notify_us;
+	struct pktbuf *pb = &pool->w->tmp;
+	struct list_node *pos, *tmp;
+
+	if (after <= 0)
+		return;
+	list_for_each_safe(pos, tmp, &pool->waiting) {
+		struct client *cl = list_entry(pos, struct client, node);
+
+		if (!past(now, cl->wait_start_us, after))
+			break;
+		if (cl->wait_notified)
+			continue;
+		cl->wait_notified = true;
+		pkt_notice(pb, "01000", "No server connection available in postgres backend, client being queued");
+		if (!conn_send_pkt(&cl->c, pb))
+			continue;	/* the client is failing already */
+	}
+}
+
 static void janitor_clients(struct pool *pool, uint64_t now)
 {
 	const struct config *cfg = pool->w->cfg;
@@ -82,6 +109,7 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 			break;
 		wait_timed_out(cl);
 	}
+	notify_waiting(pool, now);
 	while (!list_empty(&pool->idle_clients)) {
 		struct client *cl = list_entry(list_first(&pool->idle_clients), struct client, node);
 

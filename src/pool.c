@@ -701,6 +701,7 @@ void pool_want_server(struct client *cl)
 	if (pool_fast_fail(cl))
 		return;
 	cl->wait_start_us = loop_now_us(cl->c.w->loop);
+	cl->wait_notified = false;
 	pool_change_client(cl, CL_WAITING);
 	pool_pair(pool);
 }

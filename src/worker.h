@@ -184,6 +184,7 @@ struct client {
 	uint64_t query_start_us;	/* stats.c: the request being answered began */
 	uint64_t xact_start_us;		/* stats.c: the transaction began */
 	uint64_t wait_start_us;		/* entered CL_WAITING */
+	bool wait_notified;		/* told of its wait (query_wait_notify) */
 	uint64_t state_since_us;	/* entered its current state */
 	/* a CancelRequest connection: the server connection carrying it */
 	struct server *cancel_conn;

@@ -339,3 +339,31 @@ sc_conform_messages() {
 }
 
 SCENARIOS="$SCENARIOS conform_messages"
+
+# query_wait_notify: a client queued that long for a server gets a NOTICE
+# saying so, once, and is served when the server comes free
+sc_conform_wait_notify() {
+	local h=$T_ROOT/wn.h f=$T_ROOT/wn.w pw rc=0 n
+	pgring_start "$1" "auth_type = trust
+query_wait_notify = 1" || return 1
+	conf_bg "$h" "$(pgring_conn testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
+	wait_until 10 grep -q "in transaction" "$h" || { echo "holder: $(cat "$h")"; return 1; }
+	conf_bg "$f" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 5"
+	pw=$BG_PID
+	sleep 2.5
+	conf_kill_bg_except "$pw"
+	wait "$pw" || rc=1
+	echo "waiter: $(cat "$f")"
+	n=$(grep -c "NOTICE:  No server connection available in postgres backend, client being queued" "$f")
+	expect_eq "notices to the waiting client" "$n" 1 || rc=1
+	expect_eq "the waiter's answer" "$(grep -v NOTICE "$f")" 5 || rc=1
+	return $rc
+}
+
+# conf_kill_bg_except PID: end the background clients but PID
+conf_kill_bg_except() {
+	local p
+	for p in $CONF_BG; do [ "$p" = "$1" ] || { alive "$p" && kill "$p" 2>/dev/null; }; done
+}
+
+SCENARIOS="$SCENARIOS conform_wait_notify"
