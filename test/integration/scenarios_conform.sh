@@ -367,3 +367,18 @@ conf_kill_bg_except() {
 }
 
 SCENARIOS="$SCENARIOS conform_wait_notify"
+
+# ---- prepared statements -----------------------------------------------------
+
+# psycopg 3's DEALLOCATE ALL / DISCARD ALL and the same names prepared again,
+# and a named Parse failing inside a pipeline then parsed again: the answers
+# through pgring (transaction mode, two servers) are PostgreSQL's own
+sc_conform_prepared_reuse() {
+	pgring_start "$1" "auth_type = trust
+pool_mode = transaction
+default_pool_size = 2" || return 1
+	prep_same dealloc_all_reuse || return 1
+	prep_same parse_fail_reuse
+}
+
+SCENARIOS="$SCENARIOS conform_prepared_reuse"
