@@ -382,3 +382,21 @@ default_pool_size = 2" || return 1
 }
 
 SCENARIOS="$SCENARIOS conform_prepared_reuse"
+
+# SHOW STATS' prepared-statement counters are PgBouncer's "only applicable in
+# named prepared statement tracking mode": with max_prepared_statements = 0
+# they stay 0 (pgring counted every forwarded Parse and Bind)
+sc_conform_prepared_stats_untracked() {
+	local c v rc=0
+	admin_start "$1" "pool_mode = transaction
+default_pool_size = 1
+max_prepared_statements = 0" || return 1
+	c=$(pgring_conn testdb u_md5 pw_md5)
+	pq "$c" xquery "SELECT 1" "SELECT 2" >/dev/null || return 1
+	for v in total_client_parse_count total_server_parse_count total_bind_count; do
+		expect_eq "SHOW STATS $v" "$(console_val "SHOW STATS" testdb "$v")" 0 || rc=1
+	done
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_prepared_stats_untracked"
