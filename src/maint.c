@@ -74,10 +74,21 @@ static void notify_waiting(struct pool *pool, uint64_t now)
 	}
 }
 
+/* query_wait_timeout: [users] over [databases] over [pgbouncer] */
+static int64_t wait_timeout(const struct pool *pool)
+{
+	const struct db_conf *db = pool_db_conf(pool);
+	int64_t global = pool->w->cfg->query_wait_timeout_us;
+
+	if (db && db->query_wait_timeout_us != CONF_UNSET)
+		global = db->query_wait_timeout_us;
+	return user_time(pool, offsetof(struct user_conf, query_wait_timeout_us), global);
+}
+
 static void janitor_clients(struct pool *pool, uint64_t now)
 {
 	const struct config *cfg = pool->w->cfg;
-	int64_t wait_to = cfg->query_wait_timeout_us;
+	int64_t wait_to = wait_timeout(pool);
 	int64_t idle_to = user_time(pool, offsetof(struct user_conf, client_idle_timeout_us),
 				    cfg->client_idle_timeout_us);
 	int64_t query_to = user_time(pool, offsetof(struct user_conf, query_timeout_us),

@@ -400,3 +400,36 @@ max_prepared_statements = 0" || return 1
 }
 
 SCENARIOS="$SCENARIOS conform_prepared_stats_untracked"
+
+# query_wait_timeout of a [databases] entry and of a [users] entry (the
+# user's first) override the global one (both were accepted and ignored)
+sc_conform_wait_timeout_entries() {
+	local out t0 t rc=0
+	pgring_write_config "$1" "auth_type = trust
+query_wait_timeout = 60
+
+[users]
+u_md5 = query_wait_timeout=2" "$(default_userlist)" || return 1
+	conf_add_db "qdb = host=127.0.0.1 port=$PG_PORT dbname=testdb pool_size=1 query_wait_timeout=1"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	conf_bg "$T_ROOT/qw.h" "$(pgring_conn qdb u_trust)" sleep-in-txn "SELECT 1"
+	wait_until 10 grep -q "in transaction" "$T_ROOT/qw.h" || { echo "holder failed"; return 1; }
+	t0=$(now)
+	out=$(PQ_TIMEOUT=20 pq "$(pgring_conn qdb u_trust)" query "SELECT 2" 2>&1)
+	grep -q "FATAL:  query_wait_timeout" <<<"$out" || { echo "waiter on qdb: $out"; rc=1; }
+	t=$(elapsed "$t0")
+	echo "qdb's waiter refused after $t s"
+	awk -v t="$t" 'BEGIN { exit !(t < 4) }' || { echo "qdb's query_wait_timeout=1 not applied"; rc=1; }
+	conf_bg "$T_ROOT/qw.h2" "$(pgring_conn testdb_p1 u_md5)" sleep-in-txn "SELECT 1"
+	wait_until 10 grep -q "in transaction" "$T_ROOT/qw.h2" || { echo "holder 2 failed"; return 1; }
+	t0=$(now)
+	out=$(PQ_TIMEOUT=20 pq "$(pgring_conn testdb_p1 u_md5)" query "SELECT 2" 2>&1)
+	grep -q "FATAL:  query_wait_timeout" <<<"$out" || { echo "u_md5's waiter: $out"; rc=1; }
+	t=$(elapsed "$t0")
+	echo "u_md5's waiter refused after $t s"
+	awk -v t="$t" 'BEGIN { exit !(t < 5) }' || { echo "u_md5's query_wait_timeout=2 not applied"; rc=1; }
+	conf_kill_bg
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_wait_timeout_entries"
