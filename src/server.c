@@ -352,7 +352,12 @@ static bool send_md5(struct server *sv, const uint8_t *salt)
 	char hash[MD5_PASSWD_LEN + 1], resp[MD5_PASSWD_LEN + 1];
 	struct pktbuf *pb = &sv->c.w->tmp;
 
-	if (!pw || (sec && sec->kind == SECRET_SCRAM)) {
+	if (pw && sec && sec->kind == SECRET_SCRAM) {
+		/* PgBouncer's words: a SCRAM verifier cannot answer md5 */
+		server_login_fail(sv, "wrong password type");
+		return false;
+	}
+	if (!pw) {
 		server_login_fail(sv, "server asked for an md5 password, and pgring has none for this user");
 		return false;
 	}
@@ -423,7 +428,11 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 		const struct secret *sec;
 		const char *pw = server_password(sv, &sec);
 
-		if (!pw || (sec && sec->kind != SECRET_PLAIN)) {
+		if (pw && sec && sec->kind != SECRET_PLAIN) {
+			server_login_fail(sv, "wrong password type");	/* a hash is no password */
+			return false;
+		}
+		if (!pw) {
 			server_login_fail(sv, "server asked for a cleartext password, and pgring has none for this user");
 			return false;
 		}

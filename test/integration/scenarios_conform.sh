@@ -433,3 +433,17 @@ u_md5 = query_wait_timeout=2" "$(default_userlist)" || return 1
 }
 
 SCENARIOS="$SCENARIOS conform_wait_timeout_entries"
+
+# PostgreSQL asks md5 and auth_file holds a SCRAM verifier for the user:
+# PgBouncer's "wrong password type", in the log and to the client
+sc_conform_wrong_password_type() {
+	local ver out rc=0
+	ver=$(pg_secret u_scram) || return 1
+	pgring_start "$1" "auth_type = scram-sha-256" "$(userlist_line u_md5 "$ver")" || return 1
+	out=$(pq "$(pgring_conn testdb u_md5 pw_scram)" expect-error connect "wrong password type" 2>&1) ||
+		{ echo "u_md5 with a SCRAM verifier: $out"; rc=1; }
+	conf_log_has "server login failed: wrong password type" || rc=1
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_wrong_password_type"
