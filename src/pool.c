@@ -800,16 +800,21 @@ void pool_login_failed(struct pool *pool, const char *sqlstate, const char *msg)
 }
 
 /*
- * A client that comes for a server while logins fail and no server is up is
- * refused at once with PgBouncer's words, rather than queued behind a login
- * that keeps failing; clients queued before the failure wait for the retry.
- * true: cl was refused.
+ * PgBouncer's documentation (server_login_retry): "during the waiting
+ * interval, new clients trying to connect to the failing server will get an
+ * error immediately without waiting". So a client that comes for a server
+ * within server_login_retry of a failed login, no server being up, is
+ * refused with PgBouncer's words; clients queued before the failure wait for
+ * the retry, and one that comes after the interval is queued and brings the
+ * next try. true: cl was refused.
  */
 bool pool_fast_fail(struct client *cl)
 {
 	const struct pool *pool = cl->pool;
+	uint64_t now = loop_now_us(pool->w->loop);
 
-	if (!pool->last_login_fail_us || servers_up(pool))
+	if (!pool->last_login_fail_us || servers_up(pool) ||
+	    now - pool->last_login_fail_us >= (uint64_t)pool->w->cfg->server_login_retry_us)
 		return false;
 	client_fail(cl, "08P01", "server login has been failing, cached error: %s (server_login_retry)",
 		    pool->last_error);

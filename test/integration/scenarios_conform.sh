@@ -447,3 +447,37 @@ sc_conform_wrong_password_type() {
 }
 
 SCENARIOS="$SCENARIOS conform_wrong_password_type"
+
+# A pool whose logins failed while PostgreSQL was down, and whose waiting
+# clients gave up, recovers once PostgreSQL is back: a refused newcomer asks
+# for a new try, and a later client is served (none ever was: every newcomer
+# was refused with the cached error, and nothing tried again)
+conf_fail_recovers() {
+	local out t0 tries=0
+	pgring_start "$1" "auth_type = trust
+server_login_retry = 1
+query_wait_timeout = 2" || return 1
+	pg_stop fast || { echo "PostgreSQL did not stop"; return 1; }
+	out=$(pq "$(pgring_conn testdb u_trust)" query "SELECT 1" 2>&1) && { echo "served with PostgreSQL down"; return 1; }
+	echo "while PostgreSQL was down: $out"
+	conf_pg_up || { echo "PostgreSQL did not start again"; return 1; }
+	sleep 1.5
+	t0=$(now)
+	while :; do
+		tries=$((tries + 1))
+		out=$(PQ_TIMEOUT=5 pq "$(pgring_conn testdb u_trust)" query "SELECT 1" 2>&1) && break
+		echo "try $tries: $out"
+		awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 6) }' && { echo "never served again"; return 1; }
+		sleep 0.3
+	done
+	echo "served again after $(elapsed "$t0") s, try $tries"
+}
+sc_conform_fail_recovers() {
+	local rc
+	conf_fail_recovers "$1"
+	rc=$?
+	conf_pg_up || bail_out "PostgreSQL did not come back"
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_fail_recovers"
