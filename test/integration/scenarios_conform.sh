@@ -96,7 +96,7 @@ conf_pg_bounce() {
 server_login_retry = 1
 query_wait_timeout = 30" || return 1
 	conf_bg "$a" "$(pgring_conn testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
-	wait_until 10 grep -q "in transaction" "$a" || { echo "the holder did not start"; cat "$a"; return 1; }
+	wait_until 10 grep -qs "in transaction" "$a" || { echo "the holder did not start"; cat "$a"; return 1; }
 	conf_bg "$b" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 2"
 	pb=$BG_PID
 	conf_bg "$c" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 3"
@@ -257,7 +257,7 @@ u_scram = max_user_client_connections=1" "$(default_userlist)" || return 1
 	pgring_launch && pgring_wait_up "$1" || return 1
 	conf_bg "$h1" "$(pgring_conn fdb u_md5)" sleep-in-txn "SELECT 1"
 	conf_bg "$h2" "$(pgring_conn fdb u_md5)" sleep-in-txn "SELECT 1"
-	wait_until 10 eval 'grep -q "in transaction" "$h1" && grep -q "in transaction" "$h2"' ||
+	wait_until 10 eval 'grep -qs "in transaction" "$h1" && grep -qs "in transaction" "$h2"' ||
 		{ echo "holders did not start: $(cat "$h1" "$h2")"; return 1; }
 	# u_md5 holds two clients through fdb (forced user u_trust): a third is
 	# refused, while u_trust and u_scram are not u_md5
@@ -270,13 +270,13 @@ u_scram = max_user_client_connections=1" "$(default_userlist)" || return 1
 	expect_eq "u_trust itself" "$out" u_trust || rc=1
 	# [users] u_scram: 1 overrides the global 2
 	conf_bg "$h3" "$(pgring_conn testdb u_scram)" sleep-in-txn "SELECT 1"
-	wait_until 10 grep -q "in transaction" "$h3" || { echo "u_scram holder: $(cat "$h3")"; return 1; }
+	wait_until 10 grep -qs "in transaction" "$h3" || { echo "u_scram holder: $(cat "$h3")"; return 1; }
 	out=$(pq "$(pgring_conn testdb u_scram)" expect-error connect \
 		"client connections exceeded (max_user_client_connections)" 2>&1) ||
 		{ echo "second u_scram client: $out"; rc=1; }
 	# per-database max_db_client_connections=1
 	conf_bg "$T_ROOT/cl.4" "$(pgring_conn ldb u_trust)" sleep-in-txn "SELECT 1"
-	wait_until 10 grep -q "in transaction" "$T_ROOT/cl.4" || { echo "ldb holder failed"; return 1; }
+	wait_until 10 grep -qs "in transaction" "$T_ROOT/cl.4" || { echo "ldb holder failed"; return 1; }
 	out=$(pq "$(pgring_conn ldb u_trust)" expect-error connect \
 		"client connections exceeded (max_db_client_connections)" 2>&1) ||
 		{ echo "second ldb client: $out"; rc=1; }
@@ -347,7 +347,7 @@ sc_conform_wait_notify() {
 	pgring_start "$1" "auth_type = trust
 query_wait_notify = 1" || return 1
 	conf_bg "$h" "$(pgring_conn testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
-	wait_until 10 grep -q "in transaction" "$h" || { echo "holder: $(cat "$h")"; return 1; }
+	wait_until 10 grep -qs "in transaction" "$h" || { echo "holder: $(cat "$h")"; return 1; }
 	conf_bg "$f" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 5"
 	pw=$BG_PID
 	sleep 2.5
@@ -413,7 +413,7 @@ u_md5 = query_wait_timeout=2" "$(default_userlist)" || return 1
 	conf_add_db "qdb = host=127.0.0.1 port=$PG_PORT dbname=testdb pool_size=1 query_wait_timeout=1"
 	pgring_launch && pgring_wait_up "$1" || return 1
 	conf_bg "$T_ROOT/qw.h" "$(pgring_conn qdb u_trust)" sleep-in-txn "SELECT 1"
-	wait_until 10 grep -q "in transaction" "$T_ROOT/qw.h" || { echo "holder failed"; return 1; }
+	wait_until 10 grep -qs "in transaction" "$T_ROOT/qw.h" || { echo "holder failed"; return 1; }
 	t0=$(now)
 	out=$(PQ_TIMEOUT=20 pq "$(pgring_conn qdb u_trust)" query "SELECT 2" 2>&1)
 	grep -q "FATAL:  query_wait_timeout" <<<"$out" || { echo "waiter on qdb: $out"; rc=1; }
@@ -421,7 +421,7 @@ u_md5 = query_wait_timeout=2" "$(default_userlist)" || return 1
 	echo "qdb's waiter refused after $t s"
 	awk -v t="$t" 'BEGIN { exit !(t < 4) }' || { echo "qdb's query_wait_timeout=1 not applied"; rc=1; }
 	conf_bg "$T_ROOT/qw.h2" "$(pgring_conn testdb_p1 u_md5)" sleep-in-txn "SELECT 1"
-	wait_until 10 grep -q "in transaction" "$T_ROOT/qw.h2" || { echo "holder 2 failed"; return 1; }
+	wait_until 10 grep -qs "in transaction" "$T_ROOT/qw.h2" || { echo "holder 2 failed"; return 1; }
 	t0=$(now)
 	out=$(PQ_TIMEOUT=20 pq "$(pgring_conn testdb_p1 u_md5)" query "SELECT 2" 2>&1)
 	grep -q "FATAL:  query_wait_timeout" <<<"$out" || { echo "u_md5's waiter: $out"; rc=1; }
@@ -481,3 +481,37 @@ sc_conform_fail_recovers() {
 }
 
 SCENARIOS="$SCENARIOS conform_fail_recovers"
+
+# PostgreSQL refuses a second server of the pool (the role's connection
+# limit) while the first is in use: the waiting client is neither failed
+# nor left hanging; it gets the first server when that one comes free
+conf_fail_busy() {
+	local h=$T_ROOT/fb.h f=$T_ROOT/fb.w pw rc=0
+	pgring_write_config "$1" "auth_type = trust
+server_login_retry = 1
+query_wait_timeout = 20" "$(default_userlist)" || return 1
+	conf_add_db "p2 = host=127.0.0.1 port=$PG_PORT dbname=testdb pool_size=2"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	conf_bg "$h" "$(pgring_conn p2 u_md5)" sleep-in-txn "SELECT 1"
+	wait_until 10 grep -qs "in transaction" "$h" || { echo "holder: $(cat "$h")"; return 1; }
+	pg_sql "ALTER ROLE u_md5 CONNECTION LIMIT 1" >/dev/null || return 1
+	conf_bg "$f" "$(pgring_conn p2 u_md5)" query "SELECT 2"
+	pw=$BG_PID
+	wait_until 10 grep -q 'server login failed: FATAL too many connections for role "u_md5"' "$PGRING_LOG" ||
+		{ echo "no refused login in the log"; rc=1; }
+	sleep 1.5
+	alive "$pw" || { echo "the waiting client was failed: $(cat "$f")"; rc=1; }
+	conf_kill_bg_except "$pw"
+	wait "$pw"
+	expect_eq "the waiting client, once the first server came free" "$(cat "$f")" 2 || rc=1
+	return $rc
+}
+sc_conform_fail_busy() {
+	local rc
+	conf_fail_busy "$1"
+	rc=$?
+	pg_sql "ALTER ROLE u_md5 CONNECTION LIMIT -1" >/dev/null
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS conform_fail_busy"
