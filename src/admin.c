@@ -2253,7 +2253,7 @@ bool admin_db_refused(struct client *cl)
 
 	if (!d || !d->disabled)
 		return false;
-	client_fail(cl, "08P01", "database does not allow connections: %s", cl->dbname);
+	client_fail(cl, "08P01", "database \"%s\" is disabled", cl->dbname);
 	return true;
 }
 

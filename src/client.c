@@ -154,14 +154,20 @@ static void client_detach(struct client *cl)
 		loop_stop(w->loop);
 }
 
-static void client_close(struct client *cl, const char *why)
+/* PgBouncer's line for every client that goes, refused ones included: operators grep for it */
+static void log_closing(struct client *cl, const char *why)
 {
-	if (cl->state == CL_CLOSING)
-		return;
 	if (why && cl->c.w->cfg->log_disconnections && cl->state != CL_CANCEL)
 		client_log(cl, LOG_LVL_LOG, "closing because: %s (age=%llus)", why,
 			   (unsigned long long)((loop_now_us(cl->c.w->loop) - cl->c.connect_time_us) /
 						1000000));
+}
+
+static void client_close(struct client *cl, const char *why)
+{
+	if (cl->state == CL_CLOSING)
+		return;
+	log_closing(cl, why);
 	client_detach(cl);
 	conn_close(&cl->c);
 }
@@ -178,6 +184,7 @@ void client_fail(struct client *cl, const char *sqlstate, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	log_closing(cl, msg);
 	if (cl->c.w->cfg->log_pooler_errors)
 		client_log(cl, LOG_LVL_WARNING, "pooler error: %s", msg);
 	client_detach(cl);
@@ -352,7 +359,7 @@ static void auth_ok(struct client *cl)
 	cl->pool = pool;
 	pool_ref(pool);
 	if (pool_client_limit_reached(cl, &limit)) {
-		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
+		client_fail(cl, "53300", "%s", limit);
 		return;
 	}
 	if (cl->scram && cl->secret->kind == SECRET_SCRAM &&
@@ -375,6 +382,8 @@ static void auth_ok(struct client *cl)
 		repl_launch(cl);
 		return;
 	}
+	if (pool_fast_fail(cl))
+		return;
 	if (pool->have_welcome) {
 		client_login_done(cl);
 		return;
@@ -436,8 +445,11 @@ static void start_auth(struct client *cl)
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
 			return;
 		}
-		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue && (console || !db->user)) {
-			client_fail(cl, "08P01", "no such user: %s", cl->user);
+		/* trust still wants the user in auth_file, a forced user= or not
+		 * (PgBouncer's documentation, and its words) */
+		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue) {
+			client_log(cl, LOG_LVL_LOG, "no such user: %s", cl->user);
+			client_fail(cl, "28000", "\"trust\" authentication failed");
 			return;
 		}
 		auth_ok(cl);
@@ -489,7 +501,7 @@ static const char *auth_fail_reason(struct client *cl)
 		return "no such database";
 	if (cl->fake_auth)
 		return "no such user";
-	return "password authentication failed";
+	return cl->scram ? "SASL authentication failed" : "password authentication failed";
 }
 
 static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
@@ -857,7 +869,7 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 			return ACT_CLOSE;
 		pool_want_server(cl);
 		if (cl->state != CL_ACTIVE)
-			return ACT_WAIT;
+			return cl->state == CL_CLOSING ? ACT_CLOSE : ACT_WAIT;
 		break;
 	case CL_ACTIVE:
 		if (type == 'X')

@@ -125,7 +125,7 @@ static const struct key_def bouncer_keys[] = {
 	KEYR("pkt_buf", KT_INT, CF(pkt_buf), "4096", NR, 1, INT_MAX),
 	KEY("pool_mode", KT_POOL_MODE, CF(pool_mode), "session", 0),
 	KEY("query_timeout", KT_TIME, CF(query_timeout_us), "0", 0),
-	KEY("query_wait_notify", KT_INT, NOFIELD, "5", NY),
+	KEY("query_wait_notify", KT_TIME, CF(query_wait_notify_us), "5", 0),
 	KEY("query_wait_timeout", KT_TIME, CF(query_wait_timeout_us), "120", 0),
 	KEY("reserve_pool_size", KT_INT, CF(reserve_pool_size), "0", 0),
 	KEY("reserve_pool_timeout", KT_TIME, CF(reserve_pool_timeout_us), "5", 0),
@@ -197,7 +197,7 @@ static const struct key_def db_keys[] = {
 	KEY("load_balance_hosts", KT_STR, NOFIELD, NULL, NY),
 	KEY("auth_query", KT_STR, NOFIELD, NULL, NY),
 	KEY("auth_dbname", KT_STR, NOFIELD, NULL, NY),
-	KEY("query_wait_timeout", KT_TIME, NOFIELD, NULL, NY),
+	KEY("query_wait_timeout", KT_TIME, DF(query_wait_timeout_us), NULL, 0),
 };
 #define NDB_KEYS (sizeof(db_keys) / sizeof(db_keys[0]))
 
@@ -212,7 +212,7 @@ static const struct key_def user_keys[] = {
 	KEY("idle_transaction_timeout", KT_TIME, UF(idle_transaction_timeout_us), NULL, 0),
 	KEY("client_idle_timeout", KT_TIME, UF(client_idle_timeout_us), NULL, 0),
 	KEY("transaction_timeout", KT_TIME, UF(transaction_timeout_us), NULL, 0),
-	KEY("query_wait_timeout", KT_TIME, NOFIELD, NULL, NY),
+	KEY("query_wait_timeout", KT_TIME, UF(query_wait_timeout_us), NULL, 0),
 };
 #define NUSER_KEYS (sizeof(user_keys) / sizeof(user_keys[0]))
 
@@ -580,6 +580,7 @@ static void db_conf_init(struct db_conf *db)
 	db->max_db_client_connections = CONF_UNSET;
 	db->pool_mode = POOL_MODE_UNSET;
 	db->server_lifetime_us = CONF_UNSET;
+	db->query_wait_timeout_us = CONF_UNSET;
 }
 
 static void db_conf_clear(struct db_conf *db)
@@ -601,6 +602,7 @@ static void user_conf_init(struct user_conf *u)
 	u->idle_transaction_timeout_us = CONF_UNSET;
 	u->transaction_timeout_us = CONF_UNSET;
 	u->client_idle_timeout_us = CONF_UNSET;
+	u->query_wait_timeout_us = CONF_UNSET;
 }
 
 void config_free(struct config *cfg)

@@ -56,6 +56,7 @@ struct db_conf {
 	int max_db_connections;
 	int max_db_client_connections;
 	int64_t server_lifetime_us;
+	int64_t query_wait_timeout_us;
 	int pool_mode;		/* enum pool_mode, POOL_MODE_UNSET where not given */
 	char *connect_query;
 	char *application_name;
@@ -76,6 +77,7 @@ struct user_conf {
 	int64_t idle_transaction_timeout_us;
 	int64_t transaction_timeout_us;
 	int64_t client_idle_timeout_us;
+	int64_t query_wait_timeout_us;
 };
 
 /* One [peers] entry: "peer_id = host=... port=... pool_size=..." */
@@ -135,6 +137,7 @@ struct config {
 	int pkt_buf;
 	int pool_mode;		/* enum pool_mode */
 	int64_t query_timeout_us;
+	int64_t query_wait_notify_us;
 	int64_t query_wait_timeout_us;
 	int reserve_pool_size;
 	int64_t reserve_pool_timeout_us;

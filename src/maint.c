@@ -47,10 +47,48 @@ static void wait_timed_out(struct client *cl)
 		client_fail(cl, "08P01", "query_wait_timeout");
 }
 
+/*
+ * query_wait_notify: a client queued that long hears once, as a NOTICE, that
+ * it waits for a server (PgBouncer's words), rather than wonder at silence.
+ * The list is in order of arrival: the walk stops at the first one not due.
+ */
+static void notify_waiting(struct pool *pool, uint64_t now)
+{
+	int64_t after = pool->w->cfg->query_wait_notify_us;
+	struct pktbuf *pb = &pool->w->tmp;
+	struct list_node *pos, *tmp;
+
+	if (after <= 0)
+		return;
+	list_for_each_safe(pos, tmp, &pool->waiting) {
+		struct client *cl = list_entry(pos, struct client, node);
+
+		if (!past(now, cl->wait_start_us, after))
+			break;
+		if (cl->wait_notified)
+			continue;
+		cl->wait_notified = true;
+		pkt_notice(pb, "01000", "No server connection available in postgres backend, client being queued");
+		if (!conn_send_pkt(&cl->c, pb))
+			continue;	/* the client is failing already */
+	}
+}
+
+/* query_wait_timeout: [users] over [databases] over [pgbouncer] */
+static int64_t wait_timeout(const struct pool *pool)
+{
+	const struct db_conf *db = pool_db_conf(pool);
+	int64_t global = pool->w->cfg->query_wait_timeout_us;
+
+	if (db && db->query_wait_timeout_us != CONF_UNSET)
+		global = db->query_wait_timeout_us;
+	return user_time(pool, offsetof(struct user_conf, query_wait_timeout_us), global);
+}
+
 static void janitor_clients(struct pool *pool, uint64_t now)
 {
 	const struct config *cfg = pool->w->cfg;
-	int64_t wait_to = cfg->query_wait_timeout_us;
+	int64_t wait_to = wait_timeout(pool);
 	int64_t idle_to = user_time(pool, offsetof(struct user_conf, client_idle_timeout_us),
 				    cfg->client_idle_timeout_us);
 	int64_t query_to = user_time(pool, offsetof(struct user_conf, query_timeout_us),
@@ -82,6 +120,7 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 			break;
 		wait_timed_out(cl);
 	}
+	notify_waiting(pool, now);
 	while (!list_empty(&pool->idle_clients)) {
 		struct client *cl = list_entry(list_first(&pool->idle_clients), struct client, node);
 
@@ -171,6 +210,27 @@ static void janitor_logins(struct worker *w, uint64_t now)
 	}
 }
 
+/*
+ * A [databases] entry with a forced user= names its pool before any client
+ * comes: with min_pool_size, the pool is made here, after start-up or a
+ * reload, and janitor_pool opens its servers ahead of the clients.
+ */
+static void janitor_forced_pools(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+
+	if (w->shutdown)
+		return;
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		const struct db_conf *db = &cfg->dbs[i];
+		int min = db->min_pool_size != CONF_UNSET ? db->min_pool_size : cfg->min_pool_size;
+
+		if (db->user && min > 0 && !pool_get(w, db->name, db->user))
+			log_warning(w->log, "%s/%s: no memory for the min_pool_size pool", db->name,
+				    db->user);
+	}
+}
+
 static void janitor_fire(struct loop *loop, struct loop_timer *t)
 {
 	struct worker *w = list_entry(t, struct worker, janitor);
@@ -178,6 +238,7 @@ static void janitor_fire(struct loop *loop, struct loop_timer *t)
 	struct list_node *pos, *tmp;
 
 	janitor_logins(w, now);
+	janitor_forced_pools(w);
 	list_for_each_safe(pos, tmp, &w->pools) {
 		struct pool *pool = list_entry(pos, struct pool, node);
 

@@ -224,14 +224,24 @@ int pool_reserve_size_of(const struct pool *pool)
 		       pool->w->cfg->reserve_pool_size);
 }
 
+/* A per-entry limit of 0 or less leaves the global one, as in PgBouncer. */
+static int limit_of(int entry, int global)
+{
+	return entry > 0 ? entry : global;
+}
+
 int pool_max_db_connections_of(const struct pool *pool)
 {
-	return setting(pool, -1, DB_OFF(max_db_connections), pool->w->cfg->max_db_connections);
+	const struct db_conf *db = pool_db_conf(pool);
+
+	return limit_of(db ? db->max_db_connections : 0, pool->w->cfg->max_db_connections);
 }
 
 int pool_max_user_connections_of(const struct pool *pool)
 {
-	return setting(pool, USER_OFF(max_user_connections), -1, pool->w->cfg->max_user_connections);
+	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
+
+	return limit_of(uc ? uc->max_user_connections : 0, pool->w->cfg->max_user_connections);
 }
 
 int64_t pool_lifetime_of(const struct pool *pool)
@@ -270,7 +280,19 @@ static unsigned servers_sharing(const struct pool *pool, bool by_db)
 	return n;
 }
 
-static unsigned clients_sharing(const struct pool *pool, bool by_db)
+static unsigned count_login_user(const struct list *l, const char *user)
+{
+	const struct list_node *pos;
+	unsigned n = 0;
+
+	list_for_each(pos, l)
+		n += !strcmp(list_entry(pos, const struct client, node)->user, user);
+	return n;
+}
+
+/* Clients of the database (every pool of it), or logged in as user: a forced
+ * user= of a [databases] entry is the server's user, not the client's. */
+static unsigned clients_sharing(const struct pool *pool, const char *user)
 {
 	struct list_node *pos;
 	unsigned n = 0;
@@ -278,29 +300,37 @@ static unsigned clients_sharing(const struct pool *pool, bool by_db)
 	list_for_each(pos, &pool->w->pools) {
 		const struct pool *p = list_entry(pos, struct pool, node);
 
-		if (by_db ? !strcmp(p->dbname, pool->dbname) : !strcmp(p->user, pool->user))
-			n += pool_client_count(p);
+		if (!user) {
+			if (!strcmp(p->dbname, pool->dbname))
+				n += pool_client_count(p);
+			continue;
+		}
+		n += count_login_user(&p->wait_login, user) + count_login_user(&p->idle_clients, user) +
+		     count_login_user(&p->waiting, user) + count_login_user(&p->active_clients, user);
 	}
 	return n;
 }
 
 /* max_db_client_connections / max_user_client_connections, for a client that
- * just logged in and is not yet counted in any pool list */
+ * just logged in and is not yet counted in any pool list; which: PgBouncer's
+ * words for the one reached */
 bool pool_client_limit_reached(struct client *cl, const char **which)
 {
 	const struct config *cfg = cl->c.w->cfg;
 	const struct pool *pool = cl->pool;
-	int dbmax = setting(pool, -1, DB_OFF(max_db_client_connections),
-			    cfg->max_db_client_connections);
-	int umax = setting(pool, USER_OFF(max_user_client_connections), -1,
-			   cfg->max_user_client_connections);
+	const struct db_conf *db = pool_db_conf(pool);
+	const struct user_conf *uc = config_find_user(cfg, cl->user);
+	int dbmax = limit_of(db ? db->max_db_client_connections : 0,
+				 cfg->max_db_client_connections);
+	int umax = limit_of(uc ? uc->max_user_client_connections : 0,
+				cfg->max_user_client_connections);
 
-	if (dbmax > 0 && clients_sharing(pool, true) >= (unsigned)dbmax) {
-		*which = "max_db_client_connections";
+	if (dbmax > 0 && clients_sharing(pool, NULL) >= (unsigned)dbmax) {
+		*which = "client connections exceeded (max_db_client_connections)";
 		return true;
 	}
-	if (umax > 0 && clients_sharing(pool, false) >= (unsigned)umax) {
-		*which = "max_user_client_connections";
+	if (umax > 0 && clients_sharing(pool, cl->user) >= (unsigned)umax) {
+		*which = "client connections exceeded (max_user_client_connections)";
 		return true;
 	}
 	return false;
@@ -317,13 +347,19 @@ struct pool *pool_get_repl(struct worker *w, const char *dbname, const char *use
 {
 	struct list_node *pos, *tmp;
 	struct pool *pool;
+	bool db_known = false;
 
 	list_for_each_safe(pos, tmp, &w->pools) {
 		pool = list_entry(pos, struct pool, node);
-		if (!strcmp(pool->dbname, dbname) && !strcmp(pool->user, user) &&
-		    pool->replication == repl)
+		if (strcmp(pool->dbname, dbname))
+			continue;
+		if (!strcmp(pool->user, user) && pool->replication == repl)
 			return pool;
+		db_known = true;
 	}
+	/* PgBouncer's line for a database the "*" entry makes */
+	if (!db_known && w->cfg->fallback_db && !config_find_db(w->cfg, dbname))
+		log_info(w->log, "registered new auto-database: %s", dbname);
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return NULL;
@@ -577,11 +613,15 @@ bool pool_may_launch(struct pool *pool)
 				 pool->user);
 		pool->reserve_warned = true;
 	}
+	/* counted again after an eviction: closing a server pairs the other
+	 * pools held back by the limit, and one of them may have taken the room */
 	dbmax = pool_max_db_connections_of(pool);
-	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax && !evict_idle(pool, true))
+	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax &&
+	    (!evict_idle(pool, true) || servers_sharing(pool, true) >= (unsigned)dbmax))
 		return false;
 	umax = pool_max_user_connections_of(pool);
-	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax && !evict_idle(pool, false))
+	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax &&
+	    (!evict_idle(pool, false) || servers_sharing(pool, false) >= (unsigned)umax))
 		return false;
 	if (pool->last_login_fail_us && now - pool->last_login_fail_us < retry) {
 		if (!loop_timer_armed(&pool->retry_timer))
@@ -606,13 +646,18 @@ const char *pool_repl_limit(struct pool *pool)
 	return NULL;
 }
 
-/* server_check_query before reusing a server idle longer than server_check_delay */
+/* server_check_query before reusing a server idle longer than server_check_delay.
+ * One that has just logged in or passed the check (this very loop turn) is
+ * handed over as it is: with server_check_delay = 0 it would otherwise be
+ * checked again, and again, and never reach the client. */
 static bool needs_check(struct server *sv)
 {
 	const struct config *cfg = sv->c.w->cfg;
+	uint64_t now = loop_now_us(sv->c.w->loop);
 
-	return cfg->server_check_query &&
-	       loop_now_us(sv->c.w->loop) - sv->last_used_us >= (uint64_t)cfg->server_check_delay_us;
+	if (!cfg->server_check_query || sv->proven_us == now)
+		return false;
+	return now - sv->last_used_us >= (uint64_t)cfg->server_check_delay_us;
 }
 
 static void send_check(struct server *sv)
@@ -623,10 +668,33 @@ static void send_check(struct server *sv)
 	if (!conn_send_pkt(&sv->c, &w->tmp))
 		return;
 	sv->hidden++;
+	sv->proving = true;
 	pool_change_server(sv, SV_USED);
 }
 
+static void pool_pair_once(struct pool *pool);
+
+/*
+ * Pairing may close a server (an eviction for a shared limit), and a closed
+ * server pairs the pools it held back: this one is not entered again from
+ * inside itself, where its launch decision is half made; it goes round once
+ * more instead.
+ */
 void pool_pair(struct pool *pool)
+{
+	if (pool->pairing) {
+		pool->pair_again = true;
+		return;
+	}
+	pool->pairing = true;
+	do {
+		pool->pair_again = false;
+		pool_pair_once(pool);
+	} while (pool->pair_again);
+	pool->pairing = false;
+}
+
+static void pool_pair_once(struct pool *pool)
 {
 	unsigned want;
 
@@ -660,7 +728,10 @@ void pool_want_server(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 
+	if (pool_fast_fail(cl))
+		return;
 	cl->wait_start_us = loop_now_us(cl->c.w->loop);
+	cl->wait_notified = false;
 	pool_change_client(cl, CL_WAITING);
 	pool_pair(pool);
 }
@@ -681,6 +752,36 @@ static void repl_link(struct server *sv)
 		client_linked(cl);
 }
 
+/*
+ * A limit shared with other pools (max_db_connections, max_user_connections)
+ * is used up, and a pool under it has clients waiting and no server at all:
+ * the reason to give a server back rather than reuse it. Evicting only idle
+ * servers would starve that pool for as long as this one stays busy.
+ */
+static const char *starved_sharer(struct pool *pool)
+{
+	int dbmax = pool_max_db_connections_of(pool), umax = pool_max_user_connections_of(pool);
+	bool dbfull = dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax;
+	bool ufull = umax > 0 && servers_sharing(pool, false) >= (unsigned)umax;
+	struct list_node *pos;
+
+	/* a pool keeps its last server: giving that up would starve it in turn */
+	if ((!dbfull && !ufull) || pool_server_count(pool) < 2)
+		return NULL;
+	list_for_each(pos, &pool->w->pools) {
+		const struct pool *p = list_entry(pos, struct pool, node);
+
+		if (p == pool || pool_server_count(p) || admin_pool_held(p) ||
+		    (list_empty(&p->waiting) && list_empty(&p->wait_login)))
+			continue;
+		if (dbfull && !strcmp(p->dbname, pool->dbname))
+			return "evicted for max_db_connections";
+		if (ufull && !strcmp(p->user, pool->user))
+			return "evicted for max_user_connections";
+	}
+	return NULL;
+}
+
 void pool_server_ready(struct server *sv)
 {
 	struct pool *pool = sv->pool;
@@ -688,6 +789,7 @@ void pool_server_ready(struct server *sv)
 	struct list_node *pos, *tmp;
 	int64_t lifetime = pool_lifetime_of(pool);
 	uint64_t now = loop_now_us(w->loop);
+	const char *why;
 
 	sv->client = NULL;
 	sv->c.peer = NULL;
@@ -696,10 +798,17 @@ void pool_server_ready(struct server *sv)
 		repl_link(sv);
 		return;
 	}
+	if (sv->proving)
+		sv->proven_us = now;
+	sv->proving = false;
 	if (admin_server_retire(sv))
 		return;		/* paused, or RECONNECT / a reload asked it to go */
 	if (lifetime > 0 && now - sv->c.connect_time_us >= (uint64_t)lifetime) {
 		server_close(sv, "server lifetime over");
+		return;
+	}
+	if ((why = starved_sharer(pool))) {
+		server_close(sv, why);
 		return;
 	}
 	sv->last_used_us = now;
@@ -712,26 +821,54 @@ void pool_server_ready(struct server *sv)
 	pool_pair(pool);
 }
 
-void pool_login_failed(struct pool *pool, const char *msg)
+/* Servers that serve or will serve clients (not those still logging in). */
+static unsigned servers_up(const struct pool *pool)
 {
-	struct list_node *pos, *tmp;
+	return pool->idle_servers.count + pool->active_servers.count + pool->used_servers.count;
+}
 
+/*
+ * A server login failed. Refused by PostgreSQL (sqlstate set), with no server
+ * up to serve them, every client that waits for this pool hears PostgreSQL's
+ * own error, as PgBouncer does. A failure that may pass (sqlstate NULL: no
+ * connection, PostgreSQL restarting) leaves them queued: the pool tries again
+ * after server_login_retry, and they wait up to query_wait_timeout.
+ */
+void pool_login_failed(struct pool *pool, const char *sqlstate, const char *msg)
+{
 	pool->last_login_fail_us = loop_now_us(pool->w->loop);
 	snprintf(pool->last_error, sizeof(pool->last_error), "%s", msg);
-	/* clients that never got in hear why, as from PostgreSQL itself */
-	list_for_each_safe(pos, tmp, &pool->wait_login) {
-		struct client *cl = list_entry(pos, struct client, node);
-
-		client_login_failed(cl, msg);
-	}
-	/* with no server left to wait for, waiting clients hear it too, rather
-	 * than wait out query_wait_timeout for a server that is not there */
-	if (!pool_server_count(pool)) {
+	if (sqlstate && !servers_up(pool)) {
+		while (!list_empty(&pool->wait_login))
+			client_fail(list_entry(list_first(&pool->wait_login), struct client, node),
+				    sqlstate, "%s", msg);
 		while (!list_empty(&pool->waiting))
 			client_fail(list_entry(list_first(&pool->waiting), struct client, node),
-				    "08006", "server login failed: %s", msg);
+				    sqlstate, "%s", msg);
 	}
 	pool_pair(pool);
+}
+
+/*
+ * PgBouncer's documentation (server_login_retry): "during the waiting
+ * interval, new clients trying to connect to the failing server will get an
+ * error immediately without waiting". So a client that comes for a server
+ * within server_login_retry of a failed login, no server being up, is
+ * refused with PgBouncer's words; clients queued before the failure wait for
+ * the retry, and one that comes after the interval is queued and brings the
+ * next try. true: cl was refused.
+ */
+bool pool_fast_fail(struct client *cl)
+{
+	const struct pool *pool = cl->pool;
+	uint64_t now = loop_now_us(pool->w->loop);
+
+	if (!pool->last_login_fail_us || servers_up(pool) ||
+	    now - pool->last_login_fail_us >= (uint64_t)pool->w->cfg->server_login_retry_us)
+		return false;
+	client_fail(cl, "08P01", "server login has been failing, cached error: %s (server_login_retry)",
+		    pool->last_error);
+	return true;
 }
 
 /*
@@ -761,7 +898,7 @@ void pool_report_launch_failure(struct pool *pool)
 	pool->launch_failed = false;
 	loop_timer_stop(pool->w->loop, &pool->fail_timer);
 	snprintf(msg, sizeof(msg), "%s", pool->last_error);
-	pool_login_failed(pool, msg);
+	pool_login_failed(pool, NULL, msg);
 }
 
 /* A server went away: this pool, and any pool held back by a shared limit,
@@ -772,13 +909,16 @@ void pool_server_gone(struct pool *pool)
 
 	if (!pool)
 		return;
-	pool_pair(pool);
-	if (pool_max_db_connections_of(pool) <= 0 && pool_max_user_connections_of(pool) <= 0)
+	if (pool_max_db_connections_of(pool) <= 0 && pool_max_user_connections_of(pool) <= 0) {
+		pool_pair(pool);
 		return;
+	}
+	/* the others first: one may have been waiting for this very room */
 	list_for_each_safe(pos, tmp, &pool->w->pools) {
 		struct pool *p = list_entry(pos, struct pool, node);
 
-		if (p != pool && !list_empty(&p->waiting))
+		if (p != pool && (!list_empty(&p->waiting) || !list_empty(&p->wait_login)))
 			pool_pair(p);
 	}
+	pool_pair(pool);
 }

@@ -99,13 +99,19 @@ void server_close(struct server *sv, const char *why)
 	pool_server_gone(pool);
 }
 
-static void server_login_fail(struct server *sv, const char *msg)
+/*
+ * sqlstate NULL: a failure that may pass (no connection, PostgreSQL starting
+ * up or shutting down): the clients that wait go on waiting for the retry.
+ * Otherwise PostgreSQL (or pgring's own login) refused: they hear it.
+ */
+static void login_fail_as(struct server *sv, const char *sqlstate, const char *logmsg,
+			  const char *msg)
 {
 	struct pool *pool = sv->pool;
 
 	/* before the close, which would otherwise launch the next try at once */
 	pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
-	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", msg);
+	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", logmsg);
 	if (sv->repl_owner) {	/* its client hears PostgreSQL's words, as others do */
 		struct client *owner = sv->repl_owner;
 
@@ -114,7 +120,34 @@ static void server_login_fail(struct server *sv, const char *msg)
 		client_login_failed(owner, msg);
 	}
 	server_close(sv, NULL);
-	pool_login_failed(pool, msg);
+	pool_login_failed(pool, sqlstate, msg);
+}
+
+/* pgring cannot log in as the pool's user: no retry will fix it */
+static void server_login_fail(struct server *sv, const char *msg)
+{
+	login_fail_as(sv, "08P01", msg, msg);
+}
+
+/* no connection, or it broke: the next try may work */
+static void server_login_lost(struct server *sv, const char *msg)
+{
+	login_fail_as(sv, NULL, msg, msg);
+}
+
+/* PostgreSQL's ErrorResponse: the log and the clients get its own words;
+ * 57P03 (starting up, shutting down, in recovery) passes by itself */
+static void server_login_refused(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	struct error_fields ef = { 0 };
+	char logmsg[512];
+	const char *msg, *code;
+
+	proto_parse_error(body, len, &ef);
+	msg = ef.message ? ef.message : "login failed";
+	code = ef.sqlstate && strlen(ef.sqlstate) == 5 ? ef.sqlstate : "08P01";
+	snprintf(logmsg, sizeof(logmsg), "%s %s", ef.severity ? ef.severity : "FATAL", msg);
+	login_fail_as(sv, strcmp(code, "57P03") ? code : NULL, logmsg, msg);
 }
 
 /* ---- connect and startup ---- */
@@ -124,7 +157,7 @@ static void server_timeout(struct loop *loop, struct loop_timer *t)
 	struct server *sv = list_entry(t, struct server, timer);
 
 	if (sv->state == SV_LOGIN)
-		server_login_fail(sv, "server_connect_timeout");
+		server_login_lost(sv, "server_connect_timeout");
 }
 
 /* A replication client's server starts with the client's parameters, as
@@ -187,7 +220,7 @@ static void server_on_connect(struct conn *c, int res)
 			server_close(sv, NULL);
 			return;
 		}
-		server_login_fail(sv, msg);
+		server_login_lost(sv, msg);
 		return;
 	}
 	net_tune(c->sock.fd, c->w->cfg, loop_syscalls(c->w->loop));
@@ -514,7 +547,12 @@ static bool send_md5(struct server *sv, const uint8_t *salt)
 	char hash[MD5_PASSWD_LEN + 1], resp[MD5_PASSWD_LEN + 1];
 	struct pktbuf *pb = &sv->c.w->tmp;
 
-	if (!pw || (sec && sec->kind == SECRET_SCRAM)) {
+	if (pw && sec && sec->kind == SECRET_SCRAM) {
+		/* PgBouncer's words: a SCRAM verifier cannot answer md5 */
+		server_login_fail(sv, "wrong password type");
+		return false;
+	}
+	if (!pw) {
 		server_login_fail(sv, "server asked for an md5 password, and pgring has none for this user");
 		return false;
 	}
@@ -585,7 +623,11 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 		const struct secret *sec;
 		const char *pw = server_password(sv, &sec);
 
-		if (!pw || (sec && sec->kind != SECRET_PLAIN)) {
+		if (pw && sec && sec->kind != SECRET_PLAIN) {
+			server_login_fail(sv, "wrong password type");	/* a hash is no password */
+			return false;
+		}
+		if (!pw) {
 			server_login_fail(sv, "server asked for a cleartext password, and pgring has none for this user");
 			return false;
 		}
@@ -684,6 +726,7 @@ static void login_done(struct server *sv)
 		scram_client_clear(sv->scram);	/* it holds the password */
 	free(sv->scram);
 	sv->scram = NULL;
+	sv->proving = true;
 	pool->have_welcome = pool->nwelcome > 0;
 	server_log(sv, LOG_LVL_DEBUG, "login done");
 	if (sv->c.w->cfg->log_connections)
@@ -702,7 +745,6 @@ static void login_done(struct server *sv)
 
 static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct error_fields ef;
 	struct msg_rd r;
 
 	switch (type) {
@@ -718,8 +760,7 @@ static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, 
 	case 'N':
 		return true;
 	case 'E':
-		proto_parse_error(body, len, &ef);
-		server_login_fail(sv, ef.message ? ef.message : "login failed");
+		server_login_refused(sv, body, len);
 		return false;
 	case 'Z':
 		login_done(sv);
@@ -849,7 +890,8 @@ static bool hidden_message(struct server *sv, uint8_t type, const uint8_t *body,
 		server_log(sv, LOG_LVL_WARNING, "pgring's own query failed: %s",
 			   ef.message ? ef.message : "?");
 		if (sv->state == SV_USED) {
-			server_close(sv, "reset or connect query failed");
+			server_close(sv, sv->proving && sv->last_used_us ?
+				     "server_check_query failed" : "reset or connect query failed");
 			return false;
 		}
 		return true;
@@ -924,7 +966,7 @@ static void server_on_eof(struct conn *c, int err)
 	struct server *sv = sv_of(c);
 
 	if (sv->state == SV_LOGIN) {
-		server_login_fail(sv, err ? strerror(-err) : "server closed the connection during login");
+		server_login_lost(sv, err ? strerror(-err) : "server closed the connection during login");
 		return;
 	}
 	if (sv->state == SV_CANCEL) {

@@ -96,18 +96,12 @@ void stats_received(struct conn *c, uint32_t bytes)
 
 void stats_request(struct client *cl, uint8_t type)
 {
-	struct stats *st = &cl->pool->stats.total;
 	uint64_t now;
 
-	/* with named statements tracked, prepared.c counts what it sends */
-	if (!cl->server || !cl->server->prep_on) {
-		if (type == 'P') {
-			st->client_parse_count++;
-			st->server_parse_count++;	/* forwarded as is */
-		} else if (type == 'B') {
-			st->bind_count++;
-		}
-	}
+	/* the prepared-statement counters are prepared.c's: PgBouncer's
+	 * documentation has them "only applicable in named prepared statement
+	 * tracking mode", so an untracked Parse or Bind counts nothing */
+	(void)type;
 	if (cl->query_start_us && cl->xact_start_us)
 		return;
 	now = loop_now_us(cl->c.w->loop);

@@ -185,6 +185,7 @@ struct client {
 	uint64_t query_start_us;	/* stats.c: the request being answered began */
 	uint64_t xact_start_us;		/* stats.c: the transaction began */
 	uint64_t wait_start_us;		/* entered CL_WAITING */
+	bool wait_notified;		/* told of its wait (query_wait_notify) */
 	uint64_t state_since_us;	/* entered its current state */
 	/* a CancelRequest connection: the server connection carrying it */
 	struct server *cancel_conn;
@@ -231,6 +232,10 @@ struct server {
 	struct scram_client *scram;
 	bool login_sent;
 	uint64_t last_used_us;
+	/* the next ReadyForQuery ends a login or a server_check_query: it
+	 * proves the server alive, so that pool_pair hands it over unchecked */
+	bool proving;
+	uint64_t proven_us;		/* when it last proved so */
 	struct loop_timer timer;
 	/* cancel connection payload: PostgreSQL's key of the target backend */
 	uint32_t cancel_pid, cancel_key;
@@ -281,6 +286,7 @@ struct pool {
 	uint64_t last_login_fail_us;
 	char last_error[256];
 	bool reserve_warned;		/* "taking connection from reserve_pool" logged */
+	bool pairing, pair_again;	/* pool_pair is running; run it once more */
 	/* clients and servers whose ->pool is this one, until they are freed:
 	 * an auto-database pool is freed only at 0 (autodb_idle_timeout) */
 	unsigned refs;
@@ -439,7 +445,9 @@ void pool_change_client(struct client *cl, enum client_state st);
 void pool_change_server(struct server *sv, enum server_state st);
 void pool_want_server(struct client *cl);		/* queue cl and pair when possible */
 void pool_server_ready(struct server *sv);		/* login done or reset done */
-void pool_login_failed(struct pool *pool, const char *msg);
+/* sqlstate NULL: a failure that may pass; the clients wait for the retry */
+void pool_login_failed(struct pool *pool, const char *sqlstate, const char *msg);
+bool pool_fast_fail(struct client *cl);	/* true: refused, logins keep failing */
 void pool_launch_failed(struct pool *pool, const char *why);	/* no socket: DNS, fds, ... */
 void pool_report_launch_failure(struct pool *pool);	/* janitor: if the timer could not */
 void pool_server_gone(struct pool *pool);

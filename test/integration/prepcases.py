@@ -369,6 +369,38 @@ def case_random(port, seed="1", rounds="150"):
         c.close()
 
 
+def case_dealloc_all_reuse(port):
+    """psycopg 3: after DEALLOCATE ALL or DISCARD ALL (simple queries, as
+    psycopg sends them) it prepares the same names again and uses them."""
+    c = Conn(port)
+    for stmt in ("DEALLOCATE ALL", "DISCARD ALL", "deallocate all"):
+        for n in range(2):
+            say(c.batch(parse("_pg3_%d" % n, "select %d + $1::int" % n), bind("", "_pg3_%d" % n, ["1"]),
+                        execute()))
+        say(c.batch(query(stmt), sync=False))
+        for n in range(2):
+            say(c.batch(parse("_pg3_%d" % n, "select %d * 10 + $1::int" % n),
+                        bind("", "_pg3_%d" % n, ["2"]), execute()))
+            say(c.batch(bind("", "_pg3_%d" % n, ["3"]), execute()))
+        say(c.batch(query("DEALLOCATE ALL"), sync=False))
+    say(c.batch(bind("", "_pg3_0", ["4"]), execute()))     # gone: 26000
+    c.close()
+
+
+def case_parse_fail_reuse(port):
+    """A named Parse that fails inside a pipeline leaves no statement: the
+    same name is parsed again, in the next pipeline and in the same one."""
+    c = Conn(port)
+    say(c.batch(parse("s1", "select no_such_column"), bind("", "s1"), execute(),
+                parse("s2", "select 2")))
+    say(c.batch(parse("s1", "select 1"), bind("", "s1"), execute()))
+    say(c.batch(parse("s2", "select 22"), bind("", "s2"), execute()))
+    say(c.batch(parse("s3", "select 1/"), sync=True))
+    say(c.batch(parse("s3", "select 3"), bind("", "s3"), execute(), describe(b"S", "nosuch")))
+    say(c.batch(bind("", "s3"), execute()))
+    c.close()
+
+
 CASES = {
     "random": case_random,
     "evict_after_error": case_evict_after_error,
@@ -379,6 +411,8 @@ CASES = {
     "bind_large": case_bind_large,
     "many_parses": case_many_parses,
     "parse_over_limit": case_parse_over_limit,
+    "dealloc_all_reuse": case_dealloc_all_reuse,
+    "parse_fail_reuse": case_parse_fail_reuse,
 }
 
 if __name__ == "__main__":

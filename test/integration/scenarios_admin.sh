@@ -184,7 +184,7 @@ sc_admin_disable_kill() {
 	c=$(pgring_conn testdb u_md5 pw_md5)
 	out=$(console "DISABLE testdb") || { echo "DISABLE: $out"; return 1; }
 	expect_eq "SHOW DATABASES disabled" "$(console_val "SHOW DATABASES" testdb disabled)" 1 || return 1
-	pq "$c" expect-error connect "database does not allow connections: testdb" || return 1
+	pq "$c" expect-error connect 'database "testdb" is disabled' || return 1
 	out=$(console "ENABLE testdb") || { echo "ENABLE: $out"; return 1; }
 	pq "$c" query "SELECT 1" >/dev/null || { echo "refused after ENABLE"; return 1; }
 	out=$(console "DISABLE") && { echo "DISABLE without a database succeeded"; return 1; }

@@ -315,11 +315,13 @@ query_wait_timeout = 2" || return 1
 	expect_eq "after the holder left" "$out" u_md5
 }
 
-# PostgreSQL unreachable: a waiting client hears of it, not after query_wait_timeout
+# PostgreSQL unreachable: a waiting client waits for the retries (PgBouncer's
+# behaviour, conformance issue 16) and hears why at query_wait_timeout
 sc_server_down() {
 	local c out t0 t
 	pgring_write_config "$1" "auth_type = trust
 $TXN
+query_wait_timeout = 2
 server_login_retry = 1" "$(default_userlist)" || return 1
 	sed -i "s|^testdb = .*|testdb = host=127.0.0.1 port=$(free_port) dbname=testdb|" "$PGRING_CONF"
 	pgring_launch && pgring_wait_up "$1" || return 1
@@ -329,6 +331,7 @@ server_login_retry = 1" "$(default_userlist)" || return 1
 	t=$(elapsed "$t0")
 	echo "failed after $t s: $out"
 	awk -v t="$t" 'BEGIN { exit !(t < 5) }' || return 1
+	echo "$out" | grep -q "could not connect to server" || { echo "the cause is not told"; return 1; }
 	alive "$PGRING_PID"
 }
 
