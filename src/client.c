@@ -158,6 +158,13 @@ static void client_close(struct client *cl, const char *why)
 	conn_close(&cl->c);
 }
 
+void client_close_all(struct worker *w, const char *why)
+{
+	/* client_detach() takes each off w->clients */
+	while (!list_empty(&w->clients))
+		client_close(list_entry(list_first(&w->clients), struct client, all), why);
+}
+
 /* Sends an ErrorResponse, then closes once it is out. */
 void client_fail(struct client *cl, const char *sqlstate, const char *fmt, ...)
 {
@@ -220,7 +227,9 @@ void client_accept(struct worker *w, int fd)
 		return;
 	}
 	conn_start_recv(&cl->c);
-	if (w->shutdown) {
+	/* a connection from a closing listener's queue came before the
+	 * shutdown (the kernel completed it): it is served */
+	if (w->shutdown && !w->accept_draining) {
 		client_fail(cl, "57P01", "pgring is shutting down");
 		return;
 	}
