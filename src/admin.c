@@ -1528,7 +1528,7 @@ static void tick_fire(struct loop *loop, struct loop_timer *t)
 			close_idle(a, p->dbname, "pause mode");
 	again = settle_pending(a);
 	if (w->shutdown && a->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
-		if (count_servers(a, NULL) == 0) {
+		if (count_servers(a, NULL) == 0 && !w->nlisteners_open) {
 			log_info(w->log, "no server connections left, exiting");
 			loop_stop(w->loop);
 			return;
@@ -1889,7 +1889,18 @@ void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 		return;
 	}
 	log_info(w->log, "%s, shutting down once clients are gone", why);
-	if (!w->nclients)
+	admin_maybe_exit(w);
+}
+
+void admin_maybe_exit(struct worker *w)
+{
+	struct admin *a = w->admin;
+
+	if (!w->shutdown || w->nlisteners_open)
+		return;
+	if (a && a->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
+		tick_arm(a);	/* it counts the servers */
+	else if (!w->nclients)
 		loop_stop(w->loop);
 }
 

@@ -143,7 +143,7 @@ static void client_detach(struct client *cl)
 	list_remove(&w->clients, &cl->all);
 	w->nclients--;
 	if (w->shutdown && !w->nclients)
-		loop_stop(w->loop);
+		admin_maybe_exit(w);
 }
 
 static void client_close(struct client *cl, const char *why)
@@ -226,13 +226,10 @@ void client_accept(struct worker *w, int fd)
 		client_fail(cl, "53200", "out of memory");
 		return;
 	}
+	/* during a shutdown too: the kernel completed this connection while
+	 * we still listened (a listener's queue is taken before it closes),
+	 * so it is served like the clients already in */
 	conn_start_recv(&cl->c);
-	/* a connection from a closing listener's queue came before the
-	 * shutdown (the kernel completed it): it is served */
-	if (w->shutdown && !w->accept_draining) {
-		client_fail(cl, "57P01", "pgring is shutting down");
-		return;
-	}
 }
 
 /* ---- login done ---- */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -354,8 +356,12 @@ static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 	struct worker *w = ls->w;
 
 	if (w->shutdown) {
-		if (res >= 0)
+		if (res >= 0 && w->exiting) {
+			close(res);
+			++*loop_syscalls(loop);
+		} else if (res >= 0) {
 			client_accept(w, res);	/* won the race with the cancel */
+		}
 		if (!more)
 			close_listener(w, ls);
 		return;
@@ -410,6 +416,7 @@ static int start_listeners(struct worker *w)
 			return -1;
 		}
 		log_info(w->log, "listening on %s", ls->nl.name);
+		w->nlisteners_open++;
 	}
 	w->client_sock_gone = accept_update;
 	accept_update(w);
@@ -430,13 +437,11 @@ static void drain_queue(struct worker *w, struct listen_sock *ls)
 	++*loop_syscalls(w->loop);
 	if (fcntl(ls->sock.fd, F_SETFL, O_NONBLOCK) < 0)
 		return;
-	w->accept_draining = true;
 	while (max-- && (fd = accept4(ls->sock.fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
 		++*loop_syscalls(w->loop);
 		client_accept(w, fd);
 	}
 	++*loop_syscalls(w->loop);
-	w->accept_draining = false;
 }
 
 /* Once its accept's final completion is in: nothing listens any more, and
@@ -450,6 +455,25 @@ static void close_listener(struct worker *w, struct listen_sock *ls)
 	loop_sock_close(w->loop, &ls->sock);
 	ls->nl.fd = -1;
 	net_close_listener(&ls->nl);
+	if (w->nlisteners_open && !--w->nlisteners_open && !w->exiting)
+		admin_maybe_exit(w);
+}
+
+/*
+ * With tcp_defer_accept a handshake that is complete waits outside the
+ * listen queue until the client's first bytes come, where no accept can
+ * take it, and closing the listener resets it: a so_reuseport hand-over
+ * lost such connections.  Off from now on, they join the queue that
+ * close_listener() takes.
+ */
+static void undefer(struct worker *w, struct listen_sock *ls)
+{
+	int zero = 0;
+
+	if (ls->nl.family == AF_UNIX || ls->sock.fd < 0 || w->cfg->tcp_defer_accept <= 0)
+		return;
+	++*loop_syscalls(w->loop);
+	(void)setsockopt(ls->sock.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &zero, sizeof(zero));
 }
 
 /* Shutdown begins: accepting stops now, and each listener closes as soon
@@ -460,6 +484,7 @@ static void stop_listeners(struct worker *w)
 		struct listen_sock *ls = &w->listeners[i];
 
 		loop_timer_stop(w->loop, &ls->retry);
+		undefer(w, ls);
 		if (ls->op.armed)
 			loop_cancel(w->loop, &ls->op);
 		else

@@ -333,7 +333,7 @@ struct worker {
 	struct loop_op sigop;
 	bool shutdown;
 	bool exiting;			/* the loop ended: main.c closes everything */
-	bool accept_draining;		/* main.c takes a closing listener's queue */
+	unsigned nlisteners_open;	/* a shutdown ends only once they are closed */
 	int exit_code;
 	struct pktbuf tmp;		/* scratch for building messages */
 	char *cfg_path;

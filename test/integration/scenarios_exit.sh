@@ -168,47 +168,66 @@ pool_mode = transaction" || return 1
 	expect_eq "the committed row in PostgreSQL" "$(pg_sql "SELECT x FROM exit_t")" 7
 }
 
+# ex_handover_to DIR: a new instance on the config in DIR (same port), then
+# SIGTERM to the running one, which must drain and exit 0
+ex_handover_to() {
+	local old=$PGRING_PID conf=$PGRING_CONF n
+	n=$(ss -Htln "( sport = :$PGRING_PORT )" | wc -l)
+	PGRING_CONF=$1/pgring.ini
+	pgring_launch || return 1
+	PGRING_CONF=$conf
+	wait_until 10 eval '[ "$(ss -Htln "( sport = :$PGRING_PORT )" | wc -l)" -gt '"$n"' ]' ||
+		{ echo "the new instance did not listen"; cat "$1/pgring.log" "$PGRING_ERR"; return 1; }
+	sleep 0.3
+	kill -TERM "$old"
+	ex_gone "$old" 10 || { echo "the old instance did not exit after SIGTERM"; return 1; }
+	wait "$old"
+	expect_eq "the old instance's exit status" "$?" 0
+}
+
 # so_reuseport hand-over: a second instance on the same port, then SIGTERM to
 # the first, while pgbench opens a connection per transaction: no transaction
-# fails, the old instance exits, the new one serves.
+# fails, every old instance exits, the last one serves.  Each instance has a
+# directory of its own (unix socket, pidfile, log), as PgBouncer asks.
+# EXIT_HANDOVERS (default 3) hand-overs, EXIT_PGBENCH_CLIENTS (4) clients.
 sc_exit_reuseport_handover() {
-	local a dirb confb b f=$T_ROOT/pgbench.out script=$T_ROOT/select1.sql pb rc
+	local n=${EXIT_HANDOVERS:-3} c=${EXIT_PGBENCH_CLIENTS:-4} d i dirs f=$T_ROOT/pgbench.out
+	local script=$T_ROOT/select1.sql pb rc served=0
 	command -v pgbench >/dev/null || { SKIP_REASON="no pgbench"; return 77; }
 	pgring_start "$1" "auth_type = trust
 so_reuseport = 1" || return 1
-	a=$PGRING_PID
-	dirb=$PGRING_DIR/b
-	mkdir -p "$dirb" || return 1
-	cp "$PGRING_DIR/userlist.txt" "$dirb/" || return 1
-	sed "s#$PGRING_DIR#$dirb#g" "$PGRING_CONF" >"$dirb/pgring.ini" || return 1
-	own "$dirb"
+	dirs="$PGRING_DIR"
+	for ((i = 1; i <= n; i++)); do
+		d=$PGRING_DIR/h$i
+		mkdir -p "$d" || return 1
+		cp "$PGRING_DIR/userlist.txt" "$d/" || return 1
+		sed "s#$PGRING_DIR/#$d/#g; s#^unix_socket_dir = .*#unix_socket_dir = $d#" "$PGRING_CONF" \
+			>"$d/pgring.ini" || return 1
+		dirs="$dirs $d"
+	done
+	own "$PGRING_DIR"
 	echo "SELECT 1;" >"$script"
-	PGPASSWORD=pw_trust timeout -k 2 30 pgbench -n -C -c 2 -T 4 -f "$script" \
+	PGPASSWORD=pw_trust timeout -k 2 60 pgbench -n -C -c "$c" -T $((2 + n)) -f "$script" \
 		-h 127.0.0.1 -p "$PGRING_PORT" -U u_trust testdb >"$f" 2>&1 &
 	pb=$!
 	track_pid "$pb"
-	sleep 1
-	confb=$PGRING_CONF PGRING_CONF=$dirb/pgring.ini
-	pgring_launch || return 1
-	PGRING_CONF=$confb
-	b=$PGRING_PID
-	wait_until 10 eval '[ "$(ss -Htln "( sport = :$PGRING_PORT )" | wc -l)" -ge 2 ]' ||
-		{ echo "the second instance did not listen"; cat "$dirb/pgring.log"; return 1; }
-	sleep 0.5
-	kill -TERM "$a"
-	ex_gone "$a" 10 || { echo "the old instance did not exit after SIGTERM"; return 1; }
-	wait "$a"
-	expect_eq "the old instance's exit status" "$?" 0 || return 1
+	sleep 0.7
+	for ((i = 1; i <= n; i++)); do
+		ex_handover_to "$PGRING_DIR/h$i" || return 1
+	done
 	wait "$pb"
 	rc=$?
-	cat "$f"
-	[ "$rc" = 0 ] || { echo "pgbench failed ($rc)"; return 1; }
+	grep -v "^\(scaling\|query mode\|number of thr\|maximum\|duration\|latency\|transaction type\|pgbench (\)" "$f"
+	[ "$rc" = 0 ] || { echo "pgbench failed ($rc) across $n hand-overs"; return 1; }
 	grep -q "aborted" "$f" && { echo "pgbench clients aborted"; return 1; }
 	grep -Eq "number of failed transactions: 0 " "$f" || ! grep -q "failed transactions" "$f" ||
 		{ echo "failed transactions"; return 1; }
-	grep -q "connection authorized\|login attempt" "$dirb/pgring.log" ||
-		{ echo "the new instance served nobody"; return 1; }
-	still_serves "the new instance, after the hand-over" || return 1
+	for d in $dirs; do
+		grep -q "login attempt" "$d/pgring.log" && served=$((served + 1))
+	done
+	echo "instances that served clients: $served of $((n + 1))"
+	[ "$served" -ge 2 ] || { echo "the clients never moved to a new instance"; return 1; }
+	still_serves "the last instance, after the hand-overs" || return 1
 }
 
 # Keys PgBouncer does not reload keep their running value, with a warning;
