@@ -679,15 +679,31 @@ static void drain(struct worker *w)
 		log_warning(w->log, "exit: %u operations did not end in time", loop_armed(w->loop));
 }
 
+/* A client or server not freed: each holds its pool until then, and every
+ * accepted client socket is counted until its free. */
+static bool conns_left(struct worker *w)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, &w->pools)
+		if (list_entry(pos, struct pool, node)->refs)
+			return true;
+	return w->nclient_socks > 0;
+}
+
 /* The order matters: conns before their pools, the loop before the fds
- * its ops may still name (after a failed drain), the config last. */
+ * its ops may still name (after a failed drain), the config last.  Conns
+ * a failed drain left (a loop the kernel refuses) keep their memory, which
+ * the kernel may still use, and the pools they point to. */
 static void teardown(struct worker *w)
 {
 	if (w->loop) {
 		close_all(w);
 		drain(w);
 		admin_free(w);
-		if (!loop_armed(w->loop))
+		if (conns_left(w))
+			log_warning(w->log, "exit: connections left open, their memory kept");
+		else
 			pool_free_all(w);
 		loop_free(w->loop);
 		w->loop = NULL;
