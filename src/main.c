@@ -132,8 +132,9 @@ static int daemonize(struct logger *lg)
 	if (pid > 0)
 		_exit(0);
 	/* no directory kept busy (an unmount would fail), and files created
-	 * with a known mode whatever the shell's umask; every path pgring
-	 * opens later (config, reload) was made absolute before */
+	 * with a known mode whatever the shell's umask.  The config file and
+	 * the pidfile were made absolute before; other relative paths in the
+	 * config are read from / at a reload (the docs say to avoid them) */
 	if (chdir("/") < 0)
 		return -1;
 	umask(022);
@@ -823,17 +824,39 @@ static int start(struct worker *w)
 	return 0;
 }
 
+/* The pidfile's path as given, or made absolute before -d leaves the
+ * directory a relative one names a file in; NULL when out of memory. */
+static char *pidfile_path(const char *p)
+{
+	char cwd[4096], *abs;
+
+	if (!p || !*p || p[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(p ? p : "");
+	abs = malloc(strlen(cwd) + strlen(p) + 2);
+	if (abs)
+		sprintf(abs, "%s/%s", cwd, p);
+	return abs;
+}
+
 static int run(struct worker *w, const struct opts *o)
 {
+	char *pidfile;
 	int ret;
 
 	if (prepare(w, o) < 0)
 		return 1;
-	if (o->daemon && daemonize(w->log) < 0) {
-		log_msg(w->log, LOG_LVL_FATAL, "could not daemonize: %s", strerror(errno));
+	if (!(pidfile = pidfile_path(w->cfg->pidfile))) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
 		return 1;
 	}
-	if (write_pidfile(w, w->cfg->pidfile) < 0 || start(w) < 0)
+	if (o->daemon && daemonize(w->log) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "could not daemonize: %s", strerror(errno));
+		free(pidfile);
+		return 1;
+	}
+	ret = write_pidfile(w, pidfile);
+	free(pidfile);
+	if (ret < 0 || start(w) < 0)
 		return 1;
 	log_info(w->log, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION,
 		 (int)getpid());
