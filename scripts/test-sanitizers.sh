@@ -16,13 +16,11 @@ SANITIZER_LOG_DIR=$(mktemp -d /tmp/pgring-asan.XXXXXX)
 chmod 1777 "$SANITIZER_LOG_DIR"
 trap 'rm -rf "$SANITIZER_LOG_DIR"' EXIT
 export SANITIZER_LOG_DIR
-# Leak checking at exit is off by default: pgring exits without freeing its
-# config, auth_file, loop, listeners and pools (allocations that live as long
-# as the process, not leaks that grow), and LeakSanitizer would report every
-# instance.  Leaks that grow are caught by robust_many (fds and RSS over two
-# rounds of thousands of connections) and by the fuzzers, which run with
-# LeakSanitizer on.  SANITIZER_LEAKS=1 turns it on here too.
-export ASAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/asan:halt_on_error=1:detect_leaks=${SANITIZER_LEAKS:-0}:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+# Leak checking at exit is on: every exit (a shutdown, a signal, a fatal
+# error, a start that fails) closes every connection and frees everything
+# pgring allocated, so any LeakSanitizer report is a real leak.
+# SANITIZER_LEAKS=0 turns it off.
+export ASAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/asan:halt_on_error=1:detect_leaks=${SANITIZER_LEAKS:-1}:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
 export UBSAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/ubsan:halt_on_error=1:print_stacktrace=1"
 
 # the same run as scripts/test.sh; warnings are the main build's business

@@ -1597,6 +1597,11 @@ static int reload_config(struct worker *w, const char *why)
 		log_error(w->log, "config reload failed, keeping the running config: %s", err);
 		return -1;
 	}
+	if (config_keep_no_reload(cfg, w->cfg, warn_cb, w->log) < 0) {
+		log_error(w->log, "config reload failed, keeping the running config: out of memory");
+		config_free(cfg);
+		return -1;
+	}
 	if (cfg->auth_file && *cfg->auth_file &&
 	    userlist_load(cfg->auth_file, &ul, err, sizeof(err), warn_cb, w->log) < 0) {
 		log_error(w->log, "auth_file reload failed, keeping the running config: %s", err);
@@ -1726,7 +1731,7 @@ static void tick_fire(struct loop *loop, struct loop_timer *t)
 			close_idle(a, p->dbname, "pause mode");
 	again = settle_pending(a);
 	if (w->shutdown && a->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
-		if (count_servers(a, NULL) == 0) {
+		if (count_servers(a, NULL) == 0 && !w->nlisteners_open) {
 			log_info(w->log, "no server connections left, exiting");
 			loop_stop(w->loop);
 			return;
@@ -1788,7 +1793,12 @@ void admin_resume_all(struct worker *w, const char *why)
 {
 	struct admin *a = w->admin;
 
-	if (!a || !a->paused || w->shutdown)
+	if (a && w->shutdown) {
+		/* PgBouncer 1.23+: a shutdown cannot be called off */
+		log_info(w->log, "%s during a shutdown: ignored", why);
+		return;
+	}
+	if (!a || !a->paused)
 		return;
 	log_info(w->log, "%s, resuming", why);
 	a->paused = false;
@@ -2074,6 +2084,35 @@ static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *
 	reply_ok(cl, tag);
 }
 
+bool admin_drops_waiters(const struct worker *w)
+{
+	return w->shutdown && w->admin && w->admin->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS;
+}
+
+static void fail_list(struct list *l)
+{
+	while (!list_empty(l))
+		client_fail(list_entry(list_first(l), struct client, node), "57P01",
+			    "pgring is shutting down");
+}
+
+/*
+ * SHUTDOWN WAIT_FOR_SERVERS (SIGINT): a client without a server will get
+ * none any more (paused ones included); it is told and disconnected, as in
+ * PgBouncer 1.23+, rather than held until the process exits.
+ */
+static void drop_waiters(struct worker *w)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, &w->pools) {
+		struct pool *p = list_entry(pos, struct pool, node);
+
+		fail_list(&p->waiting);
+		fail_list(&p->wait_login);
+	}
+}
+
 void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 {
 	struct admin *a = w->admin;
@@ -2092,12 +2131,24 @@ void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS && a) {
 		log_info(w->log, "%s, shutting down once server connections are released", why);
 		a->paused = true;
+		drop_waiters(w);
 		close_idle(a, NULL, "shutting down");
 		tick_arm(a);
 		return;
 	}
 	log_info(w->log, "%s, shutting down once clients are gone", why);
-	if (!w->nclients)
+	admin_maybe_exit(w);
+}
+
+void admin_maybe_exit(struct worker *w)
+{
+	struct admin *a = w->admin;
+
+	if (!w->shutdown || w->nlisteners_open)
+		return;
+	if (a && a->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
+		tick_arm(a);	/* it counts the servers */
+	else if (!w->nclients)
 		loop_stop(w->loop);
 }
 

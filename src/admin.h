@@ -62,5 +62,13 @@ int admin_reload(struct worker *w, const char *why);	/* 0, or -1 with the old co
 void admin_pause_all(struct worker *w, const char *why);
 void admin_resume_all(struct worker *w, const char *why);
 void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why);
+/* SHUTDOWN WAIT_FOR_SERVERS runs: a client asking for a server is dropped. */
+bool admin_drops_waiters(const struct worker *w);
+/*
+ * A shutdown ends once the listeners are closed (their queues taken: those
+ * clients are served too) and what it waits for is gone: the clients
+ * (WAIT_FOR_CLIENTS) or the servers (WAIT_FOR_SERVERS, checked by its tick).
+ */
+void admin_maybe_exit(struct worker *w);
 
 #endif

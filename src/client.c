@@ -151,7 +151,7 @@ static void client_detach(struct client *cl)
 	list_remove(&w->clients, &cl->all);
 	w->nclients--;
 	if (w->shutdown && !w->nclients)
-		loop_stop(w->loop);
+		admin_maybe_exit(w);
 }
 
 /* PgBouncer's line for every client that goes, refused ones included: operators grep for it */
@@ -170,6 +170,13 @@ static void client_close(struct client *cl, const char *why)
 	log_closing(cl, why);
 	client_detach(cl);
 	conn_close(&cl->c);
+}
+
+void client_close_all(struct worker *w, const char *why)
+{
+	/* client_detach() takes each off w->clients */
+	while (!list_empty(&w->clients))
+		client_close(list_entry(list_first(&w->clients), struct client, all), why);
 }
 
 /* Sends an ErrorResponse, then closes once it is out. */
@@ -241,11 +248,10 @@ void client_accept(struct worker *w, int fd)
 		client_fail(cl, "53200", "out of memory");
 		return;
 	}
+	/* during a shutdown too: the kernel completed this connection while
+	 * we still listened (a listener's queue is taken before it closes),
+	 * so it is served like the clients already in */
 	conn_start_recv(&cl->c);
-	if (w->shutdown) {
-		client_fail(cl, "57P01", "pgring is shutting down");
-		return;
-	}
 }
 
 /* ---- login done ---- */

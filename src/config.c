@@ -1568,6 +1568,39 @@ bool config_key_at(const struct config *cfg, size_t idx, struct config_key_info 
 	return true;
 }
 
+/*
+ * PgBouncer's reload: a key it marks as not reloadable keeps its running
+ * value, with a warning naming the key, and SHOW CONFIG shows what runs.
+ * -1 only when out of memory (next is then unusable).
+ */
+int config_keep_no_reload(struct config *next, const struct config *running,
+			  void (*warn)(void *arg, const char *msg), void *arg)
+{
+	char was[512], now[512], msg[1200];
+
+	for (size_t i = 0; i < NBOUNCER_KEYS; i++) {
+		const struct key_def *k = &bouncer_keys[i];
+		union kval v;
+
+		if (!(k->flags & KF_NO_RELOAD) || k->off == NOFIELD)
+			continue;
+		key_show(running, k, was, sizeof(was));
+		key_show(next, k, now, sizeof(now));
+		if (!strcmp(was, now))
+			continue;
+		load_value(running, k, &v);
+		if (is_string_type(k->type) && v.s && !(v.s = strdup(v.s)))
+			return -1;
+		store_value(next, k, &v);
+		if (warn) {
+			snprintf(msg, sizeof(msg), "config file: %s = %s is not reloadable, "
+				 "keeping %s = %s until a restart", k->name, now, k->name, was);
+			warn(arg, msg);
+		}
+	}
+	return 0;
+}
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)

@@ -235,6 +235,10 @@ bool config_list_has(const char *list, const char *name);
 
 /* The idx'th [pgbouncer] key, in SHOW CONFIG order; false past the last. */
 bool config_key_at(const struct config *cfg, size_t idx, struct config_key_info *info);
+/* Keys PgBouncer does not reload keep running's values in next, each change
+ * warned about; -1 when out of memory. */
+int config_keep_no_reload(struct config *next, const struct config *running,
+			  void (*warn)(void *arg, const char *msg), void *arg);
 /* A copy of cfg with key set to value, as the console's SET does; the
  * original is untouched.  0 or -1 with the reason in err. */
 int config_set(const struct config *cfg, const char *key, const char *value, struct config **out,

@@ -396,6 +396,16 @@ void loop_stop(struct loop *loop)
 	loop->stop = true;
 }
 
+unsigned loop_armed(const struct loop *loop)
+{
+	return loop->narmed;
+}
+
+bool loop_idle(const struct loop *loop)
+{
+	return !loop->narmed && !loop->ndefer;
+}
+
 /* ---- sockets and ops ---- */
 
 int loop_sock_open(struct loop *loop, struct loop_sock *sock, int fd)
@@ -429,8 +439,11 @@ void loop_sock_close(struct loop *loop, struct loop_sock *sock)
 	sock->ready = 0;
 }
 
-static void op_arm(struct loop_op *op, struct loop_sock *sock, loop_cb_t cb, enum loop_op_type type)
+static void op_arm(struct loop *loop, struct loop_op *op, struct loop_sock *sock, loop_cb_t cb,
+		   enum loop_op_type type)
 {
+	if (!op->armed)
+		loop->narmed++;
 	op->cb = cb;
 	op->sock = sock;
 	op->type = (uint8_t)type;
@@ -444,26 +457,26 @@ static void op_arm(struct loop_op *op, struct loop_sock *sock, loop_cb_t cb, enu
 
 void loop_accept(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb)
 {
-	op_arm(op, sock, cb, LOOP_OP_ACCEPT);
+	op_arm(loop, op, sock, cb, LOOP_OP_ACCEPT);
 	loop->ops->accept(loop, op);
 }
 
 void loop_accept_once(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb)
 {
-	op_arm(op, sock, cb, LOOP_OP_ACCEPT_ONE);
+	op_arm(loop, op, sock, cb, LOOP_OP_ACCEPT_ONE);
 	loop->ops->accept(loop, op);
 }
 
 void loop_recv(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb)
 {
-	op_arm(op, sock, cb, LOOP_OP_RECV);
+	op_arm(loop, op, sock, cb, LOOP_OP_RECV);
 	loop->ops->recv(loop, op);
 }
 
 void loop_send(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb,
 	       struct iovec *iov, int iovcnt)
 {
-	op_arm(op, sock, cb, LOOP_OP_SEND);
+	op_arm(loop, op, sock, cb, LOOP_OP_SEND);
 	op->iov = iov;
 	op->iovcnt = iovcnt > 0 && iov ? iovcnt : 0;
 	op->sent = 0;
@@ -476,7 +489,7 @@ void loop_send(struct loop *loop, struct loop_sock *sock, struct loop_op *op, lo
 void loop_connect(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb,
 		  const struct sockaddr *addr, socklen_t addrlen)
 {
-	op_arm(op, sock, cb, LOOP_OP_CONNECT);
+	op_arm(loop, op, sock, cb, LOOP_OP_CONNECT);
 	op->addr = addr;
 	op->addrlen = addrlen;
 	loop->ops->connect(loop, op);
@@ -484,7 +497,7 @@ void loop_connect(struct loop *loop, struct loop_sock *sock, struct loop_op *op,
 
 void loop_poll(struct loop *loop, struct loop_sock *sock, struct loop_op *op, loop_cb_t cb)
 {
-	op_arm(op, sock, cb, LOOP_OP_POLL);
+	op_arm(loop, op, sock, cb, LOOP_OP_POLL);
 	loop->ops->poll(loop, op);
 }
 

@@ -147,6 +147,9 @@ struct loop_params {
  * (if non-NULL, errlen bytes) then says why.
  */
 struct loop *loop_new(const struct loop_params *p, const char **why, char *errmsg, size_t errlen);
+/* Ops still armed are cancelled in the kernel and their completions reaped
+ * (not dispatched) first: an armed op holds its socket open, and a ring torn
+ * down with one in it keeps a listener accepting after the process is gone. */
 void loop_free(struct loop *loop);
 enum loop_backend_kind loop_backend(const struct loop *loop);
 const char *loop_backend_name(const struct loop *loop);
@@ -163,6 +166,11 @@ int loop_run_once(struct loop *loop);
 /* Turns until loop_stop() (0) or a fatal error (-errno). */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
+/* Ops armed now (their final completion not yet dispatched). */
+unsigned loop_armed(const struct loop *loop);
+/* No op armed and no deferred call pending: what an orderly exit waits for
+ * before loop_free(), so that no socket outlives the process in the kernel. */
+bool loop_idle(const struct loop *loop);
 
 /* Sockets: sets the flags the backend wants (blocking for io_uring,
  * O_NONBLOCK for epoll) and registers it where needed. */

@@ -36,6 +36,7 @@ struct loop {
 	struct loop_stats stats;
 	uint64_t now_us;
 	bool stop;
+	unsigned narmed;		/* ops armed: loop_armed() */
 
 	/* timer min-heap */
 	struct loop_timer **heap;
@@ -57,8 +58,10 @@ struct loop {
 /* Backends call this with a final or intermediate result. */
 static inline void loop_complete(struct loop *loop, struct loop_op *op, int res, bool more)
 {
-	if (!more)
+	if (!more && op->armed) {
 		op->armed = false;
+		loop->narmed--;
+	}
 	op->cb(loop, op, res, more);
 }
 

@@ -124,12 +124,77 @@ static int uring_init(struct loop *loop, char *err, size_t errlen)
 	return 0;
 }
 
+/* Final completions of a teardown's cancels, counted off, not dispatched:
+ * nobody is left to call back. */
+static void reap_silently(struct loop *loop)
+{
+	struct uring_be *be = be_of(loop);
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&be->ring, head, cqe) {
+		struct loop_op *op = (struct loop_op *)(uintptr_t)cqe->user_data;
+
+		n++;
+		if (cqe->user_data != UD_IGNORE && !(cqe->flags & IORING_CQE_F_MORE) && op->armed) {
+			op->armed = false;
+			loop->narmed--;
+		}
+	}
+	io_uring_cq_advance(&be->ring, n);
+}
+
+/*
+ * Ops still armed at loop_free(): one cancel for all of them, then their
+ * completions are reaped, for a second at most.  A request left in the ring
+ * holds its socket: the kernel tears a ring down after the process is gone,
+ * and until then a listener would still accept (issue 15).  An orderly exit
+ * has cancelled everything already; this is the backstop.
+ */
+static void uring_cancel_all(struct loop *loop)
+{
+	struct uring_be *be = be_of(loop);
+	struct io_uring_sqe *sqe;
+	struct loop_op *op;
+	uint64_t deadline = loop_clock_us() + 1000000;
+
+	while ((op = be->failed.head)) {	/* never reached the kernel */
+		be->failed.head = op->next;
+		op->queued = false;
+		op->armed = false;
+		loop->narmed--;
+	}
+	be->failed.tail = NULL;
+	if (!loop->narmed)
+		return;
+	if (!(sqe = io_uring_get_sqe(&be->ring))) {
+		io_uring_submit(&be->ring);
+		sqe = io_uring_get_sqe(&be->ring);
+	}
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data64(sqe, UD_IGNORE);
+	}
+	while (loop->narmed && loop_clock_us() < deadline) {
+		struct __kernel_timespec ts = { 0, 10000000 };
+		struct io_uring_cqe *cqe;
+		int ret = io_uring_submit_and_wait_timeout(&be->ring, &cqe, 1, &ts, NULL);
+
+		reap_silently(loop);
+		/* a kernel that refuses the wait (what may have ended the loop)
+		 * will not hand the completions over: no spinning on it */
+		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			break;
+	}
+}
+
 static void uring_done(struct loop *loop)
 {
 	struct uring_be *be = be_of(loop);
 
 	if (!be)
 		return;
+	uring_cancel_all(loop);
 	if (be->br_registered)
 		io_uring_unregister_buf_ring(&be->ring, URING_BGID);
 	io_uring_queue_exit(&be->ring);

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -128,6 +131,13 @@ static int daemonize(struct logger *lg)
 		return -1;
 	if (pid > 0)
 		_exit(0);
+	/* no directory kept busy (an unmount would fail), and files created
+	 * with a known mode whatever the shell's umask.  The config file and
+	 * the pidfile were made absolute before; other relative paths in the
+	 * config are read from / at a reload (the docs say to avoid them) */
+	if (chdir("/") < 0)
+		return -1;
+	umask(022);
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, 0);
@@ -141,41 +151,99 @@ static int daemonize(struct logger *lg)
 	return 0;
 }
 
-static int write_pidfile(const char *path, struct logger *lg)
+/* The pid in an existing pidfile, 0 if none can be read. */
+static pid_t read_pid(int fd)
 {
 	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return (pid_t)atoi(buf);
+}
+
+/* kill(pid, 0) failing with EPERM: a live process of another user. */
+static bool pid_running(pid_t pid)
+{
+	return pid > 0 && pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * The pidfile is held with a lock for the process's life: two starts cannot
+ * both pass a check and both write it.  The lock is retaken if the file was
+ * unlinked under us (its previous holder exiting).  A pid in an unlocked
+ * file that still runs (an instance without the lock: PgBouncer, an older
+ * pgring) refuses the start as well.
+ */
+static int write_pidfile(struct worker *w, const char *path)
+{
+	struct stat st_fd, st_path;
+	char buf[32];
+	pid_t old;
 	int fd, n;
 
 	if (!path || !*path)
 		return 0;
-	fd = open(path, O_RDONLY);
-	if (fd >= 0) {
-		n = (int)read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			pid_t old = (pid_t)atoi(buf);
-
-			if (old > 0 && kill(old, 0) == 0) {
-				log_msg(lg, LOG_LVL_FATAL, "pidfile %s exists and process %d is running",
-					path, (int)old);
-				return -1;
-			}
+	for (int tries = 0;; tries++) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			log_msg(w->log, LOG_LVL_FATAL, "could not create pidfile %s: %s", path,
+				strerror(errno));
+			return -1;
 		}
-		unlink(path);
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			old = read_pid(fd);
+			close(fd);
+			log_msg(w->log, LOG_LVL_FATAL, "pidfile %s is locked: process %d is running",
+				path, (int)old);
+			return -1;
+		}
+		if (fstat(fd, &st_fd) == 0 && stat(path, &st_path) == 0 &&
+		    st_fd.st_ino == st_path.st_ino && st_fd.st_dev == st_path.st_dev)
+			break;
+		close(fd);
+		if (tries == 10) {
+			log_msg(w->log, LOG_LVL_FATAL, "pidfile %s keeps changing under us", path);
+			return -1;
+		}
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		log_msg(lg, LOG_LVL_FATAL, "could not create pidfile %s: %s", path, strerror(errno));
+	old = read_pid(fd);
+	if (pid_running(old)) {
+		close(fd);
+		log_msg(w->log, LOG_LVL_FATAL, "pidfile %s exists and process %d is running", path,
+			(int)old);
 		return -1;
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		log_msg(w->log, LOG_LVL_FATAL, "could not write pidfile %s: %s", path, strerror(errno));
 		close(fd);
+		unlink(path);
 		return -1;
 	}
-	close(fd);
+	w->pidfile = strdup(path);
+	if (!w->pidfile) {
+		close(fd);
+		unlink(path);
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return -1;
+	}
+	w->pidfd = fd;
 	return 0;
+}
+
+/* Unlinked before the lock goes with the close: a start that takes the lock
+ * after that finds a fresh file. */
+static void remove_pidfile(struct worker *w)
+{
+	if (!w->pidfile)
+		return;
+	unlink(w->pidfile);
+	close(w->pidfd);
+	free(w->pidfile);
+	w->pidfile = NULL;
+	w->pidfd = -1;
 }
 
 /* ---- listeners ---- */
@@ -281,11 +349,24 @@ static bool conn_failed_only(int res)
 	       res == -EINTR;
 }
 
+static void close_listener(struct worker *w, struct listen_sock *ls);
+
 static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 {
 	struct listen_sock *ls = list_entry(op, struct listen_sock, op);
 	struct worker *w = ls->w;
 
+	if (w->shutdown) {
+		if (res >= 0 && w->exiting) {
+			close(res);
+			++*loop_syscalls(loop);
+		} else if (res >= 0) {
+			client_accept(w, res);	/* won the race with the cancel */
+		}
+		if (!more)
+			close_listener(w, ls);
+		return;
+	}
 	if (res >= 0) {
 		client_accept(w, res);
 		ls->failing = false;
@@ -316,50 +397,139 @@ static int start_listeners(struct worker *w)
 		return -1;
 	}
 	w->listeners = calloc((size_t)n, sizeof(*w->listeners));
-	if (!w->listeners)
+	if (!w->listeners) {
+		net_close_listeners(nls, n, w->cfg);
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
 		return -1;
+	}
 	w->nlisteners = n;
+	for (int i = 0; i < n; i++) {	/* all of them first: free_listeners closes them */
+		w->listeners[i].nl = nls[i];
+		w->listeners[i].sock.fd = -1;
+	}
+	free(nls);
 	for (int i = 0; i < n; i++) {
 		struct listen_sock *ls = &w->listeners[i];
 
 		ls->w = w;
-		ls->nl = nls[i];
-		if (loop_sock_open(w->loop, &ls->sock, nls[i].fd) < 0) {
-			log_msg(w->log, LOG_LVL_FATAL, "could not set up listener %s", nls[i].name);
+		if (loop_sock_open(w->loop, &ls->sock, ls->nl.fd) < 0) {
+			log_msg(w->log, LOG_LVL_FATAL, "could not set up listener %s", ls->nl.name);
 			return -1;
 		}
-		log_info(w->log, "listening on %s", nls[i].name);
+		log_info(w->log, "listening on %s", ls->nl.name);
+		w->nlisteners_open++;
 	}
-	free(nls);
 	w->client_sock_gone = accept_update;
 	accept_update(w);
 	return 0;
 }
 
+/*
+ * Takes what the kernel has already accepted on our behalf (the listen
+ * queue), so that closing the listener resets nobody: with so_reuseport a
+ * new instance takes the connections that come after, and these few are
+ * served here like the clients already in.  Bounded by the backlog.
+ */
+static void drain_queue(struct worker *w, struct listen_sock *ls)
+{
+	unsigned max = accept_burst(w);
+	int fd;
+
+	++*loop_syscalls(w->loop);
+	if (fcntl(ls->sock.fd, F_SETFL, O_NONBLOCK) < 0)
+		return;
+	while (max-- && (fd = accept4(ls->sock.fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		++*loop_syscalls(w->loop);
+		client_accept(w, fd);
+	}
+	++*loop_syscalls(w->loop);
+}
+
+/* Once its accept's final completion is in: nothing listens any more, and
+ * a connection attempt is refused by the kernel. */
+static void close_listener(struct worker *w, struct listen_sock *ls)
+{
+	if (ls->sock.fd < 0)
+		return;
+	if (!w->exiting)
+		drain_queue(w, ls);
+	loop_sock_close(w->loop, &ls->sock);
+	ls->nl.fd = -1;
+	net_close_listener(&ls->nl);
+	if (w->nlisteners_open && !--w->nlisteners_open && !w->exiting)
+		admin_maybe_exit(w);
+}
+
+/*
+ * With tcp_defer_accept a handshake that is complete waits outside the
+ * listen queue until the client's first bytes come, where no accept can
+ * take it, and closing the listener resets it: a so_reuseport hand-over
+ * lost such connections.  Off from now on, they join the queue that
+ * close_listener() takes.
+ */
+static void undefer(struct worker *w, struct listen_sock *ls)
+{
+	int zero = 0;
+
+	if (ls->nl.family == AF_UNIX || ls->sock.fd < 0 || w->cfg->tcp_defer_accept <= 0)
+		return;
+	++*loop_syscalls(w->loop);
+	(void)setsockopt(ls->sock.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &zero, sizeof(zero));
+}
+
+/* How long a TCP listener sharing its port (so_reuseport) still accepts
+ * once a shutdown begins. */
+#define HANDOVER_GRACE_US	50000
+
+/* The listener closes as soon as its accept has ended (a cancel's
+ * completion, next turn). */
+static void stop_listener(struct loop *loop, struct loop_timer *t)
+{
+	struct listen_sock *ls = list_entry(t, struct listen_sock, retry);
+
+	if (ls->op.armed)
+		loop_cancel(loop, &ls->op);
+	else
+		close_listener(ls->w, ls);
+}
+
+/*
+ * Shutdown begins: accepting stops now.  With so_reuseport another instance
+ * takes the port over, and a TCP listener accepts for HANDOVER_GRACE_US
+ * more: handshakes the kernel has begun on it (a SYN answered, or complete
+ * but held back for tcp_defer_accept until the client's first bytes) end in
+ * its queue and are served, instead of being reset at the close (the
+ * kernel does not move them to the other listener unless the sysctl
+ * net.ipv4.tcp_migrate_req is 1).  Closing at once lost one connection
+ * once in a full suite run (exit_reuseport_handover under pgbench -C).
+ */
 static void stop_listeners(struct worker *w)
 {
 	for (int i = 0; i < w->nlisteners; i++) {
 		struct listen_sock *ls = &w->listeners[i];
 
 		loop_timer_stop(w->loop, &ls->retry);
-		if (ls->op.armed)
-			loop_cancel(w->loop, &ls->op);
+		if (ls->sock.fd < 0)
+			continue;
+		undefer(w, ls);
+		if (w->cfg->so_reuseport && ls->nl.family != AF_UNIX && !w->exiting)
+			loop_timer_set(w->loop, &ls->retry, HANDOVER_GRACE_US, stop_listener);
+		else
+			stop_listener(w->loop, &ls->retry);
 	}
 }
 
-/* At exit: the sockets close with the process; the unix socket file and its
- * lock file must go, or the next start finds them. */
-static void remove_listeners(struct worker *w)
+/* At exit, after the loop is gone: what is still open (an accept the
+ * kernel never ended), and the unix socket files. */
+static void free_listeners(struct worker *w)
 {
-	struct net_listener *nls;
-
-	if (!w->nlisteners || !(nls = calloc((size_t)w->nlisteners, sizeof(*nls))))
-		return;
 	for (int i = 0; i < w->nlisteners; i++) {
-		nls[i] = w->listeners[i].nl;
-		nls[i].fd = -1;
+		net_close_listener(&w->listeners[i].nl);	/* its fd is sock.fd */
+		w->listeners[i].sock.fd = -1;
 	}
-	net_close_listeners(nls, w->nlisteners, w->cfg);
+	free(w->listeners);
+	w->listeners = NULL;
+	w->nlisteners = 0;
 }
 
 /* ---- signals and reload ---- */
@@ -402,6 +572,9 @@ static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 		case SIGINT:
 			begin_shutdown(w, SHUTDOWN_WAIT_FOR_SERVERS, "got SIGINT");
 			break;
+		case SIGQUIT:
+			begin_shutdown(w, SHUTDOWN_IMMEDIATE, "got SIGQUIT");
+			break;
 		case SIGUSR1:
 			admin_pause_all(w, "got SIGUSR1");
 			break;
@@ -412,7 +585,8 @@ static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 			break;
 		}
 	}
-	if (!more && !w->shutdown)
+	/* a second signal during a shutdown still counts; at exit nothing does */
+	if (!more && !w->exiting)
 		loop_poll(loop, &w->sigsock, &w->sigop, signal_cb);
 }
 
@@ -426,6 +600,7 @@ static int setup_signals(struct worker *w)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
@@ -499,125 +674,257 @@ static unsigned pool_bufs(const struct config *cfg)
 	return (unsigned)n;
 }
 
+/* ---- exit ---- */
+
+/* Every op cancelled, every conn closed: the kernel holds nothing of ours. */
+static void close_all(struct worker *w)
+{
+	w->shutdown = true;
+	w->exiting = true;
+	loop_timer_stop(w->loop, &w->janitor);
+	loop_timer_stop(w->loop, &w->starved_timer);
+	stop_listeners(w);
+	if (w->sigop.armed)
+		loop_cancel(w->loop, &w->sigop);
+	client_close_all(w, "pgring is shutting down");
+	pool_close_servers(w, "pgring is shutting down");
+}
+
+/*
+ * Turns until the cancels' completions are in and the conns freed; a
+ * cancel connection still on its way has its own timeout.  2 s at most:
+ * what is left then, loop_free() cancels and reaps without callbacks.
+ */
+static void drain(struct worker *w)
+{
+	uint64_t deadline = loop_clock_us() + 2000000;
+
+	while (!loop_idle(w->loop) && loop_clock_us() < deadline)
+		if (loop_run_once(w->loop) < 0)
+			break;
+	if (!loop_idle(w->loop))
+		log_warning(w->log, "exit: %u operations did not end in time", loop_armed(w->loop));
+}
+
+/* A client or server not freed: each holds its pool until then, and every
+ * accepted client socket is counted until its free. */
+static bool conns_left(struct worker *w)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, &w->pools)
+		if (list_entry(pos, struct pool, node)->refs)
+			return true;
+	return w->nclient_socks > 0;
+}
+
+/* The order matters: conns before their pools, the loop before the fds
+ * its ops may still name (after a failed drain), the config last.  Conns
+ * a failed drain left (a loop the kernel refuses) keep their memory, which
+ * the kernel may still use, and the pools they point to. */
+static void teardown(struct worker *w)
+{
+	if (w->loop) {
+		close_all(w);
+		drain(w);
+		admin_free(w);
+		if (conns_left(w))
+			log_warning(w->log, "exit: connections left open, their memory kept");
+		else
+			pool_free_all(w);
+		loop_free(w->loop);
+		w->loop = NULL;
+	}
+	conn_free_blocks(w);
+	client_cancel_index_free(w);
+	server_peer_pools_free(w);
+	free_listeners(w);
+	if (w->sigfd >= 0)
+		close(w->sigfd);
+	w->sigfd = -1;
+	remove_pidfile(w);
+	userlist_free(w->users);
+	w->users = NULL;
+	pkt_free(&w->tmp);
+	free(w->cfg_path);
+	w->cfg_path = NULL;
+}
+
+/* -u (or user =) as root switches to it; without root it cannot, and a
+ * name other than our own is an error rather than ignored. */
+static int check_user(const struct opts *o, const struct config *cfg, struct logger *lg)
+{
+	const char *user = o->user ? o->user : (cfg->user && *cfg->user ? cfg->user : NULL);
+	struct passwd *pw;
+
+	if (getuid() == 0) {
+		if (user)
+			return change_user(user, lg);
+		log_msg(lg, LOG_LVL_FATAL, "pgring should not run as root: set user = or use -u");
+		return -1;
+	}
+	if (!o->user)
+		return 0;	/* user = is for starts as root, as in PgBouncer */
+	pw = getpwnam(o->user);
+	if (pw && pw->pw_uid == getuid())
+		return 0;
+	log_msg(lg, LOG_LVL_FATAL, "-u %s: only root can switch users, and pgring runs as uid %d",
+		o->user, (int)getuid());
+	return -1;
+}
+
+/* Config, user, logfile, auth_file: what comes before the loop. */
+static int prepare(struct worker *w, const struct opts *o)
+{
+	char err[512];
+
+	if (config_load(o->config, &w->owned_cfg, err, sizeof(err), warn_cb, w->log) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		return -1;
+	}
+	w->cfg = w->owned_cfg;
+	/* the service user opens the logfile, so that it owns one it creates */
+	if (check_user(o, w->cfg, w->log) < 0)
+		return -1;
+	if (log_configure(w->log, w->cfg->logfile, w->cfg->syslog, w->cfg->syslog_ident,
+			  w->cfg->syslog_facility,
+			  o->verbose > w->cfg->verbose ? o->verbose : w->cfg->verbose, o->quiet) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "could not open logfile %s: %s", w->cfg->logfile,
+			strerror(errno));
+		return -1;
+	}
+	w->cfg_path = realpath(o->config, NULL);
+	if (!w->cfg_path)
+		w->cfg_path = strdup(o->config);
+	if (!w->cfg_path) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return -1;
+	}
+	if (param_setup(w, w->cfg->track_extra_parameters, err, sizeof(err)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		return -1;
+	}
+	if (w->cfg->auth_file && *w->cfg->auth_file &&
+	    userlist_load(w->cfg->auth_file, &w->users, err, sizeof(err), warn_cb, w->log) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Loop, signals, listeners, console: up and serving, or -1. */
+static int start(struct worker *w)
+{
+	struct loop_params lp;
+	const char *why = NULL;
+	char err[512];
+
+	/* the ring is built after the user switch, in the thread that runs it:
+	 * the service user's locked-memory limit is what counts */
+	memset(&lp, 0, sizeof(lp));
+	lp.backend = backend_kind(w->cfg->event_backend);
+	lp.buf_size = config_recv_buf_size(w->cfg);
+	lp.nbufs = pool_bufs(w->cfg);
+	w->loop = loop_new(&lp, &why, err, sizeof(err));
+	if (!w->loop) {
+		log_msg(w->log, LOG_LVL_FATAL, "could not start the event loop: %s", err);
+		return -1;
+	}
+	if (why)
+		log_info(w->log, "event backend: %s (io_uring unavailable: %s)",
+			 loop_backend_name(w->loop), why);
+	else
+		log_info(w->log, "event backend: %s", loop_backend_name(w->loop));
+	log_info(w->log, "receive pool: %u buffers of %u bytes", lp.nbufs, lp.buf_size);
+	if ((unsigned)w->cfg->pkt_buf < lp.buf_size)
+		log_info(w->log, "pkt_buf %d is below pgring's smallest receive buffer: %u bytes used",
+			 w->cfg->pkt_buf, lp.buf_size);
+	if (setup_signals(w) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
+		return -1;
+	}
+	if (start_listeners(w) < 0)
+		return -1;
+	w->stop_accepting = stop_listeners;
+	if (admin_init(w) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return -1;
+	}
+	maint_start(w);
+	return 0;
+}
+
+/* The pidfile's path as given, or made absolute before -d leaves the
+ * directory a relative one names a file in; NULL when out of memory. */
+static char *pidfile_path(const char *p)
+{
+	char cwd[4096], *abs;
+
+	if (!p || !*p || p[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(p ? p : "");
+	abs = malloc(strlen(cwd) + strlen(p) + 2);
+	if (abs)
+		sprintf(abs, "%s/%s", cwd, p);
+	return abs;
+}
+
+static int run(struct worker *w, const struct opts *o)
+{
+	char *pidfile;
+	int ret;
+
+	if (prepare(w, o) < 0)
+		return 1;
+	if (!(pidfile = pidfile_path(w->cfg->pidfile))) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return 1;
+	}
+	if (o->daemon && daemonize(w->log) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "could not daemonize: %s", strerror(errno));
+		free(pidfile);
+		return 1;
+	}
+	ret = write_pidfile(w, pidfile);
+	free(pidfile);
+	if (ret < 0 || start(w) < 0)
+		return 1;
+	log_info(w->log, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION,
+		 (int)getpid());
+	notify_ready();
+	ret = loop_run(w->loop);
+	if (ret < 0) {
+		/* not 0: Restart=on-failure must see it */
+		log_msg(w->log, LOG_LVL_FATAL, "event loop failed: %s", strerror(-ret));
+		w->exit_code = 1;
+	}
+	log_info(w->log, "shutting down");
+	return w->exit_code;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	struct logger lg;
 	struct worker w;
-	struct config *cfg = NULL;
-	struct loop_params lp;
-	const char *why = NULL;
-	char err[512];
-	const char *user;
 	int ret;
 
 	if (parse_args(argc, argv, &o))
 		return 1;
 	log_init(&lg);
 	lg.quiet = o.quiet;
-	if (config_load(o.config, &cfg, err, sizeof(err), warn_cb, &lg) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
-		return 1;
-	}
-	/* the service user opens the logfile, so that it owns one it creates */
-	user = o.user ? o.user : (cfg->user && *cfg->user ? cfg->user : NULL);
-	if (user && getuid() == 0) {
-		if (change_user(user, &lg) < 0)
-			return 1;
-	} else if (getuid() == 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "PgBouncer should not run as root");
-		return 1;
-	}
-	if (log_configure(&lg, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
-			  o.verbose > cfg->verbose ? o.verbose : cfg->verbose, o.quiet) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "could not open logfile %s: %s", cfg->logfile,
-			strerror(errno));
-		return 1;
-	}
-
 	memset(&w, 0, sizeof(w));
 	w.log = &lg;
-	w.cfg = cfg;
-	w.owned_cfg = cfg;
 	w.sigfd = -1;
-	w.cfg_path = realpath(o.config, NULL);
-	if (!w.cfg_path)
-		w.cfg_path = strdup(o.config);
+	w.pidfd = -1;
 	list_init(&w.pools);
 	list_init(&w.clients);
 	list_init(&w.login_clients);
 	list_init(&w.starved);
 	pkt_init(&w.tmp);
-	if (param_setup(&w, cfg->track_extra_parameters, err, sizeof(err)) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
-		return 1;
-	}
-	if (cfg->auth_file && *cfg->auth_file &&
-	    userlist_load(cfg->auth_file, &w.users, err, sizeof(err), warn_cb, &lg) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "%s", err);
-		return 1;
-	}
-
-	if (o.daemon && daemonize(&lg) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "could not daemonize: %s", strerror(errno));
-		return 1;
-	}
-	if (write_pidfile(cfg->pidfile, &lg) < 0)
-		return 1;
-
-	/* the ring is built after the user switch, in the thread that runs it:
-	 * the service user's locked-memory limit is what counts */
-	memset(&lp, 0, sizeof(lp));
-	lp.backend = backend_kind(cfg->event_backend);
-	lp.buf_size = config_recv_buf_size(cfg);
-	lp.nbufs = pool_bufs(cfg);
-	w.loop = loop_new(&lp, &why, err, sizeof(err));
-	if (!w.loop) {
-		log_msg(&lg, LOG_LVL_FATAL, "could not start the event loop: %s", err);
-		goto fail;
-	}
-	if (why)
-		log_info(&lg, "event backend: %s (io_uring unavailable: %s)", loop_backend_name(w.loop), why);
-	else
-		log_info(&lg, "event backend: %s", loop_backend_name(w.loop));
-	log_info(&lg, "receive pool: %u buffers of %u bytes", lp.nbufs, lp.buf_size);
-	if ((unsigned)cfg->pkt_buf < lp.buf_size)
-		log_info(&lg, "pkt_buf %d is below pgring's smallest receive buffer: %u bytes used",
-			 cfg->pkt_buf, lp.buf_size);
-	if (setup_signals(&w) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
-		goto fail;
-	}
-	if (start_listeners(&w) < 0)
-		goto fail;
-	w.stop_accepting = stop_listeners;
-	if (admin_init(&w) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "out of memory");
-		goto fail;
-	}
-	maint_start(&w);
-	log_info(&lg, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION, (int)getpid());
-	notify_ready();
-
-	ret = loop_run(w.loop);
-	if (ret < 0) {
-		/* not 0: Restart=on-failure must see it */
-		log_msg(&lg, LOG_LVL_FATAL, "event loop failed: %s", strerror(-ret));
-		w.exit_code = 1;
-	}
-
-	log_info(&lg, "shutting down");
-	admin_free(&w);
-	conn_free_blocks(&w);
-	client_cancel_index_free(&w);
-	server_peer_pools_free(&w);
-	remove_listeners(&w);
-	if (w.cfg->pidfile && *w.cfg->pidfile)
-		unlink(w.cfg->pidfile);
-	return w.exit_code;
-fail:
-	remove_listeners(&w);
-	if (w.cfg->pidfile && *w.cfg->pidfile)
-		unlink(w.cfg->pidfile);
-	return 1;
+	ret = run(&w, &o);
+	/* every exit, an error at start-up too: nothing of ours outlives us */
+	teardown(&w);
+	config_free(w.owned_cfg);
+	log_close(&lg);
+	return ret;
 }

@@ -426,19 +426,24 @@ int net_listen_all(const struct config *cfg, struct net_listener **out, char *er
 	return s.n;
 }
 
+void net_close_listener(struct net_listener *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	if (l->family == AF_UNIX && l->name[0])
+		unix_remove(l->name);
+	l->name[0] = '\0';	/* removed once: a later start may own the name */
+}
+
 /* Closes what is still open (fd >= 0) and removes our unix socket files. */
 void net_close_listeners(struct net_listener *ls, int n, const struct config *cfg)
 {
 	(void)cfg;
 	if (!ls)
 		return;
-	for (int i = 0; i < n; i++) {
-		if (ls[i].fd >= 0)
-			close(ls[i].fd);
-		ls[i].fd = -1;
-		if (ls[i].family == AF_UNIX)
-			unix_remove(ls[i].name);
-	}
+	for (int i = 0; i < n; i++)
+		net_close_listener(&ls[i]);
 	free(ls);
 }
 

@@ -24,6 +24,8 @@ struct net_listener {
  * filled ("bind 127.0.0.1:6432: Address already in use").
  */
 int net_listen_all(const struct config *cfg, struct net_listener **out, char *err, size_t errlen);
+/* Closes l->fd if open and removes its unix socket file (and lock), once. */
+void net_close_listener(struct net_listener *l);
 void net_close_listeners(struct net_listener *ls, int n, const struct config *cfg);
 
 /*

@@ -400,6 +400,44 @@ static void pool_free(struct pool *pool)
 	free(pool);
 }
 
+/* server_close() moves each to SV_CLOSING, off these lists */
+static void close_list(struct list *l, const char *why)
+{
+	while (!list_empty(l))
+		server_close(list_entry(list_first(l), struct server, node), why);
+}
+
+void pool_close_servers(struct worker *w, const char *why)
+{
+	struct list_node *pos;
+
+	list_for_each(pos, &w->pools) {
+		struct pool *pool = list_entry(pos, struct pool, node);
+
+		close_list(&pool->login_servers, why);
+		close_list(&pool->idle_servers, why);
+		close_list(&pool->active_servers, why);
+		close_list(&pool->used_servers, why);
+	}
+}
+
+/* At exit: what every param_set gave back, and the table. */
+static void istr_free(struct worker *w)
+{
+	if (!w->istr)
+		return;
+	for (int i = 0; i < 256; i++) {
+		while (w->istr->b[i]) {
+			struct istr *e = w->istr->b[i];
+
+			w->istr->b[i] = e->next;
+			free(e);
+		}
+	}
+	free(w->istr);
+	w->istr = NULL;
+}
+
 void pool_free_all(struct worker *w)
 {
 	struct list_node *pos, *tmp;
@@ -407,6 +445,7 @@ void pool_free_all(struct worker *w)
 	list_for_each_safe(pos, tmp, &w->pools)
 		pool_free(list_entry(pos, struct pool, node));
 	prep_registry_free(w);
+	istr_free(w);
 }
 
 void pool_ref(struct pool *pool)
@@ -601,7 +640,9 @@ bool pool_may_launch(struct pool *pool)
 	int size = pool_size_of(pool), dbmax, umax;
 	unsigned count = pool_server_count(pool);
 
-	if (w->shutdown || admin_pool_held(pool))
+	/* a shutdown that waits for clients still serves them (SIGTERM):
+	 * servers for those waiting, none to fill min_pool_size */
+	if (w->exiting || admin_pool_held(pool) || (w->shutdown && list_empty(&pool->waiting)))
 		return false;
 	if (size > 0 && count >= (unsigned)size) {
 		int reserve = pool_reserve_size_of(pool);
@@ -728,6 +769,10 @@ void pool_want_server(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 
+	if (admin_drops_waiters(cl->c.w)) {
+		client_fail(cl, "57P01", "pgring is shutting down");
+		return;
+	}
 	if (pool_fast_fail(cl))
 		return;
 	cl->wait_start_us = loop_now_us(cl->c.w->loop);

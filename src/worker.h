@@ -375,9 +375,13 @@ struct worker {
 	struct loop_sock sigsock;
 	struct loop_op sigop;
 	bool shutdown;
+	bool exiting;			/* the loop ended: main.c closes everything */
+	unsigned nlisteners_open;	/* a shutdown ends only once they are closed */
 	int exit_code;
 	struct pktbuf tmp;		/* scratch for building messages */
 	char *cfg_path;
+	char *pidfile;			/* the one this process wrote and locked */
+	int pidfd;			/* held open: the lock lasts as long as we run */
 	struct config *owned_cfg;	/* the snapshot this worker holds */
 	struct admin *admin;		/* console state: pause, disable, stats timer (admin.c) */
 	void (*stop_accepting)(struct worker *w);	/* main.c: close the listeners */
@@ -419,6 +423,7 @@ void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key);
 void client_cancel_done(struct client *req);	/* its cancel is out, or given up */
 void client_cancel_index_free(struct worker *w);
+void client_close_all(struct worker *w, const char *why);	/* at exit */
 
 /* server.c */
 struct server *server_launch(struct pool *pool);
@@ -452,7 +457,8 @@ void pool_launch_failed(struct pool *pool, const char *why);	/* no socket: DNS, 
 void pool_report_launch_failure(struct pool *pool);	/* janitor: if the timer could not */
 void pool_server_gone(struct pool *pool);
 void pool_pair(struct pool *pool);
-void pool_free_all(struct worker *w);
+void pool_free_all(struct worker *w);	/* at exit, once no conn refers to a pool */
+void pool_close_servers(struct worker *w, const char *why);	/* at exit */
 void pool_ref(struct pool *pool);			/* a client or server points at it */
 void pool_unref(struct pool *pool);			/* ...and is being freed */
 bool pool_free_if_unused(struct pool *pool, uint64_t now);	/* autodb_idle_timeout */

@@ -1224,6 +1224,86 @@ START_TEST(test_bufs_notify)
 }
 END_TEST
 
+/*
+ * loop_free() with a multishot accept still armed: the backstop cancels and
+ * reaps it, so that once the fd is closed the port is free at once (bound
+ * again without SO_REUSEADDR) and a connection attempt is refused.  Before,
+ * the ring was torn down after the process, the request holding the
+ * listener (issue 15).  loop_armed() counts the op until its final completion.
+ */
+START_TEST(test_free_armed)
+{
+	struct loop *loop = new_loop(_i, 16, 1024);
+	struct acc *a = calloc(1, sizeof(*a));
+	socklen_t len = sizeof(a->addr);
+	int lfd, fd;
+
+	ck_assert_ptr_nonnull(a);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	a->addr.sin_family = AF_INET;
+	a->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a->addr, &len), 0);
+	ck_assert_int_eq(loop_sock_open(loop, &a->lsock, lfd), 0);
+	ck_assert_uint_eq(loop_armed(loop), 0);
+	loop_accept(loop, &a->lsock, &a->aop, acc_cb);
+	ck_assert_uint_eq(loop_armed(loop), 1);
+	run_ms(loop, 20);	/* submitted: the kernel holds it now */
+	ck_assert_uint_eq(loop_armed(loop), 1);
+	ck_assert(!loop_idle(loop));
+
+	loop_free(loop);
+	if (backends[_i] != LOOP_BACKEND_EPOLL)	/* reaped; epoll has nothing to reap */
+		ck_assert(!a->aop.armed);
+	close(lfd);
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&a->addr, sizeof(a->addr)) < 0 &&
+		      errno == ECONNREFUSED, "a connection after loop_free: %s",
+		      strerror(errno));
+	close(fd);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&a->addr, sizeof(a->addr)) == 0,
+		      "the port is still bound after loop_free and close: %s", strerror(errno));
+	close(fd);
+	free(a);
+}
+END_TEST
+
+/* Cancelled ops leave the count once their final completion is dispatched. */
+START_TEST(test_armed_count)
+{
+	struct loop *loop = new_loop(_i, 16, 1024);
+	struct acc *a = calloc(1, sizeof(*a));
+	socklen_t len = sizeof(a->addr);
+	int lfd;
+
+	ck_assert_ptr_nonnull(a);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	a->addr.sin_family = AF_INET;
+	a->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a->addr, sizeof(a->addr)), 0);
+	ck_assert_int_eq(listen(lfd, 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a->addr, &len), 0);
+	ck_assert_int_eq(loop_sock_open(loop, &a->lsock, lfd), 0);
+	loop_accept(loop, &a->lsock, &a->aop, acc_cb);
+	run_ms(loop, 10);
+	loop_cancel(loop, &a->aop);
+	ck_assert_uint_eq(loop_armed(loop), 1);	/* until its completion */
+	run_until(loop, &a->final);
+	ck_assert(a->final);
+	ck_assert_uint_eq(loop_armed(loop), 0);
+	loop_sock_close(loop, &a->lsock);
+	loop_free(loop);
+	free(a);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
 	Suite *s = suite_create("loop");
@@ -1248,6 +1328,8 @@ static Suite *loop_suite(void)
 	tcase_add_loop_test(tc, test_poll_eventfd, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_defer, 0, NBACKENDS);
 	tcase_add_loop_test(tc, test_accept_once, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_free_armed, 0, NBACKENDS);
+	tcase_add_loop_test(tc, test_armed_count, 0, NBACKENDS);
 #ifdef HAVE_IO_URING
 	tcase_add_test(tc, test_cq_overflow);
 	tcase_add_test(tc, test_submit_refused);
