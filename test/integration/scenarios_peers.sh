@@ -301,7 +301,7 @@ sc_console_suspend_disable() {
 	out=$(pc "DISABLE testdb")
 	expect_eq "DISABLE" "$out" "DISABLE" || rc=1
 	out=$(PQ_TIMEOUT=10 pq "$(pgring_conn testdb u_trust)" query "SELECT 1" 2>&1)
-	echo "$out" | grep -q "database does not allow connections: testdb" || { echo "disabled: $out"; rc=1; }
+	echo "$out" | grep -q "database \"testdb\" is disabled" || { echo "disabled: $out"; rc=1; }
 	out=$(pc "ENABLE testdb")
 	expect_eq "ENABLE" "$out" "ENABLE" || rc=1
 	still_serves "after ENABLE" || rc=1
