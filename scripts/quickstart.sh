@@ -72,6 +72,8 @@ auth_type = scram-sha-256
 auth_file = $dir/userlist.txt
 logfile = $dir/pgring.log
 pidfile = $dir/pgring.pid
+; demo may also use the admin console (the virtual database pgbouncer)
+admin_users = demo
 ; io_uring when the kernel allows it, epoll otherwise
 event_backend = auto
 EOF
@@ -107,6 +109,10 @@ pgring listens on 127.0.0.1:$port and in $dir; PostgreSQL on port $pg_port.
 Connect through pgring:
 
     PGPASSWORD=demo psql -h 127.0.0.1 -p $port -U demo demo
+
+The admin console (SHOW STATS, SHOW POOLS, ...):
+
+    PGPASSWORD=demo psql -h 127.0.0.1 -p $port -U demo pgbouncer
 
 Config: $dir/pgring.ini, log: $dir/pgring.log
 Stop both and clean up:
