@@ -96,6 +96,9 @@ START_TEST(md5_salted_round_trip)
 	/* not an md5 hash: nothing to salt */
 	auth_md5_salted("md5xyz", salt, resp);
 	ck_assert_str_eq(resp, "");
+	secret_free(&plain);
+	secret_free(&md5);
+	secret_free(&scram);
 }
 END_TEST
 
@@ -107,15 +110,20 @@ START_TEST(secret_kinds)
 	ck_assert_int_eq(secret_parse("hunter2", &sec), 0);
 	ck_assert_int_eq(sec.kind, SECRET_PLAIN);
 	ck_assert_str_eq(sec.text, "hunter2");
+	secret_free(&sec);
 	ck_assert_int_eq(secret_parse("", &sec), 0);
 	ck_assert_int_eq(sec.kind, SECRET_NONE);
+	secret_free(&sec);
 	/* PostgreSQL's rule: md5 + exactly 32 lower-case hex digits, else plain */
 	ck_assert_int_eq(secret_parse("md545F2603610AF569B6155C45067268C6B", &sec), 0);
 	ck_assert_int_eq(sec.kind, SECRET_PLAIN);
+	secret_free(&sec);
 	ck_assert_int_eq(secret_parse("md545f2603610af569b6155c45067268c6", &sec), 0);
 	ck_assert_int_eq(sec.kind, SECRET_PLAIN);
+	secret_free(&sec);
 	ck_assert_int_eq(secret_parse("md545f2603610af569b6155c45067268c6b", &sec), 0);
 	ck_assert_int_eq(sec.kind, SECRET_MD5);
+	secret_free(&sec);
 
 	ck_assert_int_eq(secret_parse(PG_PENCIL, &sec), 0);
 	ck_assert_int_eq(sec.kind, SECRET_SCRAM);
@@ -184,9 +192,11 @@ START_TEST(secret_bad_scram)
 	size_t i;
 
 	ck_assert_int_eq(secret_parse(PFX KEYS, &sec), 0);
+	secret_free(&sec);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_msg(secret_parse(bad[i], &sec) == -EINVAL, "accepted %s", bad[i]);
 		ck_assert_int_eq(sec.kind, SECRET_NONE);
+		secret_free(&sec);
 	}
 }
 END_TEST
@@ -213,6 +223,11 @@ START_TEST(plain_check_all_kinds)
 	ck_assert(!auth_plain_check(&odd, "x", "pencil"));
 	ck_assert(!auth_plain_check(&none, "bob", ""));
 	ck_assert(!auth_plain_check(&plain, "bob", NULL));
+	secret_free(&plain);
+	secret_free(&md5);
+	secret_free(&scram);
+	secret_free(&odd);
+	secret_free(&none);
 }
 END_TEST
 
@@ -229,6 +244,8 @@ START_TEST(verifier_matches_postgres)
 			 -EINVAL);
 	ck_assert_int_eq(auth_scram_verifier("pencil", pg.salt, 16, 0, &mine), -EINVAL);
 	ck_assert_int_eq(auth_scram_verifier("pencil", pg.salt, 16, 10000001, &mine), -EINVAL);
+	secret_free(&mine);
+	secret_free(&pg);
 }
 END_TEST
 
@@ -273,6 +290,7 @@ START_TEST(rfc7677_server)
 	/* no second final once done */
 	n = scram_server_final(&st, RFC_CLIENT_FINAL, strlen(RFC_CLIENT_FINAL), out, sizeof(out));
 	ck_assert_int_eq(n, -EINVAL);
+	secret_free(&sec);
 }
 END_TEST
 
@@ -294,6 +312,7 @@ START_TEST(rfc7677_client)
 	ck_assert_int_eq(scram_client_verify(&cl, "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
 					     46), -EACCES);
 	ck_assert_int_eq(scram_client_verify(&cl, "e=invalid-proof", 15), -EACCES);
+	scram_client_clear(&cl);
 }
 END_TEST
 
@@ -320,6 +339,8 @@ START_TEST(rfc7677_client_keys)
 					    sizeof(out)), 0);
 	ck_assert_str_eq(out, RFC_CLIENT_FINAL);
 	ck_assert_int_eq(scram_client_verify(&cl, RFC_SERVER_FINAL, strlen(RFC_SERVER_FINAL)), 0);
+	scram_client_clear(&cl);
+	secret_free(&sec);
 }
 END_TEST
 
@@ -360,6 +381,8 @@ START_TEST(round_trip_plain)
 	ck_assert_int_eq(sv.verifier.iterations, 4096);
 	scram_client_init_password(&cl, "s3cret pass");
 	ck_assert_int_eq(exchange(&sv, &cl), 0);
+	scram_client_clear(&cl);
+	secret_free(&sec);
 }
 END_TEST
 
@@ -396,6 +419,8 @@ START_TEST(round_trip_verifier)
 	ck_assert_int_eq(sv.verifier.iterations, 4096);
 	scram_client_init_password(&cl, PG_ODD_PW);
 	ck_assert_int_eq(exchange(&sv, &cl), 0);
+	scram_client_clear(&cl);
+	secret_free(&sec);
 }
 END_TEST
 
@@ -411,11 +436,14 @@ START_TEST(round_trip_keys)
 	scram_client_init_password(&cl, "pencil");
 	ck_assert_int_eq(exchange(&sv, &cl), 0);
 	memcpy(ck, sv.client_key, sizeof(ck));
+	scram_client_clear(&cl);
 	/* ...and the pooler logs in to the server with the recovered key */
 	ck_assert_int_eq(scram_server_init(&sv, &sec, 4096), 0);
 	scram_client_init_keys(&cl, ck, sec.server_key);
 	ck_assert(!cl.have_password);
 	ck_assert_int_eq(exchange(&sv, &cl), 0);
+	scram_client_clear(&cl);
+	secret_free(&sec);
 }
 END_TEST
 
@@ -435,15 +463,20 @@ START_TEST(wrong_password)
 	ck_assert_int_eq(scram_server_final(&sv, "c=biws,r=x,p=AAAA", 17, out, sizeof(out)),
 			 -EINVAL);
 	ck_assert_int_eq(sv.verifier.kind, SECRET_NONE);
+	scram_client_clear(&cl);
 
 	ck_assert_int_eq(scram_server_init(&sv, &plain, 4096), 0);
 	scram_client_init_password(&cl, "Pencil");
 	ck_assert_int_eq(exchange(&sv, &cl), -EACCES);
+	scram_client_clear(&cl);
 
 	ck_assert_int_eq(scram_server_init(&sv, &sec, 4096), 0);
 	memset(bogus, 7, sizeof(bogus));
 	scram_client_init_keys(&cl, bogus, sec.server_key);
 	ck_assert_int_eq(exchange(&sv, &cl), -EACCES);
+	scram_client_clear(&cl);
+	secret_free(&sec);
+	secret_free(&plain);
 }
 END_TEST
 
@@ -465,6 +498,9 @@ START_TEST(server_init_refuses)
 	/* final before first */
 	ck_assert_int_eq(scram_server_final(&sv, "c=biws,r=x,p=AAAA", 17, out, sizeof(out)),
 			 -EINVAL);
+	secret_free(&md5);
+	secret_free(&none);
+	secret_free(&plain);
 }
 END_TEST
 
@@ -492,6 +528,7 @@ START_TEST(client_refuses)
 			 -EINVAL);
 	/* output buffers too small */
 	ck_assert_int_eq(scram_client_first(&cl, out, 10), -ENOSPC);
+	scram_client_clear(&cl);
 }
 END_TEST
 
@@ -512,6 +549,7 @@ START_TEST(server_out_too_small)
 	ck_assert_int_eq(scram_server_final(&sv, RFC_CLIENT_FINAL, strlen(RFC_CLIENT_FINAL), out,
 					    10), -ENOSPC);
 	ck_assert(!sv.done);
+	secret_free(&sec);
 }
 END_TEST
 
@@ -524,6 +562,7 @@ static int server_first_of(const char *msg, size_t len)
 	char out[512];
 
 	ck_assert_int_eq(scram_server_init(&sv, &sec, 4096), 0);
+	secret_free(&sec);	/* the exchange keeps only the keys */
 	return scram_server_first(&sv, msg, len, out, sizeof(out));
 }
 
@@ -565,6 +604,7 @@ static int server_final_of(const char *first, const char *msg, size_t len)
 
 	rfc_verifier(&sec);
 	ck_assert_int_eq(scram_server_init(&sv, &sec, 4096), 0);
+	secret_free(&sec);	/* the exchange keeps only the keys */
 	ck_assert_int_eq(scram_server_set_nonce(&sv, RFC_SNONCE), 0);
 	ck_assert_int_gt(scram_server_first(&sv, first, strlen(first), out, sizeof(out)), 0);
 	return scram_server_final(&sv, msg, len, out, sizeof(out));
@@ -631,11 +671,14 @@ static int client_final_of(const char *msg, size_t len)
 {
 	struct scram_client cl;
 	char out[512];
+	int r;
 
 	scram_client_init_password(&cl, "pencil");
 	ck_assert_int_eq(scram_client_set_nonce(&cl, RFC_CNONCE, "user"), 0);
 	ck_assert_int_gt(scram_client_first(&cl, out, sizeof(out)), 0);
-	return scram_client_final(&cl, msg, len, out, sizeof(out));
+	r = scram_client_final(&cl, msg, len, out, sizeof(out));
+	scram_client_clear(&cl);
+	return r;
 }
 
 #define NUL_FIRST "r=" RFC_CNONCE "a\0b,s=" RFC_SALT ",i=1"
@@ -704,6 +747,7 @@ START_TEST(client_verify_malformed)
 	ck_assert_int_eq(scram_client_verify(&cl, RFC_SERVER_FINAL ",x=1",
 					     strlen(RFC_SERVER_FINAL) + 4), 0);
 	ck_assert_int_eq(scram_client_verify(&cl, RFC_SERVER_FINAL, strlen(RFC_SERVER_FINAL)), 0);
+	scram_client_clear(&cl);
 }
 END_TEST
 
@@ -795,8 +839,10 @@ START_TEST(mutation_fuzz)
 		memcpy(buf, RFC_SERVER_FIRST, len);
 		if (i % 2 == 0)
 			mutate(buf, &len, sizeof(buf), &seed);
-		if (!cheap_iterations(buf, len))
+		if (!cheap_iterations(buf, len)) {
+			scram_client_clear(&cl);
 			continue;
+		}
 		r = scram_client_final(&cl, buf, len, out, sizeof(out));
 		ck_assert(r > 0 || r == -EINVAL);
 		if (r > 0) {
@@ -806,7 +852,9 @@ START_TEST(mutation_fuzz)
 			r = scram_client_verify(&cl, buf, len);
 			ck_assert(r == 0 || r == -EINVAL || r == -EACCES);
 		}
+		scram_client_clear(&cl);
 	}
+	secret_free(&sec);
 }
 END_TEST
 
