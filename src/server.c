@@ -301,6 +301,27 @@ static void cancel_timeout(struct loop *loop, struct loop_timer *t)
  * client that asked, stays open until the cancel is out or given up, at most
  * cancel_wait_timeout, as the cancel connection itself.
  */
+/* The socket of a cancel connection to sv->addr, in the loop; -errno */
+static int cancel_socket(struct server *sv)
+{
+	int ret = net_socket_for(&sv->addr, loop_syscalls(sv->c.w->loop));
+
+	return ret >= 0 ? conn_attach(&sv->c, ret) : ret;
+}
+
+/* req's cancel goes out on sv, within cancel_wait_timeout */
+static void cancel_connect(struct server *sv, struct client *req)
+{
+	struct worker *w = sv->c.w;
+
+	sv->cancel_req = req;
+	req->cancel_conn = sv;
+	if (w->cfg->cancel_wait_timeout_us > 0)
+		loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->cancel_wait_timeout_us,
+			       cancel_timeout);
+	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+}
+
 void server_send_cancel(struct client *req, struct client *target)
 {
 	struct worker *w = req->c.w;
@@ -329,9 +350,7 @@ void server_send_cancel(struct client *req, struct client *target)
 	sv->cancel_target_id = tsv->c.id;
 	sv->addr = tsv->addr;
 	sv->addrlen = tsv->addrlen;
-	ret = net_socket_for(&sv->addr, loop_syscalls(w->loop));
-	if (ret >= 0)
-		ret = conn_attach(&sv->c, ret);
+	ret = cancel_socket(sv);
 	if (ret < 0) {
 		log_warning(w->log, "could not open a cancel connection: %s", strerror(-ret));
 		free(sv);
@@ -339,12 +358,7 @@ void server_send_cancel(struct client *req, struct client *target)
 		return;
 	}
 	w->ncancel_conns++;
-	sv->cancel_req = req;
-	req->cancel_conn = sv;
-	if (w->cfg->cancel_wait_timeout_us > 0)
-		loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->cancel_wait_timeout_us,
-			       cancel_timeout);
-	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+	cancel_connect(sv, req);
 }
 
 /* The client that asked for the cancel hears no more of it: the cancel is out or given up. */
@@ -449,9 +463,7 @@ static void peer_connect(struct worker *w, struct peer_pool *pp, const struct pe
 				  &sv->addrlen, err, sizeof(err));
 	}
 	if (ret >= 0) {
-		ret = net_socket_for(&sv->addr, loop_syscalls(w->loop));
-		if (ret >= 0)
-			ret = conn_attach(&sv->c, ret);
+		ret = cancel_socket(sv);
 		if (ret < 0)
 			snprintf(err, sizeof(err), "could not open a connection: %s", strerror(-ret));
 	}
@@ -462,12 +474,7 @@ static void peer_connect(struct worker *w, struct peer_pool *pp, const struct pe
 		return;
 	}
 	pp->nlogin++;
-	sv->cancel_req = req;
-	req->cancel_conn = sv;
-	if (w->cfg->cancel_wait_timeout_us > 0)
-		loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->cancel_wait_timeout_us,
-			       cancel_timeout);
-	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+	cancel_connect(sv, req);
 }
 
 /* Starts queued cancels while the peer's pool_size allows. */
