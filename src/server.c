@@ -301,6 +301,19 @@ static void cancel_timeout(struct loop *loop, struct loop_timer *t)
  * client that asked, stays open until the cancel is out or given up, at most
  * cancel_wait_timeout, as the cancel connection itself.
  */
+/* A connection that only carries a CancelRequest; NULL when out of memory */
+static struct server *cancel_server_new(struct worker *w)
+{
+	struct server *sv = calloc(1, sizeof(*sv));
+
+	if (sv) {
+		conn_init(&sv->c, w, &server_ops, true);
+		list_node_init(&sv->node);
+		sv->state = SV_CANCEL;
+	}
+	return sv;
+}
+
 /* The socket of a cancel connection to sv->addr, in the loop; -errno */
 static int cancel_socket(struct server *sv)
 {
@@ -334,14 +347,11 @@ void server_send_cancel(struct client *req, struct client *target)
 		client_fail(req, "53300", "too many cancel requests in progress");
 		return;
 	}
-	sv = calloc(1, sizeof(*sv));
+	sv = cancel_server_new(w);
 	if (!sv) {
 		client_fail(req, "53200", "out of memory");
 		return;
 	}
-	conn_init(&sv->c, w, &server_ops, true);
-	list_node_init(&sv->node);
-	sv->state = SV_CANCEL;
 	sv->is_cancel = true;
 	sv->cancel_pid = tsv->pid;
 	sv->cancel_key = tsv->key;
@@ -448,14 +458,11 @@ static unsigned peer_pool_size(const struct config *cfg, const struct peer_conf 
 static void peer_connect(struct worker *w, struct peer_pool *pp, const struct peer_conf *pc,
 			 struct client *req)
 {
-	struct server *sv = calloc(1, sizeof(*sv));
+	struct server *sv = cancel_server_new(w);
 	char err[256] = "out of memory";
 	int ret = -ENOMEM;
 
 	if (sv) {
-		conn_init(&sv->c, w, &server_ops, true);
-		list_node_init(&sv->node);
-		sv->state = SV_CANCEL;
 		sv->peer = pp;
 		sv->cancel_pid = req->cancel_pid;
 		sv->cancel_key = req->cancel_key;
