@@ -18,8 +18,17 @@ struct pstmt {
 	uint64_t id;		/* the server-side name is PGRING_<id> */
 	uint32_t refs;		/* client names and server sets holding it */
 	uint32_t len;
+	/* Learnt from pgring's Describe after its first Parse of the statement
+	 * (see learn_shape): what PostgreSQL answers without the statement
+	 * running, even in a failed transaction */
+	uint8_t shape;		/* SHAPE_* */
+	int32_t nparams;	/* -1 until learnt */
+	uint8_t *pdesc;		/* the ParameterDescription's body */
+	uint32_t pdesc_len;
 	uint8_t body[];		/* Parse after the name: query\0, int16 n, n x int32 */
 };
+
+enum { SHAPE_UNKNOWN, SHAPE_ROWS, SHAPE_NO_ROWS };
 
 struct prep_registry {
 	struct pstmt **b;
@@ -54,10 +63,13 @@ struct prep_client {
 				 * ErrorResponse becomes the client's name */
 #define RQ_REPLACE	0x8	/* its ErrorResponse is rewritten: a Parse's PGRING_<id>
 				 * becomes name; any other request's is "out of memory" */
+#define RQ_BADBIND	0x20	/* a Bind PostgreSQL refuses for its parameter counts
+				 * (aux): its ErrorResponse becomes that 08P01 */
 
 struct preq {
 	uint8_t type;
 	uint8_t flags;
+	uint16_t aux[2];	/* RQ_BADBIND: the Bind's format and parameter counts */
 	uint64_t id;
 	char *name;
 	/* a reference that outlives the set or map it left, until the answer
@@ -159,6 +171,10 @@ static struct pstmt *registry_get(struct worker *w, const uint8_t *body, uint32_
 	ps->id = ++r->next_id;
 	ps->refs = 0;
 	ps->len = len;
+	ps->shape = SHAPE_UNKNOWN;
+	ps->nparams = -1;
+	ps->pdesc = NULL;
+	ps->pdesc_len = 0;
 	memcpy(ps->body, body, len);
 	ps->next = r->b[h & (r->nb - 1)];
 	r->b[h & (r->nb - 1)] = ps;
@@ -179,10 +195,11 @@ static void pstmt_unref_zero(struct worker *w, struct pstmt *ps)
 		if (*pp == ps) {
 			*pp = ps->next;
 			r->n--;
-			r->bytes -= sizeof(*ps) + ps->len;
+			r->bytes -= sizeof(*ps) + ps->len + ps->pdesc_len;
 			break;
 		}
 	}
+	free(ps->pdesc);
 	free(ps);
 }
 
@@ -203,6 +220,7 @@ void prep_registry_free(struct worker *w)
 			struct pstmt *ps = r->b[i];
 
 			r->b[i] = ps->next;
+			free(ps->pdesc);
 			free(ps);
 		}
 	}
@@ -471,7 +489,7 @@ static struct preq *q_at(struct prep_server *ps, unsigned i)
  * on whether PostgreSQL runs it */
 static bool effect(const struct preq *e)
 {
-	if (e->flags & (RQ_REPLACE | RQ_RENAME))
+	if (e->flags & (RQ_REPLACE | RQ_RENAME | RQ_BADBIND))
 		return false;
 	return (e->type == 'P' && e->id) || (e->type == 'C' && (e->flags & RQ_SKIP)) || e->name;
 }
@@ -590,6 +608,8 @@ static void emit_fakes(struct server *sv)
 	while ((h = q_head(ps)) && (h->flags & RQ_FAKE)) {
 		if (cl) {
 			pkt_begin(pb, h->type);
+			if (h->type == 't' && h->ps)
+				pkt_bytes(pb, h->ps->pdesc, h->ps->pdesc_len);
 			pkt_end(pb);
 			any = true;
 		}
@@ -620,6 +640,17 @@ static void put_close(struct pktbuf *pb, uint64_t id)
 
 	server_name(name, id);
 	pkt_begin(pb, 'C');
+	pkt_u8(pb, 'S');
+	pkt_str(pb, name);
+	pkt_end(pb);
+}
+
+static void put_describe(struct pktbuf *pb, uint64_t id)
+{
+	char name[PREP_NAME_MAX];
+
+	server_name(name, id);
+	pkt_begin(pb, 'D');
 	pkt_u8(pb, 'S');
 	pkt_str(pb, name);
 	pkt_end(pb);
@@ -686,6 +717,7 @@ static bool send_parse(struct server *sv, struct pstmt *st, struct pktbuf *pb, b
 		       uint8_t flags, const char *name)
 {
 	struct prep_server *ps = sv->prep;
+	struct preq *e;
 
 	if (!in_set && !set_add(sv, st, pb))
 		return false;
@@ -695,7 +727,18 @@ static bool send_parse(struct server *sv, struct pstmt *st, struct pktbuf *pb, b
 			return false;
 	}
 	put_parse(pb, st->id, st->body, st->len);
-	return q_push(ps, 'P', flags, st->id, name) != NULL;
+	if (!q_push(ps, 'P', flags, st->id, name))
+		return false;
+	/* The first time: a Describe of it, whose answers pgring keeps (learn_shape) */
+	if (st->shape != SHAPE_UNKNOWN)
+		return true;
+	put_describe(pb, st->id);
+	e = q_push(ps, 'D', RQ_SKIP, st->id, NULL);
+	if (!e)
+		return false;
+	st->refs++;
+	e->ps = st;
+	return true;
 }
 
 /* Whether the set has st for sure (it is marked used); else a Parse is due */
@@ -834,6 +877,81 @@ static bool close_ahead(struct prep_server *ps, struct pstmt *st, struct pktbuf 
 	return true;
 }
 
+/*
+ * In a failed transaction PostgreSQL still answers a Describe of a
+ * statement that returns no rows, and checks a Bind's parameter counts
+ * before refusing it; pgring's Parse of a statement the server lacks would
+ * be refused first.  Whether the server is in that state when it reads what
+ * is sent now: it said so, nothing is due, and nothing queued since (an
+ * Execute, a Query) can end the transaction.
+ */
+static bool aborted_for_sure(const struct server *sv)
+{
+	struct prep_server *ps = sv->prep;
+
+	if (sv->txn_status != 'E' || sv->outstanding > 0)
+		return false;
+	for (unsigned i = 0; i < ps->qn; i++)
+		if (strchr("EQF", q_at(ps, i)->type))
+			return false;
+	return true;
+}
+
+/* Whether pgring answers a Describe of st as PostgreSQL would in a failed
+ * transaction, where the server lacks st: its parameters and NoData */
+static bool describe_aborted(struct client *cl, struct server *sv, struct pstmt *st, bool *ok)
+{
+	struct prep_server *ps = sv->prep;
+	struct preq *e;
+
+	if (st->shape != SHAPE_NO_ROWS || set_find(ps, st->id) >= 0 || !aborted_for_sure(sv))
+		return false;
+	*ok = false;
+	e = q_push(ps, 't', RQ_FAKE, st->id, NULL);
+	if (!e)
+		return send_to_server(cl, sv, &cl->c.w->tmp, false), true;
+	st->refs++;
+	e->ps = st;
+	if (!q_push(ps, 'n', RQ_FAKE, st->id, NULL))
+		return send_to_server(cl, sv, &cl->c.w->tmp, false), true;
+	emit_fakes(sv);
+	*ok = true;
+	return true;
+}
+
+/* Whether a Bind of st, whose body goes on at r, is one PostgreSQL refuses
+ * for its counts ahead of the failed transaction (08P01), where the server
+ * lacks st: 1 (counts[] gets them), 0, or -1 when the counts are not in r.
+ * The server then gets the Bind without a Parse of st: it fails, and its
+ * error is replaced (RQ_BADBIND). */
+static int bind_aborted(struct server *sv, const struct pstmt *st, struct msg_rd r,
+			uint16_t counts[2])
+{
+	if (st->nparams < 0 || set_find(sv->prep, st->id) >= 0 || !aborted_for_sure(sv))
+		return 0;
+	counts[0] = rd_u16(&r);
+	rd_bytes(&r, 2 * (size_t)counts[0]);
+	counts[1] = rd_u16(&r);
+	if (r.bad)
+		return -1;
+	return (counts[0] > 1 && counts[0] != counts[1]) || counts[1] != st->nparams;
+}
+
+/* The Bind of ce's statement that bind_aborted() picked, its answer queued */
+static struct preq *push_bad_bind(struct server *sv, const struct cstmt *ce,
+				  const uint16_t counts[2])
+{
+	struct preq *e = q_push(sv->prep, 'B', RQ_BADBIND, ce->ps->id, ce->name);
+
+	if (!e)
+		return NULL;
+	e->aux[0] = counts[0];
+	e->aux[1] = counts[1];
+	ce->ps->refs++;
+	e->ps = ce->ps;
+	return e;
+}
+
 static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
 {
 	struct pktbuf *pb = &cl->c.w->tmp;
@@ -886,9 +1004,10 @@ static bool on_bind(struct client *cl, struct server *sv, const uint8_t *body, u
 	char sname[PREP_NAME_MAX];
 	const char *portal, *stmt;
 	const struct cstmt *ce;
+	uint16_t counts[2];
 	struct msg_rd r;
 	size_t used;
-	bool ok;
+	bool ok, bad;
 
 	rd_init(&r, body, len);
 	portal = rd_str(&r);
@@ -899,14 +1018,16 @@ static bool on_bind(struct client *cl, struct server *sv, const uint8_t *body, u
 	if (!*stmt || !(ce = cmap_get(cl, stmt)))
 		return forward_as_is(cl, sv, 'B', body, len);	/* the server answers as it would */
 	used = r.pos;
-	ok = ensure_prepared(cl, sv, ce->ps, pb);
+	bad = bind_aborted(sv, ce->ps, r, counts) == 1;
+	ok = bad || ensure_prepared(cl, sv, ce->ps, pb);
 	server_name(sname, ce->ps->id);
 	pkt_begin(pb, 'B');
 	pkt_str(pb, portal);
 	pkt_str(pb, sname);
 	pkt_bytes(pb, body + used, len - used);
 	pkt_end(pb);
-	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'B', RQ_RENAME, ce->ps->id, stmt));
+	return send_to_server(cl, sv, pb, ok && (bad ? push_bad_bind(sv, ce, counts) != NULL :
+					       q_push(sv->prep, 'B', RQ_RENAME, ce->ps->id, stmt) != NULL));
 }
 
 static bool on_describe(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
@@ -926,6 +1047,8 @@ static bool on_describe(struct client *cl, struct server *sv, const uint8_t *bod
 		return bad_message(cl, 'D');
 	if (kind != 'S' || !*name || !(ce = cmap_get(cl, name)))
 		return forward_as_is(cl, sv, 'D', body, len);
+	if (describe_aborted(cl, sv, ce->ps, &ok))
+		return ok;
 	ok = ensure_prepared(cl, sv, ce->ps, pb);
 	server_name(sname, ce->ps->id);
 	pkt_begin(pb, 'D');
@@ -999,7 +1122,8 @@ static bool names_no_statement(struct client *cl, uint8_t type)
  * (the parameters: megabytes, maybe) then streams from the client as is.
  */
 static enum prep_verdict replace_head(struct client *cl, struct server *sv, uint8_t type,
-				      const char *portal, const struct cstmt *ce, uint32_t used)
+				      const char *portal, const struct cstmt *ce, uint32_t used,
+				      const uint16_t *bad_counts)
 {
 	struct pstmt *st = ce->ps;
 	struct pktbuf *pb = &cl->c.w->tmp;
@@ -1012,7 +1136,7 @@ static enum prep_verdict replace_head(struct client *cl, struct server *sv, uint
 	head = (type == 'B' ? strlen(portal) + 1 : 1) + strlen(sname) + 1;
 	if (rest > INT32_MAX - 4 - head)
 		return PREP_CONSUME;	/* past PostgreSQL's limit: refused when gathered */
-	ok = ensure_prepared(cl, sv, st, pb);
+	ok = bad_counts || ensure_prepared(cl, sv, st, pb);
 	pkt_u8(pb, type);
 	pkt_u32(pb, (uint32_t)(4 + head + rest));
 	if (type == 'B')
@@ -1020,7 +1144,8 @@ static enum prep_verdict replace_head(struct client *cl, struct server *sv, uint
 	else
 		pkt_u8(pb, 'S');
 	pkt_str(pb, sname);
-	if (!send_to_server(cl, sv, pb, ok && q_push(sv->prep, type, RQ_RENAME, st->id, ce->name)))
+	if (!send_to_server(cl, sv, pb, ok && (bad_counts ? push_bad_bind(sv, ce, bad_counts) != NULL :
+					       q_push(sv->prep, type, RQ_RENAME, st->id, ce->name) != NULL)))
 		return PREP_CLOSED;
 	cl->c.fwd_skip = used;
 	return PREP_REPLACE_HEAD;
@@ -1060,8 +1185,11 @@ static enum prep_verdict named_header(struct client *cl, struct server *sv, uint
 	uint8_t b[CONN_PEEK_MIN];
 	const char *portal = NULL, *name;
 	const struct cstmt *ce;
+	uint16_t counts[2];
 	struct msg_rd r;
 	uint8_t kind = 'S';
+	bool ok;
+	int bad;
 
 	if (type == 'P')
 		return parse_header(cl, sv);
@@ -1077,11 +1205,17 @@ static enum prep_verdict named_header(struct client *cl, struct server *sv, uint
 		return close_name(cl, sv, name) ? PREP_DROP : PREP_CLOSED;
 	if (type == 'C')
 		return PREP_CONSUME;	/* bytes after the name: on_close sees them */
+	ce = kind == 'S' ? cmap_get(cl, name) : NULL;
+	bad = type == 'B' && ce ? bind_aborted(sv, ce->ps, r, counts) : 0;
+	if (bad < 0)
+		return PREP_CONSUME;	/* the counts are further on: on_bind */
 	if (type == 'B')
 		cl->pool->stats.total.bind_count++;
-	if (kind != 'S' || !(ce = cmap_get(cl, name)))
+	if (!ce)
 		return queue_as_is(cl, sv, type);	/* the server answers as it would */
-	return replace_head(cl, sv, type, portal, ce, (uint32_t)r.pos);
+	if (type == 'D' && describe_aborted(cl, sv, ce->ps, &ok))
+		return ok ? PREP_DROP : PREP_CLOSED;
+	return replace_head(cl, sv, type, portal, ce, (uint32_t)r.pos, bad ? counts : NULL);
 }
 
 /* The statement name a Parse, Bind, Describe or Close starts with, from
@@ -1104,19 +1238,34 @@ static bool peek_name(struct client *cl, uint8_t type, char *out, size_t outlen)
 	return true;
 }
 
+/* Whether a failed transaction would change what PostgreSQL answers a
+ * Bind or Describe of the client's name, on this server that lacks it */
+static bool shape_matters(struct client *cl, struct server *sv, uint8_t type, const char *name)
+{
+	const struct cstmt *ce = cmap_get(cl, name);
+
+	if (!ce || set_find(sv->prep, ce->ps->id) >= 0)
+		return false;
+	return type == 'D' ? ce->ps->shape == SHAPE_NO_ROWS : ce->ps->nparams >= 0;
+}
+
 bool prep_client_must_wait(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
 	char name[CONN_PEEK_MIN];
 	bool wait;
 
-	if (!sv || !sv->prep_on || (!sv->prep->neffect_synced && !sv->prep->nquery) ||
-	    !strchr("PBDC", type) || !peek_name(cl, type, name, sizeof(name)))
+	if (!sv || !sv->prep_on || !strchr("PBDC", type) ||
+	    (!sv->prep->neffect_synced && !sv->prep->nquery &&
+	     !(sv->outstanding > 0 && strchr("BD", type))) ||
+	    !peek_name(cl, type, name, sizeof(name)))
 		return false;
 	/* a Query ahead may be a DISCARD ALL or DEALLOCATE ALL, after which the
-	 * client's names are gone: PostgreSQL's answer depends on it */
+	 * client's names are gone: PostgreSQL's answer depends on it; a
+	 * pipeline ahead may leave the transaction failed (aborted_for_sure) */
 	wait = (sv->prep->neffect_synced && pending_before_sync(sv->prep, 0, name)) ||
-	       (sv->prep->nquery && *name && cmap_get(cl, name));
+	       (sv->prep->nquery && *name && cmap_get(cl, name)) ||
+	       (sv->outstanding > 0 && strchr("BD", type) && shape_matters(cl, sv, type, name));
 	if (wait)
 		sv->prep->client_waits = true;
 	return wait;
@@ -1295,16 +1444,20 @@ int prep_server_header(struct server *sv, uint8_t type)
 		}
 		return 1;
 	case 'E':
-		return h && (h->flags & (RQ_REPLACE | RQ_RENAME)) ? 3 : 1;
+		return h && (h->flags & (RQ_REPLACE | RQ_RENAME | RQ_BADBIND)) ? 3 : 1;
+	case 't':
+		return h && h->type == 'D' && (h->flags & RQ_SKIP) ? 3 : 0;
+	case 'T':
+	case 'n':
+		if (h && h->type == 'D')
+			return h->flags & RQ_SKIP ? 3 : 1;
+		return type == 'n' ? 1 : 0;
 	case '2':
 	case 'C':
 	case 'I':
 	case 's':
-	case 'n':
 	case 'Z':
 		return 1;
-	case 'T':
-		return h && h->type == 'D' ? 1 : 0;
 	default:
 		return 0;
 	}
@@ -1333,6 +1486,29 @@ static void put_renamed(struct pktbuf *pb, const char *v, const char *from, cons
 	pkt_str(pb, v);
 }
 
+/* The answers to pgring's Describe of a statement it has just prepared:
+ * what PostgreSQL would answer a client's Describe of it in a failed
+ * transaction, and the parameter count a Bind must supply */
+static void learn_shape(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct pstmt *st = q_head(sv->prep)->ps;
+	uint8_t *copy;
+
+	if (!st || st->shape != SHAPE_UNKNOWN)
+		return;
+	if (type == 't') {
+		if (st->pdesc || len < 2 || !(copy = malloc(len)))
+			return;		/* without it, the statement stays unknown */
+		memcpy(copy, body, len);
+		st->pdesc = copy;
+		st->pdesc_len = len;
+		st->nparams = body[0] << 8 | body[1];
+		sv->c.w->prep->bytes += len;
+	} else if (st->pdesc) {
+		st->shape = type == 'n' ? SHAPE_NO_ROWS : SHAPE_ROWS;
+	}
+}
+
 /* The client's ErrorResponse in place of the server's to e: PostgreSQL's,
  * with the statement called by the client's name, or 53200 for a request
  * that stood in for an out-of-memory refusal */
@@ -1346,7 +1522,29 @@ static void send_replaced_error(struct server *sv, const struct preq *e, const u
 	if (!sv->client)
 		return;
 	pkt_begin(pb, 'E');
-	if (!(e->flags & RQ_RENAME) && e->type != 'P') {
+	if (e->flags & RQ_BADBIND) {
+		char m[96];
+
+		pkt_u8(pb, 'S');
+		pkt_str(pb, "ERROR");
+		pkt_u8(pb, 'V');
+		pkt_str(pb, "ERROR");
+		pkt_u8(pb, 'C');
+		pkt_str(pb, "08P01");
+		pkt_u8(pb, 'M');
+		if (e->aux[0] > 1 && e->aux[0] != e->aux[1]) {
+			snprintf(m, sizeof(m), "bind message has %u parameter formats but %u parameters",
+				 e->aux[0], e->aux[1]);
+			pkt_str(pb, m);
+		} else {
+			snprintf(m, sizeof(m), "bind message supplies %u parameters, but prepared "
+				 "statement \"", e->aux[1]);
+			pkt_bytes(pb, m, strlen(m));
+			pkt_bytes(pb, e->name, strlen(e->name));
+			snprintf(m, sizeof(m), "\" requires %d", e->ps->nparams);
+			pkt_str(pb, m);
+		}
+	} else if (!(e->flags & RQ_RENAME) && e->type != 'P') {
 		pkt_u8(pb, 'S');
 		pkt_str(pb, "ERROR");
 		pkt_u8(pb, 'V');
@@ -1486,10 +1684,17 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 		if (h && h->type == 'C')
 			q_pop(sv);
 		break;
+	case 't':
+		if (h && h->type == 'D' && (h->flags & RQ_SKIP))
+			learn_shape(sv, type, body, len);
+		break;
 	case 'T':
 	case 'n':
-		if (h && h->type == 'D')
+		if (h && h->type == 'D') {
+			if (h->flags & RQ_SKIP)
+				learn_shape(sv, type, body, len);
 			q_pop(sv);
+		}
 		break;
 	case 'C':
 		on_command_complete(sv, body, len);
@@ -1500,9 +1705,9 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 			q_pop(sv);
 		break;
 	case 'E':
-		if (!h || !(h->flags & RQ_REPLACE))
+		if (!h || !(h->flags & (RQ_REPLACE | RQ_BADBIND)))
 			check_error(sv, body, len);
-		if (h && (h->flags & (RQ_REPLACE | RQ_RENAME)))
+		if (h && (h->flags & (RQ_REPLACE | RQ_RENAME | RQ_BADBIND)))
 			send_replaced_error(sv, h, body, len);
 		if (h && h->type != 'Q' && h->type != 'F' && h->type != 'S')
 			error_skip(sv);
