@@ -28,11 +28,12 @@ const char *client_tls_peer_cn(const struct client *cl)
 
 /* ---- refusals, in PostgreSQL's words ---- */
 
-static const char *host_of(const struct client *cl, char *buf, size_t len)
+static void host_of(const struct client *cl, char *buf, size_t len)
 {
 	if (cl->c.addr.family == AF_UNIX)
-		return "[local]";
-	return net_addr_text(&cl->c.addr, buf, len);
+		snprintf(buf, len, "[local]");
+	else
+		net_addr_text(&cl->c.addr, buf, len);
 }
 
 static void refuse(struct client *cl, const struct hba_rule *r)
