@@ -598,6 +598,11 @@ static int parse_rule(struct pctx *c, const char *file, int lineno, const struct
 	return parse_options(c, file, lineno, l, f + 1, r);
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int add_rule(struct pctx *c, const char *file, int lineno, const struct line *l)
 {
 	struct hba *h = c->hba;
@@ -608,6 +613,11 @@ static int add_rule(struct pctx *c, const char *file, int lineno, const struct l
 		rule_clear(&r);
 		return -1;
 	}
+	/* an @file may list thousands: each login looks them up by bsearch */
+	if (r.db.n > 1)
+		qsort(r.db.names, r.db.n, sizeof(char *), name_cmp);
+	if (r.user.n > 1)
+		qsort(r.user.names, r.user.n, sizeof(char *), name_cmp);
 	rules = realloc(h->rules, (h->nrules + 1) * sizeof(*rules));
 	if (!rules) {
 		rule_clear(&r);
@@ -765,10 +775,7 @@ int hba_load(const char *hba_path, const char *ident_path, struct hba **out, cha
 
 static bool names_match(const struct hba_names *nm, const char *name)
 {
-	for (size_t i = 0; i < nm->n; i++)
-		if (strcmp(nm->names[i], name) == 0)
-			return true;
-	return false;
+	return nm->n && bsearch(&name, nm->names, nm->n, sizeof(char *), name_cmp);
 }
 
 static bool db_match(const struct hba_names *nm, const struct hba_client *cl)

@@ -234,6 +234,33 @@ START_TEST(at_files)
 }
 END_TEST
 
+/* a long @file: every name found, in any order, and no other */
+START_TEST(long_at_file)
+{
+	char *text = malloc(5000 * 16), name[32];
+	size_t len = 0;
+	struct hba *h;
+
+	ck_assert_ptr_nonnull(text);
+	for (int i = 4999; i >= 0; i--)
+		len += (size_t)sprintf(text + len, "user%d%c", i, i % 7 ? ',' : '\n');
+	text[len - 1] = '\n';
+	put("many.txt", text);
+	free(text);
+	h = load_ok("host all @many.txt,zed 0.0.0.0/0 md5\n", NULL);
+	ck_assert_uint_eq(h->rules[0].user.n, 5001);
+	for (int i = 0; i < 5000; i += 7) {
+		snprintf(name, sizeof(name), "user%d", i);
+		ck_assert_int_eq(line_of(h, "1.1.1.1", "d", name), 1);
+	}
+	ck_assert_int_eq(line_of(h, "1.1.1.1", "d", "user4999"), 1);
+	ck_assert_int_eq(line_of(h, "1.1.1.1", "d", "zed"), 1);
+	ck_assert_int_eq(line_of(h, "1.1.1.1", "d", "user5000"), 0);
+	ck_assert_int_eq(line_of(h, "1.1.1.1", "d", "user"), 0);
+	hba_unref(h);
+}
+END_TEST
+
 START_TEST(continuation_and_map)
 {
 	struct hba *h = load_ok("local all all \\\n  peer map=ops\n"
@@ -491,6 +518,7 @@ static Suite *hba_suite(void)
 	tcase_add_test(tc, names);
 	tcase_add_test(tc, first_match_wins);
 	tcase_add_test(tc, at_files);
+	tcase_add_test(tc, long_at_file);
 	tcase_add_test(tc, continuation_and_map);
 	tcase_add_test(tc, errors_name_file_and_line);
 	tcase_add_test(tc, missing_files);
