@@ -182,6 +182,29 @@ auth_hba_file = $d/hba.conf" || return 1
 	login_ok testdb u_scram pw_scram
 }
 
+# physical replication matches the keyword replication and nothing else, as
+# in PostgreSQL (repl_start and repl_conn: scenarios_startup.sh)
+sc_hba_replication() {
+	local d out
+	d=$(hba_dir repl) || return 1
+	printf 'host replication %s 127.0.0.1/32 md5\nhost testdb %s all reject\nhost all all all md5\n' \
+		"$PG_SUPERUSER" "$PG_SUPERUSER" >"$d/hba.conf"
+	repl_start "$1" "auth_type = hba
+auth_hba_file = $d/hba.conf" || return 1
+	out=$(pq "$(repl_conn replication true)" query "IDENTIFY_SYSTEM" 2>&1)
+	expect_eq "IDENTIFY_SYSTEM systemid" "${out%%$'\t'*}" \
+		"$(pg_sql "SELECT system_identifier FROM pg_control_system()")" || { echo "$out"; return 1; }
+	refused_with "$PG_SUPERUSER" testdb "$REPL_PW" 127.0.0.1 \
+		"pg_hba.conf rejects connection for host \"127.0.0.1\", user \"$PG_SUPERUSER\", database \"testdb\"" || return 1
+	login_ok testdb_unix "$PG_SUPERUSER" "$REPL_PW" || return 1
+	# without the replication line, "all" does not let it in
+	printf 'host all all all md5\n' >"$d/hba.conf"
+	console "RELOAD" >/dev/null || return 1
+	out=$(pq "$(repl_conn replication true)" query "IDENTIFY_SYSTEM" 2>&1) && { echo "let in: $out"; return 1; }
+	echo "$out" | grep -qF "no pg_hba.conf entry for replication connection from host \"127.0.0.1\", user \"$PG_SUPERUSER\", no encryption" ||
+		{ echo "$out"; return 1; }
+}
+
 # peer on the unix socket, throwaway OS users, an ident map with a regex
 PEER_USERS=""
 
@@ -294,4 +317,4 @@ auth_hba_file = $d/hba.conf" "$(default_userlist; printf '"u_sasl" "%s"\n' "$SAS
 	done
 }
 
-SCENARIOS="$SCENARIOS hba_rules hba_bad_at_start hba_bad_at_reload hba_peer hba_saslprep"
+SCENARIOS="$SCENARIOS hba_rules hba_bad_at_start hba_bad_at_reload hba_replication hba_peer hba_saslprep"
