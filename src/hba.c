@@ -211,6 +211,8 @@ static int tokenize(struct pctx *c, const char *file, int lineno, char *text, st
 				return perr(c, file, lineno, "a list ends with a comma");
 			return 0;
 		}
+		if (!*t.s && !t.quoted)
+			return perr(c, file, lineno, "an empty value in a list");
 		if (l->n == l->cap) {
 			size_t cap = l->cap ? l->cap * 2 : 16;
 			struct tok *nt = realloc(l->toks, cap * sizeof(*nt));

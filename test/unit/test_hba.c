@@ -297,6 +297,7 @@ START_TEST(errors_name_file_and_line)
 		{ "local all +admins trust\n", "hba.conf:1: group membership (\"+admins\") is not supported" },
 		{ "local all \"alice trust\n", "hba.conf:1: unterminated quoted string" },
 		{ "local all alice,\n", "hba.conf:1: a list ends with a comma" },
+		{ "local all alice,,bob trust\n", "hba.conf:1: an empty value in a list" },
 		{ "local all\n", "hba.conf:1: end-of-line before role specification" },
 		{ "local all all\n", "hba.conf:1: end-of-line before authentication method" },
 		{ "host all all\n", "hba.conf:1: end-of-line before IP address" },
