@@ -416,6 +416,32 @@ static bool parse_ip(const char *s, int *family, uint8_t out[16])
 	return false;
 }
 
+/* The mask: /bits after the address in field f, or the field after it;
+ * returns the index of the field after the mask, or -1 */
+static int parse_mask(struct pctx *c, const char *file, int lineno, const struct line *l, int f,
+		      struct hba_rule *r, const char *bits_text, const char *addr_text)
+{
+	size_t first;
+	int mfam = 0;
+
+	if (bits_text) {
+		char *end;
+		long bits;
+
+		errno = 0;
+		bits = strtol(bits_text, &end, 10);
+		if (errno || !*bits_text || *end || bits < 0 || bits > (r->family == AF_INET ? 32 : 128))
+			return perr(c, file, lineno, "invalid CIDR mask in address \"%s\"", addr_text);
+		prefix_mask(r->mask, (unsigned)bits);
+		return f + 1;
+	}
+	if (field_toks(l, f + 1, &first) != 1)
+		return perr(c, file, lineno, "end-of-line before netmask specification");
+	if (!parse_ip(l->toks[first].s, &mfam, r->mask) || mfam != r->family)
+		return perr(c, file, lineno, "invalid IP mask \"%s\"", l->toks[first].s);
+	return f + 2;
+}
+
 /* The address column (and the mask column after it when there is no /n);
  * returns the index of the next field, or -1. */
 static int parse_addr(struct pctx *c, const char *file, int lineno, const struct line *l, int f,
@@ -445,27 +471,12 @@ static int parse_addr(struct pctx *c, const char *file, int lineno, const struct
 	if (!parse_ip(buf, &r->family, r->addr))
 		return perr(c, file, lineno, "invalid IP address \"%s\" (host names are not supported)",
 			    buf);
-	if (slash) {
-		char *end;
-		long bits;
-
-		errno = 0;
-		bits = strtol(slash, &end, 10);
-		if (errno || !*slash || *end || bits < 0 || bits > (r->family == AF_INET ? 32 : 128))
-			return perr(c, file, lineno, "invalid CIDR mask in address \"%s\"", t->s);
-		prefix_mask(r->mask, (unsigned)bits);
-	} else {
-		int mfam = 0;
-
-		if (field_toks(l, f + 1, &first) != 1)
-			return perr(c, file, lineno, "end-of-line before netmask specification");
-		if (!parse_ip(l->toks[first].s, &mfam, r->mask) || mfam != r->family)
-			return perr(c, file, lineno, "invalid IP mask \"%s\"", l->toks[first].s);
-		f++;
-	}
+	f = parse_mask(c, file, lineno, l, f, r, slash, t->s);
+	if (f < 0)
+		return -1;
 	for (int i = 0; i < 16; i++)
 		r->addr[i] &= r->mask[i];
-	return f + 1;
+	return f;
 }
 
 /* ---- methods and options ------------------------------------------------------------ */
