@@ -1705,6 +1705,13 @@ int config_set(const struct config *cfg, const char *key, const char *value, str
 		config_free(n);
 		return -1;
 	}
+	/* SET auth_type = hba (or another file) reads the rules now, so a bad
+	 * file is refused here rather than lock every login out */
+	if ((!strcmp(key, "auth_type") || !strcmp(key, "auth_hba_file") ||
+	     !strcmp(key, "auth_ident_file")) && config_attach_hba(n, NULL, err, errlen) < 0) {
+		config_free(n);
+		return -1;
+	}
 	*out = n;
 	return 0;
 }

@@ -164,7 +164,7 @@ auth_hba_file = $d/none.conf" "$(default_userlist)" || return 1
 # at reload, a bad file leaves the running rules in force and the log says so;
 # a good one replaces them
 sc_hba_bad_at_reload() {
-	local d
+	local d out
 	d=$(hba_dir reload) || return 1
 	printf 'local all all md5\nhost all all all md5\n' >"$d/hba.conf"
 	printf 'u_md5\n' >"$d/users.txt"
@@ -175,6 +175,10 @@ auth_hba_file = $d/hba.conf" || return 1
 	pgring_reload
 	wait_until 10 grep -q "hba reload failed, keeping the old hba and ident rules: $d/hba.conf:2: authentication option \"bogus\" is not supported" "$PGRING_LOG" ||
 		{ pgring_dump_logs; return 1; }
+	login_ok testdb u_md5 pw_md5 || return 1
+	# SET reads the file it names at once: a bad one is refused
+	out=$(console "SET auth_hba_file = '$d/none.conf'" 2>&1) && { echo "SET took a missing file: $out"; return 1; }
+	echo "$out" | grep -qF "$d/none.conf: could not read: No such file or directory" || { echo "$out"; return 1; }
 	login_ok testdb u_md5 pw_md5 || return 1
 	printf 'host all @users.txt all reject\nhost all all all md5\n' >"$d/hba.conf"
 	console "RELOAD" >/dev/null || return 1

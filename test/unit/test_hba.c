@@ -447,6 +447,17 @@ START_TEST(config_snapshot)
 	ck_assert(strstr(err, "hba.conf:2: invalid authentication method"));
 	config_free(next);
 	ck_assert_int_eq(run->hba->refs, 1);
+	/* SET reads the file it names at once, and refuses a bad one */
+	ck_assert_int_eq(config_set(run, "auth_hba_file", hp, &next, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "hba.conf:2: invalid authentication method"));
+	ck_assert_int_eq(config_set(run, "auth_hba_file", put("ok.conf", "host all all all md5\n"),
+				    &next, err, sizeof(err)), 0);
+	ck_assert_ptr_ne(next->hba, run->hba);
+	ck_assert_int_eq(next->hba->rules[0].method, HBA_MD5);
+	config_free(next);
+	ck_assert_int_eq(config_set(run, "default_pool_size", "7", &next, err, sizeof(err)), 0);
+	ck_assert_ptr_eq(next->hba, run->hba);
+	config_free(next);
 	config_free(run);
 }
 END_TEST
