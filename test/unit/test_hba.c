@@ -487,6 +487,7 @@ START_TEST(saslprep_vectors)
 	prep_is("a\xc2\xa0" "b", "a b");		/* NO-BREAK SPACE: a space */
 	prep_is("a\xe3\x80\x80" "b", "a b");		/* IDEOGRAPHIC SPACE: a space */
 	prep_is("e\xcc\x81t\xc3\xa9", "\xc3\xa9t\xc3\xa9");	/* e + COMBINING ACUTE: composed */
+	prep_is("\x07", NULL);				/* BELL: prohibited (ASCII: raw anyway) */
 	prep_is("\xd8\xa7" "1", NULL);			/* RandALCat then L: prohibited, raw */
 	prep_is("a\xe2\x80\x8f", NULL);			/* RIGHT-TO-LEFT MARK: prohibited */
 	prep_is("\xff\xfe" "abc", NULL);		/* not UTF-8: raw */
