@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config	# the build
 	liburing-dev libinih-dev libssl-dev			# pgring's libraries
+	libidn-dev						# SASLprep (stringprep) before SCRAM
 	check libpq-dev						# unit tests, pqtool
 	postgresql postgresql-contrib				# the server the tests start
 	pgbouncer						# the benchmarks' baseline

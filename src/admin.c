@@ -1602,6 +1602,17 @@ static int reload_config(struct worker *w, const char *why)
 		config_free(cfg);
 		return -1;
 	}
+	switch (config_attach_hba(cfg, w->cfg, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		log_error(w->log, "hba reload failed, keeping the old hba and ident rules: %s", err);
+		break;
+	default:
+		log_error(w->log, "config reload failed, keeping the running config: %s", err);
+		config_free(cfg);
+		return -1;
+	}
 	if (cfg->auth_file && *cfg->auth_file &&
 	    userlist_load(cfg->auth_file, &ul, err, sizeof(err), warn_cb, w->log) < 0) {
 		log_error(w->log, "auth_file reload failed, keeping the running config: %s", err);

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <stringprep.h>
 
 #include "auth.h"
 
@@ -224,20 +225,58 @@ bool auth_md5_check(const struct secret *sec, const char *user, const uint8_t sa
 
 /* ---- SCRAM keys ------------------------------------------------------- */
 
+static bool all_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+int auth_saslprep(const char *password, char **out)
+{
+	char *prepped = NULL;
+	int rc;
+
+	*out = NULL;
+	/* as PostgreSQL's pg_saslprep: ASCII needs nothing */
+	if (all_ascii(password))
+		return 0;
+	rc = stringprep_profile(password, &prepped, "SASLprep", STRINGPREP_NO_UNASSIGNED);
+	if (rc == STRINGPREP_MALLOC_ERROR)
+		return -ENOMEM;
+	if (rc != STRINGPREP_OK || !prepped || !*prepped) {
+		/* invalid UTF-8, prohibited or unassigned code points, or nothing
+		 * left: PostgreSQL then uses the password as it is */
+		free(prepped);
+		return 0;
+	}
+	*out = prepped;
+	return 0;
+}
+
 /*
- * ClientKey and ServerKey from a password.  PostgreSQL runs the password
- * through SASLprep first; that is the identity for ASCII, which is all this
- * handles exactly (a non-ASCII password is used as raw bytes).
+ * ClientKey and ServerKey from a password, SASLprep'd first as PostgreSQL
+ * does on both ends (auth_saslprep).
  */
 static int scram_keys(const char *password, const uint8_t *salt, size_t salt_len, int iter,
 		      uint8_t client_key[SCRAM_KEY_LEN], uint8_t server_key[SCRAM_KEY_LEN])
 {
 	uint8_t salted[SCRAM_KEY_LEN];
-	size_t plen = strlen(password);
-	int r = -EIO;
+	char *prepped;
+	size_t plen;
+	int r = auth_saslprep(password, &prepped);
 
-	if (plen > INT_MAX || salt_len > INT_MAX)
-		return -EINVAL;
+	if (r < 0)
+		return r;
+	if (prepped)
+		password = prepped;
+	plen = strlen(password);
+	r = -EIO;
+	if (plen > INT_MAX || salt_len > INT_MAX) {
+		r = -EINVAL;
+		goto out;
+	}
 	if (PKCS5_PBKDF2_HMAC(password, (int)plen, salt, (int)salt_len, iter, EVP_sha256(),
 			      SCRAM_KEY_LEN, salted) != 1)
 		goto out;
@@ -246,6 +285,10 @@ static int scram_keys(const char *password, const uint8_t *salt, size_t salt_len
 		r = hmac256(salted, "Server Key", 10, server_key);
 out:
 	OPENSSL_cleanse(salted, sizeof(salted));
+	if (prepped) {
+		OPENSSL_cleanse(prepped, strlen(prepped));
+		free(prepped);
+	}
 	return r;
 }
 

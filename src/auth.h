@@ -60,6 +60,14 @@ bool auth_md5_check(const struct secret *sec, const char *user, const uint8_t sa
 /* Checks a cleartext password against any secret kind (plain, md5, SCRAM). */
 bool auth_plain_check(const struct secret *sec, const char *user, const char *password);
 
+/*
+ * SASLprep (RFC 4013) of a password, as PostgreSQL applies it before SCRAM:
+ * *out is the prepared copy (free it), or NULL when the password is to be
+ * used as it is (ASCII, not valid UTF-8, or prohibited or unassigned code
+ * points, as PostgreSQL decides).  0, or -ENOMEM.
+ */
+int auth_saslprep(const char *password, char **out);
+
 /* Fills n random bytes (RAND_bytes).  0 or -EIO. */
 int auth_random(void *buf, size_t n);
 

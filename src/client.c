@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include "client_hba.h"
 #include "worker.h"
 
 #define AUTH_MSG_MAX	(AUTH_SECRET_MAX + 1)	/* a PasswordMessage: the password, NUL */
@@ -438,6 +439,7 @@ static void start_auth(struct client *cl)
 	const struct userlist_entry *ue = w->users ? userlist_find(w->users, cl->user) : NULL;
 	static const char sasl_mechs[] = "SCRAM-SHA-256\0";
 	bool console = admin_console_db(cl->dbname);
+	int auth = cfg->auth_type;
 
 	if (!db)
 		db = cfg->fallback_db;
@@ -446,14 +448,17 @@ static void start_auth(struct client *cl)
 		auth_ok(cl);
 		return;
 	}
-	if (cfg->auth_type == AUTH_TYPE_TRUST || cfg->auth_type == AUTH_TYPE_ANY) {
+	/* the first hba rule that matches picks the method (or refuses) */
+	if (auth == AUTH_TYPE_HBA && !client_hba_method(cl, &auth))
+		return;
+	if (auth == AUTH_TYPE_TRUST || auth == AUTH_TYPE_ANY) {
 		if (!db && !console) {
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
 			return;
 		}
 		/* trust still wants the user in auth_file, a forced user= or not
 		 * (PgBouncer's documentation, and its words) */
-		if (cfg->auth_type == AUTH_TYPE_TRUST && !ue) {
+		if (auth == AUTH_TYPE_TRUST && !ue) {
 			client_log(cl, LOG_LVL_LOG, "no such user: %s", cl->user);
 			client_fail(cl, "28000", "\"trust\" authentication failed");
 			return;
@@ -488,9 +493,9 @@ static void start_auth(struct client *cl)
 			return;
 		}
 	}
-	if (cfg->auth_type == AUTH_TYPE_PLAIN) {
+	if (auth == AUTH_TYPE_PLAIN) {
 		send_auth_request(cl, 3, NULL, 0, CA_PLAIN);
-	} else if (cfg->auth_type == AUTH_TYPE_MD5 && cl->secret->kind != SECRET_SCRAM) {
+	} else if (auth == AUTH_TYPE_MD5 && cl->secret->kind != SECRET_SCRAM) {
 		auth_random(cl->md5_salt, sizeof(cl->md5_salt));
 		send_auth_request(cl, 5, cl->md5_salt, 4, CA_MD5);
 	} else {

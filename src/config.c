@@ -13,6 +13,8 @@
 
 #include <ini.h>
 
+#include "hba.h"
+
 #define CONFIG_MAX_INCLUDE_DEPTH 10
 #define CONFIG_MAX_FILE_SIZE (64L << 20)
 /* µs must fit an int64_t; a century is more than any timeout needs */
@@ -72,8 +74,8 @@ static const struct key_def bouncer_keys[] = {
 	KEY("application_name_add_host", KT_BOOL, CF(application_name_add_host), "0", 0),
 	KEY("auth_dbname", KT_STR, CF(auth_dbname), NULL, NY),
 	KEY("auth_file", KT_STR, CF(auth_file), NULL, 0),
-	KEY("auth_hba_file", KT_STR, CF(auth_hba_file), "", NY),
-	KEY("auth_ident_file", KT_STR, NOFIELD, NULL, NY),
+	KEY("auth_hba_file", KT_STR, CF(auth_hba_file), "", 0),
+	KEY("auth_ident_file", KT_STR, CF(auth_ident_file), NULL, 0),
 	KEY("auth_ldap_options", KT_STR, NOFIELD, NULL, NY),
 	KEY("auth_query", KT_STR, CF(auth_query),
 	    "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END "
@@ -249,7 +251,7 @@ static const struct name_val auth_types[] = {
 };
 
 /* PgBouncer's auth types that pgring refuses at load */
-static const char *const auth_types_not_yet[] = { "cert", "hba", "pam", "ldap", NULL };
+static const char *const auth_types_not_yet[] = { "cert", "pam", "ldap", NULL };
 
 static const struct name_val backends[] = {
 	{ "auto", EVENT_BACKEND_AUTO },
@@ -631,6 +633,7 @@ void config_free(struct config *cfg)
 		free(cfg->ignored[i].value);
 	}
 	free(cfg->ignored);
+	hba_unref(cfg->hba);
 	free(cfg);
 }
 
@@ -752,6 +755,7 @@ struct config *config_clone(const struct config *cfg)
 	n->ignored = NULL;
 	n->nignored = 0;
 	n->path = NULL;
+	hba_ref(n->hba);
 	ret = dup_strings(n, bouncer_keys, NBOUNCER_KEYS);
 	if (ret == 0 && cfg->path && !(n->path = strdup(cfg->path)))
 		ret = -ENOMEM;
@@ -1477,6 +1481,25 @@ int config_parse_string(const char *name, const char *text, struct config **out,
 	return parse_finish(&p, ret, out);
 }
 
+int config_attach_hba(struct config *next, const struct config *running, char *err, size_t errlen)
+{
+	struct hba *h = NULL;
+
+	if (next->auth_type != AUTH_TYPE_HBA)
+		return 0;
+	if (hba_load(next->auth_hba_file, next->auth_ident_file, &h, err, errlen) == 0) {
+		hba_unref(next->hba);
+		next->hba = h;
+		return 0;
+	}
+	/* as PostgreSQL: a bad file at reload leaves the rules in force as they were */
+	if (!running || !running->hba)
+		return -1;
+	hba_unref(next->hba);
+	next->hba = hba_ref(running->hba);
+	return 1;
+}
+
 /* ---- lookups, SHOW CONFIG, SET ---------------------------------------------- */
 
 const struct db_conf *config_find_db(const struct config *cfg, const char *name)
@@ -1679,6 +1702,13 @@ int config_set(const struct config *cfg, const char *key, const char *value, str
 			set_err(err, errlen, "%s \"%s\" is not supported by pgring yet", key, value);
 		else
 			set_err(err, errlen, "invalid value \"%s\" for parameter %s", value, key);
+		config_free(n);
+		return -1;
+	}
+	/* SET auth_type = hba (or another file) reads the rules now, so a bad
+	 * file is refused here rather than lock every login out */
+	if ((!strcmp(key, "auth_type") || !strcmp(key, "auth_hba_file") ||
+	     !strcmp(key, "auth_ident_file")) && config_attach_hba(n, NULL, err, errlen) < 0) {
 		config_free(n);
 		return -1;
 	}

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct hba;
+
 /* a [databases] / [users] value that was not given: the [pgbouncer] one applies */
 #define CONF_UNSET (-1)
 
@@ -103,6 +105,7 @@ struct config {
 	char *auth_dbname;
 	char *auth_file;
 	char *auth_hba_file;
+	char *auth_ident_file;
 	char *auth_query;
 	int auth_type;		/* enum auth_type */
 	char *auth_user;
@@ -192,6 +195,10 @@ struct config {
 	char **files;
 	size_t nfiles;
 
+	/* auth_type = hba: the rules and ident maps (config_attach_hba), shared
+	 * by reference with clones; NULL otherwise */
+	struct hba *hba;
+
 	/* keys without a field, by name */
 	struct config_kv *ignored;
 	size_t nignored;
@@ -243,6 +250,11 @@ int config_keep_no_reload(struct config *next, const struct config *running,
  * original is untouched.  0 or -1 with the reason in err. */
 int config_set(const struct config *cfg, const char *key, const char *value, struct config **out,
 	       char *err, size_t errlen);
+
+/* Loads next's hba and ident files when its auth_type is hba.  0 (loaded,
+ * or not wanted); 1 when they could not be read but running's rules were
+ * kept (err says why); -1 with "file:line: what" in err otherwise. */
+int config_attach_hba(struct config *next, const struct config *running, char *err, size_t errlen);
 
 const char *pool_mode_name(int mode);
 const char *auth_type_name(int type);

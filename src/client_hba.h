@@ -1,0 +1,26 @@
+/* client_hba.h - auth_type = hba at login: the rule that decides, peer and cert */
+#ifndef PGRING_CLIENT_HBA_H
+#define PGRING_CLIENT_HBA_H
+
+#include <stdbool.h>
+
+struct client;
+
+/*
+ * Resolves auth_type = hba for cl into the auth_type start_auth runs
+ * (trust, plain, md5, scram-sha-256).  peer and cert are settled here and
+ * come back as AUTH_TYPE_ANY: proven, no password wanted.  false when the
+ * client was refused: it has its error, and the log says which rule.
+ */
+bool client_hba_method(struct client *cl, int *auth_type);
+
+/*
+ * What client TLS tells hba: whether the connection is encrypted (hostssl /
+ * hostnossl) and the CN of the client certificate it verified (cert).  Until
+ * client TLS lands these say "plaintext, no certificate"; the TLS code
+ * replaces them (client_hba.c).
+ */
+bool client_tls_active(const struct client *cl);
+const char *client_tls_peer_cn(const struct client *cl);
+
+#endif
