@@ -177,7 +177,34 @@ query_wait_timeout = 2" "aqdown = host=127.0.0.1 port=$dead dbname=testdb" || re
 	awk -v t="$took" 'BEGIN { exit !(t < 1.5) }' || { echo "took $took s"; return 1; }
 }
 
-# aq_max_auth: the most aq_auth backends seen while FILE exists
+# a query that fails, and one that never answers: the client hears of it
+# (within query_wait_timeout for the second), the log says why, and the
+# pools go on serving
+sc_authq_query_fails() {
+	local t0 out took
+	authq_start "$1" scram-sha-256 "auth_user = aq_auth
+query_wait_timeout = 2" "aqbad = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM nowhere WHERE rolname=\$1'
+aqslow = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(30) WHERE rolname=\$1'" ||
+		return 1
+	for t0 in 1 2; do	# twice: the failed query left its server usable
+		out=$(authq_err aqbad aq_scram pw_aq_scram)
+		echo "$out"
+		case $out in *"FATAL:  auth_query failed"*) ;; *) echo "want auth_query failed"; return 1 ;; esac
+	done
+	authq_logged 'aq_scram.*auth_query failed in aqbad as aq_auth: 42P01 relation "nowhere" does not exist' ||
+		return 1
+	t0=$(now)
+	out=$(authq_err aqslow aq_scram pw_aq_scram)
+	took=$(elapsed "$t0")
+	echo "after $took s: $out"
+	case $out in *"FATAL:  query_wait_timeout"*) ;; *) echo "want query_wait_timeout"; return 1 ;; esac
+	awk -v t="$took" 'BEGIN { exit !(t >= 1.5 && t < 5) }' ||
+		{ echo "took $took s, want about 2"; return 1; }
+	authq_logged "aq_scram.*no answer within query_wait_timeout (the query ran too long)" || return 1
+	login_ok testdb aq_scram pw_aq_scram
+}
+
+# aq_watch_auth RUNNING MAX: writes to MAX the most aq_auth backends seen while RUNNING exists
 aq_watch_auth() {
 	local max=0 n
 	while [ -e "$1" ]; do
@@ -219,4 +246,5 @@ aqmany = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust" || return 1
 	[ -n "$out" ]
 }
 
-SCENARIOS="$SCENARIOS authq_login authq_refused authq_per_db authq_auth_db_down authq_storm"
+SCENARIOS="$SCENARIOS authq_login authq_refused authq_per_db authq_auth_db_down authq_query_fails
+	authq_storm"
