@@ -66,12 +66,16 @@ static const char *auth_dbname_of(const struct client *cl, const struct db_conf 
 bool authq_wanted(struct client *cl)
 {
 	const struct config *cfg = cl->c.w->cfg;
-	const struct db_conf *db = client_db(cl);
+	bool console = admin_console_db(cl->dbname);
+	const struct db_conf *db = console ? NULL : client_db(cl);
 	const char *user = auth_user_of(cfg, db), *query = auth_query_of(cfg, db);
 
-	/* the console knows auth_file's users only; an unknown database is
-	 * told after the password (client.c), so it is not looked up in */
-	if (cfg->auth_type == AUTH_TYPE_ANY || admin_console_db(cl->dbname) || !db)
+	if (cfg->auth_type == AUTH_TYPE_ANY)
+		return false;
+	/* an unknown database is told after the password (client.c), so it is
+	 * not looked up in; the console's users are looked up only in a global
+	 * auth_dbname, as in PgBouncer 1.25 */
+	if (console ? !cfg->auth_dbname || !*cfg->auth_dbname : !db)
 		return false;
 	return user && *user && query && *query;
 }
@@ -106,7 +110,7 @@ void authq_start(struct client *cl)
 {
 	struct worker *w = cl->c.w;
 	const struct config *cfg = w->cfg;
-	const struct db_conf *db = client_db(cl), *authdb;
+	const struct db_conf *db = admin_console_db(cl->dbname) ? NULL : client_db(cl), *authdb;
 	const char *dbname = auth_dbname_of(cl, db);
 	struct pool *pool;
 
@@ -115,7 +119,8 @@ void authq_start(struct client *cl)
 		authdb = cfg->fallback_db;
 	if (!authdb || admin_console_db(dbname)) {
 		client_log(cl, LOG_LVL_WARNING, "auth_dbname %s: %s", dbname, authdb ?
-			   "the admin console cannot run auth_query" : "no such database in [databases]");
+			   "cannot use the reserved console database as an auth_dbname" :
+			   "no such database in [databases]");
 		client_fail(cl, "08P01", "bouncer config error");
 		return;
 	}
@@ -169,7 +174,8 @@ void authq_linked(struct client *cl)
 {
 	struct server *sv = cl->server;
 	struct worker *w = cl->c.w;
-	const char *query = auth_query_of(w->cfg, client_db(cl));
+	const char *query = auth_query_of(w->cfg, admin_console_db(cl->dbname) ? NULL :
+					  client_db(cl));
 
 	if (!query || !*query) {	/* a reload took it away meanwhile */
 		client_log(cl, LOG_LVL_WARNING, "auth_query: no auth_query configured any more");

@@ -151,6 +151,22 @@ aqauth2 = host=127.0.0.1 port=$PG_PORT dbname=postgres"
 	authq_logged "aq_scram.*no such user"
 }
 
+# the console: a role in PostgreSQL only and in admin_users gets in when
+# auth_dbname names where to look it up (PgBouncer 1.25's rule), not without
+sc_authq_console() {
+	local out
+	authq_start "$1" scram-sha-256 "auth_user = aq_auth
+admin_users = aq_scram" || return 1
+	login_refused pgbouncer aq_scram pw_aq_scram "password authentication failed" || return 1
+	pgring_stop
+	authq_start "$1" scram-sha-256 "auth_user = aq_auth
+auth_dbname = testdb
+admin_users = aq_scram" || return 1
+	out=$(console -u aq_scram pw_aq_scram "SHOW POOLS" | grep -c '^testdb|aq_auth|')
+	expect_eq "console by auth_query, the lookup in testdb" "$out" 1 || return 1
+	login_refused pgbouncer aq_scram wrong "password authentication failed"
+}
+
 # the auth database is down: the client hears of it within
 # query_wait_timeout, and the log says why; the next one at once
 sc_authq_auth_db_down() {
@@ -246,5 +262,5 @@ aqmany = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust" || return 1
 	[ -n "$out" ]
 }
 
-SCENARIOS="$SCENARIOS authq_login authq_refused authq_per_db authq_auth_db_down authq_query_fails
+SCENARIOS="$SCENARIOS authq_login authq_refused authq_per_db authq_console authq_auth_db_down authq_query_fails
 	authq_storm"
