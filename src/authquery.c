@@ -224,8 +224,8 @@ enum msg_action authq_server_header(struct server *sv, uint8_t type, uint32_t le
 	}
 }
 
-/* The first row's second column is the secret; the name is not checked,
- * as in PgBouncer (the query may well return another spelling). */
+/* The first row's second column is the secret; the name is only checked
+ * not to be NULL, as in PgBouncer. */
 static void take_row(struct client *cl, const uint8_t *body, uint32_t len)
 {
 	struct msg_rd r;
@@ -238,14 +238,18 @@ static void take_row(struct client *cl, const uint8_t *body, uint32_t len)
 	if (cl->authq_rows > 1 || cl->authq_failed)
 		return;
 	rd_init(&r, body, len);
-	if (rd_u16(&r) < 2) {
+	if (rd_u16(&r) != 2) {	/* PgBouncer's shape too */
 		client_log(cl, LOG_LVL_WARNING, "auth_query must return two columns: name, password");
 		cl->authq_failed = true;
 		return;
 	}
 	n = rd_u32(&r);
-	if (n != AQ_NULL_LEN)
-		rd_bytes(&r, n);
+	if (n == AQ_NULL_LEN || !rd_bytes(&r, n)) {
+		client_log(cl, LOG_LVL_WARNING, "auth_query returned %s", n == AQ_NULL_LEN ?
+			   "a NULL user name" : "a malformed row");
+		cl->authq_failed = true;
+		return;
+	}
 	plen = rd_u32(&r);
 	if (plen == AQ_NULL_LEN || (plen == 0 && !r.bad)) {
 		cl->authq_null = true;

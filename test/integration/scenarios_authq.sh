@@ -200,8 +200,12 @@ sc_authq_query_fails() {
 	local t0 out took
 	authq_start "$1" scram-sha-256 "auth_user = aq_auth
 query_wait_timeout = 2" "aqbad = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM nowhere WHERE rolname=\$1'
-aqslow = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(30) WHERE rolname=\$1'" ||
+aqslow = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(30) WHERE rolname=\$1'
+aqshape = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword, 1 FROM pg_authid WHERE rolname=\$1'" ||
 		return 1
+	out=$(authq_err aqshape aq_scram pw_aq_scram)
+	case $out in *"FATAL:  auth_query failed"*) ;; *) echo "3 columns: $out"; return 1 ;; esac
+	authq_logged "aq_scram.*auth_query must return two columns" || return 1
 	for t0 in 1 2; do	# twice: the failed query left its server usable
 		out=$(authq_err aqbad aq_scram pw_aq_scram)
 		echo "$out"
