@@ -80,17 +80,48 @@ bool authq_wanted(struct client *cl)
 	return user && *user && query && *query;
 }
 
+static void unlink_pair(struct client *cl, struct server *sv)
+{
+	sv->client = NULL;
+	sv->c.peer = NULL;
+	cl->server = NULL;
+	cl->c.peer = NULL;
+}
+
 static void lookup_timeout(struct loop *loop, struct loop_timer *t)
 {
 	struct client *cl = list_entry(t, struct client, authq_timer);
+	struct server *sv = cl->server;
 
 	(void)loop;
 	if (!cl->authq)
 		return;
 	client_log(cl, LOG_LVL_WARNING, "auth_query: no answer within query_wait_timeout (%s)",
-		   cl->authq == AQ_RUNNING ? "the query ran too long" :
-		   "no server of the auth pool became free");
+		   sv ? "the query ran too long" : "no server of the auth pool became free");
+	if (sv) {	/* a query that hangs is not waited for: its server goes */
+		unlink_pair(cl, sv);
+		server_close(sv, "auth_query ran past query_wait_timeout");
+	}
 	client_fail(cl, "08P01", "query_wait_timeout");
+}
+
+/*
+ * The client went (it gave up, say, in a login storm) while its query ran:
+ * the answer is still to come, so the server stays in the pool and drains
+ * it as a query of pgring's own (hidden), then is ready again.  Closing it
+ * would make a storm of impatient clients churn the auth pool's servers.
+ */
+void authq_abandon(struct client *cl)
+{
+	struct server *sv = cl->server;
+
+	unlink_pair(cl, sv);
+	cl->authq = AQ_NONE;
+	if (sv->c.closing)
+		return;
+	sv->outstanding = 0;
+	sv->hidden++;
+	pool_change_server(sv, SV_USED);
 }
 
 /* The lookup's own deadline: the wait in the queue is bounded by maint.c,
@@ -300,10 +331,7 @@ static void lookup_done(struct client *cl, struct server *sv)
 	sv->outstanding = 0;
 	/* unlinked first: a client that sent before it was asked is no
 	 * reason to close the server (server_release would) */
-	sv->client = NULL;
-	sv->c.peer = NULL;
-	cl->server = NULL;
-	cl->c.peer = NULL;
+	unlink_pair(cl, sv);
 	server_release(sv);
 	pool_change_client(cl, CL_LOGIN);
 	cl->pool = NULL;

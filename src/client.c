@@ -130,7 +130,9 @@ static void client_detach(struct client *cl)
 
 	if (cl->state == CL_CLOSING)
 		return;
-	if (sv)
+	if (sv && cl->authq)
+		authq_abandon(cl);	/* its answer is drained, the server kept */
+	else if (sv)
 		server_release(sv);
 	if (cl->repl_server) {	/* still logging in for this client alone */
 		sv = cl->repl_server;

@@ -444,6 +444,7 @@ void client_auth_lookup_done(struct client *cl);
 bool authq_wanted(struct client *cl);		/* a user auth_query should look up */
 void authq_start(struct client *cl);		/* queue cl on the auth pool */
 void authq_linked(struct client *cl);		/* it has a server: send the query */
+void authq_abandon(struct client *cl);		/* it goes before the answer came */
 /* a server of the auth pool linked to a lookup: its answer is consumed */
 static inline bool authq_serving(const struct server *sv)
 {

@@ -201,8 +201,19 @@ sc_authq_query_fails() {
 	authq_start "$1" scram-sha-256 "auth_user = aq_auth
 query_wait_timeout = 2" "aqbad = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM nowhere WHERE rolname=\$1'
 aqslow = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(30) WHERE rolname=\$1'
-aqshape = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword, 1 FROM pg_authid WHERE rolname=\$1'" ||
+aqshape = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword, 1 FROM pg_authid WHERE rolname=\$1'
+aqnap = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(1) WHERE rolname=\$1'" ||
 		return 1
+	# a client that gives up while its query runs: the server drains the
+	# answer and stays, and serves the next lookup
+	timeout 0.4 "$PQTOOL" "$(pgring_conn aqnap aq_scram pw_aq_scram)" query "SELECT 1" >/dev/null 2>&1
+	sleep 1
+	login_ok aqnap aq_scram pw_aq_scram || return 1
+	out=$(grep -c 'aqnap/aq_auth@.*new connection to server' "$PGRING_LOG")
+	expect_eq "aqnap's auth servers opened" "$out" 1 || return 1
+	if grep 'aqnap/aq_auth@.*closing because' "$PGRING_LOG"; then
+		echo "the auth server was closed"; return 1
+	fi
 	out=$(authq_err aqshape aq_scram pw_aq_scram)
 	case $out in *"FATAL:  auth_query failed"*) ;; *) echo "3 columns: $out"; return 1 ;; esac
 	authq_logged "aq_scram.*auth_query must return two columns" || return 1
@@ -246,7 +257,10 @@ aqmany = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust" || return 1
 	aq_watch_auth "$dir/running" "$dir/max" &
 	track_pid $!
 	for i in $(seq 1 $AQ_N); do
-		pq "$(pgring_conn aqmany "aq_u$i" "pw_u$i")" query "SELECT 'in'" >"$dir/out.$i" 2>&1 &
+		# a patient client (a loaded or sanitizer-built run is slow): each
+		# login is to get in, however long the queue
+		pq "$(pgring_conn aqmany "aq_u$i" "pw_u$i") connect_timeout=50" query "SELECT 'in'" \
+			>"$dir/out.$i" 2>&1 &
 		pids="$pids $!"
 	done
 	for i in $pids; do wait "$i" || fails=$((fails + 1)); done
