@@ -200,7 +200,7 @@ sc_authq_query_fails() {
 	local t0 out took
 	authq_start "$1" scram-sha-256 "auth_user = aq_auth
 query_wait_timeout = 2" "aqbad = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM nowhere WHERE rolname=\$1'
-aqslow = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(30) WHERE rolname=\$1'
+aqslow = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(5) WHERE rolname=\$1'
 aqshape = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword, 1 FROM pg_authid WHERE rolname=\$1'
 aqnap = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(1) WHERE rolname=\$1'" ||
 		return 1
@@ -235,11 +235,13 @@ aqnap = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, r
 	login_ok testdb aq_scram pw_aq_scram
 }
 
-# aq_watch_auth RUNNING MAX: writes to MAX the most aq_auth backends seen while RUNNING exists
+# aq_watch_auth RUNNING MAX: writes to MAX the most backends of the storm's auth
+# pool (another scenario's hung query may linger as aq_auth) seen while RUNNING exists
 aq_watch_auth() {
 	local max=0 n
 	while [ -e "$1" ]; do
-		n=$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'aq_auth'" 2>/dev/null)
+		n=$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'aq_auth'
+			AND application_name = 'aqstorm'" 2>/dev/null)
 		[ -n "$n" ] && [ "$n" -gt "$max" ] && max=$n
 		echo "$max" >"$2"
 		sleep 0.05
@@ -251,7 +253,7 @@ aq_watch_auth() {
 sc_authq_storm() {
 	local dir=$T_ROOT/aqstorm.$1 i pids="" fails=0 max out
 	authq_start "$1" scram-sha-256 "auth_user = aq_auth
-auth_dbname = aqauth" "aqauth = host=127.0.0.1 port=$PG_PORT dbname=testdb pool_size=3
+auth_dbname = aqauth" "aqauth = host=127.0.0.1 port=$PG_PORT dbname=testdb pool_size=3 application_name=aqstorm
 aqmany = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust" || return 1
 	mkdir -p "$dir" && touch "$dir/running" || return 1
 	aq_watch_auth "$dir/running" "$dir/max" &
