@@ -34,7 +34,8 @@ usage() {
 	  --clients "LIST"   client counts ("$CLIENTS")
 	  --modes "LIST"     pgbench protocol modes ("$MODES")
 	  --prepared         add the prepared mode
-	  --targets "LIST"   pg (real PostgreSQL, pgbench -S) and/or null (null backend) ("$TARGETS")
+	  --targets "LIST"   pg (real PostgreSQL, pgbench -S) and/or null (null backend) ("$TARGETS");
+	                     authq: new SCRAM logins (pgbench -C -S) of a role auth_query looks up
 	  --null-driver D    pgload (light C generator, default) or pgbench, against the null backend
 	  --idle N           idle clients for the RSS figure, 0 to skip ($IDLE_N)
 	  --scale N          pgbench scale factor ($SCALE)
@@ -154,7 +155,12 @@ bench_pg_start() {
 		>"$dir/pg_ctl.log" 2>&1 || return 1
 	as_run_user "$PG_BINDIR/createdb" -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench || return 1
 	as_run_user "$PGBENCH" -i -q -s "$SCALE" -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
-		>"$dir/pgbench-init.log" 2>&1
+		>"$dir/pgbench-init.log" 2>&1 || return 1
+	# the authq target's role: in PostgreSQL only, with a SCRAM verifier
+	as_run_user "$PG_BINDIR/psql" -X -q -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
+		-c "SET password_encryption = 'scram-sha-256'" \
+		-c "CREATE ROLE $AQ_ROLE LOGIN PASSWORD '$AQ_PASSWORD'" \
+		-c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO $AQ_ROLE" >"$dir/authq-role.log" 2>&1
 }
 
 NULL_PORT="" NULL_PID=""
@@ -167,14 +173,21 @@ null_start() {
 }
 
 # ---- poolers ---------------------------------------------------------------------
-# pooler_start NAME: a fresh instance; sets P_PID[NAME], P_PORT[NAME]
 declare -A P_PID P_PORT
 POOLERS=(pgbouncer pgring)
 [ "$EPOLL" = 1 ] && POOLERS+=(pgring-epoll)
 [ -n "$BASELINE_BIN" ] && POOLERS+=(pgring-base)
 
+# The authq target: clients log in with SCRAM as a role that is in PostgreSQL
+# only; both poolers look it up with the same auth_query, as postgres
+AQ_ROLE=bench_aq AQ_PASSWORD=bench_aq_pw
+AQ_QUERY="SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=\$1 AND rolcanlogin"
+
+# pooler_start NAME [TARGET]: a fresh instance; sets P_PID[NAME], P_PORT[NAME]
 pooler_start() {
-	local name=$1 dir=$T/$1 port bin extra=""
+	local name=$1 dir=$T/$1 port bin extra="" auth="auth_type = trust"
+	[ "${2:-}" = authq ] &&
+		auth="auth_type = scram-sha-256"$'\n'"auth_user = postgres"$'\n'"auth_query = $AQ_QUERY"
 	port=$(free_port) || return 1
 	mkdir -p "$dir" || return 1
 	case "$name" in
@@ -193,7 +206,7 @@ pooler_start() {
 	listen_addr = 127.0.0.1
 	listen_port = $port
 	unix_socket_dir = $dir
-	auth_type = trust
+	$auth
 	auth_file = $dir/userlist.txt
 	pool_mode = transaction
 	default_pool_size = $POOL_SIZE
@@ -286,18 +299,26 @@ emit() {
 }
 
 # run_pgbench ROUND TARGET MODE CLIENTS POOLER
+# (target authq: a new connection per transaction, -C, as the looked-up role;
+# a transaction is a login, and no moment has every client connected)
 run_pgbench() {
 	local pooler=$5 port=${P_PORT[$5]} pid=${P_PID[$5]} db=bench dir jobs=2 bpid tx p50 p99
+	local user=postgres conn=""
 	[ "$2" = null ] && db=null
+	[ "$2" = authq ] && user=$AQ_ROLE conn=-C
 	dir=$T/run.$1.$2.$3.$4.$5
 	mkdir -p "$dir" && own "$dir"
 	[ "$4" -lt 2 ] && jobs=1
-	(cd "$dir" && exec "$PGBENCH" -n -S -M "$3" -c "$4" -j "$jobs" -T $((WARMUP + DURATION + 3)) \
-		-l --log-prefix="$dir/tx" -h 127.0.0.1 -p "$port" -U postgres "$db") \
-		>"$dir/pgbench.out" 2>&1 &
+	(cd "$dir" && PGPASSWORD=$AQ_PASSWORD exec "$PGBENCH" -n -S $conn -M "$3" -c "$4" -j "$jobs" \
+		-T $((WARMUP + DURATION + 3)) -l --log-prefix="$dir/tx" -h 127.0.0.1 -p "$port" \
+		-U "$user" "$db") >"$dir/pgbench.out" 2>&1 &
 	bpid=$!
 	track_pid "$bpid"
-	if ! wait_until 120 eval "[ \$(established $port) -ge $4 ] || ! kill -0 $bpid 2>/dev/null" ||
+	if [ -n "$conn" ]; then
+		sleep 1
+		alive "$bpid" || { say "pgbench -C against $pooler ended early: $(tail -n 3 "$dir/pgbench.out")"; }
+	fi
+	if [ -z "$conn" ] && ! wait_until 120 eval "[ \$(established $port) -ge $4 ] || ! kill -0 $bpid 2>/dev/null" ||
 		! alive "$bpid"; then
 		say "pgbench did not connect $4 clients to $pooler"; tail -n 5 "$dir/pgbench.out" >&2
 		wait "$bpid" 2>/dev/null
@@ -395,7 +416,7 @@ idle_rss() {
 } >"$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
-case " $TARGETS " in *" pg "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; bench_pg_start ||
+case " $TARGETS " in *" pg "* | *" authq "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; bench_pg_start ||
 	die "PostgreSQL did not start ($T/pg)" ;; esac
 [ -n "$PG_PORT" ] || PG_PORT=1
 null_start || die "nullpg did not start"
@@ -413,7 +434,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	fi
 	for p in "${POOLERS[@]}"; do pooler_start "$p" || die "$p did not start"; done
 	for target in $TARGETS; do
-		for mode in $MODES; do
+		modes=$MODES
+		if [ "$target" = authq ]; then	# its own configuration; logins, one mode
+			modes=simple
+			for p in "${POOLERS[@]}"; do pooler_stop "$p"; pooler_start "$p" authq ||
+				die "$p did not start"; done
+		fi
+		for mode in $modes; do
 			for c in $CLIENTS; do
 				for p in $(rotate "$round" "${POOLERS[@]}"); do
 					if [ "$target" = null ] && [ "$NULL_DRIVER" = pgload ] && [ "$mode" != prepared ]; then
@@ -421,10 +448,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
 					else
 						run_pgbench "$round" "$target" "$mode" "$c" "$p"
 					fi
-					alive "${P_PID[$p]}" || { say "$p died"; pooler_start "$p" || die "$p did not restart"; }
+					alive "${P_PID[$p]}" || { say "$p died"; pooler_start "$p" "$target" ||
+						die "$p did not restart"; }
 				done
 			done
 		done
+		if [ "$target" = authq ]; then
+			for p in "${POOLERS[@]}"; do pooler_stop "$p"; pooler_start "$p" ||
+				die "$p did not start"; done
+		fi
 	done
 	for p in "${POOLERS[@]}"; do pooler_stop "$p"; done
 done

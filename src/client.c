@@ -131,7 +131,9 @@ static void client_detach(struct client *cl)
 
 	if (cl->state == CL_CLOSING)
 		return;
-	if (sv)
+	if (sv && cl->authq)
+		authq_abandon(cl);	/* its answer is drained, the server kept */
+	else if (sv)
 		server_release(sv);
 	if (cl->repl_server) {	/* still logging in for this client alone */
 		sv = cl->repl_server;
@@ -290,6 +292,10 @@ void client_login_done(struct client *cl)
 
 void client_linked(struct client *cl)
 {
+	if (cl->authq) {	/* a login's lookup, not the client's own query */
+		authq_linked(cl);
+		return;
+	}
 	stats_assigned(cl);
 	conn_process(&cl->c);
 }
@@ -377,6 +383,8 @@ static void auth_ok(struct client *cl)
 		memcpy(pool->scram_server_key, cl->secret->server_key, SCRAM_KEY_LEN);
 		pool->have_scram_keys = true;
 	}
+	if (cl->authq_found)
+		authq_remember(cl, pool);
 	free(cl->scram);
 	cl->scram = NULL;
 	client_free_secret(cl);
@@ -431,13 +439,57 @@ static bool console_by_own_uid(struct client *cl)
 	return uc.uid == geteuid();
 }
 
+/* Unknown user: the same exchange runs against a random secret, so the
+ * client cannot tell (it is logged). false: cl failed. */
+static bool fake_secret(struct client *cl)
+{
+	uint8_t rnd[16];
+	char hex[33];
+
+	cl->fake_auth = true;
+	auth_random(rnd, sizeof(rnd));
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	if (secret_parse(hex, cl->secret) < 0) {
+		client_fail(cl, "53200", "out of memory");
+		return false;
+	}
+	return true;
+}
+
+static void auth_challenge(struct client *cl);
+
+void client_auth_lookup_done(struct client *cl)
+{
+	if (cl->auth_method == AUTH_TYPE_TRUST) {
+		/* trust wants the user to exist, as in auth_file; the secret
+		 * stays for auth_ok, which keeps it for the server logins */
+		if (cl->authq_found) {
+			auth_ok(cl);
+			return;
+		}
+		client_log(cl, LOG_LVL_LOG, "%s", cl->fake_why ? cl->fake_why : "no such user");
+		client_fail(cl, "28000", "\"trust\" authentication failed");
+		return;
+	}
+	if (!cl->secret) {
+		cl->secret = calloc(1, sizeof(*cl->secret));
+		if (!cl->secret) {
+			client_fail(cl, "53200", "out of memory");
+			return;
+		}
+		if (!fake_secret(cl))
+			return;
+	}
+	auth_challenge(cl);
+}
+
 static void start_auth(struct client *cl)
 {
 	struct worker *w = cl->c.w;
 	const struct config *cfg = w->cfg;
 	const struct db_conf *db = config_find_db(cfg, cl->dbname);
 	const struct userlist_entry *ue = w->users ? userlist_find(w->users, cl->user) : NULL;
-	static const char sasl_mechs[] = "SCRAM-SHA-256\0";
 	bool console = admin_console_db(cl->dbname);
 	int auth = cfg->auth_type;
 
@@ -451,6 +503,11 @@ static void start_auth(struct client *cl)
 	/* the first hba rule that matches picks the method (or refuses) */
 	if (auth == AUTH_TYPE_HBA && !client_hba_method(cl, &auth))
 		return;
+	cl->auth_method = auth;
+	if (!ue && authq_wanted(cl)) {	/* client_auth_lookup_done goes on */
+		authq_start(cl);
+		return;
+	}
 	if (auth == AUTH_TYPE_TRUST || auth == AUTH_TYPE_ANY) {
 		if (!db && !console) {
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
@@ -478,21 +535,19 @@ static void start_auth(struct client *cl)
 			client_fail(cl, "53200", "out of memory");
 			return;
 		}
-	} else {
-		/* unknown user: run the same exchange against a random secret, so
-		 * the client cannot tell (it is logged) */
-		uint8_t rnd[16];
-		char hex[33];
-
-		cl->fake_auth = true;
-		auth_random(rnd, sizeof(rnd));
-		for (int i = 0; i < 16; i++)
-			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-		if (secret_parse(hex, cl->secret) < 0) {
-			client_fail(cl, "53200", "out of memory");
-			return;
-		}
+	} else if (!fake_secret(cl)) {
+		return;
 	}
+	auth_challenge(cl);
+}
+
+/* The request for the client's password, as the method (auth_type, or the
+ * hba rule's) and the secret say */
+static void auth_challenge(struct client *cl)
+{
+	static const char sasl_mechs[] = "SCRAM-SHA-256\0";
+	int auth = cl->auth_method;
+
 	if (auth == AUTH_TYPE_PLAIN) {
 		send_auth_request(cl, 3, NULL, 0, CA_PLAIN);
 	} else if (auth == AUTH_TYPE_MD5 && cl->secret->kind != SECRET_SCRAM) {
@@ -511,7 +566,7 @@ static const char *auth_fail_reason(struct client *cl)
 	if (!config_find_db(cfg, cl->dbname) && !cfg->fallback_db && !admin_console_db(cl->dbname))
 		return "no such database";
 	if (cl->fake_auth)
-		return "no such user";
+		return cl->fake_why ? cl->fake_why : "no such user";
 	return cl->scram ? "SASL authentication failed" : "password authentication failed";
 }
 
@@ -859,6 +914,8 @@ static enum msg_action client_on_header(struct conn *c, uint8_t type, uint32_t l
 
 	if (cl->console)
 		return (enum msg_action)admin_on_header(cl, type, len);
+	if (cl->authq)
+		return ACT_WAIT;	/* nothing of an unproven client reaches the auth server */
 	switch (cl->state) {
 	case CL_LOGIN:
 		if (c->fr.untyped)
@@ -980,6 +1037,7 @@ static void client_on_free(struct conn *c)
 	struct worker *w = c->w;
 
 	cancel_ix_del(cl);
+	loop_timer_stop(w->loop, &cl->authq_timer);
 	prep_client_free(cl);
 	if (cl->pool)
 		pool_unref(cl->pool);

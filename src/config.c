@@ -72,16 +72,16 @@ struct key_def {
 static const struct key_def bouncer_keys[] = {
 	KEY("admin_users", KT_STR, CF(admin_users), "", 0),
 	KEY("application_name_add_host", KT_BOOL, CF(application_name_add_host), "0", 0),
-	KEY("auth_dbname", KT_STR, CF(auth_dbname), NULL, NY),
+	KEY("auth_dbname", KT_STR, CF(auth_dbname), NULL, 0),
 	KEY("auth_file", KT_STR, CF(auth_file), NULL, 0),
 	KEY("auth_hba_file", KT_STR, CF(auth_hba_file), "", 0),
 	KEY("auth_ident_file", KT_STR, CF(auth_ident_file), NULL, 0),
 	KEY("auth_ldap_options", KT_STR, NOFIELD, NULL, NY),
 	KEY("auth_query", KT_STR, CF(auth_query),
 	    "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END "
-	    "FROM pg_authid WHERE rolname=$1 AND rolcanlogin", NY),
+	    "FROM pg_authid WHERE rolname=$1 AND rolcanlogin", 0),
 	KEY("auth_type", KT_AUTH_TYPE, CF(auth_type), "md5", 0),
-	KEY("auth_user", KT_STR, CF(auth_user), NULL, NY),
+	KEY("auth_user", KT_STR, CF(auth_user), NULL, 0),
 	KEY("autodb_idle_timeout", KT_TIME, CF(autodb_idle_timeout_us), "3600", 0),
 	KEY("cancel_wait_timeout", KT_TIME, CF(cancel_wait_timeout_us), "10", 0),
 	KEY("client_idle_timeout", KT_TIME, CF(client_idle_timeout_us), "0", 0),
@@ -197,8 +197,8 @@ static const struct key_def db_keys[] = {
 	KEY("datestyle", KT_STR, DF(datestyle), NULL, 0),
 	KEY("timezone", KT_STR, DF(timezone), NULL, 0),
 	KEY("load_balance_hosts", KT_STR, NOFIELD, NULL, NY),
-	KEY("auth_query", KT_STR, NOFIELD, NULL, NY),
-	KEY("auth_dbname", KT_STR, NOFIELD, NULL, NY),
+	KEY("auth_query", KT_STR, DF(auth_query), NULL, 0),
+	KEY("auth_dbname", KT_STR, DF(auth_dbname), NULL, 0),
 	KEY("query_wait_timeout", KT_TIME, DF(query_wait_timeout_us), NULL, 0),
 };
 #define NDB_KEYS (sizeof(db_keys) / sizeof(db_keys[0]))

@@ -52,6 +52,8 @@ struct db_conf {
 	char *user;		/* NULL: the client's user name */
 	char *password;
 	char *auth_user;
+	char *auth_query;	/* NULL: the [pgbouncer] one */
+	char *auth_dbname;	/* NULL: the [pgbouncer] one, else this database */
 	int pool_size;		/* CONF_UNSET where not given */
 	int min_pool_size;
 	int reserve_pool_size;

@@ -397,6 +397,7 @@ static void pool_free(struct pool *pool)
 	loop_timer_stop(w->loop, &pool->retry_timer);
 	loop_timer_stop(w->loop, &pool->fail_timer);
 	pool_clear_welcome(pool);
+	authq_pool_free(pool);
 	free(pool);
 }
 
@@ -573,7 +574,7 @@ static bool pool_link(struct client *cl, struct server *sv)
 	prep_link(sv);
 	/* a replication server got the client's parameters at startup, and a
 	 * physical walsender would refuse a SET */
-	if (sv->pool->replication || server_send_params(sv, &cl->params))
+	if (sv->pool->replication || cl->authq || server_send_params(sv, &cl->params))
 		return true;
 	/* the server may hold half a SET: it is not reused */
 	cl->server = NULL;

@@ -54,8 +54,10 @@ static const char *server_password(struct server *sv, const struct secret **sec)
 	if (db && db->user && db->password)
 		return db->password;
 	ue = ul ? userlist_find(ul, sv->pool->user) : NULL;
-	if (!ue)
-		return NULL;
+	if (!ue) {	/* a user auth_query found */
+		*sec = authq_pool_secret(sv->pool);
+		return *sec ? (*sec)->text : NULL;
+	}
 	*sec = &ue->secret;
 	return ue->secret.text;
 }
@@ -927,6 +929,8 @@ static enum msg_action server_on_header(struct conn *c, uint8_t type, uint32_t l
 	}
 	if (sv->hidden)
 		return type == 'E' || type == 'Z' || type == 'S' ? ACT_CONSUME : ACT_DROP;
+	if (authq_serving(sv))
+		return authq_server_header(sv, type, len);
 	if (sv->state != SV_ACTIVE || !sv->client) {
 		/* an idle server speaks only to say it is going away */
 		if (type == 'S' || type == 'N')
@@ -960,6 +964,8 @@ static bool server_on_message(struct conn *c, uint8_t type, const uint8_t *body,
 		return hidden_message(sv, type, body, len);
 	if (type == 'S')
 		return track_param(sv, body, len, false);
+	if (authq_serving(sv))
+		return authq_server_message(sv, type, body, len);
 	if (sv->prep_on)
 		prep_server_message(sv, type, body, len);
 	if (type == 'Z') {

@@ -199,6 +199,16 @@ struct client {
 	uint8_t replication;
 	struct server *repl_server;	/* that server until it is linked */
 	struct pktbuf repl_params;	/* its startup parameters, name NUL value NUL ... */
+	int auth_method;		/* auth_type, or the method the hba rule gave */
+	/* auth_query (authquery.c): a user not in auth_file, looked up on a
+	 * server of the auth user's pool, which the client waits in meanwhile */
+	uint8_t authq;			/* enum authq_phase; 0: no lookup running */
+	uint8_t authq_rows;		/* DataRows of the answer */
+	bool authq_null;		/* the password came back NULL */
+	bool authq_failed;		/* the query failed (logged) */
+	bool authq_found;		/* cl->secret is auth_query's answer */
+	const char *fake_why;		/* why fake_auth, for the log (static text) */
+	struct loop_timer authq_timer;	/* the lookup's deadline: query_wait_timeout */
 };
 
 /* ---- server ---- */
@@ -283,6 +293,9 @@ struct pool {
 	bool have_scram_keys;
 	uint8_t scram_client_key[SCRAM_KEY_LEN];
 	uint8_t scram_server_key[SCRAM_KEY_LEN];
+	/* auth_query's answer for user, as the last client that proved it: the
+	 * password pgring logs in with (authquery.c); NULL if none */
+	struct secret *authq_secret;
 	uint64_t last_login_fail_us;
 	char last_error[256];
 	bool reserve_warned;		/* "taking connection from reserve_pool" logged */
@@ -424,6 +437,25 @@ struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key
 void client_cancel_done(struct client *req);	/* its cancel is out, or given up */
 void client_cancel_index_free(struct worker *w);
 void client_close_all(struct worker *w, const char *why);	/* at exit */
+
+/* client.c: a lookup ended; cl->secret is the user's, or NULL for none */
+void client_auth_lookup_done(struct client *cl);
+
+/* authquery.c */
+bool authq_wanted(struct client *cl);		/* a user auth_query should look up */
+void authq_start(struct client *cl);		/* queue cl on the auth pool */
+void authq_linked(struct client *cl);		/* it has a server: send the query */
+void authq_abandon(struct client *cl);		/* it goes before the answer came */
+/* a server of the auth pool linked to a lookup: its answer is consumed */
+static inline bool authq_serving(const struct server *sv)
+{
+	return sv->client && sv->client->authq;
+}
+enum msg_action authq_server_header(struct server *sv, uint8_t type, uint32_t len);
+bool authq_server_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len);
+void authq_remember(struct client *cl, struct pool *pool);	/* at login: keep the secret */
+const struct secret *authq_pool_secret(const struct pool *pool);
+void authq_pool_free(struct pool *pool);
 
 /* server.c */
 struct server *server_launch(struct pool *pool);

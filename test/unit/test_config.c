@@ -448,7 +448,8 @@ START_TEST(pgbouncer_style_file)
 	ck_assert_int_eq(db->reserve_pool_size, 10);
 	ck_assert_str_eq(config_find_db(cfg, "authdb")->auth_user, "bar");
 	ck_assert_int_eq(config_find_db(cfg, "qdb")->max_db_client_connections, 10);
-	ck_assert(has_warn(&w, "t.ini:12: parameter auth_dbname" NOT_YET));
+	ck_assert_str_eq(config_find_db(cfg, "qdb")->auth_dbname, "foo");
+	ck_assert(!has_warn(&w, "t.ini:12: parameter auth_dbname" NOT_YET));
 	ck_assert_ptr_nonnull(cfg->fallback_db);
 	ck_assert_str_eq(cfg->fallback_db->host, "testserver");
 	ck_assert_ptr_null(config_find_db(cfg, "*"));
@@ -468,7 +469,7 @@ START_TEST(pgbouncer_style_file)
 	ck_assert_int_eq(cfg->tcp_defer_accept, 0);
 	ck_assert(config_list_has(cfg->admin_users, "someadmin"));
 	ck_assert(config_list_has(cfg->stats_users, "root"));
-	ck_assert_int_eq(w.n, 1);
+	ck_assert_int_eq(w.n, 0);	/* auth_dbname is in force now */
 	config_free(cfg);
 }
 END_TEST
@@ -739,9 +740,9 @@ START_TEST(databases)
 
 	db = config_find_db(cfg, "lb");
 	ck_assert_int_eq(db->reserve_pool_size, 3);
-	ck_assert_int_eq(w.n, 2);
+	ck_assert_str_eq(db->auth_query, "SELECT 1");
+	ck_assert_int_eq(w.n, 1);
 	ck_assert(has_warn(&w, "t.ini:7: parameter load_balance_hosts" NOT_YET));
-	ck_assert(has_warn(&w, "t.ini:7: parameter auth_query" NOT_YET));
 	ck_assert_ptr_null(config_find_db(cfg, "nope"));
 	ck_assert_ptr_null(config_find_db(cfg, NULL));
 	ck_assert_ptr_null(config_find_db(NULL, "q"));
@@ -798,13 +799,13 @@ START_TEST(warnings_not_errors)
 				      "[peers]\n"
 				      "1 = host=/tmp/pgbouncer1 port=6432\n", &w);
 
-	ck_assert_int_eq(w.n, 5);
+	ck_assert_int_eq(w.n, 4);
 	ck_assert_str_eq(w.msg[0], "t.ini:2: unknown parameter pgbouncer/no_such_key");
 	ck_assert_str_eq(w.msg[1],
 			 "t.ini:3: parameter client_tls_sslmode" NOT_YET);
 	ck_assert_str_eq(w.msg[2], "t.ini:4: parameter dns_max_ttl" NOT_YET);
-	ck_assert_str_eq(w.msg[3], "t.ini:6: parameter auth_user" NOT_YET);
-	ck_assert_str_eq(w.msg[4], "t.ini:7: unknown parameter pgbouncer/Listen_Port");
+	ck_assert_str_eq(w.msg[3], "t.ini:7: unknown parameter pgbouncer/Listen_Port");
+	ck_assert(!has_warn(&w, "t.ini:6: parameter auth_user" NOT_YET));
 	ck_assert(!has_warn(&w, "t.ini:5: parameter peer_id" NOT_YET));
 	ck_assert_int_eq(cfg->peer_id, 7);
 	ck_assert_uint_eq(cfg->npeers, 1);
@@ -1233,7 +1234,11 @@ START_TEST(set_not_yet_noop)
 		n = NULL;
 	}
 	ck_assert_int_eq(config_set(cfg, "client_tls_sslmode", "prefer", &n, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_set(cfg, "auth_user", "x", &n, err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set(cfg, "dns_max_ttl", "5", &n, err, sizeof(err)), -1);
+	/* auth_user is in force now: SET takes it */
+	ck_assert_int_eq(config_set(cfg, "auth_user", "x", &n, err, sizeof(err)), 0);
+	ck_assert_str_eq(n->auth_user, "x");
+	config_free(n);
 	config_free(cfg);
 }
 END_TEST
