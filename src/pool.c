@@ -848,6 +848,10 @@ void pool_server_ready(struct server *sv)
 	sv->proving = false;
 	if (admin_server_retire(sv))
 		return;		/* paused, or RECONNECT / a reload asked it to go */
+	if (!hostsel_still_matches(sv)) {
+		server_close(sv, "its node no longer suits target_session_attrs");
+		return;
+	}
 	if (lifetime > 0 && now - sv->c.connect_time_us >= (uint64_t)lifetime) {
 		server_close(sv, "server lifetime over");
 		return;

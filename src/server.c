@@ -108,10 +108,13 @@ static void login_fail_as(struct server *sv, const char *sqlstate, const char *l
 			  const char *msg)
 {
 	struct pool *pool = sv->pool;
+	/* another host of the list may serve the waiting clients at once */
+	bool other = !sqlstate && hostsel_login_lost(sv, logmsg);
 
 	/* before the close, which would otherwise launch the next try at once */
-	pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
-	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", logmsg);
+	if (!other)
+		pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
+	server_log(sv, other ? LOG_LVL_DEBUG : LOG_LVL_WARNING, "server login failed: %s", logmsg);
 	if (sv->repl_owner) {	/* its client hears PostgreSQL's words, as others do */
 		struct client *owner = sv->repl_owner;
 
@@ -120,7 +123,8 @@ static void login_fail_as(struct server *sv, const char *sqlstate, const char *l
 		client_login_failed(owner, msg);
 	}
 	server_close(sv, NULL);
-	pool_login_failed(pool, sqlstate, msg);
+	if (!other)
+		pool_login_failed(pool, sqlstate, msg);
 }
 
 /* pgring cannot log in as the pool's user: no retry will fix it */
@@ -241,10 +245,13 @@ static void server_on_connect(struct conn *c, int res)
 static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db,
 			 char *err, size_t errlen)
 {
-	int fd, ret;
+	const char *host;
+	int fd, ret, port;
 
-	ret = net_resolve(db ? db->host : NULL, db && db->port > 0 ? db->port : 5432,
-			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
+	(void)db;
+	if (hostsel_next(sv->pool, sv, &host, &port, err, errlen) < 0)
+		return -EAGAIN;
+	ret = net_resolve(host, port, w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
 	if (ret < 0)
 		return ret;
 	fd = net_socket_for(&sv->addr, loop_syscalls(w->loop));
@@ -717,6 +724,7 @@ static bool track_param(struct server *sv, const uint8_t *body, uint32_t len, bo
 	val = rd_str(&r);
 	if (!name || !val)
 		return false;
+	hostsel_param(sv, name, val);
 	if (login)
 		welcome_add(sv->pool, name, val);
 	idx = param_lookup(sv->c.w, name);
@@ -736,6 +744,8 @@ static void login_done(struct server *sv)
 	char addr[NET_ADDR_TEXT];
 
 	loop_timer_stop(sv->c.w->loop, &sv->timer);
+	if (!hostsel_login_ok(sv))
+		return;
 	if (sv->scram)
 		scram_client_clear(sv->scram);	/* it holds the password */
 	free(sv->scram);
