@@ -110,11 +110,15 @@ bool hostsel_login_ok(struct server *sv)
 {
 	struct worker *w = sv->c.w;
 	struct host_state *st[HOSTS_MAX];
-	int tsa = pool_tsa(sv->pool), role = role_of(sv), m, n;
+	int tsa = pool_tsa(sv->pool), role = role_of(sv), m, n, was;
 
 	if (!sv->host)
 		return true;
-	hosts_set_role(sv->host, role, loop_now_us(w->loop), backoff_cap(w));
+	was = sv->host->role;
+	if (hosts_set_role(sv->host, role, loop_now_us(w->loop), backoff_cap(w)) &&
+	    was != HOSTS_ROLE_UNKNOWN)
+		log_info(w->log, "host %s:%d is now %s", sv->host->name[0] ? sv->host->name :
+			 w->cfg->unix_socket_dir, sv->host->port, hosts_role_name(role));
 	n = pool_hosts(sv->pool, st);
 	if (n > 1 && hosts_mark_up(&w->hosts, sv->host))
 		log_info(w->log, "host %s:%d is up again", sv->host->name[0] ? sv->host->name :
@@ -148,4 +152,10 @@ void hostsel_param(struct server *sv, const char *name, const char *val)
 bool hostsel_still_matches(const struct server *sv)
 {
 	return !sv->host || hosts_match(pool_tsa(sv->pool), role_of(sv)) != HOSTS_MATCH_NO;
+}
+
+bool hostsel_host_suits(const struct server *sv)
+{
+	return !sv->host || hosts_match(pool_tsa(sv->pool), sv->host->role) != HOSTS_MATCH_NO ||
+	       sv->host->role == HOSTS_ROLE_UNKNOWN;
 }

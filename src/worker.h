@@ -487,6 +487,9 @@ bool hostsel_login_ok(struct server *sv);
 void hostsel_param(struct server *sv, const char *name, const char *val);
 /* Whether sv still suits its pool's target_session_attrs */
 bool hostsel_still_matches(const struct server *sv);
+/* Whether what any connection last said of sv's node suits sv's pool: after
+ * a switchover an idle server is not handed out on its own stale word */
+bool hostsel_host_suits(const struct server *sv);
 
 /* maint.c */
 void maint_start(struct worker *w);
