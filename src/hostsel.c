@@ -115,7 +115,10 @@ bool hostsel_login_ok(struct server *sv)
 	if (!sv->host)
 		return true;
 	was = sv->host->role;
-	if (hosts_set_role(sv->host, role, loop_now_us(w->loop), backoff_cap(w)) &&
+	/* a connection that reports nothing (a walsender, PostgreSQL < 14) tells
+	 * nothing of the node */
+	if (role != HOSTS_ROLE_UNKNOWN &&
+	    hosts_set_role(sv->host, role, loop_now_us(w->loop), backoff_cap(w)) &&
 	    was != HOSTS_ROLE_UNKNOWN)
 		log_info(w->log, "host %s:%d is now %s", sv->host->name[0] ? sv->host->name :
 			 w->cfg->unix_socket_dir, sv->host->port, hosts_role_name(role));
@@ -143,7 +146,7 @@ void hostsel_param(struct server *sv, const char *name, const char *val)
 	else
 		return;
 	/* after login, news of a switchover: every pool listing the host hears it */
-	if (sv->host && sv->state != SV_LOGIN &&
+	if (sv->host && sv->state != SV_LOGIN && role_of(sv) != HOSTS_ROLE_UNKNOWN &&
 	    hosts_set_role(sv->host, role_of(sv), loop_now_us(sv->c.w->loop), backoff_cap(sv->c.w)))
 		log_info(sv->c.w->log, "host %s:%d is now %s", sv->host->name[0] ? sv->host->name :
 			 sv->c.w->cfg->unix_socket_dir, sv->host->port, hosts_role_name(role_of(sv)));

@@ -281,7 +281,13 @@ struct server *server_launch(struct pool *pool)
 	sv->txn_status = 'I';
 	sv->state = SV_CLOSING;
 	if (server_socket(w, sv, pool_db_conf(pool), err, sizeof(err)) < 0) {
+		/* a host of a list that cannot be reached (no address) is skipped
+		 * as one that refuses; each try marks one more down, so this ends */
+		bool other = hostsel_login_lost(sv, err);
+
 		free(sv);
+		if (other)
+			return server_launch(pool);
 		pool_launch_failed(pool, err);
 		return NULL;
 	}
