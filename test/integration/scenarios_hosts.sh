@@ -76,6 +76,7 @@ default_pool_size = 20
 server_login_retry = 1
 server_check_delay = 1
 server_check_query = SELECT 1
+server_connect_timeout = 1
 query_wait_timeout = 20" "$(default_userlist)" || return 1
 	for e in "$@"; do sed -i "/^\[databases\]/a $e" "$PGRING_CONF"; done
 	pgring_launch || return 1
@@ -111,10 +112,36 @@ hosts_console() {
 # Round-robin spreads new server connections over the three nodes; a node
 # that stops is skipped (one log line, no client error) and used again once
 # it is back; SHOW SERVERS and SHOW DATABASES say which host is which.
-sc_hosts_balance() {
-	local n out down
+hosts_balance() {
+	local n out down bh t0
 	hosts_cluster "$1" || return 1
-	hosts_start_pgring "$1" "$(hosts_entry rr)" || return 1
+	# a host that accepts and never answers, first of a load_balance_hosts = disable list
+	bh=$(free_port) || return 1
+	/usr/bin/python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])' "$bh" &
+	HOSTS_SILENT=$!
+	track_pid $HOSTS_SILENT
+	wait_until 5 listening "$bh" || { echo "the silent host did not listen"; return 1; }
+	hosts_start_pgring "$1" "$(hosts_entry rr)" "bh = host=127.0.0.1,127.0.0.1 port=$bh,${HOSTS_PORT[p]} dbname=testdb user=$PG_SUPERUSER load_balance_hosts=disable" || return 1
+
+	# the silent host times out (server_connect_timeout = 1): the client is
+	# served by the next one, without an error, and stays there
+	t0=$(now)
+	out=$(PQ_TIMEOUT=10 pq "$(pgring_conn bh u_trust)" query "SELECT inet_server_port()" 2>&1)
+	expect_eq "bh, past the silent host" "$out" "${HOSTS_PORT[p]}" || { pgring_dump_logs; return 1; }
+	echo "served past a silent host in $(elapsed "$t0") s"
+	awk -v s="$(elapsed "$t0")" 'BEGIN { exit !(s < 3) }' || { echo "too slow"; return 1; }
+	grep -q "host 127.0.0.1:$bh is down (server_connect_timeout)" "$PGRING_LOG" ||
+		{ echo "no 'is down (server_connect_timeout)' line"; pgring_dump_logs; return 1; }
+	out=$(hosts_console "SHOW DATABASES" | awk -F'|' 'NR > 1 && $1 == "bh" { print $11 }')
+	expect_eq "SHOW DATABASES bh load_balance_hosts" "$out" disable || return 1
+
 	hosts_burst 6 rr "SELECT pg_sleep(1)" || return 1
 	for n in p r1 r2; do
 		out=$(hosts_count "$n" rr)
@@ -158,11 +185,11 @@ hosts_ro_on_r2() {
 # r1, the new primary: in an instance where the read-write entry met r1 as
 # primary, its idle read-only servers there are dropped at once; in another
 # instance (ro only) server_check_query finds them out after server_check_delay.
-sc_hosts_failover() {
+hosts_failover() {
 	local i out t0 secs ok="" ro_port
 	hosts_cluster "$1" || return 1
 	hosts_start_pgring "$1" "$(hosts_entry ro2 target_session_attrs=read-only)" || return 1
-	ro_port=$PGRING_PORT
+	ro_port=$PGRING_PORT HOSTS_RO_PID=$PGRING_PID
 	hosts_start_pgring "$1" "$(hosts_entry rw target_session_attrs=read-write)" \
 		"$(hosts_entry ro target_session_attrs=read-only)" || return 1
 	hosts_burst 6 rw "SELECT pg_is_in_recovery(), inet_server_port()" || { pgring_dump_logs; return 1; }
@@ -187,25 +214,45 @@ sc_hosts_failover() {
 		sleep 0.1
 	done
 	secs=$(elapsed "$t0")
-	[ -n "$ok" ] || { echo "no write reached r1 within 15 s: $out"; pgring_dump_logs; hosts_stop_all; return 1; }
+	[ -n "$ok" ] || { echo "no write reached r1 within 15 s: $out"; pgring_dump_logs; return 1; }
 	echo "failover: first write through pgring on the new primary $secs s after pg_ctl promote"
 	awk -v s="$secs" 'BEGIN { exit !(s <= 1 + 5) }' ||
-		{ echo "took $secs s, over server_check_delay + 5 s"; hosts_stop_all; return 1; }
+		{ echo "took $secs s, over server_check_delay + 5 s"; return 1; }
 	expect_eq "the write is on r1" "$(hosts_sql r1 "SELECT count(*) FROM hosts_t WHERE x = $i")" 1 ||
-		{ hosts_stop_all; return 1; }
+		return 1
 
 	for i in 1 2 3; do
 		hosts_ro_on_r2 "$PGRING_PORT" ro "ro after the switchover (round $i)" ||
-			{ pgring_dump_logs; hosts_stop_all; return 1; }
+			{ pgring_dump_logs; return 1; }
 	done
-	expect_eq "ro servers left on r1" "$(hosts_count r1 ro)" 0 || { hosts_stop_all; return 1; }
+	expect_eq "ro servers left on r1" "$(hosts_count r1 ro)" 0 || return 1
 	sleep 1.2	# server_check_delay
 	for i in 1 2 3; do
 		hosts_ro_on_r2 "$ro_port" ro2 "ro2 after the switchover (round $i)" ||
-			{ pgring_dump_logs; hosts_stop_all; return 1; }
+			{ pgring_dump_logs; return 1; }
 	done
-	expect_eq "ro2 servers left on r1" "$(hosts_count r1 ro2)" 0 || { hosts_stop_all; return 1; }
+	expect_eq "ro2 servers left on r1" "$(hosts_count r1 ro2)" 0
+}
+
+# The silent host and the second instance go whatever the outcome; the
+# clusters after a failover too (the next backend gets fresh ones).
+sc_hosts_balance() {
+	local rc
+	HOSTS_SILENT=""
+	hosts_balance "$1"
+	rc=$?
+	[ -n "$HOSTS_SILENT" ] && { kill -KILL "$HOSTS_SILENT"; wait "$HOSTS_SILENT"; } 2>/dev/null
+	return $rc
+}
+
+sc_hosts_failover() {
+	local rc
+	HOSTS_RO_PID=""
+	hosts_failover "$1"
+	rc=$?
+	[ -n "$HOSTS_RO_PID" ] && stop_pid "$HOSTS_RO_PID"
 	hosts_stop_all
+	return $rc
 }
 
 SCENARIOS="$SCENARIOS hosts_balance hosts_failover"
