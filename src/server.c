@@ -242,13 +242,11 @@ static void server_on_connect(struct conn *c, int res)
 }
 
 /* 0, or -errno with err saying why for the waiting clients */
-static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db,
-			 char *err, size_t errlen)
+static int server_socket(struct worker *w, struct server *sv, char *err, size_t errlen)
 {
 	const char *host;
 	int fd, ret, port;
 
-	(void)db;
 	if (hostsel_next(sv->pool, sv, &host, &port, err, errlen) < 0)
 		return -EAGAIN;
 	ret = net_resolve(host, port, w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
@@ -280,7 +278,7 @@ struct server *server_launch(struct pool *pool)
 	sv->pool = pool;
 	sv->txn_status = 'I';
 	sv->state = SV_CLOSING;
-	if (server_socket(w, sv, pool_db_conf(pool), err, sizeof(err)) < 0) {
+	if (server_socket(w, sv, err, sizeof(err)) < 0) {
 		/* a host of a list that cannot be reached (no address) is skipped
 		 * as one that refuses; each try marks one more down, so this ends */
 		bool other = hostsel_login_lost(sv, err);
