@@ -88,13 +88,8 @@ struct user_conf {
 /* One [peers] entry: "peer_id = host=... port=... pool_size=..." */
 struct peer_conf {
 	int id;			/* 1..16383, the peer_id of that process */
-	char *host;		/* NULL: unix socket in unix_socket_dir; "a,b,c": a list (hosts.h) */
-	char *ports;		/* port as given: one, or one per host; NULL: 5432 */
-	int port;		/* the first host's */
-	char *load_balance_hosts;	/* as given; lb_hosts holds its enum hosts_lb */
-	char *target_session_attrs;	/* as given; tsa holds its enum hosts_tsa */
-	int lb_hosts;
-	int tsa;
+	char *host;		/* NULL: unix socket in unix_socket_dir */
+	int port;
 	int pool_size;		/* cancels forwarded at once; CONF_UNSET: default_pool_size */
 };
 
