@@ -35,7 +35,7 @@ mkdir -p "$build/crashes"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 # auth.c's constant-time compare uses & on booleans on purpose
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-bitwise-instead-of-logical -Isrc -Ifuzz"
-libsrc="src/proto.c src/auth.c src/userlist.c src/config.c src/hba.c"
+libsrc="src/proto.c src/auth.c src/userlist.c src/config.c src/hba.c src/hosts.c"
 libs="$(pkg-config --libs inih libcrypto libidn 2>/dev/null || echo -linih -lcrypto -lidn) -lm"
 
 if [ "$mode" = seeds ]; then

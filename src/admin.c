@@ -676,7 +676,7 @@ static const char *load_balance_of(const struct pool *p)
 {
 	const struct db_conf *db = pool_db_conf(p);
 
-	return db && db->host && strchr(db->host, ',') ? "round-robin" : NULL;
+	return db && db->host && strchr(db->host, ',') ? hosts_lb_name(db->lb_hosts) : NULL;
 }
 
 static void show_pools(struct client *cl, struct admin *a)
@@ -1035,7 +1035,8 @@ static void database_row(struct rowset *rs, struct admin *a, const char *name,
 			   cfg->server_lifetime_us) / 1000000);
 	cell_str(rs, i++, db && db->pool_mode != POOL_MODE_UNSET ? pool_mode_name(db->pool_mode) :
 		 NULL);
-	cell_str(rs, i++, db && db->host && strchr(db->host, ',') ? "round-robin" : NULL);
+	cell_str(rs, i++, db && db->host && strchr(db->host, ',') ? hosts_lb_name(db->lb_hosts) :
+		 NULL);
 	cell_int(rs, i++, db && db->max_db_connections != CONF_UNSET ? db->max_db_connections :
 		 cfg->max_db_connections);
 	cell_int(rs, i++, servers);
@@ -1549,7 +1550,8 @@ static void mark_changed_dbs(struct admin *a, const struct config *old, const st
 		const struct db_conf *n = config_find_db(new, o->name);
 		struct admin_db *d;
 
-		if (n && same_str(o->host, n->host) && o->port == n->port &&
+		if (n && same_str(o->host, n->host) && same_str(o->ports, n->ports) &&
+		    o->tsa == n->tsa &&
 		    same_str(o->dbname, n->dbname) && same_str(o->user, n->user) &&
 		    same_str(o->password, n->password))
 			continue;

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "hba.h"
+#include "hosts.h"
 
 #define CONFIG_MAX_INCLUDE_DEPTH 10
 #define CONFIG_MAX_FILE_SIZE (64L << 20)
@@ -178,7 +179,7 @@ static const struct key_def bouncer_keys[] = {
 /* [databases] connection string keys (PgBouncer's parse_database) */
 static const struct key_def db_keys[] = {
 	KEY("host", KT_STR, DF(host), NULL, 0),
-	KEYR("port", KT_INT, DF(port), NULL, 0, 1, 65535),
+	KEY("port", KT_STR, DF(ports), NULL, 0),	/* one, or one per host: hosts.c */
 	KEY("dbname", KT_STR, DF(dbname), NULL, 0),
 	KEY("user", KT_STR, DF(user), NULL, 0),
 	KEY("password", KT_STR, DF(password), NULL, 0),
@@ -196,7 +197,8 @@ static const struct key_def db_keys[] = {
 	KEY("client_encoding", KT_STR, DF(client_encoding), NULL, 0),
 	KEY("datestyle", KT_STR, DF(datestyle), NULL, 0),
 	KEY("timezone", KT_STR, DF(timezone), NULL, 0),
-	KEY("load_balance_hosts", KT_STR, NOFIELD, NULL, NY),
+	KEY("load_balance_hosts", KT_STR, DF(load_balance_hosts), NULL, 0),
+	KEY("target_session_attrs", KT_STR, DF(target_session_attrs), NULL, 0),
 	KEY("auth_query", KT_STR, DF(auth_query), NULL, 0),
 	KEY("auth_dbname", KT_STR, DF(auth_dbname), NULL, 0),
 	KEY("query_wait_timeout", KT_TIME, DF(query_wait_timeout_us), NULL, 0),
@@ -1013,6 +1015,32 @@ static int parse_connstr(struct src *f, char *s, void *base, const struct key_de
 	}
 }
 
+/* host, port, load_balance_hosts and target_session_attrs, read as a whole */
+static int db_hosts_check(struct src *f, struct db_conf *d)
+{
+	struct host_addr *addrs = calloc(HOSTS_MAX, sizeof(*addrs));
+	char err[200];
+	int n;
+
+	if (!addrs)
+		return src_error(f, "out of memory");
+	n = hosts_parse(d->host, d->ports, addrs, HOSTS_MAX, err, sizeof(err));
+	if (n > 0)
+		d->port = addrs[0].port;
+	free(addrs);
+	if (n < 0)
+		return src_error(f, "%s", err);
+	d->lb_hosts = d->load_balance_hosts ? hosts_lb_parse(d->load_balance_hosts) : HOSTS_LB_ROUND_ROBIN;
+	if (d->lb_hosts < 0)
+		return src_error(f, "invalid load_balance_hosts \"%s\" (round-robin or disable)",
+				 d->load_balance_hosts);
+	d->tsa = d->target_session_attrs ? hosts_tsa_parse(d->target_session_attrs) : HOSTS_TSA_ANY;
+	if (d->tsa < 0)
+		return src_error(f, "invalid target_session_attrs \"%s\" (any, read-write, read-only, "
+				 "primary, standby or prefer-standby)", d->target_session_attrs);
+	return 0;
+}
+
 /*
  * A later entry for the same database replaces the earlier one, as PgBouncer
  * does (its loader updates the existing database), so an %include'd file can
@@ -1032,7 +1060,7 @@ static int add_database(struct src *f, const char *name, char *connstr)
 	d.line = f->line;
 	if (!(d.name = strdup(name)))
 		return src_error(f, "out of memory");
-	if (parse_connstr(f, connstr, &d, db_keys, NDB_KEYS, what) < 0)
+	if (parse_connstr(f, connstr, &d, db_keys, NDB_KEYS, what) < 0 || db_hosts_check(f, &d) < 0)
 		goto fail;
 	if (strcmp(name, "*") == 0) {
 		if (!cfg->fallback_db && !(cfg->fallback_db = calloc(1, sizeof(d))))

@@ -46,8 +46,13 @@ struct db_conf {
 	const char *file;	/* where it was read (owned by config.files) */
 	int line;
 
-	char *host;		/* NULL: unix socket in unix_socket_dir */
-	int port;
+	char *host;		/* NULL: unix socket in unix_socket_dir; "a,b,c": a list (hosts.h) */
+	char *ports;		/* port as given: one, or one per host; NULL: 5432 */
+	int port;		/* the first host's */
+	char *load_balance_hosts;	/* as given; lb_hosts holds its enum hosts_lb */
+	char *target_session_attrs;	/* as given; tsa holds its enum hosts_tsa */
+	int lb_hosts;
+	int tsa;
 	char *dbname;		/* NULL: the client's database name */
 	char *user;		/* NULL: the client's user name */
 	char *password;

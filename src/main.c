@@ -738,6 +738,7 @@ static void teardown(struct worker *w)
 	conn_free_blocks(w);
 	client_cancel_index_free(w);
 	server_peer_pools_free(w);
+	hosts_table_free(&w->hosts);
 	free_listeners(w);
 	if (w->sigfd >= 0)
 		close(w->sigfd);

@@ -170,6 +170,11 @@ static bool janitor_one_server(struct pool *pool, uint64_t now)
 			server_close(sv, "server lifetime over");
 			return true;
 		}
+		/* a switchover drains the idle servers whose node no longer suits */
+		if (!hostsel_host_suits(sv)) {
+			server_close(sv, "its node no longer suits target_session_attrs");
+			return true;
+		}
 		if (past(now, sv->last_used_us, cfg->server_idle_timeout_us) &&
 		    (min <= 0 || count > (unsigned)min)) {
 			server_close(sv, "server idle timeout");

@@ -748,6 +748,10 @@ static void pool_pair_once(struct pool *pool)
 		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
 		struct server *sv = list_entry(list_first(&pool->idle_servers), struct server, node);
 
+		if (!hostsel_host_suits(sv)) {
+			server_close(sv, "its node no longer suits target_session_attrs");
+			continue;
+		}
 		if (needs_check(sv)) {
 			send_check(sv);
 			continue;
@@ -849,6 +853,10 @@ void pool_server_ready(struct server *sv)
 	sv->proving = false;
 	if (admin_server_retire(sv))
 		return;		/* paused, or RECONNECT / a reload asked it to go */
+	if (!hostsel_still_matches(sv)) {
+		server_close(sv, "its node no longer suits target_session_attrs");
+		return;
+	}
 	if (lifetime > 0 && now - sv->c.connect_time_us >= (uint64_t)lifetime) {
 		server_close(sv, "server lifetime over");
 		return;

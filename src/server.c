@@ -110,10 +110,13 @@ static void login_fail_as(struct server *sv, const char *sqlstate, const char *l
 			  const char *msg)
 {
 	struct pool *pool = sv->pool;
+	/* another host of the list may serve the waiting clients at once */
+	bool other = !sqlstate && hostsel_login_lost(sv, logmsg);
 
 	/* before the close, which would otherwise launch the next try at once */
-	pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
-	server_log(sv, LOG_LVL_WARNING, "server login failed: %s", logmsg);
+	if (!other)
+		pool->last_login_fail_us = loop_now_us(sv->c.w->loop);
+	server_log(sv, other ? LOG_LVL_DEBUG : LOG_LVL_WARNING, "server login failed: %s", logmsg);
 	if (sv->repl_owner) {	/* its client hears PostgreSQL's words, as others do */
 		struct client *owner = sv->repl_owner;
 
@@ -122,7 +125,8 @@ static void login_fail_as(struct server *sv, const char *sqlstate, const char *l
 		client_login_failed(owner, msg);
 	}
 	server_close(sv, NULL);
-	pool_login_failed(pool, sqlstate, msg);
+	if (!other)
+		pool_login_failed(pool, sqlstate, msg);
 }
 
 /* pgring cannot log in as the pool's user: no retry will fix it */
@@ -240,13 +244,14 @@ static void server_on_connect(struct conn *c, int res)
 }
 
 /* 0, or -errno with err saying why for the waiting clients */
-static int server_socket(struct worker *w, struct server *sv, const struct db_conf *db,
-			 char *err, size_t errlen)
+static int server_socket(struct worker *w, struct server *sv, char *err, size_t errlen)
 {
-	int fd, ret;
+	const char *host;
+	int fd, ret, port;
 
-	ret = net_resolve(db ? db->host : NULL, db && db->port > 0 ? db->port : 5432,
-			  w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
+	if (hostsel_next(sv->pool, sv, &host, &port, err, errlen) < 0)
+		return -EAGAIN;
+	ret = net_resolve(host, port, w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
 	if (ret < 0)
 		return ret;
 	fd = net_socket_for(&sv->addr, loop_syscalls(w->loop));
@@ -275,8 +280,14 @@ struct server *server_launch(struct pool *pool)
 	sv->pool = pool;
 	sv->txn_status = 'I';
 	sv->state = SV_CLOSING;
-	if (server_socket(w, sv, pool_db_conf(pool), err, sizeof(err)) < 0) {
+	if (server_socket(w, sv, err, sizeof(err)) < 0) {
+		/* a host of a list that cannot be reached (no address) is skipped
+		 * as one that refuses; each try marks one more down, so this ends */
+		bool other = hostsel_login_lost(sv, err);
+
 		free(sv);
+		if (other)
+			return server_launch(pool);
 		pool_launch_failed(pool, err);
 		return NULL;
 	}
@@ -719,6 +730,7 @@ static bool track_param(struct server *sv, const uint8_t *body, uint32_t len, bo
 	val = rd_str(&r);
 	if (!name || !val)
 		return false;
+	hostsel_param(sv, name, val);
 	if (login)
 		welcome_add(sv->pool, name, val);
 	idx = param_lookup(sv->c.w, name);
@@ -738,6 +750,8 @@ static void login_done(struct server *sv)
 	char addr[NET_ADDR_TEXT];
 
 	loop_timer_stop(sv->c.w->loop, &sv->timer);
+	if (!hostsel_login_ok(sv))
+		return;
 	if (sv->scram)
 		scram_client_clear(sv->scram);	/* it holds the password */
 	free(sv->scram);

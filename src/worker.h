@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "hosts.h"
 #include "list.h"
 #include "log.h"
 #include "loop.h"
@@ -262,6 +263,10 @@ struct server {
 	struct prep_server *prep;
 	bool prep_on;			/* tracked while linked to this client */
 	struct client *repl_owner;	/* the replication client it was launched for */
+	/* the host of its database's list it went to (hostsel.c), and what
+	 * its ParameterStatus says of that node: 0 not reported, 1 off, 2 on */
+	struct host_state *host;
+	uint8_t hot_standby, default_ro;
 };
 
 /* ---- pool: one (database, user) pair ---- */
@@ -300,6 +305,7 @@ struct pool {
 	char last_error[256];
 	bool reserve_warned;		/* "taking connection from reserve_pool" logged */
 	bool pairing, pair_again;	/* pool_pair is running; run it once more */
+	unsigned host_cursor;		/* where the next host pick starts (hosts.h) */
 	/* clients and servers whose ->pool is this one, until they are freed:
 	 * an auto-database pool is freed only at 0 (autodb_idle_timeout) */
 	unsigned refs;
@@ -370,6 +376,7 @@ struct worker {
 	struct cancel_index cancel_ix;
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
 	struct peer_pool *peer_pools;	/* created as peers are first used */
+	struct hosts_table hosts;	/* every listed host's health and role (hostsel.c) */
 	/* track_extra_parameters as at start (a startup-time key): the names
 	 * of param_set slots PARAM_BASE.. (pool.c) */
 	char param_extra[PARAM_EXTRA_MAX][PARAM_NAME_MAX];
@@ -497,6 +504,24 @@ bool pool_free_if_unused(struct pool *pool, uint64_t now);	/* autodb_idle_timeou
 bool pool_may_launch(struct pool *pool);	/* another server, within every limit */
 const char *pool_repl_limit(struct pool *pool);	/* the limit a replication server would break */
 int64_t pool_lifetime_of(const struct pool *pool);
+
+/* hostsel.c */
+/* The host and port of the pool's list sv goes to (host NULL: the unix
+ * socket); -1 with err when none may be tried now */
+int hostsel_next(struct pool *pool, struct server *sv, const char **host, int *port, char *err,
+		 size_t errlen);
+/* sv's connection or login failed as a failure that may pass: true when
+ * another host of the list may be tried at once (the clients wait for it) */
+bool hostsel_login_lost(struct server *sv, const char *why);
+/* sv logged in: false when its node does not suit target_session_attrs (sv is closed) */
+bool hostsel_login_ok(struct server *sv);
+/* A ParameterStatus from sv */
+void hostsel_param(struct server *sv, const char *name, const char *val);
+/* Whether sv still suits its pool's target_session_attrs */
+bool hostsel_still_matches(const struct server *sv);
+/* Whether what any connection last said of sv's node suits sv's pool: after
+ * a switchover an idle server is not handed out on its own stale word */
+bool hostsel_host_suits(const struct server *sv);
 
 /* maint.c */
 void maint_start(struct worker *w);

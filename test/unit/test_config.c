@@ -1,5 +1,6 @@
 /* test_config.c - unit tests for the ini reader, key table, SHOW CONFIG rows and SET */
 #include "config.h"
+#include "hosts.h"
 
 #include <check.h>
 #include <errno.h>
@@ -741,8 +742,8 @@ START_TEST(databases)
 	db = config_find_db(cfg, "lb");
 	ck_assert_int_eq(db->reserve_pool_size, 3);
 	ck_assert_str_eq(db->auth_query, "SELECT 1");
-	ck_assert_int_eq(w.n, 1);
-	ck_assert(has_warn(&w, "t.ini:7: parameter load_balance_hosts" NOT_YET));
+	ck_assert_int_eq(db->lb_hosts, HOSTS_LB_ROUND_ROBIN);
+	ck_assert_int_eq(w.n, 0);
 	ck_assert_ptr_null(config_find_db(cfg, "nope"));
 	ck_assert_ptr_null(config_find_db(cfg, NULL));
 	ck_assert_ptr_null(config_find_db(NULL, "q"));
