@@ -62,8 +62,8 @@ struct key_def {
 
 /*
  * PgBouncer 1.25's [pgbouncer] keys in its order (alphabetical; SHOW CONFIG
- * prints them so), plus pgring's own event_backend and max_client_prepared_bytes
- * in their alphabetical places.
+ * prints them so), plus pgring's own event_backend, max_client_prepared_bytes
+ * and metrics_listen in their alphabetical places.
  * Where PgBouncer's default is NULL the SHOW CONFIG default is "", except
  * verbose, which shows the 0 it means.
  */
@@ -119,6 +119,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("max_prepared_statements", KT_INT, CF(max_prepared_statements), "200", 0),
 	KEY("max_user_client_connections", KT_INT, CF(max_user_client_connections), "0", 0),
 	KEY("max_user_connections", KT_INT, CF(max_user_connections), "0", 0),
+	KEY("metrics_listen", KT_STR, CF(metrics_listen), "", NR),
 	KEY("min_pool_size", KT_INT, CF(min_pool_size), "0", 0),
 	KEYR("peer_id", KT_INT, CF(peer_id), "0", 0, 0, PEER_ID_MAX),
 	KEY("pidfile", KT_STR, CF(pidfile), "", NR),

@@ -116,6 +116,7 @@ struct config {
 	int64_t idle_transaction_timeout_us;
 	char *ignore_startup_parameters;
 	char *listen_addr;
+	char *metrics_listen;	/* pgring's own: ADDR:PORT of GET /metrics, "" = off */
 	int listen_backlog;
 	int listen_port;
 	bool log_connections;
