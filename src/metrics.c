@@ -744,25 +744,39 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static void timer_cb(struct loop *loop, struct loop_timer *t);
 static void poll_cb(struct loop *loop, struct loop_op *op, int res, bool more);
 
-/* MHD's turn: its ready sockets served, then its next deadline as a timer.
- * Work it left (its epoll fd still readable) brings the poll op no new
- * wakeup, so a short timer comes back for it. */
+static unsigned conns_of(struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return info ? info->num_connections : 0;
+}
+
+/*
+ * MHD's turn: its ready sockets served, then its next deadline as a timer.
+ * Two kinds of work bring the poll op no new wakeup, so a short timer comes
+ * back for them: events MHD left in its epoll set (its fd still readable),
+ * and connections closed in this run (MHD takes its listening socket back
+ * into its set, at the connection limit taken out, only in the next run;
+ * until then a client waiting in the backlog would wait for ever).
+ */
 static void service(struct metrics *m)
 {
 	struct loop *loop = m->w->loop;
 	struct pollfd pfd = { .fd = m->sock.fd, .events = POLLIN };
 	MHD_UNSIGNED_LONG_LONG ms = 0;
 	uint64_t delay = UINT64_MAX;
+	unsigned before;
 
 	if (m->stopped)
 		return;
+	before = conns_of(m->d);
 	MHD_run(m->d);
 	if (m->rearm && !m->op.armed) {
 		m->rearm = false;
 		loop_poll(loop, &m->sock, &m->op, poll_cb);
 	}
 	++*loop_syscalls(loop);
-	if (poll(&pfd, 1, 0) > 0)
+	if (poll(&pfd, 1, 0) > 0 || conns_of(m->d) < before)
 		delay = METRICS_AGAIN_US;
 	else if (MHD_get_timeout(m->d, &ms) == MHD_YES)
 		delay = (uint64_t)ms * 1000;

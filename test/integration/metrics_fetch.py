@@ -5,6 +5,8 @@
   big PORT                 a request head of 64 kB: the status, or "closed"
   slow PORT                a connection that sends nothing, a scrape beside it,
                            then how long until pgring closes the idle one
+  limit PORT N             N idle connections (more than the limit): does a
+                           scrape get through beside them, and once they close?
   prom PORT QUERY          Prometheus's /api/v1/query: one line per series,
                            its labels then its value
 
@@ -75,6 +77,26 @@ def slow(port):
           % ("closed" if gone else "still open", time.monotonic() - t0))
 
 
+def timed_scrape(port, timeout):
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=timeout) as r:
+            r.read()
+            return "status %d in %.1f s" % (r.status, time.monotonic() - t0)
+    except (urllib.error.URLError, OSError) as e:
+        return "no answer (%s) in %.1f s" % (e.__class__.__name__, time.monotonic() - t0)
+
+
+def limit(port, n):
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]
+    time.sleep(0.3)
+    print("at the limit: %s" % timed_scrape(port, 1.5))
+    for c in conns:
+        c.close()
+    time.sleep(0.2)
+    print("after they closed: %s" % timed_scrape(port, 5))
+
+
 def prom(port, query):
     url = "http://127.0.0.1:%d/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": query}))
     try:
@@ -100,6 +122,8 @@ def main(argv):
         big(port)
     elif cmd == "slow":
         slow(port)
+    elif cmd == "limit":
+        limit(port, int(argv[3]))
     elif cmd == "prom":
         prom(port, argv[3])
     else:

@@ -173,6 +173,18 @@ sc_metrics_slow_client() {
 	alive "$PGRING_PID" || { echo "pgring died"; return 1; }
 }
 
+# 16 connections at most: more wait in the backlog, and are served as soon
+# as the idle ones close (not only when some other event wakes the endpoint)
+sc_metrics_conn_limit() {
+	local out
+	metrics_start "$1" || return 1
+	out=$(mfetch limit "$METRICS_PORT" 20) || { echo "$out"; return 1; }
+	echo "$out"
+	echo "$out" | grep -q '^at the limit: no answer' || { echo "the connection limit did not hold"; return 1; }
+	echo "$out" | grep -q '^after they closed: status 200 in [01]\.' ||
+		{ echo "a scrape waited after the idle connections left"; return 1; }
+}
+
 # the endpoint may not be on the pooler's port: refused at start and by --check
 sc_metrics_not_on_pooler_port() {
 	local out
@@ -306,5 +318,6 @@ sc_check_unreadable_auth_file() {
 	echo "$out" | grep -qF "$PGRING_DIR/nosuch.txt" || { echo "missing auth_file: $out"; return 1; }
 }
 
-SCENARIOS="$SCENARIOS metrics_values metrics_refusals metrics_slow_client metrics_not_on_pooler_port"
+SCENARIOS="$SCENARIOS metrics_values metrics_refusals metrics_slow_client metrics_conn_limit"
+SCENARIOS="$SCENARIOS metrics_not_on_pooler_port"
 SCENARIOS="$SCENARIOS metrics_prometheus check_good check_bad_value check_unreadable_auth_file"
