@@ -813,13 +813,16 @@ static void poll_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 	service(m);
 }
 
-static int listen_socket(const struct sockaddr_storage *ss, socklen_t len)
+/* With so_reuseport the endpoint shares its port too: the new process of a
+ * rolling restart starts while the old one still serves. */
+static int listen_socket(const struct sockaddr_storage *ss, socklen_t len, bool reuseport)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
 
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0) ||
 	    (ss->ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) ||
 	    bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, METRICS_BACKLOG) < 0) {
@@ -880,7 +883,7 @@ int metrics_start(struct worker *w)
 		log_msg(w->log, LOG_LVL_FATAL, "metrics_listen %s", err);
 		return -1;
 	}
-	fd = listen_socket(&ss, len);
+	fd = listen_socket(&ss, len, w->cfg->so_reuseport);
 	if (fd < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "metrics_listen %s: %s", spec, strerror(errno));
 		return -1;

@@ -185,6 +185,35 @@ sc_metrics_conn_limit() {
 		{ echo "a scrape waited after the idle connections left"; return 1; }
 }
 
+# so_reuseport = 1: the process a rolling restart starts beside the running
+# one shares the metrics port as well, instead of failing to start
+sc_metrics_reuseport() {
+	local d pid out
+	metrics_start "$1" "so_reuseport = 1" || return 1
+	d=$PGRING_DIR/h1
+	mkdir -p "$d" && cp "$PGRING_DIR/userlist.txt" "$d/" || return 1
+	sed "s#$PGRING_DIR/#$d/#g; s#^unix_socket_dir = .*#unix_socket_dir = $d#" "$PGRING_CONF" \
+		>"$d/pgring.ini" || return 1
+	own "$PGRING_DIR"
+	if [ "$(id -u)" = 0 ]; then
+		"$PGRING_BIN" -u "$RUN_USER" "$d/pgring.ini" >"$d/stderr.log" 2>&1 </dev/null &
+	else
+		"$PGRING_BIN" "$d/pgring.ini" >"$d/stderr.log" 2>&1 </dev/null &
+	fi
+	pid=$!
+	track_pid "$pid"
+	if ! wait_until 10 grep -qs 'metrics: serving' "$d/pgring.log" || ! alive "$pid"; then
+		echo "the second process did not start beside the first"
+		diag_file "$d/stderr.log"
+		diag_file "$d/pgring.log"
+		return 1
+	fi
+	out=$(mfetch get "$METRICS_PORT" /metrics) && [ "$(echo "$out" | sed -n 1p)" = 200 ] ||
+		{ echo "no scrape with two processes on the port"; return 1; }
+	stop_pid "$pid" 5
+	echo "two processes shared metrics port $METRICS_PORT"
+}
+
 # the endpoint may not be on the pooler's port: refused at start and by --check
 sc_metrics_not_on_pooler_port() {
 	local out
@@ -319,5 +348,5 @@ sc_check_unreadable_auth_file() {
 }
 
 SCENARIOS="$SCENARIOS metrics_values metrics_refusals metrics_slow_client metrics_conn_limit"
-SCENARIOS="$SCENARIOS metrics_not_on_pooler_port"
+SCENARIOS="$SCENARIOS metrics_not_on_pooler_port metrics_reuseport"
 SCENARIOS="$SCENARIOS metrics_prometheus check_good check_bad_value check_unreadable_auth_file"
