@@ -833,6 +833,10 @@ struct parser {
 	size_t errlen;
 	config_warn_fn warn;
 	void *warn_arg;
+	/* config_check_load: each fatal problem goes here, and the reading
+	 * goes on past it, so that one run shows them all */
+	config_warn_fn fatal;
+	int nfatal;
 	/* kept across %include both ways, as PgBouncer does: an included file
 	 * continues the including file's section and may change it */
 	enum section section;
@@ -858,6 +862,19 @@ static int src_error(struct src *f, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (f->p->fatal) {
+		char msg[1024];
+
+		n = snprintf(msg, sizeof(msg), "%s:%d: ", f->name, f->line);
+		if (n < 0 || (size_t)n >= sizeof(msg))
+			n = 0;
+		va_start(ap, fmt);
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+		va_end(ap);
+		f->p->nfatal++;
+		f->p->fatal(f->p->warn_arg, msg);
+		return -1;
+	}
 	f->p->failed = true;
 	if (!f->p->err || !f->p->errlen)
 		return -1;
@@ -1148,10 +1165,13 @@ static int handle_entry(struct src *f)
 /* inih calls this once per line the reader hands it, i.e. once per entry. */
 static int ini_entry(void *user, const char *section, const char *name, const char *value)
 {
+	struct src *f = user;
+
 	(void)section;
 	(void)name;
 	(void)value;
-	return handle_entry(user) == 0;
+	/* checking, an entry in error is reported and the reading goes on */
+	return handle_entry(f) == 0 || f->p->fatal;
 }
 
 /*
@@ -1291,6 +1311,8 @@ static char *ini_read(char *str, int num, void *stream)
 			return NULL;
 		}
 		ret = lex_line(f, line);
+		if (ret < 0 && f->p->fatal && !f->p->failed)
+			continue;	/* checking: reported; the next line */
 		if (ret < 0)
 			return NULL;
 		if (ret == 0)
@@ -1452,6 +1474,21 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen,
 	if (parse_start(&p, path, out, err, errlen, warn, warn_arg) < 0)
 		return -1;
 	return parse_finish(&p, parse_file(&p, path, NULL), out);
+}
+
+int config_check_load(const char *path, struct config **out, int *nfatal, char *err,
+		      size_t errlen, config_warn_fn warn, config_warn_fn fatal, void *arg)
+{
+	struct parser p;
+	int ret;
+
+	*nfatal = 0;
+	if (parse_start(&p, path, out, err, errlen, warn, arg) < 0)
+		return -1;
+	p.fatal = fatal;
+	ret = parse_finish(&p, parse_file(&p, path, NULL), out);
+	*nfatal = p.nfatal;
+	return ret;
 }
 
 int config_parse_string(const char *name, const char *text, struct config **out, char *err,

@@ -108,6 +108,29 @@ static void warn_cb(void *arg, const char *msg)
 	log_warning((struct logger *)arg, "%s", msg);
 }
 
+static void fatal_cb(void *arg, const char *msg)
+{
+	log_msg((struct logger *)arg, LOG_LVL_FATAL, "%s", msg);
+}
+
+/* The config file; --check reports every fatal problem in it, counted in
+ * *nfatal, where a start stops at the first. */
+static int load_config(struct worker *w, const struct opts *o, int *nfatal)
+{
+	char err[512];
+	int ret;
+
+	*nfatal = 0;
+	if (o->check)
+		ret = config_check_load(o->config, &w->owned_cfg, nfatal, err, sizeof(err),
+					warn_cb, fatal_cb, w->log);
+	else
+		ret = config_load(o->config, &w->owned_cfg, err, sizeof(err), warn_cb, w->log);
+	if (ret < 0)
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+	return ret;
+}
+
 static int change_user(const char *name, struct logger *lg)
 {
 	struct passwd *pw = getpwnam(name);
@@ -792,16 +815,17 @@ static int check_user(const struct opts *o, const struct config *cfg, struct log
 static int prepare(struct worker *w, const struct opts *o)
 {
 	char err[512];
+	int nfatal;
 
-	if (config_load(o->config, &w->owned_cfg, err, sizeof(err), warn_cb, w->log) < 0) {
-		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+	if (load_config(w, o, &nfatal) < 0)
 		return -1;
-	}
 	w->cfg = w->owned_cfg;
 	if (metrics_check_config(w->cfg, err, sizeof(err)) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
-		return -1;
+		nfatal++;
 	}
+	if (nfatal && !o->check)
+		return -1;
 	if (o->check)
 		goto files;
 	/* the service user opens the logfile, so that it owns one it creates */
@@ -831,7 +855,7 @@ files:
 		log_msg(w->log, LOG_LVL_FATAL, "auth_file: %s", err);
 		return -1;
 	}
-	return 0;
+	return nfatal ? -1 : 0;
 }
 
 /* Loop, signals, listeners, console: up and serving, or -1. */

@@ -315,20 +315,32 @@ sc_check_good() {
 	return 0
 }
 
-# a bad value: non-zero, with the file, the line and the key
+# bad values: non-zero, each with the file, the line and the key, not only
+# the first; the auth_file is still checked after them
 sc_check_bad_value() {
 	local out line
 	pgring_write_config "$1" "" "$(default_userlist)" || return 1
 	echo "unknown_thing = 1" >>"$PGRING_CONF"	# a warning, printed too
 	echo "pool_mode = sometimes" >>"$PGRING_CONF"
+	echo "max_client_conn = many" >>"$PGRING_CONF"
 	line=$(wc -l <"$PGRING_CONF")
+	sed -i "s|^auth_file = .*|auth_file = $PGRING_DIR/nosuch.txt|" "$PGRING_CONF"
 	out=$(check_as_run_user --check "$PGRING_CONF") && { echo "--check passed: $out"; return 1; }
 	echo "$out"
-	echo "$out" | grep -qF "$PGRING_CONF:$line: invalid value \"sometimes\" for parameter pool_mode" ||
-		{ echo "no file:line:key for the bad value"; return 1; }
-	echo "$out" | grep -qF "$PGRING_CONF:$((line - 1)): unknown parameter pgbouncer/unknown_thing" ||
+	echo "$out" | grep -qF "$PGRING_CONF:$((line - 1)): invalid value \"sometimes\" for parameter pool_mode" ||
+		{ echo "no file:line:key for the first bad value"; return 1; }
+	echo "$out" | grep -qF "$PGRING_CONF:$line: invalid value \"many\" for parameter max_client_conn" ||
+		{ echo "no file:line:key for the second bad value"; return 1; }
+	echo "$out" | grep -qF "$PGRING_CONF:$((line - 2)): unknown parameter pgbouncer/unknown_thing" ||
 		{ echo "the warning is missing"; return 1; }
+	echo "$out" | grep -qF "auth_file: $PGRING_DIR/nosuch.txt" || { echo "the auth_file went unchecked"; return 1; }
 	echo "$out" | grep -q 'check failed' || { echo "no verdict"; return 1; }
+	# a start stops at the first
+	pgring_launch
+	wait_until 10 bash -c "! kill -0 $PGRING_PID 2>/dev/null" || { echo "pgring started"; return 1; }
+	grep -q 'pool_mode' "$PGRING_ERR" || { echo "the start gave no reason"; return 1; }
+	grep -q 'max_client_conn' "$PGRING_ERR" && { echo "the start went on past the first error"; return 1; }
+	PGRING_PID=""
 }
 
 # an auth_file the service user cannot read: non-zero, naming it

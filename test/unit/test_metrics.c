@@ -2,7 +2,10 @@
 
 #include <check.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "metrics.h"
@@ -262,6 +265,57 @@ START_TEST(test_check_config)
 }
 END_TEST
 
+static char fatal_seen[2048];
+
+static void on_fatal(void *arg, const char *msg)
+{
+	(void)arg;
+	strncat(fatal_seen, msg, sizeof(fatal_seen) - strlen(fatal_seen) - 2);
+	strcat(fatal_seen, "\n");
+}
+
+/* --check's loader: every fatal problem reported, the reading going on */
+START_TEST(test_check_load)
+{
+	char path[] = "/tmp/pgring-test-check.XXXXXX", err[256];
+	const char *text =
+		"[databases]\n"
+		"a = host=h port=x\n"			/* 2: bad port */
+		"b = host=h\n"
+		"[pgbouncer]\n"
+		"no equals sign here\n"		/* 5: syntax */
+		"pool_mode = sometimes\n"		/* 6 */
+		"listen_port = 7000\n"
+		"[nosuch]\n"				/* 8: unknown section */
+		"max_client_conn = many\n";		/* 9: still read, still [pgbouncer] */
+	struct config *cfg = NULL;
+	int fd = mkstemp(path), n = -1;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+	fatal_seen[0] = 0;
+	ck_assert_int_eq(config_check_load(path, &cfg, &n, err, sizeof(err), NULL, on_fatal, NULL), 0);
+	unlink(path);
+	ck_assert_int_eq(n, 5);
+	ck_assert_ptr_nonnull(strstr(fatal_seen, ":2: "));
+	ck_assert_ptr_nonnull(strstr(fatal_seen, ":5: syntax error"));
+	ck_assert_ptr_nonnull(strstr(fatal_seen, ":6: invalid value \"sometimes\" for parameter pool_mode"));
+	ck_assert_ptr_nonnull(strstr(fatal_seen, ":8: unknown section [nosuch]"));
+	ck_assert_ptr_nonnull(strstr(fatal_seen, ":9: invalid value \"many\" for parameter max_client_conn"));
+	/* what was right is in place, what was wrong left out or at its default */
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->listen_port, 7000);
+	ck_assert_ptr_null(config_find_db(cfg, "a"));
+	ck_assert_ptr_nonnull(config_find_db(cfg, "b"));
+	config_free(cfg);
+	/* a file that cannot be read is the one thing that stops it */
+	ck_assert_int_eq(config_check_load("/nonexistent/pgring.ini", &cfg, &n, err, sizeof(err),
+					   NULL, on_fatal, NULL), -1);
+	ck_assert_ptr_nonnull(strstr(err, "could not read"));
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -277,6 +331,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_text_cap);
 	tcase_add_test(tc, test_parse_addr);
 	tcase_add_test(tc, test_check_config);
+	tcase_add_test(tc, test_check_load);
 	suite_add_tcase(s, tc);
 	return s;
 }
