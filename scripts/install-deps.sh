@@ -17,6 +17,9 @@ packages=(
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
 	valgrind						# scripts/valgrind-scenarios.sh
 	python3							# the raw-protocol test clients (test/integration/*.py)
+	libmicrohttpd-dev					# GET /metrics (metrics_listen)
+	prometheus						# scenarios_metrics.sh scrapes pgring with it
+	systemd							# systemd-analyze verify of the unit
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 

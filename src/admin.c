@@ -49,6 +49,8 @@ struct pending {
 
 struct admin {
 	struct worker *w;
+	admin_row_fn sink;		/* admin_show_rows: rows go here, not to a client */
+	void *sink_arg;
 	struct pool pool;		/* the console's pool, outside w->pools */
 	bool paused;			/* global PAUSE */
 	int shutdown_mode;
@@ -72,6 +74,7 @@ struct col {
 struct rowset {
 	struct admin *a;
 	int ncols;
+	const char *names[ADMIN_MAX_COLS];
 	const char *vals[ADMIN_MAX_COLS];
 	char text[ADMIN_ROW_BYTES];	/* the cells' text, end to end */
 	size_t used;
@@ -455,7 +458,7 @@ static void rs_begin(struct rowset *rs, struct admin *a, const struct col *cols,
 	rs->rows = 0;
 	rs->used = 0;
 	for (int i = 0; i < n; i++) {
-		names[i] = cols[i].name;
+		names[i] = rs->names[i] = cols[i].name;
 		oids[i] = cols[i].oid;
 		rs->vals[i] = NULL;
 	}
@@ -505,7 +508,10 @@ static void cell_int(struct rowset *rs, int i, long long v)
 
 static void rs_row(struct rowset *rs)
 {
-	pkt_data_row(&rs->a->out, rs->vals, rs->ncols);
+	if (rs->a->sink)
+		rs->a->sink(rs->a->sink_arg, rs->ncols, rs->names, rs->vals);
+	else
+		pkt_data_row(&rs->a->out, rs->vals, rs->ncols);
 	for (int i = 0; i < rs->ncols; i++)
 		rs->vals[i] = NULL;
 	rs->used = 0;
@@ -514,7 +520,8 @@ static void rs_row(struct rowset *rs)
 
 static void rs_end(struct rowset *rs, struct client *cl)
 {
-	reply_ok(cl, "SHOW");
+	if (cl)
+		reply_ok(cl, "SHOW");
 }
 
 /* loop time (monotonic) as wall-clock text, as PgBouncer prints times */
@@ -1528,6 +1535,27 @@ static void cmd_show(struct client *cl, struct admin *a, const struct admin_cmd 
 		return;
 	}
 	reply_error(cl, "08P01", "invalid command '%s', use SHOW HELP;", q);
+}
+
+int admin_show_rows(struct worker *w, const char *what, admin_row_fn fn, void *arg)
+{
+	struct admin *a = w->admin;
+
+	if (!a)
+		return -ENOENT;
+	for (size_t i = 0; i < sizeof(show_cmds) / sizeof(show_cmds[0]); i++) {
+		/* SHOW HELP is a notice, not rows */
+		if (strcasecmp(what, show_cmds[i].name) || show_cmds[i].fn == show_help)
+			continue;
+		a->sink = fn;
+		a->sink_arg = arg;
+		show_cmds[i].fn(NULL, a);
+		a->sink = NULL;
+		a->sink_arg = NULL;
+		pkt_reset(&a->out);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /* ---- config swap (RELOAD, SET, SIGHUP) ---- */

@@ -38,6 +38,16 @@ struct admin_cmd {
  */
 int admin_parse(const char *q, struct admin_cmd *cmd);
 
+/*
+ * metrics.c: runs SHOW <what> as the console does, handing each row to fn
+ * instead of sending it to a client, so that both show the same figures.
+ * Cells are text, NULL for SQL NULL, valid during the call.  0, or -ENOENT
+ * for a name that is no SHOW table.
+ */
+typedef void (*admin_row_fn)(void *arg, int ncols, const char *const *names,
+			     const char *const *vals);
+int admin_show_rows(struct worker *w, const char *what, admin_row_fn fn, void *arg);
+
 /* Console state hangs off w->admin; admin_init starts the stats timer. */
 int admin_init(struct worker *w);
 void admin_free(struct worker *w);

@@ -65,8 +65,8 @@ struct key_def {
 
 /*
  * PgBouncer 1.25's [pgbouncer] keys in its order (alphabetical; SHOW CONFIG
- * prints them so), plus pgring's own event_backend and max_client_prepared_bytes
- * in their alphabetical places.
+ * prints them so), plus pgring's own event_backend, max_client_prepared_bytes
+ * and metrics_listen in their alphabetical places.
  * Where PgBouncer's default is NULL the SHOW CONFIG default is "", except
  * verbose, which shows the 0 it means.
  */
@@ -122,6 +122,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("max_prepared_statements", KT_INT, CF(max_prepared_statements), "200", 0),
 	KEY("max_user_client_connections", KT_INT, CF(max_user_client_connections), "0", 0),
 	KEY("max_user_connections", KT_INT, CF(max_user_connections), "0", 0),
+	KEY("metrics_listen", KT_STR, CF(metrics_listen), "", NR),
 	KEY("min_pool_size", KT_INT, CF(min_pool_size), "0", 0),
 	KEYR("peer_id", KT_INT, CF(peer_id), "0", 0, 0, PEER_ID_MAX),
 	KEY("pidfile", KT_STR, CF(pidfile), "", NR),
@@ -838,6 +839,10 @@ struct parser {
 	size_t errlen;
 	config_warn_fn warn;
 	void *warn_arg;
+	/* config_check_load: each fatal problem goes here, and the reading
+	 * goes on past it, so that one run shows them all */
+	config_warn_fn fatal;
+	int nfatal;
 	/* kept across %include both ways, as PgBouncer does: an included file
 	 * continues the including file's section and may change it */
 	enum section section;
@@ -863,6 +868,19 @@ static int src_error(struct src *f, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (f->p->fatal) {
+		char msg[1024];
+
+		n = snprintf(msg, sizeof(msg), "%s:%d: ", f->name, f->line);
+		if (n < 0 || (size_t)n >= sizeof(msg))
+			n = 0;
+		va_start(ap, fmt);
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+		va_end(ap);
+		f->p->nfatal++;
+		f->p->fatal(f->p->warn_arg, msg);
+		return -1;
+	}
 	f->p->failed = true;
 	if (!f->p->err || !f->p->errlen)
 		return -1;
@@ -1179,10 +1197,13 @@ static int handle_entry(struct src *f)
 /* inih calls this once per line the reader hands it, i.e. once per entry. */
 static int ini_entry(void *user, const char *section, const char *name, const char *value)
 {
+	struct src *f = user;
+
 	(void)section;
 	(void)name;
 	(void)value;
-	return handle_entry(user) == 0;
+	/* checking, an entry in error is reported and the reading goes on */
+	return handle_entry(f) == 0 || f->p->fatal;
 }
 
 /*
@@ -1322,6 +1343,8 @@ static char *ini_read(char *str, int num, void *stream)
 			return NULL;
 		}
 		ret = lex_line(f, line);
+		if (ret < 0 && f->p->fatal && !f->p->failed)
+			continue;	/* checking: reported; the next line */
 		if (ret < 0)
 			return NULL;
 		if (ret == 0)
@@ -1483,6 +1506,21 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen,
 	if (parse_start(&p, path, out, err, errlen, warn, warn_arg) < 0)
 		return -1;
 	return parse_finish(&p, parse_file(&p, path, NULL), out);
+}
+
+int config_check_load(const char *path, struct config **out, int *nfatal, char *err,
+		      size_t errlen, config_warn_fn warn, config_warn_fn fatal, void *arg)
+{
+	struct parser p;
+	int ret;
+
+	*nfatal = 0;
+	if (parse_start(&p, path, out, err, errlen, warn, arg) < 0)
+		return -1;
+	p.fatal = fatal;
+	ret = parse_finish(&p, parse_file(&p, path, NULL), out);
+	*nfatal = p.nfatal;
+	return ret;
 }
 
 int config_parse_string(const char *name, const char *text, struct config **out, char *err,

@@ -126,6 +126,7 @@ struct config {
 	int64_t idle_transaction_timeout_us;
 	char *ignore_startup_parameters;
 	char *listen_addr;
+	char *metrics_listen;	/* pgring's own: ADDR:PORT of GET /metrics, "" = off */
 	int listen_backlog;
 	int listen_port;
 	bool log_connections;
@@ -228,6 +229,14 @@ typedef void (*config_warn_fn)(void *arg, const char *msg);
  */
 int config_load(const char *path, struct config **out, char *err, size_t errlen,
 		config_warn_fn warn, void *warn_arg);
+/*
+ * pgring --check: as config_load, but each fatal problem goes to fatal
+ * ("file:line: what"), counted in *nfatal, and the reading goes on past it
+ * (the key keeps its default, the entry is left out), so that one run
+ * reports them all.  -1 only when the file cannot be read at all (err).
+ */
+int config_check_load(const char *path, struct config **out, int *nfatal, char *err,
+		      size_t errlen, config_warn_fn warn, config_warn_fn fatal, void *arg);
 /* The same from text in memory; name stands for the file in messages. */
 int config_parse_string(const char *name, const char *text, struct config **out, char *err,
 			size_t errlen, config_warn_fn warn, void *warn_arg);

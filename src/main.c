@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "notify.h"
 #include "worker.h"
 
@@ -23,6 +24,7 @@ struct opts {
 	bool daemon;
 	int verbose;
 	bool quiet;
+	bool check;		/* --check: load every file, report, exit */
 	const char *user;
 	const char *config;
 };
@@ -33,19 +35,22 @@ static void usage(FILE *f, const char *prog)
 		"%s is a PostgreSQL connection pooler, a drop-in replacement for PgBouncer.\n\n"
 		"Usage:\n  %s [OPTION]... CONFIG_FILE\n\n"
 		"Options:\n"
+		"  -C, --check          check the config and the files it names, then exit\n"
 		"  -d, --daemon         run in background (as a daemon)\n"
 		"  -q, --quiet          run quietly\n"
 		"  -R, --reboot         online restart (not supported; refused)\n"
 		"  -u, --user=USERNAME  assume identity of USERNAME\n"
 		"  -v, --verbose        increase verbosity\n"
 		"  -V, --version        show version, then exit\n"
-		"  -h, --help           show this help, then exit\n",
-		PACKAGE_NAME, prog);
+		"  -h, --help           show this help, then exit\n\n"
+		"%s is released under the ISC licence (see LICENSE).\n",
+		PACKAGE_NAME, prog, PACKAGE_NAME);
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'C' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "reboot", no_argument, NULL, 'R' },
@@ -57,8 +62,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "dqRu:vVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "CdqRu:vVh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'C':
+			o->check = true;
+			break;
 		case 'd':
 			o->daemon = true;
 			break;
@@ -75,7 +83,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->verbose++;
 			break;
 		case 'V':
-			printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			printf("%s %s\nReleased under the ISC licence.\n", PACKAGE_NAME,
+			       PACKAGE_VERSION);
 			exit(0);
 		case 'h':
 			usage(stdout, argv[0]);
@@ -97,6 +106,29 @@ static int parse_args(int argc, char **argv, struct opts *o)
 static void warn_cb(void *arg, const char *msg)
 {
 	log_warning((struct logger *)arg, "%s", msg);
+}
+
+static void fatal_cb(void *arg, const char *msg)
+{
+	log_msg((struct logger *)arg, LOG_LVL_FATAL, "%s", msg);
+}
+
+/* The config file; --check reports every fatal problem in it, counted in
+ * *nfatal, where a start stops at the first. */
+static int load_config(struct worker *w, const struct opts *o, int *nfatal)
+{
+	char err[512];
+	int ret;
+
+	*nfatal = 0;
+	if (o->check)
+		ret = config_check_load(o->config, &w->owned_cfg, nfatal, err, sizeof(err),
+					warn_cb, fatal_cb, w->log);
+	else
+		ret = config_load(o->config, &w->owned_cfg, err, sizeof(err), warn_cb, w->log);
+	if (ret < 0)
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+	return ret;
 }
 
 static int change_user(const char *name, struct logger *lg)
@@ -686,6 +718,7 @@ static void close_all(struct worker *w)
 	stop_listeners(w);
 	if (w->sigop.armed)
 		loop_cancel(w->loop, &w->sigop);
+	metrics_stop(w);
 	client_close_all(w, "pgring is shutting down");
 	pool_close_servers(w, "pgring is shutting down");
 }
@@ -727,6 +760,7 @@ static void teardown(struct worker *w)
 	if (w->loop) {
 		close_all(w);
 		drain(w);
+		metrics_free(w);
 		admin_free(w);
 		if (conns_left(w))
 			log_warning(w->log, "exit: connections left open, their memory kept");
@@ -774,16 +808,27 @@ static int check_user(const struct opts *o, const struct config *cfg, struct log
 	return -1;
 }
 
-/* Config, user, logfile, auth_file: what comes before the loop. */
+/*
+ * Config, user, logfile, auth_file: what comes before the loop.  --check
+ * runs this too, all of it but the user switch and the logfile: a file
+ * loaded here is checked by --check, so load new files here.
+ */
 static int prepare(struct worker *w, const struct opts *o)
 {
 	char err[512];
+	int nfatal;
 
-	if (config_load(o->config, &w->owned_cfg, err, sizeof(err), warn_cb, w->log) < 0) {
-		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+	if (load_config(w, o, &nfatal) < 0)
 		return -1;
-	}
 	w->cfg = w->owned_cfg;
+	if (metrics_check_config(w->cfg, err, sizeof(err)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		nfatal++;
+	}
+	if (nfatal && !o->check)
+		return -1;
+	if (o->check)
+		goto files;
 	/* the service user opens the logfile, so that it owns one it creates */
 	if (check_user(o, w->cfg, w->log) < 0)
 		return -1;
@@ -794,6 +839,7 @@ static int prepare(struct worker *w, const struct opts *o)
 			strerror(errno));
 		return -1;
 	}
+files:
 	w->cfg_path = realpath(o->config, NULL);
 	if (!w->cfg_path)
 		w->cfg_path = strdup(o->config);
@@ -812,10 +858,10 @@ static int prepare(struct worker *w, const struct opts *o)
 	}
 	if (w->cfg->auth_file && *w->cfg->auth_file &&
 	    userlist_load(w->cfg->auth_file, &w->users, err, sizeof(err), warn_cb, w->log) < 0) {
-		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		log_msg(w->log, LOG_LVL_FATAL, "auth_file: %s", err);
 		return -1;
 	}
-	return 0;
+	return nfatal ? -1 : 0;
 }
 
 /* Loop, signals, listeners, console: up and serving, or -1. */
@@ -856,6 +902,8 @@ static int start(struct worker *w)
 		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
 		return -1;
 	}
+	if (metrics_start(w) < 0)
+		return -1;
 	maint_start(w);
 	return 0;
 }
@@ -879,6 +927,14 @@ static int run(struct worker *w, const struct opts *o)
 	char *pidfile;
 	int ret;
 
+	if (o->check) {
+		if (prepare(w, o) < 0) {
+			fprintf(stderr, "%s: %s: check failed\n", PACKAGE_NAME, o->config);
+			return 1;
+		}
+		printf("%s: %s: configuration OK\n", PACKAGE_NAME, o->config);
+		return 0;
+	}
 	if (prepare(w, o) < 0)
 		return 1;
 	if (!(pidfile = pidfile_path(w->cfg->pidfile))) {

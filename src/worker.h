@@ -404,6 +404,7 @@ struct worker {
 	int pidfd;			/* held open: the lock lasts as long as we run */
 	struct config *owned_cfg;	/* the snapshot this worker holds */
 	struct admin *admin;		/* console state: pause, disable, stats timer (admin.c) */
+	struct metrics *metrics;	/* GET /metrics, when metrics_listen is set (metrics.c) */
 	void (*stop_accepting)(struct worker *w);	/* main.c: close the listeners */
 };
 

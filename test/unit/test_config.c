@@ -171,6 +171,7 @@ static const struct {
 	{ "max_prepared_statements", "200", true },
 	{ "max_user_client_connections", "0", true },
 	{ "max_user_connections", "0", true },
+	{ "metrics_listen", "", false },
 	{ "min_pool_size", "0", true },
 	{ "peer_id", "0", true },
 	{ "pidfile", "", false },
