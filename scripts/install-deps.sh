@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake libtool pkg-config	# the build
-	liburing-dev libinih-dev libssl-dev			# pgring's libraries
+	liburing-dev libinih-dev libssl-dev libc-ares-dev	# pgring's libraries
 	check libpq-dev						# unit tests, pqtool
 	postgresql postgresql-contrib				# the server the tests start
 	pgbouncer						# the benchmarks' baseline
@@ -16,6 +16,7 @@ packages=(
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
 	valgrind						# scripts/valgrind-scenarios.sh
 	python3							# the raw-protocol test clients (test/integration/*.py)
+	dnsmasq-base						# the DNS server of scenarios_dns.sh
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 

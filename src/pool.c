@@ -747,6 +747,10 @@ static void pool_pair_once(struct pool *pool)
 		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
 		struct server *sv = list_entry(list_first(&pool->idle_servers), struct server, node);
 
+		if (server_addr_stale(sv)) {
+			server_close(sv, "its host name no longer has this address (DNS)");
+			continue;
+		}
 		if (needs_check(sv)) {
 			send_check(sv);
 			continue;

@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "dns.h"
 #include "list.h"
 #include "log.h"
 #include "loop.h"
@@ -252,6 +253,10 @@ struct server {
 	struct prep_server *prep;
 	bool prep_on;			/* tracked while linked to this client */
 	struct client *repl_owner;	/* the replication client it was launched for */
+	/* its host's address: being looked up (resolving), then where it came
+	 * from, so that a connection to an address DNS dropped goes at release */
+	struct dns_wait dnsw;
+	bool resolving;
 };
 
 /* ---- pool: one (database, user) pair ---- */
@@ -357,6 +362,7 @@ struct worker {
 	struct cancel_index cancel_ix;
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
 	struct peer_pool *peer_pools;	/* created as peers are first used */
+	struct dns *dns;		/* host names of [databases] and [peers] (dns.c) */
 	/* track_extra_parameters as at start (a startup-time key): the names
 	 * of param_set slots PARAM_BASE.. (pool.c) */
 	char param_extra[PARAM_EXTRA_MAX][PARAM_NAME_MAX];
@@ -439,6 +445,8 @@ bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key);
 void server_peer_unwait(struct client *req);	/* a queued req is closing */
 struct peer_pool *server_peer_pool(struct worker *w, int id);	/* NULL: none yet */
 void server_peer_pools_free(struct worker *w);
+/* its host's name no longer gives its address (DNS changed): close at release */
+bool server_addr_stale(struct server *sv);
 
 /* pool.c */
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user);
