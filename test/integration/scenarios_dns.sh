@@ -195,7 +195,7 @@ pool_mode = transaction" \
 # their latency - F4 measured a 2.7 s freeze of every client
 sc_dns_slow() { dns_slow_body "$1"; local rc=$?; dns_cleanup; return $rc; }
 dns_slow_body() {
-	local out probe f pid t0 t
+	local out probe f pid ppid t0 t
 	dns_setup "options timeout:3 attempts:1 retrans:3000 retry:1" || return 1
 	dns_helper blackhole "$DNS_ADDR" 53 || return 1
 	PGRING_BIN=$(dns_ns_wrapper) dns_pgring "$1" "query_wait_timeout = 5
@@ -203,11 +203,18 @@ server_login_retry = 30" \
 		"slowdb = host=db.$DNS_ZONE port=$PG_PORT dbname=testdb" || return 1
 	expect_eq "a query before" "$(dns_query testdb)" 1 || return 1
 	f=$DNS_DIR/slow.out
+	# the other client is logged in and querying before the lookup starts
+	timeout -k 2 20 /usr/bin/python3 "$DNS_TOOLS" probe 127.0.0.1 "$PGRING_PORT" testdb u_trust 5 \
+		>"$DNS_DIR/probe.out" 2>&1 &
+	ppid=$!
+	track_pid "$ppid"
+	sleep 0.5
 	t0=$(now)
 	PQ_TIMEOUT=30 pq "$(pgring_conn slowdb u_trust) connect_timeout=25" query "SELECT 1" >"$f" 2>&1 &
 	pid=$!
 	track_pid "$pid"
-	probe=$(timeout -k 2 20 /usr/bin/python3 "$DNS_TOOLS" probe 127.0.0.1 "$PGRING_PORT" testdb u_trust 4 2>&1)
+	wait "$ppid"
+	probe=$(cat "$DNS_DIR/probe.out")
 	echo "other client's queries while slowdb resolves: $probe"
 	out=$(echo "$probe" | sed -n 's/.*max_ms=\([0-9]*\).*/\1/p')
 	[ -n "$out" ] || return 1
@@ -215,6 +222,8 @@ server_login_retry = 30" \
 	wait "$pid"
 	t=$(elapsed "$t0")
 	echo "slowdb client after $t s: $(cat "$f")"
+	# it did wait on the dead server (3 s), while the other client went on
+	awk -v t="$t" 'BEGIN { exit !(t >= 2.5) }' || { echo "the lookup did not wait"; return 1; }
 	grep -q "could not resolve db.$DNS_ZONE" "$PGRING_LOG" ||
 		{ echo "no resolver failure logged"; return 1; }
 	grep -q "could not resolve db.$DNS_ZONE" "$f" || { echo "the slowdb client did not hear why"; return 1; }
