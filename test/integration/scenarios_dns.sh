@@ -162,32 +162,44 @@ dns_max_ttl = 120" \
 }
 
 # The address behind the name changes: once its TTL (2 s, under dns_max_ttl)
-# is over, new server connections go to the new one, and one on the old
-# address is closed when released, not handed out again
+# is over, the name is looked up again (a connection is on it), new server
+# connections go to the new address (a forwarder to the same PostgreSQL),
+# and the one a client holds on the old address is closed when released
 sc_dns_move() { dns_move_body "$1"; local rc=$?; dns_cleanup; return $rc; }
 dns_move_body() {
-	local out t0 t
+	local out t0 t ppid
 	dns_setup && dnsmasq_start 2 || return 1
 	dns_helper forward 127.0.0.2 "$PG_PORT" 127.0.0.1 "$PG_PORT" || return 1
 	dns_set db.$DNS_ZONE 127.0.0.1 || return 1
-	dns_pgring "$1" "dns_max_ttl = 60
-pool_mode = transaction" \
+	dns_pgring "$1" "dns_max_ttl = 60" \
 		"dnsdb = host=db.$DNS_ZONE port=$PG_PORT dbname=testdb" || return 1
-	expect_eq "first query" "$(dns_query dnsdb)" 1 || return 1
-	expect_eq "servers before the change" "$(dns_server_addrs dnsdb)" "127.0.0.1 " || return 1
+	# a session that holds its server through the change, then leaves cleanly
+	timeout -k 2 30 /usr/bin/python3 "$DNS_TOOLS" probe 127.0.0.1 "$PGRING_PORT" dnsdb u_trust 8 \
+		>"$DNS_DIR/probe.out" 2>&1 &
+	ppid=$!
+	track_pid "$ppid"
+	wait_until 5 eval '[ "$(dns_server_addrs dnsdb)" = "127.0.0.1 " ]' ||
+		{ echo "servers before the change: $(dns_server_addrs dnsdb)"; return 1; }
 	dns_set db.$DNS_ZONE 127.0.0.2 || return 1
 	t0=$(now)
-	# the name has a connection on it: it is looked up again when its TTL ends
-	wait_until 10 eval 'dns_console "SHOW DNS_HOSTS" | grep -q "|127.0.0.2$"' ||
+	wait_until 10 eval 'dns_console "SHOW DNS_HOSTS" | grep -q "|127.0.0.2\$"' ||
 		{ echo "SHOW DNS_HOSTS after the change: $(dns_console "SHOW DNS_HOSTS")"; return 1; }
 	t=$(elapsed "$t0")
 	echo "new address in the cache after $t s (TTL 2 s)"
 	awk -v t="$t" 'BEGIN { exit !(t < 6) }' || { echo "took $t s"; return 1; }
 	expect_eq "query after the change" "$(dns_query dnsdb)" 1 || return 1
-	expect_eq "servers after the change" "$(dns_server_addrs dnsdb)" "127.0.0.2 " || return 1
+	expect_eq "servers while the session holds the old one" "$(dns_server_addrs dnsdb)" \
+		"127.0.0.1 127.0.0.2 " || return 1
 	grep -q "conn 1" "$DNS_HELPER_OUT" || { echo "nothing came through 127.0.0.2"; return 1; }
-	grep -q "no longer has this address" "$PGRING_LOG" ||
+	wait "$ppid"
+	echo "the session: $(cat "$DNS_DIR/probe.out")"
+	grep -q "^n=" "$DNS_DIR/probe.out" || return 1
+	wait_until 5 eval '[ "$(dns_server_addrs dnsdb)" = "127.0.0.2 " ]' ||
+		{ echo "servers after the release: $(dns_server_addrs dnsdb)"; return 1; }
+	grep -q "closing because: its host name no longer has this address" "$PGRING_LOG" ||
 		{ echo "the server on the old address was not closed for it"; return 1; }
+	expect_eq "query after the release" "$(dns_query dnsdb)" 1 || return 1
+	expect_eq "servers at the end" "$(dns_server_addrs dnsdb)" "127.0.0.2 " || return 1
 }
 
 # A DNS server that never answers: a login for a name behind it waits (until
