@@ -24,6 +24,7 @@
 /* a TCP socket's replies read per readiness, at most (edge-triggered epoll
  * reports data once; c-ares reads one chunk per call) */
 #define STREAM_READS_MAX 16
+#define REFRESH_MIN_US	1000000
 
 /* One socket of c-ares's, as the loop sees it: a dup of it, so that the
  * loop's registration and the fd its ops name live until their final
@@ -253,9 +254,10 @@ static void sock_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 		dns_kick(d);
 		return;
 	}
-	if (!more) {		/* the poll ended by an error: the tick reads it instead */
-		log_warning(d->log, "DNS: polling a resolver socket failed: %s",
-			    strerror(res < 0 ? -res : EIO));
+	if (!more && res >= 0) {
+		loop_poll(d->loop, &ds->ls, &ds->op, sock_cb);	/* the kernel ended it: again */
+	} else if (!more) {	/* the poll failed: the tick reads the socket instead */
+		log_warning(d->log, "DNS: polling a resolver socket failed: %s", strerror(-res));
 		ds->unwatched = true;
 		tick_arm(d);
 	}
@@ -428,8 +430,18 @@ static void refresh_cb(struct loop *loop, struct loop_timer *t)
 	(void)loop;
 	/* a name nobody used since its answer, and no connection is on,
 	 * waits for its next use */
-	if ((h->used || h->refs) && !h->querying)
+	if ((h->used || h->refs) && !h->querying && h->d->have_chan)
 		host_query(h);
+}
+
+/* at expiry, but not more than once a second: with dns_max_ttl = 0 a name
+ * in use would be queried without pause */
+static void refresh_arm(struct dns_host *h, uint64_t now)
+{
+	uint64_t delay = h->expires_us > now ? h->expires_us - now : 0;
+
+	loop_timer_set(h->d->loop, &h->refresh, delay < REFRESH_MIN_US ? REFRESH_MIN_US : delay,
+		       refresh_cb);
 }
 
 static void log_answer(struct dns_host *h, bool changed)
@@ -498,7 +510,7 @@ static void gai_cb(void *arg, int status, int timeouts, struct ares_addrinfo *re
 		for (unsigned i = 0; i < n && !changed; i++)
 			changed = !dns_host_has(h, &a[i]);
 		dns_host_set_answer(h, a, n, ttl, now, cfg->dns_max_ttl_us);
-		loop_timer_set(d->loop, &h->refresh, h->expires_us - now, refresh_cb);
+		refresh_arm(h, now);
 	} else {
 		snprintf(why, sizeof(why), "could not resolve %s: %s", h->name,
 			 status == ARES_SUCCESS ? "no address" : ares_strerror(status));
@@ -506,7 +518,7 @@ static void gai_cb(void *arg, int status, int timeouts, struct ares_addrinfo *re
 		dns_host_set_failure(h, status == ARES_SUCCESS || status == ARES_ENOTFOUND ||
 				     status == ARES_ENODATA, why, now, cfg->dns_nxdomain_ttl_us);
 		if (h->state == DNS_OK)	/* kept: tried again once the failure expires */
-			loop_timer_set(d->loop, &h->refresh, h->expires_us - now, refresh_cb);
+			refresh_arm(h, now);
 	}
 	h->used = false;
 	log_answer(h, changed || gen != h->gen);
@@ -647,7 +659,7 @@ static void zone_next(struct dns *d);
 /* the zone's names are looked up again at once, their old answers serving meanwhile */
 static void zone_changed(struct dns *d, struct dns_zone *z)
 {
-	for (struct dns_host *h = d->hosts; h; h = h->next)
+	for (struct dns_host *h = d->hosts; h && d->have_chan; h = h->next)
 		if (h->zone == z && h->state != DNS_NEW && !h->querying)
 			host_query(h);
 }
@@ -781,6 +793,10 @@ void dns_stop(struct dns *d)
 	loop_timer_stop(d->loop, &d->tick);
 	loop_timer_stop(d->loop, &d->zone_timer);
 	d->zone_cur = NULL;
+	for (struct dns_host *h = d->hosts; h; h = h->next) {
+		loop_timer_stop(d->loop, &h->wake);
+		loop_timer_stop(d->loop, &h->refresh);
+	}
 }
 
 void dns_free(struct dns *d)

@@ -268,4 +268,45 @@ server_login_retry = 0.2" \
 	expect_eq "queries once dns_nxdomain_ttl is over" "$n" 2 || return 1
 }
 
-SCENARIOS_ROOT_ONLY="$SCENARIOS_ROOT_ONLY dns_resolve dns_move dns_slow dns_nxdomain"
+# [peers] named by host name: B forwards the cancels of A's clients to
+# peera.pgring.test, which resolves to an address only A listens on (both
+# share the port with so_reuseport)
+sc_dns_peers() { dns_peers_body "$1"; local rc=$?; dns_cleanup; peers_stop; return $rc; }
+dns_peers_body() {
+	local backend=$1 extra x f out
+	PEER_A_PID="" PEER_B_PID=""
+	dns_setup && dnsmasq_start 30 || return 1
+	dns_set peera.$DNS_ZONE 127.0.0.3 || return 1
+	extra="auth_type = trust
+so_reuseport = 1
+admin_users = u_trust
+resolv_conf = $DNS_DIR/resolv.conf"
+	pgring_write_config "$backend" "$extra
+peer_id = 1" "$(default_userlist)" || return 1
+	PEER_A_DIR=$PGRING_DIR PEER_A_CONF=$PGRING_CONF PEER_A_LOG=$PGRING_LOG PEER_PORT=$PGRING_PORT
+	sed -i "s/^listen_addr = .*/&,127.0.0.3/" "$PEER_A_CONF"
+	pgring_write_config "$backend" "$extra
+peer_id = 2" "$(default_userlist)" || return 1
+	PEER_B_DIR=$PGRING_DIR PEER_B_CONF=$PGRING_CONF PEER_B_LOG=$PGRING_LOG
+	sed -i "s/^listen_port = .*/listen_port = $PEER_PORT/" "$PEER_B_CONF"
+	for f in "$PEER_A_CONF" "$PEER_B_CONF"; do
+		printf '[peers]\n1 = host=peera.%s port=%s\n2 = host=%s port=%s\n' \
+			"$DNS_ZONE" "$PEER_PORT" "$PEER_B_DIR" "$PEER_PORT" >>"$f"
+	done
+	PGRING_PORT=$PEER_PORT
+	for x in A B; do
+		eval "PGRING_DIR=\$PEER_${x}_DIR PGRING_CONF=\$PEER_${x}_CONF PGRING_LOG=\$PEER_${x}_LOG"
+		PGRING_ERR=$PGRING_DIR/stderr.log
+		pgring_launch || return 1
+		eval "PEER_${x}_PID=$PGRING_PID"
+		pgring_wait_up "$backend" || return 1
+	done
+	peer_cancels "$PEER_A_DIR:$PEER_PORT" "$PEER_B_DIR:$PEER_PORT" 5 2 || return 1
+	[ "$(grep -c "query\[A\] peera.$DNS_ZONE" "$DNS_DIR/queries.log")" -ge 1 ] ||
+		{ echo "B never looked peera.$DNS_ZONE up"; return 1; }
+	out=$(peer_console "$PEER_B_DIR" "SHOW DNS_HOSTS")
+	echo "B's SHOW DNS_HOSTS: $out"
+	echo "$out" | grep -q "^peera.$DNS_ZONE|.*|127.0.0.3\$" || return 1
+}
+
+SCENARIOS_ROOT_ONLY="$SCENARIOS_ROOT_ONLY dns_resolve dns_move dns_slow dns_nxdomain dns_peers"
