@@ -81,7 +81,6 @@ void server_close(struct server *sv, const char *why)
 	if (sv->c.closing)
 		return;
 	dns_forget(&sv->dnsw);	/* a lookup still running answers nobody */
-	sv->resolving = false;
 	cancel_release_req(sv);
 	repl_orphan(sv, why);
 	if (why && sv->state != SV_CANCEL)
@@ -282,7 +281,6 @@ static void server_resolved(struct dns_wait *wt, const struct sockaddr_storage *
 	struct worker *w = sv->c.w;
 	char msg[256];
 
-	sv->resolving = false;
 	if (ss) {
 		sv->addr = *ss;
 		sv->addrlen = len;
@@ -340,10 +338,8 @@ struct server *server_launch(struct pool *pool)
 	/* server_connect_timeout counts from here: a slow DNS answer uses it up too */
 	loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->server_connect_timeout_us,
 		       server_timeout);
-	if (ret == DNS_WAIT) {
-		sv->resolving = true;
-		return sv;
-	}
+	if (ret == DNS_WAIT)
+		return sv;	/* SV_LOGIN, resolving: server_resolved connects */
 	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
 	return sv;
 }
@@ -549,8 +545,7 @@ static void peer_connect(struct worker *w, struct peer_pool *pp, const struct pe
 		return;
 	}
 	pp->nlogin++;
-	if (ret == DNS_WAIT) {
-		sv->resolving = true;
+	if (ret == DNS_WAIT) {	/* server_resolved connects */
 		cancel_arm(sv, req);
 		return;
 	}

@@ -253,10 +253,10 @@ struct server {
 	struct prep_server *prep;
 	bool prep_on;			/* tracked while linked to this client */
 	struct client *repl_owner;	/* the replication client it was launched for */
-	/* its host's address: being looked up (resolving), then where it came
-	 * from, so that a connection to an address DNS dropped goes at release */
+	/* its host's address: being looked up (dns_waiting(): SV_LOGIN before
+	 * any socket), then where it came from, so that a connection to an
+	 * address DNS dropped goes at release */
 	struct dns_wait dnsw;
-	bool resolving;
 };
 
 /* ---- pool: one (database, user) pair ---- */
