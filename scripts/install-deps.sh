@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake libtool pkg-config	# the build
-	liburing-dev libinih-dev libssl-dev			# pgring's libraries
+	liburing-dev libinih-dev libssl-dev libc-ares-dev	# pgring's libraries
 	libidn-dev						# SASLprep (stringprep) before SCRAM
 	check libpq-dev						# unit tests, pqtool
 	postgresql postgresql-contrib				# the server the tests start
@@ -20,6 +20,7 @@ packages=(
 	libmicrohttpd-dev					# GET /metrics (metrics_listen)
 	prometheus						# scenarios_metrics.sh scrapes pgring with it
 	systemd							# systemd-analyze verify of the unit
+	dnsmasq-base						# the DNS server of scenarios_dns.sh
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 

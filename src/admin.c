@@ -1345,15 +1345,6 @@ static void show_io(struct client *cl, struct admin *a)
 	rs_end(&rs, cl);
 }
 
-/* result sets pgring has nothing to put in (no peers, no DNS cache) */
-static void show_empty(struct client *cl, struct admin *a, const struct col *cols, int n)
-{
-	struct rowset rs;
-
-	rs_begin(&rs, a, cols, n);
-	rs_end(&rs, cl);
-}
-
 /* the [peers] entries as configured, pool_size as it applies */
 static void show_peers(struct client *cl, struct admin *a)
 {
@@ -1403,12 +1394,25 @@ static void show_peer_pools(struct client *cl, struct admin *a)
 	rs_end(&rs, cl);
 }
 
+/* the names looked up, as PgBouncer shows them: ttl is what is left of it */
 static void show_dns_hosts(struct client *cl, struct admin *a)
 {
 	static const struct col cols[] = {
 		{ "hostname", OID_TEXT }, { "ttl", OID_INT8 }, { "addrs", OID_TEXT },
 	};
-	show_empty(cl, a, cols, NCOLS(cols));
+	uint64_t now = loop_now_us(a->w->loop);
+	struct rowset rs;
+	char addrs[1024];
+
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	for (const struct dns_host *h = dns_hosts(a->w->dns); h; h = h->next) {
+		dns_host_addrs_text(h, addrs, sizeof(addrs));
+		cell_str(&rs, 0, h->name);
+		cell_u64(&rs, 1, dns_host_ttl_left(h, now));
+		cell_str(&rs, 2, addrs);
+		rs_row(&rs);
+	}
+	rs_end(&rs, cl);
 }
 
 static void show_dns_zones(struct client *cl, struct admin *a)
@@ -1416,7 +1420,16 @@ static void show_dns_zones(struct client *cl, struct admin *a)
 	static const struct col cols[] = {
 		{ "zonename", OID_TEXT }, { "serial", OID_INT8 }, { "count", OID_INT4 },
 	};
-	show_empty(cl, a, cols, NCOLS(cols));
+	struct rowset rs;
+
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	for (const struct dns_zone *z = dns_zones(a->w->dns); z; z = z->next) {
+		cell_str(&rs, 0, z->name);
+		cell_u64(&rs, 1, z->serial);
+		cell_int(&rs, 2, z->nhosts);
+		rs_row(&rs);
+	}
+	rs_end(&rs, cl);
 }
 
 static void show_help(struct client *cl, struct admin *a)

@@ -121,6 +121,9 @@ struct config {
 	int64_t client_idle_timeout_us;
 	int64_t client_login_timeout_us;
 	int default_pool_size;
+	int64_t dns_max_ttl_us;
+	int64_t dns_nxdomain_ttl_us;
+	int64_t dns_zone_check_period_us;
 	bool disable_pqexec;
 	int event_backend;	/* enum event_backend */
 	int64_t idle_transaction_timeout_us;
@@ -151,6 +154,7 @@ struct config {
 	int64_t query_wait_notify_us;
 	int64_t query_wait_timeout_us;
 	int reserve_pool_size;
+	char *resolv_conf;		/* "": the system's */
 	int64_t reserve_pool_timeout_us;
 	int sbuf_loopcnt;
 	int scram_iterations;

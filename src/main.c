@@ -759,8 +759,11 @@ static void teardown(struct worker *w)
 {
 	if (w->loop) {
 		close_all(w);
+		dns_stop(w->dns);	/* its sockets' polls end in the drain */
 		drain(w);
 		metrics_free(w);
+		dns_free(w->dns);
+		w->dns = NULL;
 		admin_free(w);
 		if (conns_left(w))
 			log_warning(w->log, "exit: connections left open, their memory kept");
@@ -893,6 +896,11 @@ static int start(struct worker *w)
 			 w->cfg->pkt_buf, lp.buf_size);
 	if (setup_signals(w) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
+		return -1;
+	}
+	w->dns = dns_new(w->loop, w->log, &w->cfg, err, sizeof(err));
+	if (!w->dns) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		return -1;
 	}
 	if (start_listeners(w) < 0)

@@ -478,6 +478,8 @@ int net_resolve(const char *host, int port, const char *defdir, struct sockaddr_
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
+	/* never a DNS query on the loop: host names go through dns.c */
+	hints.ai_flags = AI_NUMERICHOST;
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	ret = getaddrinfo(host, portstr, &hints, &res);
 	if (ret) {

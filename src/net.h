@@ -31,8 +31,8 @@ void net_close_listeners(struct net_listener *ls, int n, const struct config *cf
 /*
  * Resolves a [databases] host/port into an address to connect to: host NULL
  * or "" means unix socket in defdir; a host beginning with '/' is a socket
- * directory; otherwise a name or numeric address (first result).  0 or
- * -errno with err filled.
+ * directory; otherwise a numeric address (host names are dns.c's: this
+ * never queries DNS).  0 or -errno with err filled.
  */
 int net_resolve(const char *host, int port, const char *defdir, struct sockaddr_storage *ss,
 		socklen_t *len, char *err, size_t errlen);

@@ -752,6 +752,10 @@ static void pool_pair_once(struct pool *pool)
 			server_close(sv, "its node no longer suits target_session_attrs");
 			continue;
 		}
+		if (server_addr_stale(sv)) {
+			server_close(sv, "its host name no longer has this address (DNS)");
+			continue;
+		}
 		if (needs_check(sv)) {
 			send_check(sv);
 			continue;

@@ -82,6 +82,7 @@ void server_close(struct server *sv, const char *why)
 
 	if (sv->c.closing)
 		return;
+	dns_forget(&sv->dnsw);	/* a lookup still running answers nobody */
 	cancel_release_req(sv);
 	repl_orphan(sv, why);
 	if (why && sv->state != SV_CANCEL)
@@ -243,18 +244,11 @@ static void server_on_connect(struct conn *c, int res)
 	conn_start_recv(c);
 }
 
-/* 0, or -errno with err saying why for the waiting clients */
-static int server_socket(struct worker *w, struct server *sv, char *err, size_t errlen)
+/* A socket for sv->addr, in the loop: 0, or -errno with err saying why */
+static int server_open(struct worker *w, struct server *sv, char *err, size_t errlen)
 {
-	const char *host;
-	int fd, ret, port;
+	int fd = net_socket_for(&sv->addr, loop_syscalls(w->loop)), ret;
 
-	if (hostsel_next(sv->pool, sv, &host, &port, err, errlen) < 0)
-		return -EAGAIN;
-	ret = net_resolve(host, port, w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err, errlen);
-	if (ret < 0)
-		return ret;
-	fd = net_socket_for(&sv->addr, loop_syscalls(w->loop));
 	if (fd < 0) {
 		snprintf(err, errlen, "could not create socket: %s", strerror(-fd));
 		return fd;
@@ -265,11 +259,64 @@ static int server_socket(struct worker *w, struct server *sv, char *err, size_t 
 	return ret;
 }
 
+static void server_resolved(struct dns_wait *wt, const struct sockaddr_storage *ss, socklen_t len,
+			    const char *err);
+
+/*
+ * sv->addr for host:port: 0 when set now; DNS_WAIT when a host name is
+ * being looked up (server_resolved goes on, from a later loop turn); or
+ * -errno with err saying why for the waiting clients.  IP literals and
+ * unix socket directories never wait.
+ */
+static int server_resolve(struct worker *w, struct server *sv, const char *host, int port,
+			  char *err, size_t errlen)
+{
+	if (w->dns && dns_is_name(host))
+		return dns_lookup(w->dns, host, port, &sv->dnsw, server_resolved, &sv->addr,
+				  &sv->addrlen, err, errlen);
+	return net_resolve(host, port, w->cfg->unix_socket_dir, &sv->addr, &sv->addrlen, err,
+			   errlen);
+}
+
+/* The host name of a launch (or of a peer's cancel) is looked up: connect,
+ * or fail as a connect that failed would */
+static void server_resolved(struct dns_wait *wt, const struct sockaddr_storage *ss, socklen_t len,
+			    const char *err)
+{
+	struct server *sv = list_entry(wt, struct server, dnsw);
+	struct worker *w = sv->c.w;
+	char msg[256];
+
+	if (ss) {
+		sv->addr = *ss;
+		sv->addrlen = len;
+		if (server_open(w, sv, msg, sizeof(msg)) == 0) {
+			conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
+			return;
+		}
+		err = msg;
+	}
+	if (sv->state == SV_CANCEL) {
+		log_warning(w->log, "cancel request for peer %d dropped: %s",
+			    sv->peer ? sv->peer->id : 0, err);
+		server_close(sv, NULL);
+		return;
+	}
+	server_login_lost(sv, err);
+}
+
+bool server_addr_stale(struct server *sv)
+{
+	return sv->dnsw.from && dns_addr_stale(&sv->dnsw, &sv->addr);
+}
+
 struct server *server_launch(struct pool *pool)
 {
 	struct worker *w = pool->w;
 	struct server *sv = calloc(1, sizeof(*sv));
+	const char *host;
 	char err[256];
+	int ret, port;
 
 	if (!sv) {
 		pool_launch_failed(pool, "out of memory");
@@ -280,11 +327,18 @@ struct server *server_launch(struct pool *pool)
 	sv->pool = pool;
 	sv->txn_status = 'I';
 	sv->state = SV_CLOSING;
-	if (server_socket(w, sv, err, sizeof(err)) < 0) {
+	if (hostsel_next(pool, sv, &host, &port, err, sizeof(err)) < 0)
+		ret = -EAGAIN;
+	else
+		ret = server_resolve(w, sv, host, port, err, sizeof(err));
+	if (ret == 0)
+		ret = server_open(w, sv, err, sizeof(err));
+	if (ret < 0) {
 		/* a host of a list that cannot be reached (no address) is skipped
 		 * as one that refuses; each try marks one more down, so this ends */
 		bool other = hostsel_login_lost(sv, err);
 
+		dns_forget(&sv->dnsw);
 		free(sv);
 		if (other)
 			return server_launch(pool);
@@ -294,8 +348,11 @@ struct server *server_launch(struct pool *pool)
 	pool_change_server(sv, SV_LOGIN);
 	pool_ref(pool);
 	w->nservers++;
+	/* server_connect_timeout counts from here: a slow DNS answer uses it up too */
 	loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->server_connect_timeout_us,
 		       server_timeout);
+	if (ret == DNS_WAIT)
+		return sv;	/* SV_LOGIN, resolving: server_resolved connects */
 	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
 	return sv;
 }
@@ -335,8 +392,8 @@ static int cancel_socket(struct server *sv)
 	return ret >= 0 ? conn_attach(&sv->c, ret) : ret;
 }
 
-/* req's cancel goes out on sv, within cancel_wait_timeout */
-static void cancel_connect(struct server *sv, struct client *req)
+/* req's cancel goes on sv, within cancel_wait_timeout (its DNS lookup included) */
+static void cancel_arm(struct server *sv, struct client *req)
 {
 	struct worker *w = sv->c.w;
 
@@ -345,6 +402,12 @@ static void cancel_connect(struct server *sv, struct client *req)
 	if (w->cfg->cancel_wait_timeout_us > 0)
 		loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->cancel_wait_timeout_us,
 			       cancel_timeout);
+}
+
+/* req's cancel goes out on sv, within cancel_wait_timeout */
+static void cancel_connect(struct server *sv, struct client *req)
+{
+	cancel_arm(sv, req);
 	conn_connect(&sv->c, (struct sockaddr *)&sv->addr, sv->addrlen);
 }
 
@@ -479,21 +542,26 @@ static void peer_connect(struct worker *w, struct peer_pool *pp, const struct pe
 		sv->peer = pp;
 		sv->cancel_pid = req->cancel_pid;
 		sv->cancel_key = req->cancel_key;
-		ret = net_resolve(pc->host, pc->port, w->cfg->unix_socket_dir, &sv->addr,
-				  &sv->addrlen, err, sizeof(err));
+		ret = server_resolve(w, sv, pc->host, pc->port, err, sizeof(err));
 	}
-	if (ret >= 0) {
+	if (ret == 0) {
 		ret = cancel_socket(sv);
 		if (ret < 0)
 			snprintf(err, sizeof(err), "could not open a connection: %s", strerror(-ret));
 	}
 	if (ret < 0) {
 		log_warning(w->log, "cancel request for peer %d dropped: %s", pp->id, err);
+		if (sv)
+			dns_forget(&sv->dnsw);
 		free(sv);
 		client_cancel_done(req);
 		return;
 	}
 	pp->nlogin++;
+	if (ret == DNS_WAIT) {	/* server_resolved connects */
+		cancel_arm(sv, req);
+		return;
+	}
 	cancel_connect(sv, req);
 }
 
@@ -879,6 +947,10 @@ void server_release(struct server *sv)
 		server_close(sv, "replication client gone");
 		return;
 	}
+	if (server_addr_stale(sv)) {
+		server_close(sv, "its host name no longer has this address (DNS)");
+		return;
+	}
 	if (sv->outstanding > 0 || sv->unsynced || sv->txn_status != 'I' || sv->hidden ||
 	    (cl && (cl->c.fr.have || cl->c.fr.in_body))) {
 		server_close(sv, "client disconnect while server was not ready");
@@ -1022,6 +1094,7 @@ static void server_on_free(struct conn *c)
 	struct server *sv = sv_of(c);
 
 	loop_timer_stop(c->w->loop, &sv->timer);
+	dns_forget(&sv->dnsw);
 	if (sv->is_cancel)
 		sv->c.w->ncancel_conns--;
 	cancel_release_req(sv);	/* closed without server_close: req must not wait on */

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "config.h"
 #include "hosts.h"
+#include "dns.h"
 #include "list.h"
 #include "log.h"
 #include "loop.h"
@@ -267,6 +268,10 @@ struct server {
 	 * its ParameterStatus says of that node: 0 not reported, 1 off, 2 on */
 	struct host_state *host;
 	uint8_t hot_standby, default_ro;
+	/* its host's address: being looked up (dns_waiting(): SV_LOGIN before
+	 * any socket), then where it came from, so that a connection to an
+	 * address DNS dropped goes at release */
+	struct dns_wait dnsw;
 };
 
 /* ---- pool: one (database, user) pair ---- */
@@ -377,6 +382,7 @@ struct worker {
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
 	struct peer_pool *peer_pools;	/* created as peers are first used */
 	struct hosts_table hosts;	/* every listed host's health and role (hostsel.c) */
+	struct dns *dns;		/* host names of [databases] and [peers] (dns.c) */
 	/* track_extra_parameters as at start (a startup-time key): the names
 	 * of param_set slots PARAM_BASE.. (pool.c) */
 	char param_extra[PARAM_EXTRA_MAX][PARAM_NAME_MAX];
@@ -479,6 +485,8 @@ bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key);
 void server_peer_unwait(struct client *req);	/* a queued req is closing */
 struct peer_pool *server_peer_pool(struct worker *w, int id);	/* NULL: none yet */
 void server_peer_pools_free(struct worker *w);
+/* its host's name no longer gives its address (DNS changed): close at release */
+bool server_addr_stale(struct server *sv);
 
 /* pool.c */
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user);
