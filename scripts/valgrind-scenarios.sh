@@ -6,7 +6,9 @@
 # counted: pgring keeps its config, pools and loop until exit by design.
 #
 #   scripts/valgrind-scenarios.sh [BUILD_DIR]    (default ./build, after make check)
-#   VG_SCENARIOS="..."   the scenarios (default: a login, reset, COPY, faults, malformed)
+#   VG_SCENARIOS="..."   the scenarios (default: a login, reset, COPY, faults,
+#                        malformed, and one per feature file of hba, auth_query,
+#                        metrics/--check, hosts over DNS)
 # Ends with "valgrind: N passed, N failed".
 set -euo pipefail
 
@@ -27,7 +29,10 @@ exec valgrind --quiet --vgdb=no --tool=memcheck --track-fds=no --leak-check=no -
 WRAP
 chmod 755 "$dir/pgring"
 
-scenarios=${VG_SCENARIOS:-"login_md5_plain login_scram_verifier session_reset pg_restart client_killed robust_backend_killed robust_pg_down robust_malformed robust_max_packet_size robust_noread"}
+# then one short scenario per feature file: hba + auth_query + /metrics, hba
+# rules, --check of hba and host lists, a host list over DNS (root only)
+scenarios=${VG_SCENARIOS:-"login_md5_plain login_scram_verifier session_reset pg_restart client_killed robust_backend_killed robust_pg_down robust_malformed robust_max_packet_size robust_noread
+	authq_hba hba_rules check_hba_hosts dns_hostlist"}
 out=$dir/suite.out
 rc=0
 top_builddir=$build top_srcdir=$src PGRING_BIN=$dir/pgring BACKENDS=epoll SCENARIOS="$scenarios" \

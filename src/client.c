@@ -461,15 +461,19 @@ static void auth_challenge(struct client *cl);
 
 void client_auth_lookup_done(struct client *cl)
 {
-	if (cl->auth_method == AUTH_TYPE_TRUST) {
-		/* trust wants the user to exist, as in auth_file; the secret
-		 * stays for auth_ok, which keeps it for the server logins */
+	if (cl->auth_method == AUTH_TYPE_TRUST || cl->auth_method == AUTH_TYPE_ANY) {
+		/* trust, and an hba peer whose OS user is already checked, ask
+		 * no password but want the user to exist (PgBouncer too); the
+		 * secret stays for auth_ok, which keeps it for the server logins */
 		if (cl->authq_found) {
 			auth_ok(cl);
 			return;
 		}
 		client_log(cl, LOG_LVL_LOG, "%s", cl->fake_why ? cl->fake_why : "no such user");
-		client_fail(cl, "28000", "\"trust\" authentication failed");
+		if (cl->auth_method == AUTH_TYPE_TRUST)
+			client_fail(cl, "28000", "\"trust\" authentication failed");
+		else
+			client_fail(cl, "28000", "Peer authentication failed for user \"%s\"", cl->user);
 		return;
 	}
 	if (!cl->secret) {

@@ -857,7 +857,9 @@ files:
 	/* read as the service user, as every reload will */
 	if (config_attach_hba(w->owned_cfg, NULL, err, sizeof(err)) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
-		return -1;
+		if (!o->check)
+			return -1;
+		nfatal++;	/* --check goes on to the auth_file */
 	}
 	if (w->cfg->auth_file && *w->cfg->auth_file &&
 	    userlist_load(w->cfg->auth_file, &w->users, err, sizeof(err), warn_cb, w->log) < 0) {

@@ -91,6 +91,31 @@ sc_admin_show_columns() {
 	return $rc
 }
 
+# the pools of today's features in the rows: the auth_query pool (testdb as
+# aq_auth) and a database with a host list (TCP, then the unix socket); the
+# headers are PgBouncer's and every row has as many fields as its header
+sc_admin_show_new_pools() {
+	local cmd out rc=0
+	authq_start "$1" scram-sha-256 "auth_user = aq_auth" \
+		"hl = host=127.0.0.1,$PG_SOCKDIR port=$PG_PORT dbname=testdb user=u_trust" || return 1
+	login_ok testdb aq_scram pw_aq_scram || return 1
+	expect_eq "a query to the host list" "$(pq "$(pgring_conn hl u_md5 pw_md5)" query "SELECT 1" 2>&1)" 1 || return 1
+	for cmd in SERVERS DATABASES POOLS CLIENTS USERS; do
+		out=$(console -u u_md5 pw_md5 "SHOW $cmd") || { echo "SHOW $cmd: $out"; rc=1; continue; }
+		expect_eq "SHOW $cmd header" "$(echo "$out" | head -n 1)" "${ADMIN_COLS[$cmd]}" || rc=1
+		echo "$out" | awk -F'|' 'NR == 1 { n = NF; next } NF != n { print "  row of " NF " fields, header " n ": " $0; bad = 1 }
+			END { exit bad }' || { echo "SHOW $cmd"; rc=1; }
+	done
+	out=$(console -u u_md5 pw_md5 "SHOW POOLS")
+	echo "$out" | grep -q '^testdb|aq_auth|' || { echo "no auth pool: $out"; rc=1; }
+	echo "$out" | grep -q '^hl|u_trust|' || { echo "no host-list pool: $out"; rc=1; }
+	out=$(console -u u_md5 pw_md5 "SHOW SERVERS")
+	echo "$out" | grep -q '^S|aq_auth|testdb|' || { echo "no auth server: $out"; rc=1; }
+	echo "$out" | grep -q '^S|u_trust|hl|' || { echo "no host-list server: $out"; rc=1; }
+	console -u u_md5 pw_md5 "SHOW DATABASES" | grep '^hl|'
+	return $rc
+}
+
 # N known queries through the pooler move the counters by N
 sc_admin_counters() {
 	local n=25 i sqls=() x0 q0 r0 s0 a0 x1 q1 r1 s1 a1 out t0
@@ -347,6 +372,6 @@ sc_admin_console_loop() {
 	alive "$PGRING_PID" || { echo "pgring died"; return 1; }
 }
 
-SCENARIOS="$SCENARIOS admin_show_columns admin_counters admin_pause_resume admin_disable_kill
+SCENARIOS="$SCENARIOS admin_show_columns admin_show_new_pools admin_counters admin_pause_resume admin_disable_kill
 	admin_reload admin_access admin_shutdown admin_shutdown_wait admin_psql_expanded
 	admin_console_loop"

@@ -282,5 +282,61 @@ aqmany = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust" || return 1
 	[ -n "$out" ]
 }
 
+# auth_type = hba with auth_query: md5 and SCRAM rules let roles known only to
+# PostgreSQL in; a reject rule refuses before any lookup (the auth user's
+# statements are logged by PostgreSQL: none names the rejected role); peer
+# asks no password, but the role must exist (PgBouncer's rule), so the
+# lookup still runs (as root: throwaway OS users, as sc_hba_peer)
+sc_authq_hba() {
+	local d at mp m c rc=0 a=pgraqp$$a b=pgraqp$$b out
+	d=$(hba_dir authq) || return 1
+	cat >"$d/hba.conf" <<-EOF
+	host testdb aq_md5 127.0.0.1/32 md5
+	host testdb aq_scram 127.0.0.1/32 scram-sha-256
+	host testdb aq_u3 127.0.0.1/32 reject
+	host pgbouncer u_md5 127.0.0.1/32 md5
+	local forced all peer
+	EOF
+	mp=$(free_port) || return 1
+	authq_setup || return 1
+	pg_sql "ALTER ROLE aq_auth2 SET log_statement = 'all'" >/dev/null || return 1
+	authq_start "$1" hba "auth_user = aq_auth2
+metrics_listen = 127.0.0.1:$mp
+auth_hba_file = $d/hba.conf" "forced = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust" ||
+		rc=1
+	at=$(stat -c %s "$PG_LOG")
+	[ $rc = 0 ] && { login_ok testdb aq_md5 pw_aq_md5 && login_ok testdb aq_scram pw_aq_scram; } || rc=1
+	[ $rc = 0 ] && { login_refused testdb aq_u3 pw_u3 "pg_hba.conf rejects connection" || rc=1; }
+	if [ $rc = 0 ]; then	# the lookups that ran are in PostgreSQL's log, the rejected one not
+		out=$(tail -c +"$((at + 1))" "$PG_LOG")
+		echo "$out" | grep -q "parameters: \$1 = 'aq_md5'" ||
+			{ echo "PostgreSQL logged no lookup of aq_md5"; rc=1; }
+		echo "$out" | grep -q "'aq_u3'" && { echo "aq_u3 was looked up"; echo "$out" | grep aq_u3; rc=1; }
+	fi
+	pg_sql "ALTER ROLE aq_auth2 RESET log_statement" >/dev/null || rc=1
+	# /metrics shows the auth pool as SHOW POOLS does
+	if [ $rc = 0 ]; then
+		c=$(console -u u_md5 pw_md5 "SHOW POOLS" | awk -F'|' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "sv_idle") k = i }
+			$1 == "testdb" && $2 == "aq_auth2" { print $k }')
+		m=$(mfetch get "$mp" /metrics | sed -n 's/^pgbouncer_pools_server_idle_connections{database="testdb",user="aq_auth2"} //p')
+		echo "the auth pool's sv_idle: console '$c', metrics '$m'"
+		[ -n "$c" ] && [ "$c" = "$m" ] || rc=1
+	fi
+	[ $rc = 0 ] && [ "$(id -u)" = 0 ] || return $rc
+	useradd -M -r -s /usr/sbin/nologin "$a" && PEER_USERS="$a" || return 1
+	useradd -M -r -s /usr/sbin/nologin "$b" && PEER_USERS="$a $b" || { peer_cleanup; return 1; }
+	cp "$PQTOOL" "$T_ROOT/pqtool-bin" && chmod 755 "$T_ROOT/pqtool-bin" || { peer_cleanup; return 1; }
+	pg_sql "CREATE ROLE $a LOGIN PASSWORD 'pw_a'" >/dev/null || { peer_cleanup; return 1; }
+	# a: a role in PostgreSQL only, in without a password; b: no role at all
+	out=$(as_os_user "$a" "$a" forced)
+	expect_eq "peer $a, known to auth_query" "$out" u_trust || rc=1
+	out=$(as_os_user "$b" "$b" forced)
+	echo "$out" | grep -qF "Peer authentication failed for user \"$b\"" || { echo "peer $b: $out"; rc=1; }
+	authq_logged "$b.*auth_query returned no row" || rc=1
+	pg_sql "DROP ROLE $a" >/dev/null || rc=1
+	peer_cleanup
+	return $rc
+}
+
 SCENARIOS="$SCENARIOS authq_login authq_refused authq_per_db authq_console authq_auth_db_down authq_query_fails
-	authq_storm"
+	authq_storm authq_hba"

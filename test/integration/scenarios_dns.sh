@@ -330,4 +330,35 @@ peer_id = 2" "$(default_userlist)" || return 1
 	echo "$out" | grep -q "^peera.$DNS_ZONE|.*|127.0.0.3\$" || return 1
 }
 
-SCENARIOS_ROOT_ONLY="$SCENARIOS_ROOT_ONLY dns_resolve dns_move dns_slow dns_nxdomain dns_peers dns_tcp"
+# A host list whose first name is NXDOMAIN: that host is skipped (marked
+# down) and the next one serves the login at once, the client hears nothing
+# of it; the next name then moves address under target_session_attrs: the
+# server on the old address goes when released, the next login uses the new
+sc_dns_hostlist() { dns_hostlist_body "$1"; local rc=$?; dns_cleanup; return $rc; }
+dns_hostlist_body() {
+	local out t0 t
+	dns_setup && dnsmasq_start 2 || return 1
+	dns_helper forward 127.0.0.2 "$PG_PORT" 127.0.0.1 "$PG_PORT" || return 1
+	dns_set db.$DNS_ZONE 127.0.0.1 || return 1
+	dns_pgring "$1" "dns_max_ttl = 60
+server_login_retry = 10
+query_wait_timeout = 8" \
+		"hl = host=nx.$DNS_ZONE,db.$DNS_ZONE port=$PG_PORT dbname=testdb target_session_attrs=read-write" ||
+		return 1
+	t0=$(now)
+	expect_eq "a query, the first host NXDOMAIN" "$(dns_query hl)" 1 || return 1
+	t=$(elapsed "$t0")
+	echo "first login after $t s"
+	awk -v t="$t" 'BEGIN { exit !(t < 3) }' || { echo "waited for server_login_retry"; return 1; }
+	grep -q "host nx.$DNS_ZONE:$PG_PORT is down" "$PGRING_LOG" || { echo "nx not marked down"; return 1; }
+	expect_eq "servers before the move" "$(dns_server_addrs hl)" "127.0.0.1 " || return 1
+	dns_set db.$DNS_ZONE 127.0.0.2 || return 1
+	wait_until 10 eval 'dns_console "SHOW DNS_HOSTS" | grep -q "^db.*|127.0.0.2\$"' ||
+		{ echo "SHOW DNS_HOSTS after the move: $(dns_console "SHOW DNS_HOSTS")"; return 1; }
+	expect_eq "a query after the move" "$(dns_query hl)" 1 || return 1
+	expect_eq "servers after the move" "$(dns_server_addrs hl)" "127.0.0.2 " || return 1
+	grep -q "conn 1" "$DNS_HELPER_OUT" || { echo "nothing came through 127.0.0.2"; return 1; }
+}
+
+SCENARIOS_ROOT_ONLY="$SCENARIOS_ROOT_ONLY dns_resolve dns_move dns_slow dns_nxdomain dns_peers dns_tcp
+	dns_hostlist"

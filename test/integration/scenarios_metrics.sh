@@ -359,6 +359,27 @@ sc_check_unreadable_auth_file() {
 	echo "$out" | grep -qF "$PGRING_DIR/nosuch.txt" || { echo "missing auth_file: $out"; return 1; }
 }
 
+# the keys of today's features: a bad hba line and malformed host lists are
+# each named by file:line, and the auth_file is still checked after the hba
+# file (a host name is not resolved: DNS at check time is not DNS at run time)
+sc_check_hba_hosts() {
+	local out
+	pgring_write_config "$1" "auth_type = hba" "$(default_userlist)" || return 1
+	echo "auth_hba_file = $PGRING_DIR/hba.conf" >>"$PGRING_CONF"
+	printf 'host all all 127.0.0.1/32 md5\nhost all all 10.0.0.1/99 md5\n' >"$PGRING_DIR/hba.conf"
+	sed -i "/^\[databases\]/a hl2 = host=127.0.0.1,nosuch.invalid port=1,2,3 dbname=x\nhl1 = host=127.0.0.1,,127.0.0.2 dbname=x" \
+		"$PGRING_CONF"
+	sed -i "s|^auth_file = .*|auth_file = $PGRING_DIR/nosuch.txt|" "$PGRING_CONF"
+	out=$(check_as_run_user --check "$PGRING_CONF") && { echo "--check passed: $out"; return 1; }
+	echo "$out"
+	echo "$out" | grep -qF "$PGRING_DIR/hba.conf:2: invalid CIDR mask" || { echo "no hba file:line"; return 1; }
+	echo "$out" | grep -qF "$PGRING_CONF:3: empty host name" || { echo "no empty host name"; return 1; }
+	echo "$out" | grep -qF "$PGRING_CONF:2: port lists 3 ports for 2 hosts" || { echo "no port count"; return 1; }
+	echo "$out" | grep -qF "auth_file: $PGRING_DIR/nosuch.txt" || { echo "the auth_file went unchecked"; return 1; }
+	echo "$out" | grep -q 'check failed' || { echo "no verdict"; return 1; }
+}
+
+SCENARIOS="$SCENARIOS check_hba_hosts"
 SCENARIOS="$SCENARIOS metrics_values metrics_refusals metrics_slow_client metrics_conn_limit"
 SCENARIOS="$SCENARIOS metrics_not_on_pooler_port metrics_reuseport"
 SCENARIOS="$SCENARIOS metrics_prometheus check_good check_bad_value check_unreadable_auth_file"
