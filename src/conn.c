@@ -404,7 +404,7 @@ static void watch_starved(struct worker *w);
 
 static void update_recv(struct conn *c)
 {
-	bool want = c->want_recv && !c->closing && c->inq_n < INQ_HIGH_BUFS;
+	bool want = c->want_recv && !c->frozen && !c->closing && c->inq_n < INQ_HIGH_BUFS;
 
 	if (want && !c->rop.armed && !c->recv_starved && c->sock.fd >= 0)
 		loop_recv(c->w->loop, &c->sock, &c->rop, conn_recv_cb);
@@ -794,6 +794,42 @@ out:
 	if (!c->closing && (c->inq_head || c->nhold) &&
 	    (pool_low(c->w->loop) || c->self_blocked || (c->peer && conn_out_full(c->peer))))
 		conn_unpool(c);
+	if (!c->closing)
+		update_recv(c);
+}
+
+/*
+ * SUSPEND, as PgBouncer: a socket stops being read once everything it sent
+ * has been passed on - nothing received and not yet forwarded, no message
+ * half read (the rest is still in the kernel: it is read first).  Bytes a
+ * cancelled receive still brings are processed as usual; if they leave a
+ * message half read, reading resumes until it is whole.
+ */
+bool conn_quiesce(struct conn *c)
+{
+	bool drained = !c->inq_head && !c->nhold && !c->fr.in_body;
+
+	if (c->closing)
+		return true;
+	if (!drained) {
+		if (c->frozen) {
+			c->frozen = false;
+			update_recv(c);
+		}
+		return false;
+	}
+	if (!c->frozen) {
+		c->frozen = true;
+		update_recv(c);
+	}
+	return !c->rop.armed && !c->out_n && !c->wop.armed;
+}
+
+void conn_thaw(struct conn *c)
+{
+	if (!c->frozen)
+		return;
+	c->frozen = false;
 	if (!c->closing)
 		update_recv(c);
 }

@@ -108,6 +108,7 @@ struct conn {
 					 * up to this size (0: the default limit) */
 	uint32_t fwd_skip;		/* ACT_REPLACE_HEAD: body bytes still to drop */
 	bool want_recv;			/* recv should be armed */
+	bool frozen;			/* SUSPEND: not read until RESUME (suspend.c) */
 	bool recv_starved;		/* waiting for pool buffers */
 	struct list_node starved_node;
 	bool processing;
@@ -375,6 +376,7 @@ struct worker {
 	struct loop_sock sigsock;
 	struct loop_op sigop;
 	bool shutdown;
+	bool suspended;			/* SUSPEND: accepts nothing, reads only the console */
 	bool exiting;			/* the loop ended: main.c closes everything */
 	unsigned nlisteners_open;	/* a shutdown ends only once they are closed */
 	int exit_code;
@@ -409,6 +411,16 @@ void conn_discard_held(struct conn *c);
 void conn_free_blocks(struct worker *w);	/* at exit: the free send queues */
 /* In on_header: copies up to n bytes of the body that have already arrived */
 size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n);
+/* SUSPEND: stops reading c once all it received is passed on; true once it
+ * is frozen, its receive reaped and its send queue empty */
+bool conn_quiesce(struct conn *c);
+void conn_thaw(struct conn *c);		/* RESUME: read again */
+
+/* suspend.c */
+/* freezes every socket it can; the number not yet quiet (force: closes
+ * those instead, for suspend_timeout) */
+unsigned suspend_step(struct worker *w, bool force);
+void suspend_thaw_all(struct worker *w);
 
 /* client.c */
 void client_accept(struct worker *w, int fd);
