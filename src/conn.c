@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "worker.h"
 
@@ -900,6 +901,19 @@ void conn_close(struct conn *c)
 	if (c->wop.armed && !c->wop.cancel)
 		loop_cancel(loop, &c->wop);
 	conn_maybe_free(c);
+}
+
+/*
+ * A last message for a socket about to close (a server's Terminate), sent
+ * at once when nothing is queued before it: MSG_DONTWAIT, so that a full
+ * socket cannot stall the loop.  false: not sent (the caller closes anyway).
+ */
+bool conn_send_last(struct conn *c, const void *p, size_t len)
+{
+	if (c->sock.fd < 0 || c->closing || c->send_failed || c->out_n || c->wop.armed)
+		return false;
+	(*loop_syscalls(c->w->loop))++;
+	return send(c->sock.fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
 }
 
 void conn_close_after_send(struct conn *c)

@@ -405,6 +405,7 @@ bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 bool conn_send_pkt(struct conn *c, struct pktbuf *pb) __attribute__((warn_unused_result));
 void conn_close(struct conn *c);
 void conn_close_after_send(struct conn *c);
+bool conn_send_last(struct conn *c, const void *p, size_t len);
 bool conn_out_full(const struct conn *c);
 void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
 void conn_discard_held(struct conn *c);

@@ -39,3 +39,43 @@ sc_suspend_timeout() {
 }
 
 SCENARIOS="$SCENARIOS suspend_query suspend_slow_reader suspend_timeout"
+
+# Servers pgring closes are told with a Terminate first, as PgBouncer does,
+# so that PostgreSQL does not log "unexpected EOF on client connection" (a
+# DEBUG1 line when no transaction is open: this scenario turns it on for
+# u_trust): at a clean exit (SIGTERM and SIGINT) and at server_idle_timeout.
+sc_exit_terminate() {
+	local before n rc=0 sig i bg
+	pg_sql "ALTER ROLE u_trust SET log_min_messages = debug1" >/dev/null || return 1
+	# the check can see the line: a session that just closes makes one
+	before=$(wc -c <"$PG_LOG")
+	/usr/bin/python3 "$top_srcdir/test/integration/suspend_check.py" eof "127.0.0.1:$PG_PORT" \
+		u_trust testdb - || rc=1
+	wait_until 5 eval 'tail -c +"$((before + 1))" "$PG_LOG" | grep -q "unexpected EOF on client connection"' ||
+		{ echo "a session closed without Terminate left no line in PostgreSQL's log"; rc=1; }
+	for sig in TERM INT; do
+		pgring_start "$1" "auth_type = trust
+server_idle_timeout = 1" || { rc=1; break; }
+		before=$(wc -c <"$PG_LOG")
+		# two servers of testdb (one goes at server_idle_timeout) and one of testdb_p1
+		pq "$(pgring_conn testdb u_trust)" query "SELECT pg_sleep(0.3)" >/dev/null &
+		bg=$!
+		pq "$(pgring_conn testdb u_trust)" query "SELECT pg_sleep(0.3)" >/dev/null || rc=1
+		wait "$bg" || rc=1
+		sleep 2.5	# the janitor closes the idle ones
+		for i in 1 2; do
+			pq "$(pgring_conn testdb_p1 u_trust)" query "SELECT 1" >/dev/null || rc=1
+		done
+		kill -"$sig" "$PGRING_PID"
+		ex_gone "$PGRING_PID" 5 || { echo "pgring did not exit after SIG$sig"; rc=1; }
+		PGRING_PID=""
+		sleep 0.3	# PostgreSQL's backends log as they end
+		n=$(tail -c +"$((before + 1))" "$PG_LOG" | grep -c "unexpected EOF on client connection")
+		expect_eq "SIG$sig: unexpected EOF lines in PostgreSQL's log" "$n" 0 || rc=1
+		grep -q "server idle timeout" "$PGRING_LOG" || { echo "no server idle timeout logged"; rc=1; }
+	done
+	pg_sql "ALTER ROLE u_trust RESET log_min_messages" >/dev/null || rc=1
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS exit_terminate"

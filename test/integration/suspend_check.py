@@ -16,6 +16,9 @@ the pooler; the session then reads everything, and SUSPEND answers after
 that (PgBouncer: "The command will not return before all buffers are
 empty"); RESUME.
 
+MODE "eof" (ADMIN ignored): logs in and closes without a Terminate, the
+way the "unexpected EOF" check of scenarios_suspend.sh proves itself.
+
 MODE "timeout": as "slow", but the session never reads: with suspend_timeout
 = 1 SUSPEND answers after about a second and the session is closed."""
 import socket
@@ -235,6 +238,8 @@ def main():
         mode_slow(target, user, db, admin, False)
     elif mode == "timeout":
         mode_slow(target, user, db, admin, True)
+    elif mode == "eof":
+        Session(target, user, db).login().s.close()
     else:
         fail("unknown mode " + mode)
     print("ok")
