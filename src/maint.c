@@ -68,7 +68,8 @@ static void notify_waiting(struct pool *pool, uint64_t now)
 		if (cl->wait_notified)
 			continue;
 		cl->wait_notified = true;
-		pkt_notice(pb, "01000", "No server connection available in postgres backend, client being queued");
+		/* PgBouncer's words and SQLSTATE (janitor.c, pktbuf_write_Notice) */
+		pkt_notice(pb, "00000", "No server connection available in postgres backend, client being queued");
 		if (!conn_send_pkt(&cl->c, pb))
 			continue;	/* the client is failing already */
 	}
