@@ -2173,6 +2173,12 @@ void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 {
 	struct admin *a = w->admin;
 
+	if (w->suspended && !w->shutdown) {
+		/* frozen sockets would never finish: PgBouncer dies here */
+		log_info(w->log, "%s: suspend was in progress, going down immediately", why);
+		w->exit_code = 1;
+		mode = SHUTDOWN_IMMEDIATE;
+	}
 	if (w->shutdown || mode == SHUTDOWN_IMMEDIATE) {
 		log_info(w->log, "%s%s, exiting now", why, w->shutdown ? " again" : "");
 		w->shutdown = true;
@@ -2182,10 +2188,8 @@ void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 	w->shutdown = true;
 	if (w->stop_accepting)
 		w->stop_accepting(w);
-	if (a) {
+	if (a)
 		a->shutdown_mode = mode;
-		suspend_end(a);		/* frozen sockets would never finish */
-	}
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS && a) {
 		log_info(w->log, "%s, shutting down once server connections are released", why);
 		a->paused = true;

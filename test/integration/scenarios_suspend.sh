@@ -79,3 +79,28 @@ server_idle_timeout = 1" || { rc=1; break; }
 }
 
 SCENARIOS="$SCENARIOS exit_terminate"
+
+# SIGTERM while suspended: the frozen clients could never finish, so pgring
+# goes down at once, as PgBouncer does ("suspend was in progress, going down
+# immediately", exit status 1), rather than wait for ever.
+sc_suspend_sigterm() {
+	local st out
+	pgring_start "$1" "auth_type = trust
+admin_users = u_trust" || return 1
+	ex_sess_open spterm "$(pgring_conn testdb u_trust)" || return 1
+	ex_sess "SELECT 'in';"
+	ex_sess_expect in || return 1
+	out=$(timeout -k 2 20 "$PG_BINDIR/psql" -X -A -t "$(pgring_conn pgbouncer u_trust)" -c "SUSPEND" 2>&1)
+	expect_eq "SUSPEND" "$out" SUSPEND || return 1
+	kill -TERM "$PGRING_PID"
+	ex_gone "$PGRING_PID" 2 || { echo "pgring still running 2 s after SIGTERM while suspended"; return 1; }
+	wait "$PGRING_PID"
+	st=$?
+	PGRING_PID=""
+	ex_sess_close
+	expect_eq "exit status" "$st" 1 || return 1
+	grep -q "suspend was in progress, going down immediately" "$PGRING_LOG" ||
+		{ echo "no log line"; return 1; }
+}
+
+SCENARIOS="$SCENARIOS suspend_sigterm"
