@@ -1100,16 +1100,15 @@ static void user_row(struct rowset *rs, struct admin *a, const char *name)
 {
 	const struct config *cfg = a->w->cfg;
 	const struct user_conf *uc = config_find_user(cfg, name);
-	unsigned servers = 0, clients = 0;
+	/* as PgBouncer: servers by the pool's user, clients by their login user
+	 * (a forced user= of a [databases] entry is only the servers') */
+	unsigned servers = 0, clients = pool_login_user_clients(a->w, name);
 	char num[16];
 	int i = 0;
 
-	for (struct pool *p = next_db_pool(a, NULL); p; p = next_db_pool(a, p)) {
-		if (strcmp(p->user, name))
-			continue;
-		servers += servers_of(p);
-		clients += clients_of(p);
-	}
+	for (struct pool *p = next_db_pool(a, NULL); p; p = next_db_pool(a, p))
+		if (!strcmp(p->user, name))
+			servers += servers_of(p);
 	cell_str(rs, i++, name);
 	/* PgBouncer prints these two as text, empty where not set */
 	if (uc && uc->pool_size != CONF_UNSET)

@@ -290,6 +290,20 @@ static unsigned count_login_user(const struct list *l, const char *user)
 	return n;
 }
 
+unsigned pool_login_user_clients(struct worker *w, const char *user)
+{
+	struct list_node *pos;
+	unsigned n = 0;
+
+	list_for_each(pos, &w->pools) {
+		const struct pool *p = list_entry(pos, struct pool, node);
+
+		n += count_login_user(&p->wait_login, user) + count_login_user(&p->idle_clients, user) +
+		     count_login_user(&p->waiting, user) + count_login_user(&p->active_clients, user);
+	}
+	return n;
+}
+
 /* Clients of the database (every pool of it), or logged in as user: a forced
  * user= of a [databases] entry is the server's user, not the client's. */
 static unsigned clients_sharing(const struct pool *pool, const char *user)
@@ -297,16 +311,13 @@ static unsigned clients_sharing(const struct pool *pool, const char *user)
 	struct list_node *pos;
 	unsigned n = 0;
 
+	if (user)
+		return pool_login_user_clients(pool->w, user);
 	list_for_each(pos, &pool->w->pools) {
 		const struct pool *p = list_entry(pos, struct pool, node);
 
-		if (!user) {
-			if (!strcmp(p->dbname, pool->dbname))
-				n += pool_client_count(p);
-			continue;
-		}
-		n += count_login_user(&p->wait_login, user) + count_login_user(&p->idle_clients, user) +
-		     count_login_user(&p->waiting, user) + count_login_user(&p->active_clients, user);
+		if (!strcmp(p->dbname, pool->dbname))
+			n += pool_client_count(p);
 	}
 	return n;
 }

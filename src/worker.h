@@ -488,6 +488,8 @@ int pool_max_user_connections_of(const struct pool *pool);
 unsigned pool_server_count(const struct pool *pool);
 unsigned pool_client_count(const struct pool *pool);
 bool pool_client_limit_reached(struct client *cl, const char **which);
+/* clients logged in as user, whatever user their pools log in as */
+unsigned pool_login_user_clients(struct worker *w, const char *user);
 
 /* params */
 /* track_extra_parameters into w: 0, or -1 with the reason in err */
