@@ -750,8 +750,13 @@ static void pool_pair_once(struct pool *pool)
 {
 	unsigned want;
 
-	if (pool->replication)
-		return;		/* each server is launched for, and linked to, its client */
+	if (pool->replication) {
+		/* each server is launched for, and linked to, its client; those
+		 * that came during a PAUSE wait in wait_login until it ends */
+		while (!admin_pool_held(pool) && !list_empty(&pool->wait_login))
+			client_repl_launch(list_entry(list_first(&pool->wait_login), struct client, node));
+		return;
+	}
 	if (admin_pool_held(pool))
 		return;		/* PAUSE: clients wait, no server is opened */
 	while (!list_empty(&pool->waiting) && !list_empty(&pool->idle_servers)) {

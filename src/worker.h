@@ -437,6 +437,7 @@ struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key
 void client_cancel_done(struct client *req);	/* its cancel is out, or given up */
 void client_cancel_index_free(struct worker *w);
 void client_close_all(struct worker *w, const char *why);	/* at exit */
+void client_repl_launch(struct client *cl);	/* its own server, unless PAUSE holds it */
 
 /* server.c */
 struct server *server_launch(struct pool *pool);

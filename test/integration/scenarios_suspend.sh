@@ -104,3 +104,28 @@ admin_users = u_trust" || return 1
 }
 
 SCENARIOS="$SCENARIOS suspend_sigterm"
+
+# PAUSE holds a new replication client as PgBouncer's does (its launches
+# wait for RESUME): no walsender is started while paused, and the client is
+# served after RESUME.  Uses repl_start / repl_conn (scenarios_startup.sh).
+sc_pause_holds_replication() {
+	local f=$T_ROOT/prepl.out out
+	repl_start "$1" || return 1
+	out=$(console "PAUSE")
+	expect_eq "PAUSE" "$out" PAUSE || return 1
+	( echo "IDENTIFY_SYSTEM;"; sleep 4 ) | timeout 15 "$PG_BINDIR/psql" -X -At \
+		"$(repl_conn replication true)" >"$f" 2>&1 &
+	track_pid $!
+	sleep 1.5
+	[ ! -s "$f" ] || { echo "answered during PAUSE: $(cat "$f")"; return 1; }
+	out=$(pg_sql "SELECT count(*) FROM pg_stat_replication")
+	expect_eq "walsenders during PAUSE" "$out" 0 || return 1
+	out=$(console "SHOW CLIENTS" | awk -F'|' -v u="$PG_SUPERUSER" '$2 == u { print $4 "/" $5 }')
+	expect_eq "SHOW CLIENTS replication/state during PAUSE" "$out" "physical/waiting" || return 1
+	out=$(console "RESUME")
+	expect_eq "RESUME" "$out" RESUME || return 1
+	wait_until 5 grep -q '|' "$f" || { echo "no answer after RESUME: $(cat "$f")"; return 1; }
+	echo "IDENTIFY_SYSTEM after RESUME: $(cat "$f")"
+}
+
+SCENARIOS="$SCENARIOS pause_holds_replication"
