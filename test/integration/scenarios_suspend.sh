@@ -129,3 +129,55 @@ sc_pause_holds_replication() {
 }
 
 SCENARIOS="$SCENARIOS pause_holds_replication"
+
+# scripts/pgring-handover.sh, twice (A to B, B back to A), while pgbench
+# opens a connection per transaction: no transaction fails, each old
+# instance exits, the last one serves.  EXIT_PGBENCH_CLIENTS (default 4).
+sc_exit_handover_script() {
+	local c=${EXIT_PGBENCH_CLIENTS:-4} a b f=$T_ROOT/hs-pgbench.out script=$T_ROOT/hs.sql
+	local pb rc u=() out pid
+	command -v pgbench >/dev/null || { SKIP_REASON="no pgbench"; return 77; }
+	pgring_start "$1" "auth_type = trust
+so_reuseport = 1" || return 1
+	a=$PGRING_CONF
+	b=$PGRING_DIR/b/pgring.ini
+	mkdir -p "$PGRING_DIR/b" && cp "$PGRING_DIR/userlist.txt" "$PGRING_DIR/b/" || return 1
+	sed "s#$PGRING_DIR/#$PGRING_DIR/b/#g; s#^unix_socket_dir = .*#unix_socket_dir = $PGRING_DIR/b#" "$a" >"$b" ||
+		return 1
+	own "$PGRING_DIR"
+	[ "$(id -u)" = 0 ] && u=(-u "$RUN_USER")
+	echo "SELECT 1;" >"$script"
+	timeout -k 2 60 pgbench -n -C -c "$c" -T 4 -f "$script" \
+		-h 127.0.0.1 -p "$PGRING_PORT" -U u_trust testdb >"$f" 2>&1 &
+	pb=$!
+	track_pid "$pb"
+	sleep 0.7
+	out=$("$top_srcdir/scripts/pgring-handover.sh" -b "$PGRING_BIN" "${u[@]}" -t 10 "$a" "$b" 2>&1)
+	rc=$?
+	echo "$out"
+	pid=$(cat "$PGRING_DIR/b/pgring.pid" 2>/dev/null) && track_pid "$pid"
+	[ "$rc" = 0 ] || { echo "hand-over A to B: status $rc"; return 1; }
+	alive "$PGRING_PID" && { echo "the old instance did not exit"; return 1; }
+	wait "$PGRING_PID"
+	PGRING_PID=""
+	sleep 1
+	out=$("$top_srcdir/scripts/pgring-handover.sh" -b "$PGRING_BIN" "${u[@]}" -t 10 "$b" "$a" 2>&1)
+	rc=$?
+	echo "$out"
+	PGRING_PID=$(cat "$PGRING_DIR/pgring.pid" 2>/dev/null) && track_pid "$PGRING_PID"
+	[ "$rc" = 0 ] || { echo "hand-over B to A: status $rc"; return 1; }
+	wait "$pb"
+	rc=$?
+	grep -v "^\(scaling\|query mode\|number of thr\|maximum\|duration\|latency\|transaction type\|pgbench (\)" "$f"
+	[ "$rc" = 0 ] || { echo "pgbench failed ($rc) across the hand-overs"; return 1; }
+	grep -q "aborted" "$f" && { echo "pgbench clients aborted"; return 1; }
+	grep -Eq "number of failed transactions: 0 " "$f" || ! grep -q "failed transactions" "$f" ||
+		{ echo "failed transactions"; return 1; }
+	grep -q "login attempt" "$PGRING_DIR/b/pgring.log" || { echo "B never served"; return 1; }
+	out=$("$top_srcdir/scripts/pgring-handover.sh" -b "$PGRING_BIN" "$a" "$a" 2>&1) &&
+		{ echo "the script took one config for both: $out"; return 1; }
+	echo "$out" | grep -q "pidfiles of their own" || { echo "refusal: $out"; return 1; }
+	still_serves "after two hand-overs"
+}
+
+SCENARIOS="$SCENARIOS exit_handover_script"
