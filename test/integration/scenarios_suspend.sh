@@ -181,3 +181,22 @@ so_reuseport = 1" || return 1
 }
 
 SCENARIOS="$SCENARIOS exit_handover_script"
+
+# SIGUSR2 resumes from SUSPEND as RESUME does (PgBouncer: "continuing from
+# SUSPEND"): accepting and reading start again
+sc_suspend_sigusr2() {
+	local out
+	pgring_start "$1" "auth_type = trust
+admin_users = u_trust" || return 1
+	out=$(timeout -k 2 20 "$PG_BINDIR/psql" -X -A -t "$(pgring_conn pgbouncer u_trust)" -c "SUSPEND" 2>&1)
+	expect_eq "SUSPEND" "$out" SUSPEND || return 1
+	out=$(PQ_TIMEOUT=2 pq "$(pgring_conn testdb u_trust)" query "SELECT 1" 2>&1) &&
+		{ echo "served while suspended: $out"; return 1; }
+	kill -USR2 "$PGRING_PID"
+	still_serves "after SIGUSR2" || return 1
+	out=$(timeout -k 2 20 "$PG_BINDIR/psql" -X -A -t "$(pgring_conn pgbouncer u_trust)" -c "SHOW STATE" 2>&1)
+	echo "$out" | grep -qx "suspended|no" || { echo "SHOW STATE: $out"; return 1; }
+	grep -q "got SIGUSR2, resuming" "$PGRING_LOG" || { echo "not logged"; return 1; }
+}
+
+SCENARIOS="$SCENARIOS suspend_sigusr2"
