@@ -38,6 +38,7 @@ struct admin_db {
 enum wait_kind {
 	WAIT_PAUSE = 1,
 	WAIT_CLOSE,
+	WAIT_SUSPEND,
 };
 
 /* A console client owed an answer (PAUSE, WAIT_CLOSE), found again by id. */
@@ -53,6 +54,7 @@ struct admin {
 	void *sink_arg;
 	struct pool pool;		/* the console's pool, outside w->pools */
 	bool paused;			/* global PAUSE */
+	uint64_t suspend_start_us;	/* SUSPEND began (suspend_timeout) */
 	int shutdown_mode;
 	struct admin_db *dbs;
 	size_t ndbs;
@@ -1106,16 +1108,15 @@ static void user_row(struct rowset *rs, struct admin *a, const char *name)
 {
 	const struct config *cfg = a->w->cfg;
 	const struct user_conf *uc = config_find_user(cfg, name);
-	unsigned servers = 0, clients = 0;
+	/* as PgBouncer: servers by the pool's user, clients by their login user
+	 * (a forced user= of a [databases] entry is only the servers') */
+	unsigned servers = 0, clients = pool_login_user_clients(a->w, name);
 	char num[16];
 	int i = 0;
 
-	for (struct pool *p = next_db_pool(a, NULL); p; p = next_db_pool(a, p)) {
-		if (strcmp(p->user, name))
-			continue;
-		servers += servers_of(p);
-		clients += clients_of(p);
-	}
+	for (struct pool *p = next_db_pool(a, NULL); p; p = next_db_pool(a, p))
+		if (!strcmp(p->user, name))
+			servers += servers_of(p);
 	cell_str(rs, i++, name);
 	/* PgBouncer prints these two as text, empty where not set */
 	if (uc && uc->pool_size != CONF_UNSET)
@@ -1295,7 +1296,7 @@ static void show_state(struct client *cl, struct admin *a)
 	cell_str(&rs, 1, a->paused ? "yes" : "no");
 	rs_row(&rs);
 	cell_str(&rs, 0, "suspended");
-	cell_str(&rs, 1, "no");
+	cell_str(&rs, 1, a->w->suspended ? "yes" : "no");
 	rs_row(&rs);
 	rs_end(&rs, cl);
 }
@@ -1458,7 +1459,7 @@ static void show_help(struct client *cl, struct admin *a)
 		"\tRECONNECT [<db>]\n"
 		"\tKILL [<db>]\n"
 		"\tKILL_CLIENT <client_id>\n"
-		"\tSUSPEND (refused: no online restart)\n"
+		"\tSUSPEND\n"
 		"\tSHUTDOWN\n"
 		"\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
 		"\tWAIT_CLOSE [<db>]");
@@ -1738,6 +1739,16 @@ static bool db_paused(struct admin *a, const char *db)
 	return d && d->paused;
 }
 
+/* Sockets SUSPEND still waits for; past suspend_timeout, none: they are
+ * closed, as PgBouncer closes them */
+static unsigned suspend_busy(struct admin *a)
+{
+	int64_t limit = a->w->cfg->suspend_timeout_us;
+	bool force = limit > 0 && loop_now_us(a->w->loop) - a->suspend_start_us >= (uint64_t)limit;
+
+	return suspend_step(a->w, force);
+}
+
 /* answers the owed ones whose condition holds; true if some remain */
 static bool settle_pending(struct admin *a)
 {
@@ -1753,6 +1764,13 @@ static bool settle_pending(struct admin *a)
 				reply_error(cl, "08P01", "PAUSE ended by RESUME before it completed");
 			else if (count_servers(a, p->db) == 0)
 				reply_ok(cl, "PAUSE");
+			else
+				done = false;
+		} else if (cl && p->kind == WAIT_SUSPEND) {
+			if (!a->w->suspended)
+				reply_error(cl, "08P01", "SUSPEND ended by RESUME before it completed");
+			else if (suspend_busy(a) == 0)
+				reply_ok(cl, "SUSPEND");
 			else
 				done = false;
 		} else if (cl && p->kind == WAIT_CLOSE) {
@@ -1784,6 +1802,10 @@ static void tick_fire(struct loop *loop, struct loop_timer *t)
 		if (admin_pool_held(p))
 			close_idle(a, p->dbname, "pause mode");
 	again = settle_pending(a);
+	if (w->suspended) {
+		(void)suspend_step(w, false);	/* sockets that came since */
+		again = true;
+	}
 	if (w->shutdown && a->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		if (count_servers(a, NULL) == 0 && !w->nlisteners_open) {
 			log_info(w->log, "no server connections left, exiting");
@@ -1843,6 +1865,18 @@ void admin_pause_all(struct worker *w, const char *why)
 	tick_arm(a);
 }
 
+static void suspend_end(struct admin *a)
+{
+	struct worker *w = a->w;
+
+	if (!w->suspended)
+		return;
+	w->suspended = false;
+	suspend_thaw_all(w);
+	if (w->client_sock_gone)
+		w->client_sock_gone(w);		/* accept again */
+}
+
 void admin_resume_all(struct worker *w, const char *why)
 {
 	struct admin *a = w->admin;
@@ -1852,9 +1886,10 @@ void admin_resume_all(struct worker *w, const char *why)
 		log_info(w->log, "%s during a shutdown: ignored", why);
 		return;
 	}
-	if (!a || !a->paused)
+	if (!a || (!a->paused && !w->suspended))
 		return;
 	log_info(w->log, "%s, resuming", why);
+	suspend_end(a);
 	a->paused = false;
 	pair_all(a, NULL);
 	tick_arm(a);
@@ -1886,7 +1921,7 @@ static void cmd_pause(struct client *cl, struct admin *a, const char *db)
 {
 	struct admin_db *d;
 
-	if (a->paused) {
+	if (a->paused || a->w->suspended) {
 		reply_error(cl, "08P01", "already suspended/paused");
 		return;
 	}
@@ -1923,10 +1958,11 @@ static void cmd_resume(struct client *cl, struct admin *a, const char *db)
 			reply_error(cl, "08P01", "pooler is shutting down");
 			return;
 		}
-		if (!a->paused) {
+		if (!a->paused && !a->w->suspended) {
 			reply_error(cl, "08P01", "pooler is not paused/suspended");
 			return;
 		}
+		suspend_end(a);
 		a->paused = false;
 	} else {
 		log_info(a->w->log, "RESUME '%s' command issued", db);
@@ -2058,19 +2094,38 @@ static void cmd_kill(struct client *cl, struct admin *a, const char *db)
 }
 
 /*
- * SUSPEND flushes and freezes every socket so that a new process can take
- * them over (online restart). pgring has no online restart, so nothing could
- * take them: it says so rather than freeze the pooler until RESUME.
+ * SUSPEND: accepting stops and every socket but the console's is flushed
+ * and no longer read (suspend.c); the answer comes once all are, or at
+ * suspend_timeout, when those that would not settle are closed.  PgBouncer
+ * uses it for its online restart (-R), which pgring has not; an operator
+ * may still want the pooler frozen for a moment, with no client refused.
  */
 static void cmd_suspend(struct client *cl, struct admin *a, const char *arg)
 {
+	struct worker *w = a->w;
+
 	if (*arg) {
 		reply_error(cl, "08P01", "SUSPEND takes no argument");
 		return;
 	}
-	log_info(a->w->log, "SUSPEND command issued: refused, pgring has no online restart");
-	reply_error(cl, "0A000", "SUSPEND is not supported: pgring has no online restart to "
-		    "suspend for (PAUSE waits for the queries to end)");
+	if (a->paused || w->suspended) {
+		reply_error(cl, "08P01", "already suspended/paused");
+		return;
+	}
+	if (w->shutdown) {
+		reply_error(cl, "08P01", "pooler is shutting down");
+		return;
+	}
+	log_info(w->log, "SUSPEND command issued");
+	w->suspended = true;
+	a->suspend_start_us = loop_now_us(w->loop);
+	if (w->client_sock_gone)
+		w->client_sock_gone(w);		/* accepting stops */
+	tick_arm(a);
+	if (suspend_busy(a) == 0)
+		reply_ok(cl, "SUSPEND");
+	else if (!add_pending(cl, WAIT_SUSPEND, NULL))
+		reply_error(cl, "08P01", "too many console commands waiting");
 }
 
 /* KILL_CLIENT id: the client of that id (SHOW CLIENTS' id column) is closed
@@ -2171,6 +2226,12 @@ void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why)
 {
 	struct admin *a = w->admin;
 
+	if (w->suspended && !w->shutdown) {
+		/* frozen sockets would never finish: PgBouncer dies here */
+		log_info(w->log, "%s: suspend was in progress, going down immediately", why);
+		w->exit_code = 1;
+		mode = SHUTDOWN_IMMEDIATE;
+	}
 	if (w->shutdown || mode == SHUTDOWN_IMMEDIATE) {
 		log_info(w->log, "%s%s, exiting now", why, w->shutdown ? " again" : "");
 		w->shutdown = true;

@@ -312,8 +312,10 @@ static void client_free_secret(struct client *cl)
 
 /* A replication client gets a server of its own, launched now with its
  * startup parameters; the client stays in login until that server is in
- * (pool.c links them then) */
-static void repl_launch(struct client *cl)
+ * (pool.c links them then).  Under PAUSE, as in PgBouncer, nothing is
+ * launched: the client waits, authenticated, in wait_login until RESUME
+ * (pool_pair calls this again) or query_wait_timeout. */
+void client_repl_launch(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 	struct server *sv;
@@ -323,6 +325,13 @@ static void repl_launch(struct client *cl)
 		client_fail(cl, "57P01", "pgring is shutting down");
 		return;
 	}
+	if (admin_pool_held(pool)) {
+		if (cl->state != CL_WAIT_LOGIN)
+			pool_change_client(cl, CL_WAIT_LOGIN);
+		return;
+	}
+	if (cl->state == CL_WAIT_LOGIN)
+		pool_change_client(cl, CL_LOGIN);
 	if ((limit = pool_repl_limit(pool))) {
 		client_fail(cl, "53300", "no more connections allowed (%s)", limit);
 		return;
@@ -394,7 +403,7 @@ static void auth_ok(struct client *cl)
 			   cl->replication ? proto_replication_name(cl->replication) : "");
 	pool->stats.total.client_login_count++;
 	if (cl->replication) {
-		repl_launch(cl);
+		client_repl_launch(cl);
 		return;
 	}
 	if (pool_fast_fail(cl))

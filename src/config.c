@@ -156,7 +156,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("so_reuseport", KT_BOOL, CF(so_reuseport), "0", NR),
 	KEY("stats_period", KT_TIME, CF(stats_period_us), "60", 0),
 	KEY("stats_users", KT_STR, CF(stats_users), "", 0),
-	KEY("suspend_timeout", KT_TIME, CF(suspend_timeout_us), "10", NY),
+	KEY("suspend_timeout", KT_TIME, CF(suspend_timeout_us), "10", 0),
 	KEY("syslog", KT_BOOL, CF(syslog), "0", 0),
 	KEY("syslog_facility", KT_STR, CF(syslog_facility), "daemon", 0),
 	KEY("syslog_ident", KT_STR, CF(syslog_ident), "pgbouncer", 0),

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "worker.h"
 
@@ -404,7 +405,7 @@ static void watch_starved(struct worker *w);
 
 static void update_recv(struct conn *c)
 {
-	bool want = c->want_recv && !c->closing && c->inq_n < INQ_HIGH_BUFS;
+	bool want = c->want_recv && !c->frozen && !c->closing && c->inq_n < INQ_HIGH_BUFS;
 
 	if (want && !c->rop.armed && !c->recv_starved && c->sock.fd >= 0)
 		loop_recv(c->w->loop, &c->sock, &c->rop, conn_recv_cb);
@@ -798,6 +799,42 @@ out:
 		update_recv(c);
 }
 
+/*
+ * SUSPEND, as PgBouncer: a socket stops being read once everything it sent
+ * has been passed on - nothing received and not yet forwarded, no message
+ * half read (the rest is still in the kernel: it is read first).  Bytes a
+ * cancelled receive still brings are processed as usual; if they leave a
+ * message half read, reading resumes until it is whole.
+ */
+bool conn_quiesce(struct conn *c)
+{
+	bool drained = !c->inq_head && !c->nhold && !c->fr.in_body;
+
+	if (c->closing)
+		return true;
+	if (!drained) {
+		if (c->frozen) {
+			c->frozen = false;
+			update_recv(c);
+		}
+		return false;
+	}
+	if (!c->frozen) {
+		c->frozen = true;
+		update_recv(c);
+	}
+	return !c->rop.armed && !c->out_n && !c->wop.armed;
+}
+
+void conn_thaw(struct conn *c)
+{
+	if (!c->frozen)
+		return;
+	c->frozen = false;
+	if (!c->closing)
+		update_recv(c);
+}
+
 /* ---- connect and close ---- */
 
 static void conn_connect_cb(struct loop *loop, struct loop_op *op, int res, bool more)
@@ -864,6 +901,19 @@ void conn_close(struct conn *c)
 	if (c->wop.armed && !c->wop.cancel)
 		loop_cancel(loop, &c->wop);
 	conn_maybe_free(c);
+}
+
+/*
+ * A last message for a socket about to close (a server's Terminate), sent
+ * at once when nothing is queued before it: MSG_DONTWAIT, so that a full
+ * socket cannot stall the loop.  false: not sent (the caller closes anyway).
+ */
+bool conn_send_last(struct conn *c, const void *p, size_t len)
+{
+	if (c->sock.fd < 0 || c->closing || c->send_failed || c->out_n || c->wop.armed)
+		return false;
+	(*loop_syscalls(c->w->loop))++;
+	return send(c->sock.fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
 }
 
 void conn_close_after_send(struct conn *c)

@@ -295,6 +295,8 @@ static unsigned accept_room(const struct worker *w)
 	unsigned limit = (w->cfg->max_client_conn > 0 ? (unsigned)w->cfg->max_client_conn : 0) +
 			 ACCEPT_MARGIN;
 
+	if (w->suspended)
+		return 0;	/* SUSPEND: newcomers wait in the listen backlog */
 	return w->nclient_socks >= limit ? 0 : limit - w->nclient_socks;
 }
 
@@ -362,7 +364,7 @@ static void accept_update(struct worker *w)
 			loop_accept_once(w->loop, &ls->sock, &ls->op, accept_cb);
 		armed++;
 	}
-	if (full)
+	if (full && !w->suspended)
 		log_full(w);
 }
 

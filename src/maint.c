@@ -8,15 +8,31 @@
 
 #define JANITOR_US	(250 * 1000)
 
-static int64_t user_time(const struct pool *pool, size_t off, int64_t global)
+/* The [users] entry of name's value at off, else global */
+static int64_t user_time_of(const struct config *cfg, const char *name, size_t off, int64_t global)
 {
-	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
+	const struct user_conf *uc = config_find_user(cfg, name);
 	int64_t v;
 
 	if (!uc)
 		return global;
 	memcpy(&v, (const char *)uc + off, sizeof(v));
 	return v != CONF_UNSET ? v : global;
+}
+
+/* Server-side timeouts go by the user the pool logs in as, as PgBouncer's go
+ * by the server's login user */
+static int64_t user_time(const struct pool *pool, size_t off, int64_t global)
+{
+	return user_time_of(pool->w->cfg, pool->user, off, global);
+}
+
+/* Client-side ones (client_idle_timeout, query_wait_timeout) by the user the
+ * client logged in as, as PgBouncer's: under a forced user= of a [databases]
+ * entry that is not the pool's user */
+static int64_t client_time(const struct client *cl, size_t off, int64_t global)
+{
+	return user_time_of(cl->c.w->cfg, cl->user, off, global);
 }
 
 static bool past(uint64_t now, uint64_t since, int64_t limit)
@@ -68,29 +84,79 @@ static void notify_waiting(struct pool *pool, uint64_t now)
 		if (cl->wait_notified)
 			continue;
 		cl->wait_notified = true;
-		pkt_notice(pb, "01000", "No server connection available in postgres backend, client being queued");
+		/* PgBouncer's words and SQLSTATE (janitor.c, pktbuf_write_Notice) */
+		pkt_notice(pb, "00000", "No server connection available in postgres backend, client being queued");
 		if (!conn_send_pkt(&cl->c, pb))
 			continue;	/* the client is failing already */
 	}
 }
 
 /* query_wait_timeout: [users] over [databases] over [pgbouncer] */
-static int64_t wait_timeout(const struct pool *pool)
+static int64_t wait_timeout(const struct client *cl)
 {
-	const struct db_conf *db = pool_db_conf(pool);
-	int64_t global = pool->w->cfg->query_wait_timeout_us;
+	const struct db_conf *db = pool_db_conf(cl->pool);
+	int64_t global = cl->c.w->cfg->query_wait_timeout_us;
 
 	if (db && db->query_wait_timeout_us != CONF_UNSET)
 		global = db->query_wait_timeout_us;
-	return user_time(pool, offsetof(struct user_conf, query_wait_timeout_us), global);
+	return client_time(cl, offsetof(struct user_conf, query_wait_timeout_us), global);
+}
+
+/* Each ends cl if its time is up: true if it did */
+static bool wait_login_due(struct client *cl, uint64_t now)
+{
+	if (past(now, cl->state_since_us, wait_timeout(cl)))
+		wait_timed_out(cl);
+	else if (past(now, cl->c.connect_time_us, cl->c.w->cfg->client_login_timeout_us))
+		client_fail(cl, "08P01", "client_login_timeout");
+	else
+		return false;
+	return true;
+}
+
+static bool waiting_due(struct client *cl, uint64_t now)
+{
+	if (!past(now, cl->wait_start_us, wait_timeout(cl)))
+		return false;
+	wait_timed_out(cl);
+	return true;
+}
+
+static bool idle_due(struct client *cl, uint64_t now)
+{
+	if (!past(now, cl->state_since_us, client_time(cl, offsetof(struct user_conf,
+				client_idle_timeout_us), cl->c.w->cfg->client_idle_timeout_us)))
+		return false;
+	client_fail(cl, "08P01", "client_idle_timeout");
+	return true;
+}
+
+/*
+ * Ends the clients of l whose time is up.  A list is in order of arrival, so
+ * with one timeout for all the walk stops at the first that is not due; the
+ * clients of a forced-user pool have their login users' timeouts, and are
+ * all looked at.  After an end the walk starts again from the head: ending a
+ * client may move others (pool_pair).
+ */
+static void expire(struct list *l, bool one_timeout, uint64_t now,
+		   bool (*due)(struct client *cl, uint64_t now))
+{
+	struct list_node *pos;
+
+again:
+	list_for_each(pos, l) {
+		if (due(list_entry(pos, struct client, node), now))
+			goto again;
+		if (one_timeout)
+			return;
+	}
 }
 
 static void janitor_clients(struct pool *pool, uint64_t now)
 {
 	const struct config *cfg = pool->w->cfg;
-	int64_t wait_to = wait_timeout(pool);
-	int64_t idle_to = user_time(pool, offsetof(struct user_conf, client_idle_timeout_us),
-				    cfg->client_idle_timeout_us);
+	const struct db_conf *db = pool_db_conf(pool);
+	bool one_timeout = !db || !db->user;	/* every client logged in as pool->user */
 	int64_t query_to = user_time(pool, offsetof(struct user_conf, query_timeout_us),
 				     cfg->query_timeout_us);
 	int64_t txn_to = user_time(pool, offsetof(struct user_conf, idle_transaction_timeout_us),
@@ -101,33 +167,11 @@ static void janitor_clients(struct pool *pool, uint64_t now)
 	bool fast_close = cfg->server_fast_close && pool_mode_of(pool) == POOL_SESSION;
 	struct list_node *pos, *tmp;
 
-	/* waiting and idle lists are in order of arrival: the head is the oldest;
-	 * a login waiting for the pool's first server waits for a server too */
-	while (!list_empty(&pool->wait_login)) {
-		struct client *cl = list_entry(list_first(&pool->wait_login), struct client, node);
-
-		if (past(now, cl->state_since_us, wait_to))
-			wait_timed_out(cl);
-		else if (past(now, cl->c.connect_time_us, cfg->client_login_timeout_us))
-			client_fail(cl, "08P01", "client_login_timeout");
-		else
-			break;
-	}
-	while (!list_empty(&pool->waiting)) {
-		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
-
-		if (!past(now, cl->wait_start_us, wait_to))
-			break;
-		wait_timed_out(cl);
-	}
+	/* a login waiting for the pool's first server waits for a server too */
+	expire(&pool->wait_login, one_timeout, now, wait_login_due);
+	expire(&pool->waiting, one_timeout, now, waiting_due);
 	notify_waiting(pool, now);
-	while (!list_empty(&pool->idle_clients)) {
-		struct client *cl = list_entry(list_first(&pool->idle_clients), struct client, node);
-
-		if (!past(now, cl->state_since_us, idle_to))
-			break;
-		client_fail(cl, "08P01", "client_idle_timeout");
-	}
+	expire(&pool->idle_clients, one_timeout, now, idle_due);
 	if (query_to <= 0 && txn_to <= 0 && xact_to <= 0 && !fast_close)
 		return;
 	list_for_each_safe(pos, tmp, &pool->active_clients) {

@@ -290,6 +290,20 @@ static unsigned count_login_user(const struct list *l, const char *user)
 	return n;
 }
 
+unsigned pool_login_user_clients(struct worker *w, const char *user)
+{
+	struct list_node *pos;
+	unsigned n = 0;
+
+	list_for_each(pos, &w->pools) {
+		const struct pool *p = list_entry(pos, struct pool, node);
+
+		n += count_login_user(&p->wait_login, user) + count_login_user(&p->idle_clients, user) +
+		     count_login_user(&p->waiting, user) + count_login_user(&p->active_clients, user);
+	}
+	return n;
+}
+
 /* Clients of the database (every pool of it), or logged in as user: a forced
  * user= of a [databases] entry is the server's user, not the client's. */
 static unsigned clients_sharing(const struct pool *pool, const char *user)
@@ -297,16 +311,13 @@ static unsigned clients_sharing(const struct pool *pool, const char *user)
 	struct list_node *pos;
 	unsigned n = 0;
 
+	if (user)
+		return pool_login_user_clients(pool->w, user);
 	list_for_each(pos, &pool->w->pools) {
 		const struct pool *p = list_entry(pos, struct pool, node);
 
-		if (!user) {
-			if (!strcmp(p->dbname, pool->dbname))
-				n += pool_client_count(p);
-			continue;
-		}
-		n += count_login_user(&p->wait_login, user) + count_login_user(&p->idle_clients, user) +
-		     count_login_user(&p->waiting, user) + count_login_user(&p->active_clients, user);
+		if (!strcmp(p->dbname, pool->dbname))
+			n += pool_client_count(p);
 	}
 	return n;
 }
@@ -740,8 +751,13 @@ static void pool_pair_once(struct pool *pool)
 {
 	unsigned want;
 
-	if (pool->replication)
-		return;		/* each server is launched for, and linked to, its client */
+	if (pool->replication) {
+		/* each server is launched for, and linked to, its client; those
+		 * that came during a PAUSE wait in wait_login until it ends */
+		while (!admin_pool_held(pool) && !list_empty(&pool->wait_login))
+			client_repl_launch(list_entry(list_first(&pool->wait_login), struct client, node));
+		return;
+	}
 	if (admin_pool_held(pool))
 		return;		/* PAUSE: clients wait, no server is opened */
 	while (!list_empty(&pool->waiting) && !list_empty(&pool->idle_servers)) {

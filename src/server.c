@@ -75,6 +75,23 @@ static void repl_orphan(struct server *sv, const char *why)
 	client_fail(owner, "08006", "%s", why ? why : "server connection closed");
 }
 
+/*
+ * PostgreSQL takes a server socket that just closes for a client that went
+ * away ("unexpected EOF on client connection"): one that is logged in and
+ * between messages (idle, or running pgring's reset query) is told first,
+ * with a Terminate, as PgBouncer does.  A server in a client's hands may be
+ * in the middle of a message of the client's: it just closes.
+ */
+static void send_terminate(struct server *sv)
+{
+	static const uint8_t terminate[5] = { 'X', 0, 0, 0, 4 };
+
+	if ((sv->state != SV_IDLE && sv->state != SV_USED) || sv->is_cancel || sv->peer)
+		return;
+	if (!conn_send_last(&sv->c, terminate, sizeof(terminate)))
+		server_log(sv, LOG_LVL_DEBUG, "Terminate not sent: the socket is busy or gone");
+}
+
 void server_close(struct server *sv, const char *why)
 {
 	struct pool *pool = sv->pool;
@@ -95,6 +112,7 @@ void server_close(struct server *sv, const char *why)
 		sv->c.peer = NULL;
 		client_fail(cl, "08006", "server conn crashed?");
 	}
+	send_terminate(sv);
 	if (pool && sv->c.w->nservers)
 		sv->c.w->nservers--;
 	pool_change_server(sv, SV_CLOSING);

@@ -110,6 +110,7 @@ struct conn {
 					 * up to this size (0: the default limit) */
 	uint32_t fwd_skip;		/* ACT_REPLACE_HEAD: body bytes still to drop */
 	bool want_recv;			/* recv should be armed */
+	bool frozen;			/* SUSPEND: not read until RESUME (suspend.c) */
 	bool recv_starved;		/* waiting for pool buffers */
 	struct list_node starved_node;
 	bool processing;
@@ -401,6 +402,7 @@ struct worker {
 	struct loop_sock sigsock;
 	struct loop_op sigop;
 	bool shutdown;
+	bool suspended;			/* SUSPEND: accepts nothing, reads only the console */
 	bool exiting;			/* the loop ended: main.c closes everything */
 	unsigned nlisteners_open;	/* a shutdown ends only once they are closed */
 	int exit_code;
@@ -430,12 +432,23 @@ bool conn_push(struct conn *c, struct loop_buf *buf, uint32_t off, uint32_t len)
 bool conn_send_pkt(struct conn *c, struct pktbuf *pb) __attribute__((warn_unused_result));
 void conn_close(struct conn *c);
 void conn_close_after_send(struct conn *c);
+bool conn_send_last(struct conn *c, const void *p, size_t len);
 bool conn_out_full(const struct conn *c);
 void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
 void conn_discard_held(struct conn *c);
 void conn_free_blocks(struct worker *w);	/* at exit: the free send queues */
 /* In on_header: copies up to n bytes of the body that have already arrived */
 size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n);
+/* SUSPEND: stops reading c once all it received is passed on; true once it
+ * is frozen, its receive reaped and its send queue empty */
+bool conn_quiesce(struct conn *c);
+void conn_thaw(struct conn *c);		/* RESUME: read again */
+
+/* suspend.c */
+/* freezes every socket it can; the number not yet quiet (force: closes
+ * those instead, for suspend_timeout) */
+unsigned suspend_step(struct worker *w, bool force);
+void suspend_thaw_all(struct worker *w);
 
 /* client.c */
 void client_accept(struct worker *w, int fd);
@@ -451,6 +464,7 @@ struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key
 void client_cancel_done(struct client *req);	/* its cancel is out, or given up */
 void client_cancel_index_free(struct worker *w);
 void client_close_all(struct worker *w, const char *why);	/* at exit */
+void client_repl_launch(struct client *cl);	/* its own server, unless PAUSE holds it */
 
 /* client.c: a lookup ended; cl->secret is the user's, or NULL for none */
 void client_auth_lookup_done(struct client *cl);
@@ -541,6 +555,8 @@ int pool_max_user_connections_of(const struct pool *pool);
 unsigned pool_server_count(const struct pool *pool);
 unsigned pool_client_count(const struct pool *pool);
 bool pool_client_limit_reached(struct client *cl, const char **which);
+/* clients logged in as user, whatever user their pools log in as */
+unsigned pool_login_user_clients(struct worker *w, const char *user);
 
 /* params */
 /* track_extra_parameters into w: 0, or -1 with the reason in err */

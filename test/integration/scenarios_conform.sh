@@ -348,13 +348,16 @@ sc_conform_wait_notify() {
 query_wait_notify = 1" || return 1
 	conf_bg "$h" "$(pgring_conn testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
 	wait_until 10 grep -qs "in transaction" "$h" || { echo "holder: $(cat "$h")"; return 1; }
-	conf_bg "$f" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 5"
-	pw=$BG_PID
+	# psql, verbose: the notice's SQLSTATE is PgBouncer's 00000
+	timeout -k 2 60 "$PG_BINDIR/psql" -X -A -t -v VERBOSITY=verbose \
+		"$(pgring_conn testdb_p1 u_trust)" -c "SELECT 5" >"$f" 2>&1 &
+	pw=$!
+	track_pid "$pw"
 	sleep 2.5
 	conf_kill_bg_except "$pw"
 	wait "$pw" || rc=1
 	echo "waiter: $(cat "$f")"
-	n=$(grep -c "NOTICE:  No server connection available in postgres backend, client being queued" "$f")
+	n=$(grep -c "NOTICE:  00000: No server connection available in postgres backend, client being queued" "$f")
 	expect_eq "notices to the waiting client" "$n" 1 || rc=1
 	expect_eq "the waiter's answer" "$(grep -v NOTICE "$f")" 5 || rc=1
 	return $rc
