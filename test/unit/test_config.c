@@ -1265,8 +1265,8 @@ START_TEST(set_refused)
 	ck_assert_str_eq(err, "invalid value \"many\" for parameter default_pool_size");
 	ck_assert_int_eq(config_set(cfg, "auth_type", "pam", &n, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "auth_type \"pam\" is not supported by pgring yet");
-	ck_assert_int_eq(config_set(cfg, "suspend_timeout", "3", &n, err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "parameter suspend_timeout is not supported by pgring yet");
+	ck_assert_int_eq(config_set(cfg, "auth_ldap_options", "x", &n, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "parameter auth_ldap_options is not supported by pgring yet");
 	ck_assert_int_eq(config_set(cfg, "server_tls_sslmode", "require", &n, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "parameter server_tls_sslmode is not supported by pgring yet");
 	ck_assert_int_eq(config_set(cfg, "default_pool_size", "5", NULL, NULL, 0), -1);
