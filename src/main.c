@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "notify.h"
 #include "worker.h"
 
@@ -686,6 +688,7 @@ static void close_all(struct worker *w)
 	stop_listeners(w);
 	if (w->sigop.armed)
 		loop_cancel(w->loop, &w->sigop);
+	kdf_cancel(w->kdf);
 	client_close_all(w, "pgring is shutting down");
 	pool_close_servers(w, "pgring is shutting down");
 }
@@ -735,6 +738,10 @@ static void teardown(struct worker *w)
 		loop_free(w->loop);
 		w->loop = NULL;
 	}
+	/* after the loop: no waiter is left to call back */
+	kdf_stop(w->kdf);
+	w->kdf = NULL;
+	OPENSSL_cleanse(w->server_secret, sizeof(w->server_secret));
 	conn_free_blocks(w);
 	client_cancel_index_free(w);
 	server_peer_pools_free(w);
@@ -800,6 +807,10 @@ static int prepare(struct worker *w, const struct opts *o)
 		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
 		return -1;
 	}
+	if (auth_random(w->server_secret, sizeof(w->server_secret)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "no random bytes for the server secret");
+		return -1;
+	}
 	if (param_setup(w, w->cfg->track_extra_parameters, err, sizeof(err)) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		return -1;
@@ -841,6 +852,11 @@ static int start(struct worker *w)
 			 w->cfg->pkt_buf, lp.buf_size);
 	if (setup_signals(w) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
+		return -1;
+	}
+	w->kdf = kdf_start(w->loop, w->cfg->kdf_threads, err, sizeof(err));
+	if (!w->kdf) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		return -1;
 	}
 	if (start_listeners(w) < 0)

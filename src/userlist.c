@@ -101,6 +101,7 @@ static int pending_add(struct pending *pl, const char *name, struct secret *sec)
 	if (!e->name)
 		return -ENOMEM;
 	e->secret = *sec;	/* the entry owns the text now */
+	e->derived = NULL;
 	sec->text = NULL;
 	pl->n++;
 	return 0;
@@ -198,6 +199,10 @@ static void entries_free(struct userlist_entry *ents, size_t n)
 	for (i = 0; i < n; i++) {
 		free(ents[i].name);
 		secret_free(&ents[i].secret);
+		if (ents[i].derived) {
+			secret_free(ents[i].derived);
+			free(ents[i].derived);
+		}
 	}
 	if (ents)
 		OPENSSL_cleanse(ents, n * sizeof(*ents));
@@ -227,6 +232,7 @@ static int finish(struct pending *pl, struct userlist **out)
 			continue;
 		}
 		ul->ents[ul->n++] = *refs[i].e;
+		ul->nscram += refs[i].e->secret.kind == SECRET_SCRAM;
 	}
 	free(refs);
 	OPENSSL_cleanse(pl->ents, pl->n * sizeof(*pl->ents));

@@ -12,12 +12,18 @@
 struct userlist_entry {
 	char *name;
 	struct secret secret;
+	/* The one mutable part, the loop's alone: for a plain password, the
+	 * SCRAM keys derived from it (salt, iterations, StoredKey, ServerKey;
+	 * no text), so that PBKDF2 runs once per process; NULL until then.
+	 * A reload that changes the file builds new entries, without it. */
+	struct secret *derived;
 };
 
 /* Immutable once loaded; shared by reference like the config snapshot. */
 struct userlist {
 	struct userlist_entry *ents;	/* sorted by name */
 	size_t n;
+	size_t nscram;			/* entries holding a SCRAM verifier */
 	/* stat of the file when read: a reload re-reads only if it changed */
 	dev_t dev;
 	ino_t ino;

@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "stats.h"
 #include "userlist.h"
+#include "kdf.h"
 
 struct worker;
 struct istr_table;
@@ -179,6 +180,10 @@ struct client {
 	uint8_t auth_state;
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
+	const char *fake_why;		/* fake_auth: what the log says (static) */
+	struct kdf_waiter kdf;		/* waiting for keys from kdf.c */
+	char *kdf_msg;			/* the SASL first message that waits with it */
+	uint32_t kdf_msg_len;
 	bool admin;			/* "pgbouncer" by pgring's own uid over the unix
 					 * socket: the console without a password */
 	uint8_t console;		/* admin.c: 0, or a console client (enum console_role) */
@@ -343,6 +348,9 @@ struct worker {
 	struct logger *log;
 	const struct config *cfg;
 	struct userlist *users;
+	/* random at start: mock SCRAM salts (auth_mock_salt); never changes */
+	uint8_t server_secret[AUTH_SERVER_SECRET_LEN];
+	struct kdf_pool *kdf;		/* key derivation threads (kdf.c) */
 	struct listen_sock *listeners;
 	int nlisteners;
 	struct list pools;
