@@ -521,7 +521,8 @@ static void start_auth(struct client *cl)
 			client_fail(cl, "53200", "out of memory");
 			return;
 		}
-	} else if (mock_secret(cl, unknown_gets_scram(w)) < 0) {
+	} else if (mock_secret(cl, cfg->auth_type != AUTH_TYPE_PLAIN &&
+			       (cfg->auth_type != AUTH_TYPE_MD5 || unknown_gets_scram(w))) < 0) {
 		client_fail(cl, "53200", "out of memory");
 		return;
 	}

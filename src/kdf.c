@@ -324,7 +324,7 @@ int kdf_submit(struct kdf_pool *p, const char *user, const char *password,
 		p->stats.joined++;
 		return 0;
 	}
-	if (p->ninflight >= p->max_inflight || nuser >= KDF_QUEUE_PER_USER) {
+	if (p->ninflight >= p->max_inflight || nuser >= p->max_inflight / 2) {
 		p->stats.refused++;
 		return -EAGAIN;
 	}

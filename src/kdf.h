@@ -55,10 +55,10 @@ struct kdf_stats {
 	uint64_t mocked;		/* SCRAM exchanges for users that do not exist */
 };
 
-/* Jobs queued or running at once, in all, and for one user name (a flood of
- * cleartext tries for one user must not take the whole queue) */
+/* Jobs queued or running at once, in all; one user name may have half of
+ * them (a flood of cleartext tries for one user must not take the whole
+ * queue, and a pool reconnecting all at once must still get in) */
 #define KDF_QUEUE_PER_THREAD	32
-#define KDF_QUEUE_PER_USER	8
 #define KDF_THREADS_MAX		64
 
 /* Starts nthreads threads and watches their eventfd on loop; NULL with err

@@ -325,6 +325,27 @@ static int read_all(int fd, char **buf, size_t *len)
 	return 0;
 }
 
+/*
+ * PostgreSQL refuses a key file that group or others may read, unless it is
+ * root's and at most 0640 (so that a group of the service can read it).
+ * PgBouncer checks nothing, and a refusal would stop drop-in configs from
+ * starting: pgring warns, with PostgreSQL's rule.
+ */
+static void check_mode(const char *path, const struct stat *st, userlist_warn_fn warn,
+		       void *warn_arg)
+{
+	mode_t bad = st->st_uid == 0 ? (S_IWGRP | S_IXGRP | S_IRWXO) : (S_IRWXG | S_IRWXO);
+	char msg[512];
+
+	if (!warn || !(st->st_mode & bad))
+		return;
+	snprintf(msg, sizeof(msg),
+		 "%s: auth_file has group or world access (mode %04o); it should be u=rw (0600) "
+		 "or less, or u=rw,g=r (0640) or less if owned by root", path,
+		 (unsigned)(st->st_mode & 07777));
+	warn(warn_arg, msg);
+}
+
 int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen,
 		  userlist_warn_fn warn, void *warn_arg)
 {
@@ -341,10 +362,12 @@ int userlist_load(const char *path, struct userlist **out, char *err, size_t err
 		return r;
 	}
 	/* stat the descriptor read from, so a concurrent rewrite shows as a change */
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0) {
 		r = -errno;
-	else
+	} else {
+		check_mode(path, &st, warn, warn_arg);
 		r = read_all(fd, &buf, &len);
+	}
 	close(fd);
 	if (r < 0) {
 		set_err(err, errlen, "%s: %s", path, strerror(-r));
