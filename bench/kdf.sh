@@ -151,11 +151,12 @@ victim() {
 	mkdir -p "$dir" && own "$dir"
 	(cd "$dir" && PGPASSWORD=pw exec "$PGBENCH" -n -S -c 10 -j 2 -T "$((DURATION + 1))" -l \
 		--log-prefix="$dir/tx" -h 127.0.0.1 -p "$port" -U victim bench) >"$dir/victim.out" 2>&1
-	cat "$dir"/tx.* 2>/dev/null | awk '{ print $5 + $6 / 1e6, $3 }' | sort -n |
-		awk -v d="$DURATION" 'NR == 1 { t0 = $1 } $1 >= t0 + 1 { n++; v[n] = $2 }
-		END { if (!n) { print 0, 0; exit }
-			asort(v); i = int(n * 0.99); if (i < 1) i = 1
-			printf "%.0f %d\n", n / d, v[i] }'
+	cat "$dir"/tx.* 2>/dev/null | awk '{ printf "%.6f %s\n", $5 + $6 / 1e6, $3 }' | sort -n |
+		awk 'NR == 1 { t0 = $1 } $1 >= t0 + 1 { print $2 }' | sort -n |
+		awk -v d="$DURATION" '{ v[NR] = $1 }
+		END { if (!NR) { print 0, 0; exit }
+			i = int(NR * 0.99); if (i < 1) i = 1
+			printf "%.0f %d\n", NR / d, v[i] }'
 	rm -f "$dir"/tx.*
 }
 
