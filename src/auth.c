@@ -896,6 +896,34 @@ static int parse_server_first(const struct scram_client *st, const char *msg, si
 	return 0;
 }
 
+int scram_client_peek(const struct scram_client *st, const char *msg, size_t len,
+		      uint8_t *salt, size_t *salt_len, int *iterations)
+{
+	struct server_first sf;
+
+	if (!st->client_first_bare[0] || st->auth_message[0] ||
+	    parse_server_first(st, msg, len, &sf) < 0)
+		return -EINVAL;
+	memcpy(salt, sf.salt, sf.salt_len);
+	*salt_len = sf.salt_len;
+	*iterations = sf.iterations;
+	OPENSSL_cleanse(&sf, sizeof(sf));
+	return 0;
+}
+
+void scram_client_set_keys(struct scram_client *st, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN])
+{
+	memcpy(st->client_key, client_key, SCRAM_KEY_LEN);
+	memcpy(st->server_key, server_key, SCRAM_KEY_LEN);
+	if (st->password) {
+		OPENSSL_cleanse(st->password, strlen(st->password));
+		free(st->password);
+		st->password = NULL;
+	}
+	st->have_password = false;
+}
+
 int scram_client_final(struct scram_client *st, const char *msg, size_t len, char *out, size_t outcap)
 {
 	struct server_first sf;

@@ -159,6 +159,14 @@ void scram_client_init_keys(struct scram_client *st, const uint8_t client_key[SC
 			    const uint8_t server_key[SCRAM_KEY_LEN]);
 /* Writes client-first-message ("n,,n=,r=<nonce>"); length or -errno. */
 int scram_client_first(struct scram_client *st, char *out, size_t outcap);
+/* The salt and iteration count of a server-first-message, for a caller that
+ * derives the keys elsewhere (kdf.c): 0 or -EINVAL.  salt holds SCRAM_MAX_SALT. */
+int scram_client_peek(const struct scram_client *st, const char *msg, size_t len,
+		      uint8_t *salt, size_t *salt_len, int *iterations);
+/* Keys derived elsewhere for this exchange's salt: the password is wiped,
+ * and scram_client_final derives nothing. */
+void scram_client_set_keys(struct scram_client *st, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN]);
 /* Takes server-first-message, writes client-final-message; length or -EINVAL
  * (malformed, nonce mismatch, too few iterations) / -ENOSPC. */
 int scram_client_final(struct scram_client *st, const char *msg, size_t len, char *out, size_t outcap);

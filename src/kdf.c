@@ -272,7 +272,8 @@ static void wait_on(struct kdf_job *job, struct kdf_waiter *waiter, kdf_done_fn 
 /* A shareable job for the same password in flight, or NULL; and how many
  * jobs this user has in flight. */
 static struct kdf_job *find_job(struct kdf_pool *p, const char *user, const char *password,
-				int iterations, unsigned *nuser)
+				const uint8_t *salt, size_t salt_len, int iterations,
+				unsigned *nuser)
 {
 	struct kdf_job *job, *found = NULL;
 
@@ -282,6 +283,7 @@ static struct kdf_job *find_job(struct kdf_pool *p, const char *user, const char
 			continue;
 		++*nuser;
 		if (job->shareable && job->iterations == iterations &&
+		    job->salt_len == salt_len && !memcmp(job->salt, salt, salt_len) &&
 		    !strcmp(job->password, password))
 			found = job;
 	}
@@ -318,7 +320,9 @@ int kdf_submit(struct kdf_pool *p, const char *user, const char *password,
 	struct kdf_job *job;
 	unsigned nuser;
 
-	job = find_job(p, user, password, iterations, &nuser);
+	if (salt_len > SCRAM_MAX_SALT)
+		return -EINVAL;
+	job = find_job(p, user, password, salt, salt_len, iterations, &nuser);
 	if (job && shareable) {
 		wait_on(job, waiter, done);
 		p->stats.joined++;

@@ -74,8 +74,8 @@ struct kdf_stats *kdf_stats(struct kdf_pool *p);
  * Derives ClientKey/ServerKey of password over salt and iterations off the
  * loop; waiter->done is called with the result.  A shareable job (the same
  * plain auth_file password) already in flight for the user is joined
- * instead.  0, -EAGAIN when the queue (in all, or for this user) is full,
- * -ENOMEM.
+ * instead (same password, salt and iterations).  0, -EAGAIN when the
+ * queue (in all, or for this user) is full, -ENOMEM, -EINVAL.
  */
 int kdf_submit(struct kdf_pool *p, const char *user, const char *password,
 	       const uint8_t *salt, size_t salt_len, int iterations, bool shareable,

@@ -102,6 +102,7 @@ static int pending_add(struct pending *pl, const char *name, struct secret *sec)
 		return -ENOMEM;
 	e->secret = *sec;	/* the entry owns the text now */
 	e->derived = NULL;
+	e->server_keys = NULL;
 	sec->text = NULL;
 	pl->n++;
 	return 0;
@@ -202,6 +203,10 @@ static void entries_free(struct userlist_entry *ents, size_t n)
 		if (ents[i].derived) {
 			secret_free(ents[i].derived);
 			free(ents[i].derived);
+		}
+		if (ents[i].server_keys) {
+			OPENSSL_cleanse(ents[i].server_keys, sizeof(*ents[i].server_keys));
+			free(ents[i].server_keys);
 		}
 	}
 	if (ents)

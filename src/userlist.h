@@ -9,6 +9,15 @@
 
 #include "auth.h"
 
+/* SCRAM keys pgring derived from a plain password for a salt PostgreSQL chose */
+struct scram_derived {
+	uint8_t salt[SCRAM_MAX_SALT];
+	size_t salt_len;
+	int iterations;
+	uint8_t client_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+};
+
 struct userlist_entry {
 	char *name;
 	struct secret secret;
@@ -17,6 +26,9 @@ struct userlist_entry {
 	 * no text), so that PBKDF2 runs once per process; NULL until then.
 	 * A reload that changes the file builds new entries, without it. */
 	struct secret *derived;
+	/* ...and the keys pgring logs in to PostgreSQL with, for the salt and
+	 * iterations of the role's verifier there; NULL until the first login */
+	struct scram_derived *server_keys;
 };
 
 /* Immutable once loaded; shared by reference like the config snapshot. */

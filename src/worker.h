@@ -235,6 +235,9 @@ struct server {
 	uint64_t ready_at_us;		/* the last ReadyForQuery */
 	/* login */
 	struct scram_client *scram;
+	struct kdf_waiter kdf;		/* its SCRAM keys come from kdf.c */
+	char *kdf_msg;			/* the server-first-message that waits with it */
+	uint32_t kdf_msg_len;
 	bool login_sent;
 	uint64_t last_used_us;
 	/* the next ReadyForQuery ends a login or a server_check_query: it

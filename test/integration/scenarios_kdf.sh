@@ -144,7 +144,25 @@ verbose = 1" "$ul" || return 1
 	[ "$(log_count 'u_scram.*SCRAM keys derived off the loop')" -ge 20 ] ||
 		{ echo "the derivations did not run on the kdf threads"; return 1; }
 	[ "$(field n "$lat")" -gt 10 ] || { echo "queries starved"; return 1; }
+	# clients that leave while their keys are derived: the results find nobody
+	probe plaindrop u_scram forced pw_scram 10 || return 1
+	wait_until 10 eval '[ "$(log_count "u_scram.*client unexpected eof")" -ge 10 ]' ||
+		{ echo "the dropped clients were not noticed"; return 1; }
+	sleep 1
 	login_refused forced u_scram wrong "password authentication failed for user \"u_scram\""
+}
+
+# pgring's own login to PostgreSQL with a plain auth_file password: the
+# keys for the role's salt and iterations are derived off the loop once, then
+# every other server connection of that user takes them from the cache
+sc_kdf_server_keys() {
+	pgring_start "$1" "auth_type = md5
+verbose = 1" || return 1
+	login_ok testdb u_scram pw_scram && login_ok testdb_unix u_scram pw_scram &&
+		login_ok testdb_p1 u_scram pw_scram || return 1
+	expect_eq "server derivations" "$(log_count 'u_scram.*SCRAM keys for the server derived off the loop')" 1 ||
+		return 1
+	expect_eq "server cache hits" "$(log_count 'u_scram.*SCRAM keys for the server from the cache')" 2
 }
 
 # The queue is capped: with one thread and 1e6 iterations, 40 cleartext
@@ -202,4 +220,4 @@ sc_kdf_authfile_mode() {
 }
 
 SCENARIOS="$SCENARIOS kdf_mock_challenge kdf_unknown_flood kdf_md5_method kdf_plain_once
-	kdf_offloop_logins kdf_queue_cap kdf_config_secrets kdf_authfile_mode"
+	kdf_offloop_logins kdf_server_keys kdf_queue_cap kdf_config_secrets kdf_authfile_mode"

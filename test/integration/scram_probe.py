@@ -14,6 +14,7 @@ Usage: scram_probe.py PORT COMMAND ARGS...   (host 127.0.0.1)
   plainburst USER DB PW N   N connections ask at once, then all send the
                             cleartext password PW (auth_type = plain): prints
                             "ok=A failed=B refused=C other=D"
+  plaindrop USER DB PW N    the same, but they hang up right after the password
   latency USER DB PW SECS   logs in (cleartext or md5), runs SELECT 1 for SECS:
                             prints "n=N p50_ms=X p99_ms=Y max_ms=Z"
   verifier PASSWORD ITER    prints a SCRAM-SHA-256 verifier (no server needed)
@@ -173,6 +174,17 @@ def scram_login(s, pw):
     s.sendall(msg(b"p", final.encode()))
 
 
+def cmd_plaindrop(port, user, db, pw, n):
+    """N cleartext logins that hang up as soon as the password is sent."""
+    socks = [connect(user, db, port) for _ in range(int(n))]
+    for s in socks:
+        auth_code(s)
+        s.sendall(msg(b"p", pw.encode() + b"\0"))
+    for s in socks:
+        s.close()
+    print("dropped=%d" % len(socks))
+
+
 def login(port, user, db, pw):
     s = connect(user, db, port)
     code, data = auth_code(s)
@@ -226,6 +238,7 @@ def main(argv):
         return 0
     port, cmd, args = int(argv[1]), argv[2], argv[3:]
     cmds = {"first": cmd_first, "flood": cmd_flood, "plainburst": cmd_plainburst,
+            "plaindrop": cmd_plaindrop,
             "latency": cmd_latency}
     cmds[cmd](port, *args)
     return 0
