@@ -8,6 +8,18 @@ probe() { timeout -k 2 90 /usr/bin/python3 "$SCRAM_PROBE" "$PGRING_PORT" "$@"; }
 # field NAME LINE: the value of NAME=... in a probe line
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
+# kdf_col COLUMN: SHOW KDF's COLUMN, asked as u_md5 (admin_users = u_md5)
+kdf_col() {
+	local out v
+	out=$(timeout -k 2 30 "$PG_BINDIR/psql" -X -A -F'|' -P footer=off \
+		"$(pgring_conn pgbouncer u_md5 pw_md5)" -c "SHOW KDF" 2>&1)
+	v=$(printf '%s\n' "$out" | awk -F'|' -v col="$1" '
+		NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+		c { print $c; exit }')
+	[ -n "$v" ] || echo "SHOW KDF: $out" >&2
+	echo "${v:--1}"
+}
+
 # log_count PATTERN: lines of the pgring log matching PATTERN
 log_count() { grep -c -- "$1" "$PGRING_LOG" 2>/dev/null || true; }
 
@@ -50,6 +62,7 @@ verbose = 1" "$ul" || return 1
 sc_kdf_unknown_flood() {
 	local out med lat
 	pgring_start "$1" "auth_type = scram-sha-256
+admin_users = u_md5
 scram_iterations = 1000000" || return 1
 	out=$(probe first u_nobody testdb 9) || { echo "$out"; return 1; }
 	med=$(printf '%s\n' "$out" | sed -n 's/.* ms=//p' | sort -n | sed -n 5p)
@@ -64,6 +77,12 @@ scram_iterations = 1000000" || return 1
 	echo "flood: $(cat "$PGRING_DIR/flood.txt")"
 	echo "select 1 during the flood: $lat"
 	[ "$(field n "$lat")" -gt 50 ] || { echo "queries starved during the flood"; return 1; }
+	# SHOW KDF: the flood was mocked, and only u_md5's own keys were derived
+	local mocked submitted
+	mocked=$(kdf_col mocked) submitted=$(kdf_col submitted)
+	echo "SHOW KDF: mocked=$mocked submitted=$submitted"
+	[ "$mocked" -ge 100 ] || { echo "the flood was not mocked"; return 1; }
+	expect_eq "derivations (u_md5's keys, once)" "$submitted" 1
 }
 
 # md5 mode: an unknown user is offered what most auth_file users get, so
@@ -129,6 +148,7 @@ sc_kdf_offloop_logins() {
 	ul="$(userlist_line u_scram "$ver")
 $(userlist_line u_md5 pw_md5)"
 	pgring_write_config "$1" "auth_type = plain
+admin_users = u_md5
 verbose = 1" "$ul" || return 1
 	sed -i "s/^\[databases\]/[databases]\nforced = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust password=pw_trust/" \
 		"$PGRING_CONF"
@@ -148,7 +168,9 @@ verbose = 1" "$ul" || return 1
 	probe plaindrop u_scram forced pw_scram 10 || return 1
 	wait_until 10 eval '[ "$(log_count "u_scram.*client unexpected eof")" -ge 10 ]' ||
 		{ echo "the dropped clients were not noticed"; return 1; }
-	sleep 1
+	wait_until 10 eval '[ "$(kdf_col done)" -ge 30 ]' ||
+		{ echo "SHOW KDF done: $(kdf_col done), want 30"; return 1; }
+	expect_eq "SHOW KDF in_flight" "$(kdf_col in_flight)" 0 || return 1
 	login_refused forced u_scram wrong "password authentication failed for user \"u_scram\""
 }
 
