@@ -699,9 +699,10 @@ static void scram_first(struct client *cl, const uint8_t *body, uint32_t len)
 		client_fail(cl, "08P01", "invalid SASL initial response");
 		return;
 	}
-	if (cl->secret->kind == SECRET_MD5) {
-		/* an md5 secret cannot do SCRAM: fail like a wrong password */
-		cl->fake_why = "md5 secret cannot do SCRAM";
+	if (cl->secret->kind != SECRET_PLAIN && cl->secret->kind != SECRET_SCRAM) {
+		/* an md5 secret (or none) cannot do SCRAM: fail like a wrong password */
+		cl->fake_why = cl->secret->kind == SECRET_MD5 ? "md5 secret cannot do SCRAM" :
+			       "empty password";
 		if (mock_secret(cl, true) < 0) {
 			client_fail(cl, "53200", "out of memory");
 			return;

@@ -27,9 +27,11 @@ log_count() { grep -c -- "$1" "$PGRING_LOG" 2>/dev/null || true; }
 # on every try and different for another name, the usual iteration count;
 # no key derivation for it; and the failure reads as a wrong password
 sc_kdf_mock_challenge() {
-	local ul a1 a2 b real plain out
+	local ul a1 a2 b real plain out u
 	ul="$(userlist_line u_scram "$(pg_secret u_scram)")
-$(userlist_line u_md5 pw_md5)"
+$(userlist_line u_md5 pw_md5)
+$(userlist_line u_md5hash "$(pg_secret u_md5)")
+$(userlist_line u_empty "")"
 	pgring_start "$1" "auth_type = scram-sha-256
 verbose = 1" "$ul" || return 1
 	a1=$(probe first u_nobody testdb 1) && a2=$(probe first u_nobody testdb 1) &&
@@ -53,6 +55,12 @@ verbose = 1" "$ul" || return 1
 	wait_until 5 eval '[ "$(log_count "no such user")" -ge 1 ]' ||
 		{ echo "the log does not say the user is unknown"; return 1; }
 	log_count "SASL authentication failed" | grep -qv '^0$' || { echo "no wrong-password line"; return 1; }
+	# an md5 hash or an empty password cannot do SCRAM: the same challenge, the same failure
+	for u in u_md5hash u_empty; do
+		out=$(probe first "$u" testdb 1) || { echo "$out"; return 1; }
+		expect_eq "$u's iterations" "$(field i "$out")" "$(field i "$a1")" || return 1
+		login_refused testdb "$u" pw_md5 "password authentication failed for user \"$u\"" || return 1
+	done
 	login_ok testdb u_scram pw_scram && login_ok testdb u_md5 pw_md5
 }
 
