@@ -1634,12 +1634,14 @@ static int reload_config(struct worker *w, const char *why)
 		config_free(cfg);
 		return -1;
 	}
+	userlist_carry_keys(ul, w->users);
 	userlist_free(w->users);
 	w->users = ul;
 	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
 		      cfg->verbose > w->log->level - LOG_LVL_LOG ? cfg->verbose :
 		      w->log->level - LOG_LVL_LOG, w->log->quiet);
 	swap_config(w, cfg);
+	client_kdf_warm(w);	/* a new auth_file, or scram_iterations */
 	return 0;
 }
 

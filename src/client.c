@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,72 @@ static int take_verifier(struct client *cl, struct secret *v)
 	secret_free(cl->secret);
 	*cl->secret = *v;
 	return 0;
+}
+
+static void warm_next(struct worker *w);
+
+/* keys derived ahead for a plain auth_file entry: kept if it is still the
+ * entry the job was for (a reload may have come in between) */
+static void warm_done(struct kdf_waiter *wt, const struct kdf_job *job)
+{
+	struct worker *w = (struct worker *)((char *)wt - offsetof(struct worker, warm));
+	struct userlist_entry *ue = (struct userlist_entry *)userlist_find(w->users, job->user);
+	struct secret v;
+
+	if (job->rc == 0 && ue && ue->secret.kind == SECRET_PLAIN && !ue->derived &&
+	    !strcmp(ue->secret.text, job->password) &&
+	    job->iterations == w->cfg->scram_iterations &&
+	    auth_scram_from_keys(job->client_key, job->server_key, job->salt, job->salt_len,
+				 job->iterations, &v) == 0) {
+		if ((ue->derived = malloc(sizeof(*ue->derived))))
+			*ue->derived = v;
+		else
+			secret_free(&v);
+		log_debug(w->log, "SCRAM keys of %s derived ahead in %llu us", job->user,
+			  (unsigned long long)job->run_us);
+	}
+	warm_next(w);
+}
+
+/* The next plain entry without keys, on a kdf thread; a full queue ends
+ * the warm-up (logins then derive on demand) */
+static void warm_next(struct worker *w)
+{
+	const struct userlist *ul = w->users;
+	const struct userlist_entry *ue;
+	uint8_t salt[SCRAM_SALT_LEN];
+	int r;
+
+	if (ul != w->warm_ul) {
+		w->warm_ul = ul;
+		w->warm_next = 0;
+	}
+	while (ul && w->warm_next < ul->n && !w->shutdown) {
+		ue = &ul->ents[w->warm_next++];
+		if (ue->secret.kind != SECRET_PLAIN || (ue->derived &&
+		    ue->derived->iterations == w->cfg->scram_iterations))
+			continue;
+		if (ue->derived) {	/* scram_iterations changed on a reload */
+			secret_free(ue->derived);
+			free(ue->derived);
+			((struct userlist_entry *)ue)->derived = NULL;
+		}
+		if (auth_mock_salt(w->server_secret, ue->name, salt) < 0)
+			continue;
+		r = kdf_submit(w->kdf, ue->name, ue->secret.text, salt, sizeof(salt),
+			       w->cfg->scram_iterations, true, &w->warm, warm_done);
+		if (r == 0 || r == -EAGAIN)
+			return;	/* one at a time; a full queue ends it */
+	}
+}
+
+void client_kdf_warm(struct worker *w)
+{
+	if (!w->kdf || w->cfg->auth_type != AUTH_TYPE_SCRAM)
+		return;
+	kdf_unwait(&w->warm);
+	w->warm_ul = NULL;	/* from the first entry again */
+	warm_next(w);
 }
 
 static void plain_keys_done(struct kdf_waiter *wt, const struct kdf_job *job)

@@ -28,7 +28,7 @@ struct kdf_waiter {
 /* What a job computes, and what it hands back. */
 struct kdf_job {
 	/* in: set by kdf_submit */
-	char user[64];
+	char user[128];			/* auth_file names go to 127 bytes */
 	char *password;			/* owned; cleansed and freed with the job */
 	uint8_t salt[SCRAM_MAX_SALT];
 	size_t salt_len;

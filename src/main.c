@@ -688,6 +688,7 @@ static void close_all(struct worker *w)
 	stop_listeners(w);
 	if (w->sigop.armed)
 		loop_cancel(w->loop, &w->sigop);
+	kdf_unwait(&w->warm);
 	kdf_cancel(w->kdf);
 	client_close_all(w, "pgring is shutting down");
 	pool_close_servers(w, "pgring is shutting down");
@@ -867,6 +868,7 @@ static int start(struct worker *w)
 		return -1;
 	}
 	maint_start(w);
+	client_kdf_warm(w);
 	return 0;
 }
 

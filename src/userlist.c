@@ -412,6 +412,29 @@ const struct userlist_entry *userlist_find(const struct userlist *ul, const char
 	return bsearch(name, ul->ents, ul->n, sizeof(*ul->ents), find_cmp);
 }
 
+void userlist_carry_keys(struct userlist *to, struct userlist *from)
+{
+	struct userlist_entry *t, *f;
+
+	if (!to || !from)
+		return;
+	for (size_t i = 0; i < to->n; i++) {
+		t = &to->ents[i];
+		f = (struct userlist_entry *)userlist_find(from, t->name);
+		if (!f || f->secret.kind != t->secret.kind || !f->secret.text || !t->secret.text ||
+		    strcmp(f->secret.text, t->secret.text))
+			continue;	/* a new password: derive again */
+		if (!t->derived) {
+			t->derived = f->derived;
+			f->derived = NULL;
+		}
+		if (!t->server_keys) {
+			t->server_keys = f->server_keys;
+			f->server_keys = NULL;
+		}
+	}
+}
+
 bool userlist_changed(const struct userlist *ul, const char *path)
 {
 	struct stat st;

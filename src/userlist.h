@@ -62,6 +62,9 @@ int userlist_parse(const char *name, const char *text, size_t len, struct userli
 		   char *err, size_t errlen, userlist_warn_fn warn, void *warn_arg);
 void userlist_free(struct userlist *ul);
 const struct userlist_entry *userlist_find(const struct userlist *ul, const char *name);
+/* Moves the derived keys of every entry of from whose name and secret are
+ * the same in to (a reload that re-read the file: they are still good) */
+void userlist_carry_keys(struct userlist *to, struct userlist *from);
 /* true if path's stat differs from what ul was read from */
 bool userlist_changed(const struct userlist *ul, const char *path);
 

@@ -354,6 +354,11 @@ struct worker {
 	/* random at start: mock SCRAM salts (auth_mock_salt); never changes */
 	uint8_t server_secret[AUTH_SERVER_SECRET_LEN];
 	struct kdf_pool *kdf;		/* key derivation threads (kdf.c) */
+	/* deriving the keys of plain auth_file passwords ahead of logins, one
+	 * entry at a time (client.c): the next index in warm_ul */
+	struct kdf_waiter warm;
+	const struct userlist *warm_ul;
+	size_t warm_next;
 	struct listen_sock *listeners;
 	int nlisteners;
 	struct list pools;
@@ -435,6 +440,9 @@ struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key
 void client_cancel_done(struct client *req);	/* its cancel is out, or given up */
 void client_cancel_index_free(struct worker *w);
 void client_close_all(struct worker *w, const char *why);	/* at exit */
+/* Derives the SCRAM keys of plain auth_file passwords ahead of the first
+ * login (once at start and after a reload that read the file again) */
+void client_kdf_warm(struct worker *w);
 
 /* server.c */
 struct server *server_launch(struct pool *pool);

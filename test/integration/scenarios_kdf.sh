@@ -90,7 +90,8 @@ scram_iterations = 1000000" || return 1
 	mocked=$(kdf_col mocked) submitted=$(kdf_col submitted)
 	echo "SHOW KDF: mocked=$mocked submitted=$submitted"
 	[ "$mocked" -ge 100 ] || { echo "the flood was not mocked"; return 1; }
-	expect_eq "derivations (u_md5's keys, once)" "$submitted" 1
+	# the auth_file's three plain passwords, derived ahead; the flood adds none
+	[ "$submitted" -le 3 ] || { echo "the flood bought key derivations"; return 1; }
 }
 
 # md5 mode: an unknown user is offered what most auth_file users get, so
@@ -112,10 +113,11 @@ $(userlist_line u_md5 pw_md5)"
 	expect_eq "method for an unknown user" "$unk" "$real"
 }
 
-# A plain auth_file password's SCRAM keys are derived once, off the loop;
-# later logins take them from the cache; a reload that changes the password
-# derives again.  appuser logs in to a database with a forced user, so that
-# its password is pgring's alone.
+# A plain auth_file password's SCRAM keys are derived once, off the loop
+# (ahead of the first login, or by it), and every login after takes them from
+# the cache; a reload derives again only for a password that changed.
+# appuser logs in to a database with a forced user, so that its password is
+# pgring's alone.  SHOW KDF counts the derivations.
 forced_ok() {
 	local out
 	out=$(pq "$(pgring_conn forced appuser "$1")" query "SELECT current_user" 2>&1)
@@ -126,23 +128,27 @@ sc_kdf_plain_once() {
 	local i n
 	pgring_write_config "$1" "auth_type = scram-sha-256
 scram_iterations = 100000
-verbose = 1" '"appuser" "pw_one"' || return 1
+admin_users = u_md5
+verbose = 1" '"appuser" "pw_one"
+"u_md5" "pw_md5"' || return 1
 	sed -i "s/^\[databases\]/[databases]\nforced = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust password=pw_trust/" \
 		"$PGRING_CONF"
 	pgring_launch && pgring_wait_up "$1" || return 1
 	for i in 1 2 3; do
 		forced_ok pw_one || return 1
 	done
-	expect_eq "derivations" "$(log_count 'appuser.*SCRAM keys derived off the loop')" 1 || return 1
-	expect_eq "cache hits" "$(log_count 'appuser.*SCRAM keys from the cache')" 2 || return 1
+	expect_eq "derivations (appuser, u_md5)" "$(kdf_col submitted)" 2 || return 1
+	[ "$(log_count 'appuser.*SCRAM keys from the cache')" -ge 2 ] ||
+		{ echo "later logins did not use the cache"; return 1; }
 	login_refused forced appuser wrong "password authentication failed for user \"appuser\"" || return 1
-	printf '"appuser" "pw_two"\n' >"$PGRING_DIR/userlist.txt"
+	printf '"appuser" "pw_two"\n"u_md5" "pw_md5"\n' >"$PGRING_DIR/userlist.txt"
 	n=$(log_count "re-reading config")
 	pgring_reload
 	wait_until 5 eval '[ "$(log_count "re-reading config")" -gt '"$n"' ]' || { echo "no reload"; return 1; }
 	login_refused forced appuser pw_one "password authentication failed for user \"appuser\"" || return 1
 	forced_ok pw_two || return 1
-	expect_eq "derivations after the reload" "$(log_count 'appuser.*SCRAM keys derived off the loop')" 2
+	# appuser's new password once more; u_md5's keys carried over the reload
+	expect_eq "derivations after the reload" "$(kdf_col submitted)" 3
 }
 
 # auth_type = plain against a 100,000-iteration verifier: 20 logins at once
