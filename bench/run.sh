@@ -45,11 +45,13 @@ usage() {
 	  --baseline BIN     also run this pgring binary (io_uring), as pooler pgring-base:
 	                     an earlier build, for before/after figures from the same run
 	  --out DIR          results folder (default bench/results/DATE-TIME)
+	  --kdf [OPTIONS]    instead: SCRAM logins under load, bench/kdf.sh (its --help)
 	EOF
 }
 
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--kdf) shift; exec "$BENCH_DIR/kdf.sh" "$@" ;;	# SCRAM logins under load (kdf.sh)
 	--quick) ROUNDS=2 WARMUP=1 DURATION=4 CLIENTS="10 100" IDLE_N=1000 SCALE=1 ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--warmup) WARMUP=$2; shift ;;

@@ -1346,6 +1346,31 @@ static void show_io(struct client *cl, struct admin *a)
 	rs_end(&rs, cl);
 }
 
+/* pgring's own: SCRAM key derivation off the loop (kdf.c) */
+static void show_kdf(struct client *cl, struct admin *a)
+{
+	static const struct col cols[] = {
+		{ "threads", OID_INT4 }, { "in_flight", OID_INT4 }, { "submitted", OID_INT8 },
+		{ "done", OID_INT8 }, { "joined", OID_INT8 }, { "cache_hits", OID_INT8 },
+		{ "mocked", OID_INT8 }, { "refused", OID_INT8 },
+	};
+	const struct kdf_stats *st = kdf_stats(a->w->kdf);
+	struct rowset rs;
+	int i = 0;
+
+	rs_begin(&rs, a, cols, NCOLS(cols));
+	cell_u64(&rs, i++, (uint64_t)a->w->cfg->kdf_threads);
+	cell_u64(&rs, i++, kdf_in_flight(a->w->kdf));
+	cell_u64(&rs, i++, st->submitted);
+	cell_u64(&rs, i++, st->done);
+	cell_u64(&rs, i++, st->joined);
+	cell_u64(&rs, i++, st->cache_hits);
+	cell_u64(&rs, i++, st->mocked);
+	cell_u64(&rs, i++, st->refused);
+	rs_row(&rs);
+	rs_end(&rs, cl);
+}
+
 /* the [peers] entries as configured, pool_size as it applies */
 static void show_peers(struct client *cl, struct admin *a)
 {
@@ -1447,7 +1472,7 @@ static void show_help(struct client *cl, struct admin *a)
 	pkt_str(&a->out,
 		"\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
 		"\tSHOW PEERS|PEER_POOLS\n"
-		"\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE|IO\n"
+		"\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE|IO|KDF\n"
 		"\tSHOW DNS_HOSTS|DNS_ZONES\n"
 		"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
 		"\tSET key = arg\n"
@@ -1511,6 +1536,7 @@ static const struct show_cmd show_cmds[] = {
 	{ "fds", show_fds },
 	{ "help", show_help },
 	{ "io", show_io },
+	{ "kdf", show_kdf },
 	{ "lists", show_lists },
 	{ "mem", show_mem },
 	{ "peer_pools", show_peer_pools },
@@ -1663,12 +1689,14 @@ static int reload_config(struct worker *w, const char *why)
 		config_free(cfg);
 		return -1;
 	}
+	userlist_carry_keys(ul, w->users);
 	userlist_free(w->users);
 	w->users = ul;
 	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
 		      cfg->verbose > w->log->level - LOG_LVL_LOG ? cfg->verbose :
 		      w->log->level - LOG_LVL_LOG, w->log->quiet);
 	swap_config(w, cfg);
+	client_kdf_warm(w);	/* a new auth_file, or scram_iterations */
 	return 0;
 }
 

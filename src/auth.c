@@ -15,8 +15,6 @@
 #include "auth.h"
 
 #define SCRAM_PREFIX "SCRAM-SHA-256$"
-#define SCRAM_MAX_ITER 10000000		/* PostgreSQL allows more; beyond this it is a DoS */
-#define SCRAM_SALT_LEN 16		/* what PostgreSQL generates */
 #define MD5_HEX_LEN 32
 /* a client-final-message is ~120 bytes; anything far larger is not a client */
 #define SCRAM_MAX_FINAL 1024
@@ -326,6 +324,85 @@ int auth_scram_verifier(const char *password, const uint8_t *salt, size_t salt_l
 	return 0;
 }
 
+int auth_scram_keys(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+		    uint8_t client_key[SCRAM_KEY_LEN], uint8_t server_key[SCRAM_KEY_LEN])
+{
+	if (salt_len < 1 || salt_len > SCRAM_MAX_SALT || iterations < 1 ||
+	    iterations > SCRAM_MAX_ITER)
+		return -EINVAL;
+	return scram_keys(password, salt, salt_len, iterations, client_key, server_key);
+}
+
+int auth_scram_from_keys(const uint8_t client_key[SCRAM_KEY_LEN],
+			 const uint8_t server_key[SCRAM_KEY_LEN], const uint8_t *salt,
+			 size_t salt_len, int iterations, struct secret *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (salt_len < 1 || salt_len > SCRAM_MAX_SALT)
+		return -EINVAL;
+	if (sha256(client_key, SCRAM_KEY_LEN, out->stored_key) < 0) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		return -EIO;
+	}
+	memcpy(out->server_key, server_key, SCRAM_KEY_LEN);
+	memcpy(out->salt, salt, salt_len);
+	out->salt_len = salt_len;
+	out->iterations = iterations;
+	out->kind = SECRET_SCRAM;
+	return 0;
+}
+
+bool auth_scram_keys_match(const struct secret *sec, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN])
+{
+	uint8_t stored[SCRAM_KEY_LEN];
+	bool ok;
+
+	if (sec->kind != SECRET_SCRAM || sha256(client_key, SCRAM_KEY_LEN, stored) < 0)
+		return false;
+	ok = auth_equal(stored, sec->stored_key, SCRAM_KEY_LEN) &
+	     auth_equal(server_key, sec->server_key, SCRAM_KEY_LEN);
+	OPENSSL_cleanse(stored, sizeof(stored));
+	return ok;
+}
+
+int auth_mock_salt(const uint8_t secret[AUTH_SERVER_SECRET_LEN], const char *user,
+		   uint8_t salt[SCRAM_SALT_LEN])
+{
+	/* a label, so this HMAC is used for nothing else; the name is hashed
+	 * first so that any length fits the fixed buffer */
+	static const char label[] = "pgring mock salt";
+	uint8_t data[sizeof(label) + SCRAM_KEY_LEN], mac[EVP_MAX_MD_SIZE];
+	unsigned int olen = 0;
+	int r = -EIO;
+
+	memcpy(data, label, sizeof(label));
+	if (sha256(user, strlen(user), data + sizeof(label)) == 0 &&
+	    HMAC(EVP_sha256(), secret, AUTH_SERVER_SECRET_LEN, data, sizeof(data), mac, &olen) &&
+	    olen >= SCRAM_SALT_LEN) {
+		memcpy(salt, mac, SCRAM_SALT_LEN);
+		r = 0;
+	}
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return r;
+}
+
+int auth_scram_mock(const uint8_t secret[AUTH_SERVER_SECRET_LEN], const char *user,
+		    int iterations, struct secret *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (auth_mock_salt(secret, user, out->salt) < 0 ||
+	    auth_random(out->stored_key, SCRAM_KEY_LEN) < 0 ||
+	    auth_random(out->server_key, SCRAM_KEY_LEN) < 0) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		return -EIO;
+	}
+	out->salt_len = SCRAM_SALT_LEN;
+	out->iterations = iterations;
+	out->kind = SECRET_SCRAM;
+	return 0;
+}
+
 bool auth_plain_check(const struct secret *sec, const char *user, const char *password)
 {
 	char hash[MD5_PASSWD_LEN + 1];
@@ -540,6 +617,14 @@ int scram_server_init(struct scram_server *st, const struct secret *sec, int scr
 		st->verifier.text = NULL;
 	}
 	return r;
+}
+
+void scram_server_free(struct scram_server *st)
+{
+	if (!st)
+		return;
+	OPENSSL_cleanse(st, sizeof(*st));
+	free(st);
 }
 
 /* A failed exchange is over: wipe the keys so nothing can continue it. */
@@ -852,6 +937,34 @@ static int parse_server_first(const struct scram_client *st, const char *msg, si
 		if (attr_sep(&c) < 0 || attr_skip_ext(&c) < 0)
 			return -EINVAL;
 	return 0;
+}
+
+int scram_client_peek(const struct scram_client *st, const char *msg, size_t len,
+		      uint8_t *salt, size_t *salt_len, int *iterations)
+{
+	struct server_first sf;
+
+	if (!st->client_first_bare[0] || st->auth_message[0] ||
+	    parse_server_first(st, msg, len, &sf) < 0)
+		return -EINVAL;
+	memcpy(salt, sf.salt, sf.salt_len);
+	*salt_len = sf.salt_len;
+	*iterations = sf.iterations;
+	OPENSSL_cleanse(&sf, sizeof(sf));
+	return 0;
+}
+
+void scram_client_set_keys(struct scram_client *st, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN])
+{
+	memcpy(st->client_key, client_key, SCRAM_KEY_LEN);
+	memcpy(st->server_key, server_key, SCRAM_KEY_LEN);
+	if (st->password) {
+		OPENSSL_cleanse(st->password, strlen(st->password));
+		free(st->password);
+		st->password = NULL;
+	}
+	st->have_password = false;
 }
 
 int scram_client_final(struct scram_client *st, const char *msg, size_t len, char *out, size_t outcap)

@@ -10,6 +10,12 @@
 #define SCRAM_MAX_SALT 64
 #define SCRAM_NONCE_LEN 24		/* raw bytes before base64 */
 #define MD5_PASSWD_LEN 35		/* "md5" + 32 hex digits */
+#define SCRAM_SALT_LEN 16		/* what PostgreSQL generates */
+/* PostgreSQL allows more; beyond this one login is seconds of CPU.  The
+ * same bound for scram_iterations, auth_file verifiers and the i= a server
+ * sends, so that what loads also logs in. */
+#define SCRAM_MAX_ITER 10000000
+#define AUTH_SERVER_SECRET_LEN 32	/* per process: mock salts (auth_mock_salt) */
 
 enum secret_kind {
 	SECRET_NONE = 0,
@@ -78,6 +84,32 @@ int auth_scram_verifier(const char *password, const uint8_t *salt, size_t salt_l
 			int iterations, struct secret *out);
 
 /*
+ * The salt a user without a stored verifier is offered: HMAC-SHA-256 of the
+ * user name under the process's secret, cut to SCRAM_SALT_LEN, as
+ * PostgreSQL's scram_mock_salt.  Unknown users and plain auth_file
+ * passwords get it alike, so the salt tells nothing, and stays the same
+ * from one try to the next.  0 or -EIO.
+ */
+int auth_mock_salt(const uint8_t secret[AUTH_SERVER_SECRET_LEN], const char *user,
+		   uint8_t salt[SCRAM_SALT_LEN]);
+/* A SCRAM secret for a user that does not exist: the mock salt, iterations,
+ * random keys that no proof matches.  No key derivation.  0 or -EIO. */
+int auth_scram_mock(const uint8_t secret[AUTH_SERVER_SECRET_LEN], const char *user,
+		    int iterations, struct secret *out);
+/* PBKDF2 and the two HMACs: ClientKey and ServerKey of a password (the
+ * expensive part of SCRAM; kdf.c runs it off the loop).  0, -EINVAL, -EIO. */
+int auth_scram_keys(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+		    uint8_t client_key[SCRAM_KEY_LEN], uint8_t server_key[SCRAM_KEY_LEN]);
+/* The verifier (no text) from keys auth_scram_keys made.  0 or -EIO. */
+int auth_scram_from_keys(const uint8_t client_key[SCRAM_KEY_LEN],
+			 const uint8_t server_key[SCRAM_KEY_LEN], const uint8_t *salt,
+			 size_t salt_len, int iterations, struct secret *out);
+/* Whether keys from auth_scram_keys over a cleartext password match the
+ * verifier sec (auth_type = plain against a SCRAM secret), constant time. */
+bool auth_scram_keys_match(const struct secret *sec, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN]);
+
+/*
  * SCRAM-SHA-256, server side: a client logs in to pgring.
  * Messages are those of RFC 5802/7677 as PostgreSQL frames them (the
  * SASLInitialResponse data is client-first-message; SASLResponse data is
@@ -101,6 +133,8 @@ struct scram_server {
  * A plain password is turned into a verifier with a random salt and
  * scram_iterations rounds.  Only the keys are kept: st holds no memory. */
 int scram_server_init(struct scram_server *st, const struct secret *sec, int scram_iterations);
+/* Wipes the keys and frees st (NULL is fine) */
+void scram_server_free(struct scram_server *st);
 /* Parses client-first-message, writes server-first-message (NUL-terminated).
  * Returns its length, or -EINVAL for a malformed message / -ENOSPC. */
 int scram_server_first(struct scram_server *st, const char *msg, size_t len, char *out, size_t outcap);
@@ -133,6 +167,14 @@ void scram_client_init_keys(struct scram_client *st, const uint8_t client_key[SC
 			    const uint8_t server_key[SCRAM_KEY_LEN]);
 /* Writes client-first-message ("n,,n=,r=<nonce>"); length or -errno. */
 int scram_client_first(struct scram_client *st, char *out, size_t outcap);
+/* The salt and iteration count of a server-first-message, for a caller that
+ * derives the keys elsewhere (kdf.c): 0 or -EINVAL.  salt holds SCRAM_MAX_SALT. */
+int scram_client_peek(const struct scram_client *st, const char *msg, size_t len,
+		      uint8_t *salt, size_t *salt_len, int *iterations);
+/* Keys derived elsewhere for this exchange's salt: the password is wiped,
+ * and scram_client_final derives nothing. */
+void scram_client_set_keys(struct scram_client *st, const uint8_t client_key[SCRAM_KEY_LEN],
+			   const uint8_t server_key[SCRAM_KEY_LEN]);
 /* Takes server-first-message, writes client-final-message; length or -EINVAL
  * (malformed, nonce mismatch, too few iterations) / -ENOSPC. */
 int scram_client_final(struct scram_client *st, const char *msg, size_t len, char *out, size_t outcap);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ enum client_auth {
 	CA_MD5,
 	CA_SCRAM_FIRST,
 	CA_SCRAM_FINAL,
+	CA_KDF_WAIT,		/* kdf.c derives keys; the client must wait */
 };
 
 static const struct conn_ops client_ops;
@@ -143,6 +145,7 @@ static void client_detach(struct client *cl)
 	}
 	cl->server = NULL;
 	cl->c.peer = NULL;
+	kdf_unwait(&cl->kdf);	/* its keys may come back after it is gone */
 	cancel_ix_del(cl);
 	if (cl->peer_wait)
 		server_peer_unwait(cl);
@@ -394,7 +397,7 @@ static void auth_ok(struct client *cl)
 	}
 	if (cl->authq_found)
 		authq_remember(cl, pool);
-	free(cl->scram);
+	scram_server_free(cl->scram);
 	cl->scram = NULL;
 	client_free_secret(cl);
 	if (cfg->log_connections)
@@ -448,18 +451,61 @@ static bool console_by_own_uid(struct client *cl)
 	return uc.uid == geteuid();
 }
 
-/* Unknown user: the same exchange runs against a random secret, so the
- * client cannot tell (it is logged). false: cl failed. */
-static bool fake_secret(struct client *cl)
+/*
+ * md5 mode: what a user that does not exist is offered.  A user with a SCRAM
+ * verifier gets SASL, one with a plain or md5 secret gets md5; an unknown
+ * one gets what most auth_file users get, as PostgreSQL's mock follows
+ * password_encryption, the kind its roles are most likely stored as.
+ * (PgBouncer always offers md5 there, which tells the SCRAM users apart.)
+ */
+static bool unknown_gets_scram(const struct worker *w)
 {
+	const struct userlist *ul = w->users;
+
+	return !ul || ul->nscram * 2 >= ul->n;
+}
+
+/*
+ * A user that does not exist: an exchange that fails whatever the client
+ * sends, and tells nothing.  For SCRAM, the salt is the one a plain
+ * auth_file password gets (HMAC of the name under the server secret: the
+ * same on every try), the iteration count is scram_iterations, and the
+ * keys are random: no key derivation, so no CPU to buy (PostgreSQL's
+ * scram_mock_salt).  Otherwise a random plain password.
+ */
+static int mock_secret(struct client *cl, bool scram)
+{
+	struct worker *w = cl->c.w;
 	uint8_t rnd[16];
 	char hex[33];
 
 	cl->fake_auth = true;
-	auth_random(rnd, sizeof(rnd));
+	if (!cl->fake_why)
+		cl->fake_why = "no such user";
+	secret_free(cl->secret);
+	if (scram) {
+		kdf_stats(w->kdf)->mocked++;
+		client_log(cl, LOG_LVL_DEBUG, "SCRAM mock exchange (%s): no key derivation",
+			   cl->fake_why);
+		return auth_scram_mock(w->server_secret, cl->user, w->cfg->scram_iterations,
+				       cl->secret);
+	}
+	if (auth_random(rnd, sizeof(rnd)) < 0)
+		return -EIO;
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-	if (secret_parse(hex, cl->secret) < 0) {
+	return secret_parse(hex, cl->secret);
+}
+
+/* Unknown user (or one auth_query did not return): the same exchange runs
+ * against a mock secret, so the client cannot tell (it is logged); SCRAM
+ * where the method would offer it.  false: cl failed. */
+static bool fake_secret(struct client *cl)
+{
+	int auth = cl->auth_method;
+	bool scram = auth != AUTH_TYPE_PLAIN && (auth != AUTH_TYPE_MD5 || unknown_gets_scram(cl->c.w));
+
+	if (mock_secret(cl, scram) < 0) {
 		client_fail(cl, "53200", "out of memory");
 		return false;
 	}
@@ -583,48 +629,246 @@ static const char *auth_fail_reason(struct client *cl)
 	return cl->scram ? "SASL authentication failed" : "password authentication failed";
 }
 
-static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
+static struct client *cl_of_kdf(struct kdf_waiter *wt)
+{
+	return list_entry(wt, struct client, kdf);
+}
+
+/* A login that would need a key derivation the queue has no room for */
+static void kdf_refused(struct client *cl, int r)
+{
+	if (r == -ENOMEM) {
+		client_fail(cl, "53200", "out of memory");
+		return;
+	}
+	client_log(cl, LOG_LVL_WARNING, "login refused: %u key derivations queued (kdf_threads = %d)",
+		   kdf_in_flight(cl->c.w->kdf), cl->c.w->cfg->kdf_threads);
+	client_fail(cl, "53300", "too many logins waiting for key derivation");
+}
+
+/* server-first-message for the client-first in data, from cl->secret (a SCRAM secret) */
+static void scram_first_reply(struct client *cl, const char *data, uint32_t dlen)
 {
 	const struct config *cfg = cl->c.w->cfg;
 	char out[1024];
-	struct msg_rd r;
 	int n;
 
-	if (cl->auth_state == CA_SCRAM_FIRST) {
-		const char *mech;
-		uint32_t dlen;
-		const uint8_t *data;
+	cl->scram = calloc(1, sizeof(*cl->scram));
+	if (!cl->scram) {
+		client_fail(cl, "53200", "out of memory");
+		return;
+	}
+	if (scram_server_init(cl->scram, cl->secret, cfg->scram_iterations) < 0) {
+		client_fail(cl, "08P01", "malformed SCRAM message");
+		return;
+	}
+	n = scram_server_first(cl->scram, data, dlen, out, sizeof(out));
+	if (n < 0) {
+		client_fail(cl, "08P01", "malformed SCRAM message");
+		return;
+	}
+	send_auth_request(cl, 11, out, (size_t)n, CA_SCRAM_FINAL);
+}
 
-		rd_init(&r, body, len);
-		mech = rd_str(&r);
-		dlen = rd_u32(&r);
-		data = rd_bytes(&r, dlen);
-		if (!mech || !data || strcmp(mech, "SCRAM-SHA-256")) {
-			client_fail(cl, "08P01", "invalid SASL initial response");
-			return;
+/* The auth_file entry whose plain password cl->secret copies, if it is
+ * still the one loaded (a reload may have changed it meanwhile) */
+static struct userlist_entry *plain_entry(struct client *cl)
+{
+	const struct userlist_entry *ue = userlist_find(cl->c.w->users, cl->user);
+
+	if (!ue || ue->secret.kind != SECRET_PLAIN || cl->secret->kind != SECRET_PLAIN ||
+	    strcmp(ue->secret.text, cl->secret->text))
+		return NULL;
+	return (struct userlist_entry *)ue;	/* its derived keys are the loop's cache */
+}
+
+/* cl->secret (plain) becomes the verifier v; v's keys are kept with the
+ * auth_file entry when it still holds that password */
+static int take_verifier(struct client *cl, struct secret *v)
+{
+	struct userlist_entry *ue = plain_entry(cl);
+
+	if (ue && !ue->derived && (ue->derived = malloc(sizeof(*ue->derived))) &&
+	    secret_copy(ue->derived, v) < 0) {
+		free(ue->derived);
+		ue->derived = NULL;
+	}
+	secret_free(cl->secret);
+	*cl->secret = *v;
+	return 0;
+}
+
+static void warm_next(struct worker *w);
+
+/* keys derived ahead for a plain auth_file entry: kept if it is still the
+ * entry the job was for (a reload may have come in between) */
+static void warm_done(struct kdf_waiter *wt, const struct kdf_job *job)
+{
+	struct worker *w = (struct worker *)((char *)wt - offsetof(struct worker, warm));
+	struct userlist_entry *ue = (struct userlist_entry *)userlist_find(w->users, job->user);
+	struct secret v;
+
+	if (job->rc == 0 && ue && ue->secret.kind == SECRET_PLAIN && !ue->derived &&
+	    !strcmp(ue->secret.text, job->password) &&
+	    job->iterations == w->cfg->scram_iterations &&
+	    auth_scram_from_keys(job->client_key, job->server_key, job->salt, job->salt_len,
+				 job->iterations, &v) == 0) {
+		if ((ue->derived = malloc(sizeof(*ue->derived))))
+			*ue->derived = v;
+		else
+			secret_free(&v);
+		log_debug(w->log, "SCRAM keys of %s derived ahead in %llu us", job->user,
+			  (unsigned long long)job->run_us);
+	}
+	warm_next(w);
+}
+
+/* The next plain entry without keys, on a kdf thread; a full queue ends
+ * the warm-up (logins then derive on demand) */
+static void warm_next(struct worker *w)
+{
+	const struct userlist *ul = w->users;
+	const struct userlist_entry *ue;
+	uint8_t salt[SCRAM_SALT_LEN];
+	int r;
+
+	if (ul != w->warm_ul) {
+		w->warm_ul = ul;
+		w->warm_next = 0;
+	}
+	while (ul && w->warm_next < ul->n && !w->shutdown) {
+		ue = &ul->ents[w->warm_next++];
+		if (ue->secret.kind != SECRET_PLAIN || (ue->derived &&
+		    ue->derived->iterations == w->cfg->scram_iterations))
+			continue;
+		if (ue->derived) {	/* scram_iterations changed on a reload */
+			secret_free(ue->derived);
+			free(ue->derived);
+			((struct userlist_entry *)ue)->derived = NULL;
 		}
-		cl->scram = calloc(1, sizeof(*cl->scram));
-		if (!cl->scram) {
+		if (auth_mock_salt(w->server_secret, ue->name, salt) < 0)
+			continue;
+		r = kdf_submit(w->kdf, ue->name, ue->secret.text, salt, sizeof(salt),
+			       w->cfg->scram_iterations, true, &w->warm, warm_done);
+		if (r == 0 || r == -EAGAIN)
+			return;	/* one at a time; a full queue ends it */
+	}
+}
+
+void client_kdf_warm(struct worker *w)
+{
+	if (!w->kdf || w->cfg->auth_type != AUTH_TYPE_SCRAM)
+		return;
+	kdf_unwait(&w->warm);
+	w->warm_ul = NULL;	/* from the first entry again */
+	warm_next(w);
+}
+
+static void plain_keys_done(struct kdf_waiter *wt, const struct kdf_job *job)
+{
+	struct client *cl = cl_of_kdf(wt);
+	struct secret v;
+
+	if (job->rc < 0 || auth_scram_from_keys(job->client_key, job->server_key, job->salt,
+						job->salt_len, job->iterations, &v) < 0) {
+		client_log(cl, LOG_LVL_ERROR, "SCRAM key derivation failed");
+		client_fail(cl, "XX000", "SCRAM key derivation failed");
+		return;
+	}
+	client_log(cl, LOG_LVL_DEBUG, "SCRAM keys derived off the loop in %llu us",
+		   (unsigned long long)job->run_us);
+	take_verifier(cl, &v);
+	scram_first_reply(cl, cl->kdf_msg, cl->kdf_msg_len);
+	free(cl->kdf_msg);
+	cl->kdf_msg = NULL;
+}
+
+/*
+ * SCRAM with a plain auth_file password: keys over the user's salt (the
+ * mock salt: unknown users look the same) and scram_iterations, derived
+ * once per process on a kdf thread, then kept with the entry.
+ */
+static void scram_plain_first(struct client *cl, const char *data, uint32_t dlen)
+{
+	struct worker *w = cl->c.w;
+	const struct userlist_entry *ue = plain_entry(cl);
+	uint8_t salt[SCRAM_SALT_LEN];
+	struct secret v;
+	int r;
+
+	if (ue && ue->derived && ue->derived->iterations == w->cfg->scram_iterations) {
+		if (secret_copy(&v, ue->derived) < 0) {
 			client_fail(cl, "53200", "out of memory");
 			return;
 		}
-		if (cl->secret->kind == SECRET_MD5 ||
-		    scram_server_init(cl->scram, cl->secret, cfg->scram_iterations) < 0) {
-			/* an md5 secret cannot do SCRAM: fail like a wrong password */
-			secret_free(cl->secret);
-			if (secret_parse("pgring-cannot-scram-with-md5", cl->secret) < 0) {
-				client_fail(cl, "53200", "out of memory");
-				return;
-			}
-			cl->fake_auth = true;
-			scram_server_init(cl->scram, cl->secret, cfg->scram_iterations);
-		}
-		n = scram_server_first(cl->scram, (const char *)data, dlen, out, sizeof(out));
-		if (n < 0) {
-			client_fail(cl, "08P01", "malformed SCRAM message");
+		kdf_stats(w->kdf)->cache_hits++;
+		client_log(cl, LOG_LVL_DEBUG, "SCRAM keys from the cache");
+		take_verifier(cl, &v);
+		scram_first_reply(cl, data, dlen);
+		return;
+	}
+	if (ue && ue->derived) {	/* scram_iterations changed on a reload */
+		secret_free(ue->derived);
+		free(ue->derived);
+		((struct userlist_entry *)ue)->derived = NULL;
+	}
+	if (!(cl->kdf_msg = malloc(dlen ? dlen : 1))) {
+		client_fail(cl, "53200", "out of memory");
+		return;
+	}
+	memcpy(cl->kdf_msg, data, dlen);
+	cl->kdf_msg_len = dlen;
+	if (auth_mock_salt(w->server_secret, cl->user, salt) < 0) {
+		client_fail(cl, "XX000", "SCRAM key derivation failed");
+		return;
+	}
+	r = kdf_submit(w->kdf, cl->user, cl->secret->text, salt, sizeof(salt),
+		       w->cfg->scram_iterations, true, &cl->kdf, plain_keys_done);
+	if (r < 0) {
+		kdf_refused(cl, r);
+		return;
+	}
+	cl->auth_state = CA_KDF_WAIT;
+}
+
+static void scram_first(struct client *cl, const uint8_t *body, uint32_t len)
+{
+	const char *mech;
+	uint32_t dlen;
+	const uint8_t *data;
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	mech = rd_str(&r);
+	dlen = rd_u32(&r);
+	data = rd_bytes(&r, dlen);
+	if (!mech || !data || strcmp(mech, "SCRAM-SHA-256")) {
+		client_fail(cl, "08P01", "invalid SASL initial response");
+		return;
+	}
+	if (cl->secret->kind != SECRET_PLAIN && cl->secret->kind != SECRET_SCRAM) {
+		/* an md5 secret (or none) cannot do SCRAM: fail like a wrong password */
+		cl->fake_why = cl->secret->kind == SECRET_MD5 ? "md5 secret cannot do SCRAM" :
+			       "empty password";
+		if (mock_secret(cl, true) < 0) {
+			client_fail(cl, "53200", "out of memory");
 			return;
 		}
-		send_auth_request(cl, 11, out, (size_t)n, CA_SCRAM_FINAL);
+	}
+	if (cl->secret->kind == SECRET_PLAIN) {
+		scram_plain_first(cl, (const char *)data, dlen);
+		return;
+	}
+	scram_first_reply(cl, (const char *)data, dlen);
+}
+
+static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
+{
+	char out[1024];
+	int n;
+
+	if (cl->auth_state == CA_SCRAM_FIRST) {
+		scram_first(cl, body, len);
 		return;
 	}
 	n = scram_server_final(cl->scram, (const char *)body, len, out, sizeof(out));
@@ -640,6 +884,36 @@ static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
 	auth_ok(cl);
 }
 
+static void plain_check_done(struct kdf_waiter *wt, const struct kdf_job *job)
+{
+	struct client *cl = cl_of_kdf(wt);
+
+	client_log(cl, LOG_LVL_DEBUG, "SCRAM keys derived off the loop in %llu us",
+		   (unsigned long long)job->run_us);
+	if (job->rc < 0 || !auth_scram_keys_match(cl->secret, job->client_key, job->server_key)) {
+		auth_failed(cl, auth_fail_reason(cl));
+		return;
+	}
+	cl->auth_state = CA_NONE;
+	auth_ok(cl);
+}
+
+/* auth_type = plain against a SCRAM verifier: PBKDF2 with the verifier's
+ * iterations, on a kdf thread */
+static void plain_vs_verifier(struct client *cl, const char *pw)
+{
+	const struct secret *sec = cl->secret;
+	int r;
+
+	r = kdf_submit(cl->c.w->kdf, cl->user, pw, sec->salt, sec->salt_len, sec->iterations,
+		       false, &cl->kdf, plain_check_done);
+	if (r < 0) {
+		kdf_refused(cl, r);
+		return;
+	}
+	cl->auth_state = CA_KDF_WAIT;
+}
+
 static void auth_response(struct client *cl, const uint8_t *body, uint32_t len)
 {
 	struct msg_rd r;
@@ -653,6 +927,11 @@ static void auth_response(struct client *cl, const uint8_t *body, uint32_t len)
 		pw = rd_str(&r);
 		if (!pw) {
 			client_fail(cl, "08P01", "invalid password packet");
+			return;
+		}
+		if (cl->auth_state == CA_PLAIN && cl->secret->kind == SECRET_SCRAM &&
+		    !cl->fake_auth) {
+			plain_vs_verifier(cl, pw);
 			return;
 		}
 		if (cl->auth_state == CA_PLAIN)
@@ -1055,11 +1334,13 @@ static void client_on_free(struct conn *c)
 	if (cl->pool)
 		pool_unref(cl->pool);
 	client_free_secret(cl);
+	kdf_unwait(&cl->kdf);
+	free(cl->kdf_msg);
 	pkt_free(&cl->repl_params);
 	param_set_free(cl->c.w, &cl->params);
 	param_unintern(cl->c.w, cl->user);
 	param_unintern(cl->c.w, cl->dbname);
-	free(cl->scram);
+	scram_server_free(cl->scram);
 	free(cl);
 	w->nclient_socks--;
 	if (w->client_sock_gone)

@@ -1,5 +1,6 @@
 /* config.c - PgBouncer's ini format read into an immutable struct config */
 #include "config.h"
+#include "auth.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -65,8 +66,8 @@ struct key_def {
 
 /*
  * PgBouncer 1.25's [pgbouncer] keys in its order (alphabetical; SHOW CONFIG
- * prints them so), plus pgring's own event_backend, max_client_prepared_bytes
- * and metrics_listen in their alphabetical places.
+ * prints them so), plus pgring's own event_backend, kdf_threads,
+ * max_client_prepared_bytes and metrics_listen in their alphabetical places.
  * Where PgBouncer's default is NULL the SHOW CONFIG default is "", except
  * verbose, which shows the 0 it means.
  */
@@ -106,6 +107,8 @@ static const struct key_def bouncer_keys[] = {
 	KEY("idle_transaction_timeout", KT_TIME, CF(idle_transaction_timeout_us), "0", 0),
 	KEY("ignore_startup_parameters", KT_STR, CF(ignore_startup_parameters), "", 0),
 	KEY("job_name", KT_STR, NOFIELD, "pgbouncer", NR | NY),
+	/* pgring's own: SCRAM key derivation threads (kdf.c) */
+	KEYR("kdf_threads", KT_INT, CF(kdf_threads), "2", NR, 1, 64),
 	KEY("listen_addr", KT_STR, CF(listen_addr), "", NR),
 	KEY("listen_backlog", KT_INT, CF(listen_backlog), "128", NR),
 	KEYR("listen_port", KT_INT, CF(listen_port), "6432", NR, 1, 65535),
@@ -135,7 +138,9 @@ static const struct key_def bouncer_keys[] = {
 	KEY("reserve_pool_timeout", KT_TIME, CF(reserve_pool_timeout_us), "5", 0),
 	KEY("resolv_conf", KT_STR, CF(resolv_conf), "", NR),
 	KEYR("sbuf_loopcnt", KT_INT, CF(sbuf_loopcnt), "5", NY, 0, INT_MAX),
-	KEYR("scram_iterations", KT_INT, CF(scram_iterations), "4096", 0, 1, INT_MAX),
+	/* auth.h's SCRAM_MAX_ITER: beyond it a login against a plain secret could
+	 * never work (F7), so the config is refused instead */
+	KEYR("scram_iterations", KT_INT, CF(scram_iterations), "4096", 0, 1, SCRAM_MAX_ITER),
 	KEY("server_check_delay", KT_TIME, CF(server_check_delay_us), "30", 0),
 	KEY("server_check_query", KT_CHECK_QUERY, CF(server_check_query), "<empty>", 0),
 	KEY("server_connect_timeout", KT_TIME, CF(server_connect_timeout_us), "15", 0),
@@ -1019,8 +1024,10 @@ static int parse_connstr(struct src *f, char *s, void *base, const struct key_de
 			p++;
 		kend = p;
 		skip_space(&p);
+		/* where, never what: the text there may be (part of) a password (F16) */
 		if (kend == key || *p != '=')
-			return src_error(f, "syntax error in %s at \"%s\"", what, key);
+			return src_error(f, "syntax error in %s at offset %zu: expected key=value",
+					 what, (size_t)(key - s));
 		p++;
 		*kend = '\0';
 		skip_space(&p);

@@ -158,6 +158,7 @@ struct config {
 	int64_t reserve_pool_timeout_us;
 	int sbuf_loopcnt;
 	int scram_iterations;
+	int kdf_threads;		/* SCRAM key derivation threads (kdf.c) */
 	int64_t server_check_delay_us;
 	char *server_check_query;	/* NULL: the file's "", no check; "": "<empty>" */
 	int64_t server_connect_timeout_us;

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include <openssl/crypto.h>
+
 #include "notify.h"
 #include "worker.h"
 
@@ -721,6 +723,8 @@ static void close_all(struct worker *w)
 	if (w->sigop.armed)
 		loop_cancel(w->loop, &w->sigop);
 	metrics_stop(w);
+	kdf_unwait(&w->warm);
+	kdf_cancel(w->kdf);
 	client_close_all(w, "pgring is shutting down");
 	pool_close_servers(w, "pgring is shutting down");
 }
@@ -774,6 +778,10 @@ static void teardown(struct worker *w)
 		loop_free(w->loop);
 		w->loop = NULL;
 	}
+	/* after the loop: no waiter is left to call back */
+	kdf_stop(w->kdf);
+	w->kdf = NULL;
+	OPENSSL_cleanse(w->server_secret, sizeof(w->server_secret));
 	conn_free_blocks(w);
 	client_cancel_index_free(w);
 	server_peer_pools_free(w);
@@ -852,6 +860,10 @@ files:
 		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
 		return -1;
 	}
+	if (auth_random(w->server_secret, sizeof(w->server_secret)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "no random bytes for the server secret");
+		return -1;
+	}
 	if (param_setup(w, w->cfg->track_extra_parameters, err, sizeof(err)) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		return -1;
@@ -907,6 +919,11 @@ static int start(struct worker *w)
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		return -1;
 	}
+	w->kdf = kdf_start(w->loop, w->cfg->kdf_threads, err, sizeof(err));
+	if (!w->kdf) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		return -1;
+	}
 	if (start_listeners(w) < 0)
 		return -1;
 	w->stop_accepting = stop_listeners;
@@ -917,6 +934,7 @@ static int start(struct worker *w)
 	if (metrics_start(w) < 0)
 		return -1;
 	maint_start(w);
+	client_kdf_warm(w);
 	return 0;
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "worker.h"
 
 /* ---- tracked parameters ---- */
@@ -409,6 +411,8 @@ static void pool_free(struct pool *pool)
 	loop_timer_stop(w->loop, &pool->fail_timer);
 	pool_clear_welcome(pool);
 	authq_pool_free(pool);
+	OPENSSL_cleanse(pool->scram_client_key, sizeof(pool->scram_client_key));
+	OPENSSL_cleanse(pool->scram_server_key, sizeof(pool->scram_server_key));
 	free(pool);
 }
 

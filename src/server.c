@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,7 @@ void server_close(struct server *sv, const char *why)
 	if (sv->c.closing)
 		return;
 	dns_forget(&sv->dnsw);	/* a lookup still running answers nobody */
+	kdf_unwait(&sv->kdf);	/* its keys may come back after it is gone */
 	cancel_release_req(sv);
 	repl_orphan(sv, why);
 	if (why && sv->state != SV_CANCEL)
@@ -716,12 +718,111 @@ static bool start_scram(struct server *sv, struct msg_rd *r)
 	return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 }
 
+static bool send_scram_final(struct server *sv, const char *msg, uint32_t len)
+{
+	char out[1024];
+	int n = scram_client_final(sv->scram, msg, len, out, sizeof(out));
+
+	if (n < 0) {
+		server_login_fail(sv, "SCRAM: bad server-first-message");
+		return false;
+	}
+	pkt_sasl_response(&sv->c.w->tmp, out, (size_t)n);
+	return conn_send_pkt(&sv->c, &sv->c.w->tmp);
+}
+
+/* The auth_file entry whose plain password this login uses, if any: its
+ * keys for PostgreSQL's salt are kept there */
+static struct userlist_entry *keys_entry(struct server *sv)
+{
+	const struct userlist_entry *ue = userlist_find(sv->c.w->users, sv->pool->user);
+
+	if (!ue || ue->secret.kind != SECRET_PLAIN || !sv->scram->password ||
+	    strcmp(ue->secret.text, sv->scram->password))
+		return NULL;
+	return (struct userlist_entry *)ue;	/* the loop's cache */
+}
+
+static void keep_server_keys(struct server *sv, const struct kdf_job *job)
+{
+	struct userlist_entry *ue = keys_entry(sv);
+	struct scram_derived *d;
+
+	if (!ue || (!ue->server_keys && !(ue->server_keys = calloc(1, sizeof(*d)))))
+		return;	/* no memory: the next login derives again */
+	d = ue->server_keys;
+	memcpy(d->salt, job->salt, job->salt_len);
+	d->salt_len = job->salt_len;
+	d->iterations = job->iterations;
+	memcpy(d->client_key, job->client_key, SCRAM_KEY_LEN);
+	memcpy(d->server_key, job->server_key, SCRAM_KEY_LEN);
+}
+
+static void server_keys_done(struct kdf_waiter *wt, const struct kdf_job *job)
+{
+	struct server *sv = (struct server *)((char *)wt - offsetof(struct server, kdf));
+	char *msg = sv->kdf_msg;
+
+	sv->kdf_msg = NULL;
+	if (job->rc < 0) {
+		free(msg);
+		server_login_fail(sv, "SCRAM key derivation failed");
+		return;
+	}
+	server_log(sv, LOG_LVL_DEBUG, "SCRAM keys for the server derived off the loop in %llu us",
+		   (unsigned long long)job->run_us);
+	keep_server_keys(sv, job);
+	scram_client_set_keys(sv->scram, job->client_key, job->server_key);
+	send_scram_final(sv, msg, sv->kdf_msg_len);
+	free(msg);
+}
+
+/*
+ * With a plain password, the keys for the salt and iterations PostgreSQL
+ * sent: from the entry's cache, else derived on a kdf thread (up to 1e7
+ * iterations, chosen by the server: never on the loop).
+ */
+static bool scram_keys_then_final(struct server *sv, const char *msg, uint32_t len)
+{
+	struct worker *w = sv->c.w;
+	const struct userlist_entry *ue = keys_entry(sv);
+	const struct scram_derived *d = ue ? ue->server_keys : NULL;
+	uint8_t salt[SCRAM_MAX_SALT];
+	size_t salt_len;
+	int iter, r;
+
+	if (scram_client_peek(sv->scram, msg, len, salt, &salt_len, &iter) < 0) {
+		server_login_fail(sv, "SCRAM: bad server-first-message");
+		return false;
+	}
+	if (d && d->iterations == iter && d->salt_len == salt_len &&
+	    !memcmp(d->salt, salt, salt_len)) {
+		server_log(sv, LOG_LVL_DEBUG, "SCRAM keys for the server from the cache");
+		kdf_stats(w->kdf)->cache_hits++;
+		scram_client_set_keys(sv->scram, d->client_key, d->server_key);
+		return send_scram_final(sv, msg, len);
+	}
+	if (!(sv->kdf_msg = malloc(len ? len : 1))) {
+		server_login_fail(sv, "out of memory");
+		return false;
+	}
+	memcpy(sv->kdf_msg, msg, len);
+	sv->kdf_msg_len = len;
+	r = kdf_submit(w->kdf, sv->pool->user, sv->scram->password, salt, salt_len, iter, true,
+		       &sv->kdf, server_keys_done);
+	if (r < 0) {
+		server_login_lost(sv, r == -EAGAIN ? "too many SCRAM key derivations queued" :
+				  "out of memory");
+		return false;
+	}
+	return true;
+}
+
 static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 {
 	struct msg_rd r;
 	uint32_t code;
 	char out[1024];
-	int n;
 
 	rd_init(&r, body, len);
 	code = rd_u32(&r);
@@ -759,17 +860,13 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 	case AUTH_SASL:
 		return start_scram(sv, &r);
 	case AUTH_SASL_CONTINUE:
-		if (!sv->scram) {
+		if (!sv->scram || sv->kdf.job) {
 			server_login_fail(sv, "unexpected SASL message");
 			return false;
 		}
-		n = scram_client_final(sv->scram, (const char *)body + 4, len - 4, out, sizeof(out));
-		if (n < 0) {
-			server_login_fail(sv, "SCRAM: bad server-first-message");
-			return false;
-		}
-		pkt_sasl_response(&sv->c.w->tmp, out, (size_t)n);
-		return conn_send_pkt(&sv->c, &sv->c.w->tmp);
+		if (sv->scram->have_password)
+			return scram_keys_then_final(sv, (const char *)body + 4, len - 4);
+		return send_scram_final(sv, (const char *)body + 4, len - 4);
 	case AUTH_SASL_FINAL:
 		if (!sv->scram || scram_client_verify(sv->scram, (const char *)body + 4, len - 4) < 0) {
 			server_login_fail(sv, "SCRAM: the server's signature does not match");
@@ -1130,6 +1227,8 @@ static void server_on_free(struct conn *c)
 	if (sv->scram)
 		scram_client_clear(sv->scram);
 	free(sv->scram);
+	kdf_unwait(&sv->kdf);
+	free(sv->kdf_msg);
 	free(sv);
 }
 

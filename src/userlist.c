@@ -101,6 +101,8 @@ static int pending_add(struct pending *pl, const char *name, struct secret *sec)
 	if (!e->name)
 		return -ENOMEM;
 	e->secret = *sec;	/* the entry owns the text now */
+	e->derived = NULL;
+	e->server_keys = NULL;
 	sec->text = NULL;
 	pl->n++;
 	return 0;
@@ -198,6 +200,14 @@ static void entries_free(struct userlist_entry *ents, size_t n)
 	for (i = 0; i < n; i++) {
 		free(ents[i].name);
 		secret_free(&ents[i].secret);
+		if (ents[i].derived) {
+			secret_free(ents[i].derived);
+			free(ents[i].derived);
+		}
+		if (ents[i].server_keys) {
+			OPENSSL_cleanse(ents[i].server_keys, sizeof(*ents[i].server_keys));
+			free(ents[i].server_keys);
+		}
 	}
 	if (ents)
 		OPENSSL_cleanse(ents, n * sizeof(*ents));
@@ -227,6 +237,7 @@ static int finish(struct pending *pl, struct userlist **out)
 			continue;
 		}
 		ul->ents[ul->n++] = *refs[i].e;
+		ul->nscram += refs[i].e->secret.kind == SECRET_SCRAM;
 	}
 	free(refs);
 	OPENSSL_cleanse(pl->ents, pl->n * sizeof(*pl->ents));
@@ -319,6 +330,27 @@ static int read_all(int fd, char **buf, size_t *len)
 	return 0;
 }
 
+/*
+ * PostgreSQL refuses a key file that group or others may read, unless it is
+ * root's and at most 0640 (so that a group of the service can read it).
+ * PgBouncer checks nothing, and a refusal would stop drop-in configs from
+ * starting: pgring warns, with PostgreSQL's rule.
+ */
+static void check_mode(const char *path, const struct stat *st, userlist_warn_fn warn,
+		       void *warn_arg)
+{
+	mode_t bad = st->st_uid == 0 ? (S_IWGRP | S_IXGRP | S_IRWXO) : (S_IRWXG | S_IRWXO);
+	char msg[512];
+
+	if (!warn || !(st->st_mode & bad))
+		return;
+	snprintf(msg, sizeof(msg),
+		 "%s: auth_file has group or world access (mode %04o); it should be u=rw (0600) "
+		 "or less, or u=rw,g=r (0640) or less if owned by root", path,
+		 (unsigned)(st->st_mode & 07777));
+	warn(warn_arg, msg);
+}
+
 int userlist_load(const char *path, struct userlist **out, char *err, size_t errlen,
 		  userlist_warn_fn warn, void *warn_arg)
 {
@@ -335,10 +367,12 @@ int userlist_load(const char *path, struct userlist **out, char *err, size_t err
 		return r;
 	}
 	/* stat the descriptor read from, so a concurrent rewrite shows as a change */
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0) {
 		r = -errno;
-	else
+	} else {
+		check_mode(path, &st, warn, warn_arg);
 		r = read_all(fd, &buf, &len);
+	}
 	close(fd);
 	if (r < 0) {
 		set_err(err, errlen, "%s: %s", path, strerror(-r));
@@ -376,6 +410,29 @@ const struct userlist_entry *userlist_find(const struct userlist *ul, const char
 	if (!ul || !name || ul->n == 0)
 		return NULL;
 	return bsearch(name, ul->ents, ul->n, sizeof(*ul->ents), find_cmp);
+}
+
+void userlist_carry_keys(struct userlist *to, struct userlist *from)
+{
+	struct userlist_entry *t, *f;
+
+	if (!to || !from)
+		return;
+	for (size_t i = 0; i < to->n; i++) {
+		t = &to->ents[i];
+		f = (struct userlist_entry *)userlist_find(from, t->name);
+		if (!f || f->secret.kind != t->secret.kind || !f->secret.text || !t->secret.text ||
+		    strcmp(f->secret.text, t->secret.text))
+			continue;	/* a new password: derive again */
+		if (!t->derived) {
+			t->derived = f->derived;
+			f->derived = NULL;
+		}
+		if (!t->server_keys) {
+			t->server_keys = f->server_keys;
+			f->server_keys = NULL;
+		}
+	}
 }
 
 bool userlist_changed(const struct userlist *ul, const char *path)

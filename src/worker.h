@@ -19,6 +19,7 @@
 #include "admin.h"
 #include "stats.h"
 #include "userlist.h"
+#include "kdf.h"
 
 struct worker;
 struct istr_table;
@@ -182,6 +183,10 @@ struct client {
 	uint8_t auth_state;
 	uint8_t md5_salt[4];
 	struct scram_server *scram;
+	const char *fake_why;		/* fake_auth: what the log says (static) */
+	struct kdf_waiter kdf;		/* waiting for keys from kdf.c */
+	char *kdf_msg;			/* the SASL first message that waits with it */
+	uint32_t kdf_msg_len;
 	bool admin;			/* "pgbouncer" by pgring's own uid over the unix
 					 * socket: the console without a password */
 	uint8_t console;		/* admin.c: 0, or a console client (enum console_role) */
@@ -210,7 +215,6 @@ struct client {
 	bool authq_null;		/* the password came back NULL */
 	bool authq_failed;		/* the query failed (logged) */
 	bool authq_found;		/* cl->secret is auth_query's answer */
-	const char *fake_why;		/* why fake_auth, for the log (static text) */
 	struct loop_timer authq_timer;	/* the lookup's deadline: query_wait_timeout */
 };
 
@@ -243,6 +247,9 @@ struct server {
 	uint64_t ready_at_us;		/* the last ReadyForQuery */
 	/* login */
 	struct scram_client *scram;
+	struct kdf_waiter kdf;		/* its SCRAM keys come from kdf.c */
+	char *kdf_msg;			/* the server-first-message that waits with it */
+	uint32_t kdf_msg_len;
 	bool login_sent;
 	uint64_t last_used_us;
 	/* the next ReadyForQuery ends a login or a server_check_query: it
@@ -368,6 +375,14 @@ struct worker {
 	struct logger *log;
 	const struct config *cfg;
 	struct userlist *users;
+	/* random at start: mock SCRAM salts (auth_mock_salt); never changes */
+	uint8_t server_secret[AUTH_SERVER_SECRET_LEN];
+	struct kdf_pool *kdf;		/* key derivation threads (kdf.c) */
+	/* deriving the keys of plain auth_file passwords ahead of logins, one
+	 * entry at a time (client.c): the next index in warm_ul */
+	struct kdf_waiter warm;
+	const struct userlist *warm_ul;
+	size_t warm_next;
 	struct listen_sock *listeners;
 	int nlisteners;
 	struct list pools;
@@ -484,6 +499,10 @@ bool authq_server_message(struct server *sv, uint8_t type, const uint8_t *body, 
 void authq_remember(struct client *cl, struct pool *pool);	/* at login: keep the secret */
 const struct secret *authq_pool_secret(const struct pool *pool);
 void authq_pool_free(struct pool *pool);
+
+/* Derives the SCRAM keys of plain auth_file passwords ahead of the first
+ * login (once at start and after a reload that read the file again) */
+void client_kdf_warm(struct worker *w);
 
 /* server.c */
 struct server *server_launch(struct pool *pool);

@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "kdf.h"
+#include "loop.h"
 
 /* RFC 7677 section 3 (the proof checked against an independent computation) */
 #define RFC_CNONCE "rOprNGfwEbeRWgbNEkqO"
@@ -858,6 +860,182 @@ START_TEST(mutation_fuzz)
 }
 END_TEST
 
+/* ---- mock SCRAM (F6) and key derivation (F7) ---- */
+
+START_TEST(mock_salt_stable)
+{
+	uint8_t k1[AUTH_SERVER_SECRET_LEN], k2[AUTH_SERVER_SECRET_LEN];
+	uint8_t a[SCRAM_SALT_LEN], b[SCRAM_SALT_LEN], c[SCRAM_SALT_LEN], d[SCRAM_SALT_LEN];
+
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	ck_assert_int_eq(auth_mock_salt(k1, "nosuchuser", a), 0);
+	ck_assert_int_eq(auth_mock_salt(k1, "nosuchuser", b), 0);
+	ck_assert_mem_eq(a, b, SCRAM_SALT_LEN);		/* the same on every try */
+	ck_assert_int_eq(auth_mock_salt(k1, "otheruser", c), 0);
+	ck_assert_mem_ne(a, c, SCRAM_SALT_LEN);		/* another name, another salt */
+	ck_assert_int_eq(auth_mock_salt(k2, "nosuchuser", d), 0);
+	ck_assert_mem_ne(a, d, SCRAM_SALT_LEN);		/* another process, another salt */
+	/* the name is not a prefix of anything: "" and long names work */
+	ck_assert_int_eq(auth_mock_salt(k1, "", c), 0);
+	ck_assert_mem_ne(a, c, SCRAM_SALT_LEN);
+}
+END_TEST
+
+START_TEST(mock_secret_fails_every_proof)
+{
+	uint8_t key[AUTH_SERVER_SECRET_LEN], salt[SCRAM_SALT_LEN];
+	struct secret mock;
+	struct scram_server sv;
+	struct scram_client cl;
+
+	memset(key, 7, sizeof(key));
+	ck_assert_int_eq(auth_scram_mock(key, "ghost", 4096, &mock), 0);
+	ck_assert_int_eq(mock.kind, SECRET_SCRAM);
+	ck_assert_int_eq(mock.iterations, 4096);
+	ck_assert_uint_eq(mock.salt_len, SCRAM_SALT_LEN);	/* as PostgreSQL's verifiers */
+	ck_assert_int_eq(auth_mock_salt(key, "ghost", salt), 0);
+	ck_assert_mem_eq(mock.salt, salt, SCRAM_SALT_LEN);
+	ck_assert_ptr_null(mock.text);
+	/* a client with any password gets through the first message and fails */
+	ck_assert_int_eq(scram_server_init(&sv, &mock, 4096), 0);
+	scram_client_init_password(&cl, "guess");
+	ck_assert_int_eq(exchange(&sv, &cl), -EACCES);
+	scram_client_clear(&cl);
+	secret_free(&mock);
+}
+END_TEST
+
+START_TEST(keys_match_verifier)
+{
+	struct secret pg = mksecret(PG_PENCIL), mine;
+	uint8_t ck[SCRAM_KEY_LEN], sk[SCRAM_KEY_LEN];
+
+	ck_assert_int_eq(auth_scram_keys("pencil", pg.salt, pg.salt_len, pg.iterations, ck, sk), 0);
+	ck_assert(auth_scram_keys_match(&pg, ck, sk));
+	ck_assert_int_eq(auth_scram_from_keys(ck, sk, pg.salt, pg.salt_len, pg.iterations, &mine), 0);
+	ck_assert_mem_eq(mine.stored_key, pg.stored_key, SCRAM_KEY_LEN);
+	ck_assert_mem_eq(mine.server_key, pg.server_key, SCRAM_KEY_LEN);
+	ck_assert_int_eq(auth_scram_keys("pencil!", pg.salt, pg.salt_len, pg.iterations, ck, sk), 0);
+	ck_assert(!auth_scram_keys_match(&pg, ck, sk));
+	/* F7: one bound at load and at login */
+	ck_assert_int_eq(auth_scram_keys("p", pg.salt, pg.salt_len, SCRAM_MAX_ITER + 1, ck, sk),
+			 -EINVAL);
+	secret_free(&pg);
+	secret_free(&mine);
+}
+END_TEST
+
+struct kdf_wait_test {
+	struct kdf_waiter w;
+	int calls;
+	int rc;
+	uint8_t ck[SCRAM_KEY_LEN];
+};
+
+static void kdf_test_done(struct kdf_waiter *w, const struct kdf_job *job)
+{
+	struct kdf_wait_test *t = (struct kdf_wait_test *)w;
+
+	ck_assert_ptr_null(w->job);
+	t->calls++;
+	t->rc = job->rc;
+	memcpy(t->ck, job->client_key, SCRAM_KEY_LEN);
+}
+
+static void tick_cb(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	(void)t;
+}
+
+/* Threads derive, the loop hands the result back; a waiter that left is not called */
+START_TEST(kdf_pool_round_trip)
+{
+	struct loop_params lp = { .backend = _i ? LOOP_BACKEND_AUTO : LOOP_BACKEND_EPOLL,
+				  .nbufs = 16, .buf_size = 4096 };
+	struct secret pg = mksecret(PG_PENCIL);
+	struct kdf_wait_test a = { 0 }, b = { 0 }, gone = { 0 };
+	uint8_t ck[SCRAM_KEY_LEN], sk[SCRAM_KEY_LEN];
+	char err[256] = "";
+	struct loop *loop = loop_new(&lp, NULL, err, sizeof(err));
+	struct kdf_pool *p;
+	uint64_t end;
+
+	ck_assert_msg(loop != NULL, "%s", err);
+	p = kdf_start(loop, 2, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	ck_assert_int_eq(kdf_submit(p, "u", "pencil", pg.salt, pg.salt_len, pg.iterations, true,
+				    &a.w, kdf_test_done), 0);
+	/* the same plain password: joins the job in flight */
+	ck_assert_int_eq(kdf_submit(p, "u", "pencil", pg.salt, pg.salt_len, pg.iterations, true,
+				    &b.w, kdf_test_done), 0);
+	ck_assert_uint_eq(kdf_stats(p)->joined, 1);
+	ck_assert_int_eq(kdf_submit(p, "v", "x", pg.salt, pg.salt_len, 100000, false,
+				    &gone.w, kdf_test_done), 0);
+	kdf_unwait(&gone.w);
+	ck_assert_uint_eq(kdf_in_flight(p), 2);
+	end = loop_clock_us() + 20000000;
+	while (kdf_in_flight(p) && loop_clock_us() < end) {
+		struct loop_timer tick = { 0 };
+
+		loop_timer_set(loop, &tick, 10000, tick_cb);
+		loop_run_once(loop);
+		loop_timer_stop(loop, &tick);
+	}
+	ck_assert_uint_eq(kdf_in_flight(p), 0);
+	ck_assert_int_eq(a.calls, 1);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_int_eq(gone.calls, 0);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(auth_scram_keys("pencil", pg.salt, pg.salt_len, pg.iterations, ck, sk), 0);
+	ck_assert_mem_eq(a.ck, ck, SCRAM_KEY_LEN);
+	ck_assert_mem_eq(b.ck, ck, SCRAM_KEY_LEN);
+	ck_assert_uint_eq(kdf_stats(p)->done, 2);
+	kdf_cancel(p);
+	for (int i = 0; i < 100 && !loop_idle(loop); i++)
+		loop_run_once(loop);
+	loop_free(loop);
+	kdf_stop(p);
+	secret_free(&pg);
+}
+END_TEST
+
+/* Capped: half the queue per user, the whole queue in all */
+START_TEST(kdf_pool_caps)
+{
+	struct loop_params lp = { .backend = LOOP_BACKEND_EPOLL, .nbufs = 16, .buf_size = 4096 };
+	static struct kdf_wait_test w[KDF_QUEUE_PER_THREAD + 1];
+	uint8_t salt[4] = { 1, 2, 3, 4 };
+	char err[256] = "", user[8];
+	struct loop *loop = loop_new(&lp, NULL, err, sizeof(err));
+	struct kdf_pool *p = kdf_start(loop, 1, err, sizeof(err));
+	int i;
+
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < KDF_QUEUE_PER_THREAD / 2; i++)
+		ck_assert_int_eq(kdf_submit(p, "u", "pw", salt, 4, 1000, false, &w[i].w,
+					    kdf_test_done), 0);
+	ck_assert_int_eq(kdf_submit(p, "u", "pw", salt, 4, 1000, false, &w[i].w, kdf_test_done),
+			 -EAGAIN);
+	for (; i < KDF_QUEUE_PER_THREAD; i++) {
+		snprintf(user, sizeof(user), "v%d", i);
+		ck_assert_int_eq(kdf_submit(p, user, "pw", salt, 4, 1000, false, &w[i].w,
+					    kdf_test_done), 0);
+	}
+	ck_assert_int_eq(kdf_submit(p, "w", "pw", salt, 4, 1000, false, &w[i].w, kdf_test_done),
+			 -EAGAIN);
+	ck_assert_uint_eq(kdf_stats(p)->refused, 2);
+	for (i = 0; i < KDF_QUEUE_PER_THREAD; i++)
+		kdf_unwait(&w[i].w);
+	kdf_cancel(p);
+	for (i = 0; i < 100 && !loop_idle(loop); i++)
+		loop_run_once(loop);
+	loop_free(loop);
+	kdf_stop(p);	/* frees the jobs still queued or running */
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
 	Suite *s = suite_create("auth");
@@ -885,6 +1063,11 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, server_init_refuses);
 	tcase_add_test(tc, client_refuses);
 	tcase_add_test(tc, server_out_too_small);
+	tcase_add_test(tc, mock_salt_stable);
+	tcase_add_test(tc, mock_secret_fails_every_proof);
+	tcase_add_test(tc, keys_match_verifier);
+	tcase_add_loop_test(tc, kdf_pool_round_trip, 0, 2);
+	tcase_add_test(tc, kdf_pool_caps);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("malformed");

@@ -155,6 +155,7 @@ static const struct {
 	{ "idle_transaction_timeout", "0", true },
 	{ "ignore_startup_parameters", "", true },
 	{ "job_name", "pgbouncer", false },
+	{ "kdf_threads", "2", false },
 	{ "listen_addr", "", false },
 	{ "listen_backlog", "128", false },
 	{ "listen_port", "6432", false },
@@ -947,7 +948,12 @@ START_TEST(errors_databases)
 	parse_fails("[databases]\nd = host='' port=1\n",
 		    "t.ini:2: empty value for parameter host in [databases] entry \"d\"");
 	parse_fails("[databases]\nd = host\n",
-		    "t.ini:2: syntax error in [databases] entry \"d\" at \"host\"");
+		    "t.ini:2: syntax error in [databases] entry \"d\" at offset 0: expected key=value");
+	/* F16: the text after a bad token may be a password; it is not echoed */
+	parse_fails("[databases]\nd = port 5432 password=hunter2\n",
+		    "t.ini:2: syntax error in [databases] entry \"d\" at offset 0: expected key=value");
+	parse_fails("[databases]\nd = port=5432 password=hunter 2\n",
+		    "t.ini:2: syntax error in [databases] entry \"d\" at offset 26: expected key=value");
 	parse_fails("[databases]\nd = host='a'b\n",
 		    "t.ini:2: syntax error after quoted value in [databases] entry \"d\"");
 	parse_fails("[databases]\nd = port=x\n", "t.ini:2: invalid value \"x\" for parameter port");

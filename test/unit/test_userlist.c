@@ -399,6 +399,35 @@ START_TEST(parse_has_no_stat)
 }
 END_TEST
 
+/* A reload keeps the derived keys of unchanged entries only; nscram counts verifiers */
+START_TEST(carry_keys)
+{
+	struct userlist *old = parse_ok("\"a\" \"pw\"\n\"b\" \"pw\"\n\"c\" \"pw\"\n");
+	struct userlist *new = parse_ok("\"a\" \"pw\"\n\"b\" \"changed\"\n\"d\" \"pw\"\n");
+	struct userlist_entry *e;
+
+	ck_assert_uint_eq(old->nscram, 0);
+	for (size_t i = 0; i < old->n; i++) {
+		e = &old->ents[i];
+		e->derived = calloc(1, sizeof(*e->derived));
+		e->server_keys = calloc(1, sizeof(*e->server_keys));
+		ck_assert(e->derived && e->server_keys);
+		e->derived->iterations = 7;
+	}
+	userlist_carry_keys(new, old);
+	e = (struct userlist_entry *)userlist_find(new, "a");
+	ck_assert_ptr_nonnull(e->derived);
+	ck_assert_int_eq(e->derived->iterations, 7);
+	ck_assert_ptr_nonnull(e->server_keys);
+	ck_assert_ptr_null(userlist_find(old, "a")->derived);	/* moved, not shared */
+	ck_assert_ptr_null(userlist_find(new, "b")->derived);	/* a new password */
+	ck_assert_ptr_nonnull(userlist_find(old, "b")->derived);
+	ck_assert_ptr_null(userlist_find(new, "d")->derived);
+	userlist_free(old);	/* frees what was not moved */
+	userlist_free(new);
+}
+END_TEST
+
 static Suite *userlist_suite(void)
 {
 	Suite *s = suite_create("userlist");
@@ -414,6 +443,7 @@ static Suite *userlist_suite(void)
 	tcase_add_test(tc, skipped_lines);
 	tcase_add_test(tc, long_secrets);
 	tcase_add_test(tc, every_prefix);
+	tcase_add_test(tc, carry_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
