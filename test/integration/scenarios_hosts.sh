@@ -7,6 +7,7 @@
 
 HOSTS_UP=""		# the backend the clusters were made for
 declare -A HOSTS_PORT HOSTS_DATA
+declare -A HOSTS_FRONT	# where pgring reaches a node, when not on its own port
 
 # hosts_pg NODE ARGS...: pg_ctl on a node of the cluster
 hosts_pg() {
@@ -63,7 +64,9 @@ hosts_cluster() {
 
 # The three nodes as one [databases] entry, as user PG_SUPERUSER (trust on 127.0.0.1)
 hosts_entry() {	# NAME EXTRA
-	echo "$1 = host=127.0.0.1,127.0.0.1,127.0.0.1 port=${HOSTS_PORT[p]},${HOSTS_PORT[r1]},${HOSTS_PORT[r2]} dbname=testdb user=$PG_SUPERUSER application_name=$1 $2"
+	local f=(${HOSTS_FRONT[p]:-${HOSTS_PORT[p]}} ${HOSTS_FRONT[r1]:-${HOSTS_PORT[r1]}}
+		 ${HOSTS_FRONT[r2]:-${HOSTS_PORT[r2]}})
+	echo "$1 = host=127.0.0.1,127.0.0.1,127.0.0.1 port=${f[0]},${f[1]},${f[2]} dbname=testdb user=$PG_SUPERUSER application_name=$1 $2"
 }
 
 hosts_start_pgring() {	# BACKEND ENTRY...
@@ -260,4 +263,36 @@ sc_hosts_failover() {
 	return $rc
 }
 
-SCENARIOS="$SCENARIOS hosts_balance hosts_failover"
+: "${PRE14_RELAY:=$top_srcdir/test/integration/pre14_relay.py}"
+
+# Each node behind pre14_relay.py, in HOSTS_FRONT; the relays' pids in HOSTS_RELAYS
+hosts_relays() {
+	local n port
+	for n in p r1 r2; do
+		port=$(free_port) || return 1
+		/usr/bin/python3 "$PRE14_RELAY" "$port" "${HOSTS_PORT[$n]}" \
+			>"$T_ROOT/hosts/relay.$n.log" 2>&1 </dev/null &
+		HOSTS_RELAYS="$HOSTS_RELAYS $!"
+		track_pid $!
+		wait_until 5 listening "$port" || { echo "relay for $n did not listen"; return 1; }
+		HOSTS_FRONT[$n]=$port
+	done
+}
+
+# PostgreSQL before 14 reports neither in_hot_standby nor
+# default_transaction_read_only: the same failover with every node behind a
+# relay that drops both, where pgring asks each new server instead (as libpq
+# does) and asks again with server_check_query.
+sc_hosts_pre14() {
+	local rc n
+	HOSTS_RO_PID="" HOSTS_RELAYS=""
+	hosts_cluster "$1" && hosts_relays && hosts_failover "$1"
+	rc=$?
+	[ -n "$HOSTS_RO_PID" ] && stop_pid "$HOSTS_RO_PID"
+	for n in $HOSTS_RELAYS; do stop_pid "$n" 2; done
+	HOSTS_FRONT=()
+	hosts_stop_all
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS hosts_balance hosts_failover hosts_pre14"
