@@ -2,7 +2,8 @@
 """pre14_relay.py LISTEN_PORT TARGET_PORT - a TCP relay to PostgreSQL that
 makes it look older than 14: of what the server says, the ParameterStatus
 messages for in_hot_standby and default_transaction_read_only (reported from
-14 on) are dropped, at login and after.  Everything else passes as it is.
+14 on) are dropped, at login and after; TLS is declined.  Everything else
+passes as it is.
 Prints "listening" once it accepts. Ends after 600 s at most (the test stops
 it sooner). Loopback only, standard library only."""
 import socket
@@ -11,7 +12,7 @@ import threading
 import time
 
 HIDDEN = (b"in_hot_standby", b"default_transaction_read_only")
-SSL_CODES = (80877103, 80877104)    # SSLRequest, GSSENCRequest: a 1-byte answer
+SSL_CODES = (80877103, 80877104)    # SSLRequest, GSSENCRequest
 
 
 def close_both(a, b):
@@ -22,8 +23,9 @@ def close_both(a, b):
             pass
 
 
-def client_to_server(cli, srv, state):
-    """Raw, but notes an SSLRequest first, whose answer is one unframed byte."""
+def client_to_server(cli, srv):
+    """Raw, but an SSLRequest (or GSSENCRequest) first is answered "N" here:
+    what the server says must stay readable."""
     head = b""
     try:
         while True:
@@ -34,7 +36,10 @@ def client_to_server(cli, srv, state):
                 head += data
                 if len(head) < 8:
                     continue
-                state["raw_byte"] = int.from_bytes(head[4:8], "big") in SSL_CODES
+                if len(head) == 8 and int.from_bytes(head[4:8], "big") in SSL_CODES:
+                    cli.sendall(b"N")
+                    head = b""
+                    continue
                 data, head = head, None
             srv.sendall(data)
     except OSError:
@@ -46,7 +51,7 @@ def hidden(msg):
     return msg[:1] == b"S" and bytes(msg[5:]).split(b"\0", 1)[0] in HIDDEN
 
 
-def server_to_client(srv, cli, state):
+def server_to_client(srv, cli):
     """Framed: type byte + int32 length (itself included) + body."""
     buf = bytearray()
     try:
@@ -56,10 +61,6 @@ def server_to_client(srv, cli, state):
                 break
             buf += data
             out = bytearray()
-            if state.get("raw_byte") and buf:
-                out += buf[:1]
-                del buf[:1]
-                state["raw_byte"] = False
             while len(buf) >= 5:
                 end = 1 + int.from_bytes(buf[1:5], "big")
                 if len(buf) < end:
@@ -81,9 +82,8 @@ def relay(conn, target):
         conn.close()
         return
     up.settimeout(None)
-    state = {}
-    threading.Thread(target=client_to_server, args=(conn, up, state), daemon=True).start()
-    threading.Thread(target=server_to_client, args=(up, conn, state), daemon=True).start()
+    threading.Thread(target=client_to_server, args=(conn, up), daemon=True).start()
+    threading.Thread(target=server_to_client, args=(up, conn), daemon=True).start()
 
 
 def main():
