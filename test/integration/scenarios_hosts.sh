@@ -279,14 +279,34 @@ hosts_relays() {
 	done
 }
 
+# hosts_on DB WHAT WANT: N queries through pgring, each answered "WANT"
+# (pg_is_in_recovery(), and inet_server_port() unless WANT is t alone)
+hosts_on() {
+	local f=1-2
+	hosts_burst 6 "$1" "SELECT pg_is_in_recovery(), inet_server_port()" || return 1
+	[ "$3" = t ] && f=1
+	expect_eq "$2" "$(cut -f$f "$T_ROOT"/hosts/burst.[1-6] | sort -u)" "$3"
+}
+
+# primary, standby and prefer-standby through the relays
+hosts_pre14_roles() {
+	hosts_start_pgring "$1" "$(hosts_entry pr target_session_attrs=primary)" \
+		"$(hosts_entry sb target_session_attrs=standby)" \
+		"$(hosts_entry ps target_session_attrs=prefer-standby)" || return 1
+	hosts_on pr "primary" "$(printf "f\t%s" "${HOSTS_PORT[p]}")" || return 1
+	hosts_on sb "standby" t || return 1
+	hosts_on ps "prefer-standby" t || return 1
+	pgring_stop
+}
+
 # PostgreSQL before 14 reports neither in_hot_standby nor
-# default_transaction_read_only: the same failover with every node behind a
-# relay that drops both, where pgring asks each new server instead (as libpq
-# does) and asks again with server_check_query.
+# default_transaction_read_only: every node behind a relay that drops both,
+# where pgring asks each new server instead (as libpq does) and asks again
+# with server_check_query; then the same failover as hosts_failover.
 sc_hosts_pre14() {
 	local rc n
 	HOSTS_RO_PID="" HOSTS_RELAYS=""
-	hosts_cluster "$1" && hosts_relays && hosts_failover "$1"
+	hosts_cluster "$1" && hosts_relays && hosts_pre14_roles "$1" && hosts_failover "$1"
 	rc=$?
 	[ -n "$HOSTS_RO_PID" ] && stop_pid "$HOSTS_RO_PID"
 	for n in $HOSTS_RELAYS; do stop_pid "$n" 2; done
