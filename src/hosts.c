@@ -165,6 +165,25 @@ int hosts_role_of(const char *in_hot_standby, const char *default_read_only)
 	return ro ? HOSTS_ROLE_PRIMARY_RO : HOSTS_ROLE_PRIMARY;
 }
 
+bool hosts_probe_needed(int tsa, int role)
+{
+	return tsa != HOSTS_TSA_ANY && role == HOSTS_ROLE_UNKNOWN;
+}
+
+/* transaction_read_only is on when either default_transaction_read_only or
+ * hot standby is: with pg_is_in_recovery() it tells the three roles apart
+ * as the two ParameterStatus do */
+int hosts_role_probed(const char *tx_read_only, const char *in_recovery)
+{
+	int ro = tri(tx_read_only);
+
+	if (in_recovery && !strcmp(in_recovery, "t"))
+		return HOSTS_ROLE_STANDBY;
+	if (!in_recovery || strcmp(in_recovery, "f") || ro < 0)
+		return HOSTS_ROLE_UNKNOWN;
+	return ro ? HOSTS_ROLE_PRIMARY_RO : HOSTS_ROLE_PRIMARY;
+}
+
 /* libpq's meanings (PostgreSQL 14+): read-write wants both off, read-only
  * either on; primary and standby look at in_hot_standby alone */
 int hosts_match(int tsa, int role)

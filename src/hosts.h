@@ -86,6 +86,19 @@ const char *hosts_role_name(int role);
 int hosts_role_of(const char *in_hot_standby, const char *default_read_only);
 int hosts_match(int tsa, int role);		/* enum hosts_match */
 
+/*
+ * Before PostgreSQL 14 a server reports neither of the two: libpq then asks
+ * SHOW transaction_read_only (read-write, read-only) or
+ * pg_is_in_recovery() (primary, standby, prefer-standby).  Both are asked
+ * at once here, so that the role found is exact for every pool sharing the
+ * host, whatever its target_session_attrs.
+ */
+#define HOSTS_PROBE_QUERY "SHOW transaction_read_only; SELECT pg_catalog.pg_is_in_recovery()"
+/* Whether a server whose ParameterStatus gave role must be asked (tsa is not any) */
+bool hosts_probe_needed(int tsa, int role);
+/* HOSTS_PROBE_QUERY's answers ("on"/"off", "t"/"f"; NULL: none) as an enum hosts_role */
+int hosts_role_probed(const char *tx_read_only, const char *in_recovery);
+
 /* The entry for name:port, made on first use; NULL when out of memory. */
 struct host_state *hosts_state(struct hosts_table *t, const char *name, int port);
 void hosts_table_free(struct hosts_table *t);

@@ -76,11 +76,27 @@ bool hostsel_login_lost(struct server *sv, const char *why)
 	return hosts_any_eligible(st, n, pool_tsa(sv->pool), now, NULL, false);
 }
 
+/* the uint8_t booleans of struct server: 0 not known, 1 off, 2 on */
+static const char *const onoff[] = { NULL, "off", "on" };
+
+/* What sv's ParameterStatus says of its node, else what the probe found */
 static int role_of(const struct server *sv)
 {
-	static const char *const v[] = { NULL, "off", "on" };
+	int role = hosts_role_of(onoff[sv->hot_standby], onoff[sv->default_ro]);
 
-	return hosts_role_of(v[sv->hot_standby], v[sv->default_ro]);
+	return role != HOSTS_ROLE_UNKNOWN ? role : sv->probed_role;
+}
+
+/* After login, news of a switchover: every pool listing the host hears it */
+static void role_news(struct server *sv)
+{
+	struct worker *w = sv->c.w;
+	int role = role_of(sv);
+
+	if (sv->host && role != HOSTS_ROLE_UNKNOWN &&
+	    hosts_set_role(sv->host, role, loop_now_us(w->loop), backoff_cap(w)))
+		log_info(w->log, "host %s:%d is now %s", sv->host->name[0] ? sv->host->name :
+			 w->cfg->unix_socket_dir, sv->host->port, hosts_role_name(role));
 }
 
 /* A node that does not suit: not tried again for a back-off; the clients
@@ -115,8 +131,8 @@ bool hostsel_login_ok(struct server *sv)
 	if (!sv->host)
 		return true;
 	was = sv->host->role;
-	/* a connection that reports nothing (a walsender, PostgreSQL < 14) tells
-	 * nothing of the node */
+	/* a connection that reports nothing and was not asked (a walsender,
+	 * PostgreSQL < 14 for target_session_attrs = any) tells nothing of the node */
 	if (role != HOSTS_ROLE_UNKNOWN &&
 	    hosts_set_role(sv->host, role, loop_now_us(w->loop), backoff_cap(w)) &&
 	    was != HOSTS_ROLE_UNKNOWN)
@@ -145,11 +161,79 @@ void hostsel_param(struct server *sv, const char *name, const char *val)
 		sv->default_ro = v;
 	else
 		return;
-	/* after login, news of a switchover: every pool listing the host hears it */
-	if (sv->host && sv->state != SV_LOGIN && role_of(sv) != HOSTS_ROLE_UNKNOWN &&
-	    hosts_set_role(sv->host, role_of(sv), loop_now_us(sv->c.w->loop), backoff_cap(sv->c.w)))
-		log_info(sv->c.w->log, "host %s:%d is now %s", sv->host->name[0] ? sv->host->name :
-			 sv->c.w->cfg->unix_socket_dir, sv->host->port, hosts_role_name(role_of(sv)));
+	if (sv->state != SV_LOGIN)
+		role_news(sv);
+}
+
+/* ---- servers before PostgreSQL 14: HOSTS_PROBE_QUERY ---- */
+
+static bool probe_send(struct server *sv)
+{
+	struct worker *w = sv->c.w;
+
+	pkt_query(&w->tmp, HOSTS_PROBE_QUERY);
+	if (!conn_send_pkt(&sv->c, &w->tmp))
+		return false;
+	sv->probing = true;
+	sv->probe_rows = 0;
+	return true;
+}
+
+bool hostsel_probe_login(struct server *sv)
+{
+	if (!sv->host || sv->probed || !hosts_probe_needed(pool_tsa(sv->pool), role_of(sv)))
+		return false;
+	sv->probed = true;
+	server_log(sv, LOG_LVL_DEBUG, "no in_hot_standby reported: asking for target_session_attrs");
+	probe_send(sv);		/* a failure closes sv */
+	return true;
+}
+
+/* A node promoted reports nothing before PostgreSQL 14: only asking tells */
+void hostsel_probe_check(struct server *sv)
+{
+	if (sv->probed && !sv->probing && probe_send(sv))
+		sv->hidden++;
+}
+
+/* At login nothing else runs; with a check the probe went last, so its
+ * answer comes after every other ReadyForQuery pgring waits for */
+bool hostsel_probe_current(const struct server *sv)
+{
+	return sv->probing && (sv->state == SV_LOGIN || sv->hidden == 1);
+}
+
+bool hostsel_probe_row(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	struct msg_rd r;
+	const uint8_t *p;
+	char val[8] = "";
+	uint32_t n;
+
+	rd_init(&r, body, len);
+	if (rd_u16(&r) != 1)
+		return false;
+	n = rd_u32(&r);
+	if (n == 0xffffffffu || !(p = rd_bytes(&r, n)))
+		return false;
+	if (n < sizeof(val))
+		memcpy(val, p, n);	/* anything longer is no answer it knows */
+	if (sv->probe_rows == 0)
+		sv->probe_ro = !strcmp(val, "on") ? 2 : !strcmp(val, "off") ? 1 : 0;
+	else if (sv->probe_rows == 1)
+		sv->probed_role = (uint8_t)hosts_role_probed(onoff[sv->probe_ro], val);
+	sv->probe_rows++;
+	return true;
+}
+
+void hostsel_probe_end(struct server *sv)
+{
+	sv->probing = false;
+	if (sv->probe_rows != 2)
+		sv->probed_role = HOSTS_ROLE_UNKNOWN;
+	server_log(sv, LOG_LVL_DEBUG, "it says it is %s", hosts_role_name(sv->probed_role));
+	if (sv->state != SV_LOGIN)
+		role_news(sv);
 }
 
 bool hostsel_still_matches(const struct server *sv)

@@ -932,6 +932,8 @@ static void login_done(struct server *sv)
 
 	char addr[NET_ADDR_TEXT];
 
+	if (hostsel_probe_login(sv))
+		return;		/* its answer's ReadyForQuery comes back here; still timed */
 	loop_timer_stop(sv->c.w->loop, &sv->timer);
 	if (!hostsel_login_ok(sv))
 		return;
@@ -956,6 +958,18 @@ static void login_done(struct server *sv)
 	pool_server_ready(sv);
 }
 
+/* As libpq, a node that cannot say what it is is skipped for the next host */
+static void probe_failed(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	struct error_fields ef = { 0 };
+	char msg[512];
+
+	proto_parse_error(body, len, &ef);
+	snprintf(msg, sizeof(msg), "the query for target_session_attrs failed: %s",
+		 ef.message ? ef.message : "?");
+	server_login_lost(sv, msg);
+}
+
 static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	struct msg_rd r;
@@ -973,15 +987,34 @@ static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, 
 	case 'N':
 		return true;
 	case 'E':
-		server_login_refused(sv, body, len);
+		if (sv->probing)
+			probe_failed(sv, body, len);
+		else
+			server_login_refused(sv, body, len);
 		return false;
 	case 'Z':
+		if (sv->probing)
+			hostsel_probe_end(sv);
 		login_done(sv);
 		return !sv->c.closing;
+	case 'T':
+	case 'C':
+		if (!sv->probing)
+			break;
+		return true;
+	case 'D':
+		if (!sv->probing)
+			break;
+		if (!hostsel_probe_row(sv, body, len)) {
+			server_login_fail(sv, "malformed DataRow answering target_session_attrs's query");
+			return false;
+		}
+		return true;
 	default:
-		server_login_fail(sv, "unexpected message during login");
-		return false;
+		break;
 	}
+	server_login_fail(sv, "unexpected message during login");
+	return false;
 }
 
 /* ---- after login ---- */
@@ -1093,6 +1126,8 @@ static bool hidden_message(struct server *sv, uint8_t type, const uint8_t *body,
 
 	switch (type) {
 	case 'Z':
+		if (hostsel_probe_current(sv))
+			hostsel_probe_end(sv);	/* before pool_server_ready judges sv */
 		sv->hidden--;
 		if (len >= 1)
 			sv->txn_status = (char)body[0];
@@ -1101,6 +1136,12 @@ static bool hidden_message(struct server *sv, uint8_t type, const uint8_t *body,
 		return !sv->c.closing;
 	case 'S':
 		track_param(sv, body, len, false);
+		return true;
+	case 'D':	/* consumed only when it answers the probe */
+		if (!hostsel_probe_row(sv, body, len)) {
+			server_close(sv, "malformed DataRow answering target_session_attrs's query");
+			return false;
+		}
 		return true;
 	case 'E':
 		proto_parse_error(body, len, &ef);
@@ -1129,7 +1170,8 @@ static enum msg_action server_on_header(struct conn *c, uint8_t type, uint32_t l
 		return ACT_CONSUME;
 	}
 	if (sv->hidden)
-		return type == 'E' || type == 'Z' || type == 'S' ? ACT_CONSUME : ACT_DROP;
+		return type == 'E' || type == 'Z' || type == 'S' ||
+		       (type == 'D' && hostsel_probe_current(sv)) ? ACT_CONSUME : ACT_DROP;
 	if (authq_serving(sv))
 		return authq_server_header(sv, type, len);
 	if (sv->state != SV_ACTIVE || !sv->client) {

@@ -276,6 +276,12 @@ struct server {
 	 * its ParameterStatus says of that node: 0 not reported, 1 off, 2 on */
 	struct host_state *host;
 	uint8_t hot_standby, default_ro;
+	/* a server before PostgreSQL 14 reports neither: HOSTS_PROBE_QUERY
+	 * asks it (probed), at login and with each server_check_query; its
+	 * answer's rows come in while probing, the first one read in probe_ro */
+	bool probed, probing;
+	uint8_t probe_rows, probe_ro;
+	uint8_t probed_role;		/* enum hosts_role of the last answer */
 	/* its host's address: being looked up (dns_waiting(): SV_LOGIN before
 	 * any socket), then where it came from, so that a connection to an
 	 * address DNS dropped goes at release */
@@ -555,6 +561,17 @@ int hostsel_next(struct pool *pool, struct server *sv, const char **host, int *p
 /* sv's connection or login failed as a failure that may pass: true when
  * another host of the list may be tried at once (the clients wait for it) */
 bool hostsel_login_lost(struct server *sv, const char *why);
+/* At sv's login's end: true when HOSTS_PROBE_QUERY went out (or sending it
+ * failed and sv is closing), and the login waits for its ReadyForQuery */
+bool hostsel_probe_login(struct server *sv);
+/* With server_check_query: the probe again, last, for a server that needed it */
+void hostsel_probe_check(struct server *sv);
+/* Whether sv's next message comes from the probe (its rows are read) */
+bool hostsel_probe_current(const struct server *sv);
+/* A DataRow of the probe; false when it is malformed */
+bool hostsel_probe_row(struct server *sv, const uint8_t *body, uint32_t len);
+/* The probe's ReadyForQuery: its answer becomes sv's role (and its host's) */
+void hostsel_probe_end(struct server *sv);
 /* sv logged in: false when its node does not suit target_session_attrs (sv is closed) */
 bool hostsel_login_ok(struct server *sv);
 /* A ParameterStatus from sv */

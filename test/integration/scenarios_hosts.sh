@@ -7,6 +7,7 @@
 
 HOSTS_UP=""		# the backend the clusters were made for
 declare -A HOSTS_PORT HOSTS_DATA
+declare -A HOSTS_FRONT	# where pgring reaches a node, when not on its own port
 
 # hosts_pg NODE ARGS...: pg_ctl on a node of the cluster
 hosts_pg() {
@@ -63,7 +64,9 @@ hosts_cluster() {
 
 # The three nodes as one [databases] entry, as user PG_SUPERUSER (trust on 127.0.0.1)
 hosts_entry() {	# NAME EXTRA
-	echo "$1 = host=127.0.0.1,127.0.0.1,127.0.0.1 port=${HOSTS_PORT[p]},${HOSTS_PORT[r1]},${HOSTS_PORT[r2]} dbname=testdb user=$PG_SUPERUSER application_name=$1 $2"
+	local f=(${HOSTS_FRONT[p]:-${HOSTS_PORT[p]}} ${HOSTS_FRONT[r1]:-${HOSTS_PORT[r1]}}
+		 ${HOSTS_FRONT[r2]:-${HOSTS_PORT[r2]}})
+	echo "$1 = host=127.0.0.1,127.0.0.1,127.0.0.1 port=${f[0]},${f[1]},${f[2]} dbname=testdb user=$PG_SUPERUSER application_name=$1 $2"
 }
 
 hosts_start_pgring() {	# BACKEND ENTRY...
@@ -260,4 +263,56 @@ sc_hosts_failover() {
 	return $rc
 }
 
-SCENARIOS="$SCENARIOS hosts_balance hosts_failover"
+: "${PRE14_RELAY:=$top_srcdir/test/integration/pre14_relay.py}"
+
+# Each node behind pre14_relay.py, in HOSTS_FRONT; the relays' pids in HOSTS_RELAYS
+hosts_relays() {
+	local n port
+	for n in p r1 r2; do
+		port=$(free_port) || return 1
+		/usr/bin/python3 "$PRE14_RELAY" "$port" "${HOSTS_PORT[$n]}" \
+			>"$T_ROOT/hosts/relay.$n.log" 2>&1 </dev/null &
+		HOSTS_RELAYS="$HOSTS_RELAYS $!"
+		track_pid $!
+		wait_until 5 listening "$port" || { echo "relay for $n did not listen"; return 1; }
+		HOSTS_FRONT[$n]=$port
+	done
+}
+
+# hosts_on DB WHAT WANT: N queries through pgring, each answered "WANT"
+# (pg_is_in_recovery(), and inet_server_port() unless WANT is t alone)
+hosts_on() {
+	local f=1-2
+	hosts_burst 6 "$1" "SELECT pg_is_in_recovery(), inet_server_port()" || return 1
+	[ "$3" = t ] && f=1
+	expect_eq "$2" "$(cut -f$f "$T_ROOT"/hosts/burst.[1-6] | sort -u)" "$3"
+}
+
+# primary, standby and prefer-standby through the relays
+hosts_pre14_roles() {
+	hosts_start_pgring "$1" "$(hosts_entry pr target_session_attrs=primary)" \
+		"$(hosts_entry sb target_session_attrs=standby)" \
+		"$(hosts_entry ps target_session_attrs=prefer-standby)" || return 1
+	hosts_on pr "primary" "$(printf "f\t%s" "${HOSTS_PORT[p]}")" || return 1
+	hosts_on sb "standby" t || return 1
+	hosts_on ps "prefer-standby" t || return 1
+	pgring_stop
+}
+
+# PostgreSQL before 14 reports neither in_hot_standby nor
+# default_transaction_read_only: every node behind a relay that drops both,
+# where pgring asks each new server instead (as libpq does) and asks again
+# with server_check_query; then the same failover as hosts_failover.
+sc_hosts_pre14() {
+	local rc n
+	HOSTS_RO_PID="" HOSTS_RELAYS=""
+	hosts_cluster "$1" && hosts_relays && hosts_pre14_roles "$1" && hosts_failover "$1"
+	rc=$?
+	[ -n "$HOSTS_RO_PID" ] && stop_pid "$HOSTS_RO_PID"
+	for n in $HOSTS_RELAYS; do stop_pid "$n" 2; done
+	HOSTS_FRONT=()
+	hosts_stop_all
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS hosts_balance hosts_failover hosts_pre14"

@@ -95,8 +95,43 @@ START_TEST(roles_and_matches)
 	ck_assert_int_eq(hosts_match(HOSTS_TSA_PREFER_STANDBY, sb), HOSTS_MATCH_YES);
 	ck_assert_int_eq(hosts_match(HOSTS_TSA_PREFER_STANDBY, p), HOSTS_MATCH_FALLBACK);
 	ck_assert_int_eq(hosts_match(HOSTS_TSA_ANY, unk), HOSTS_MATCH_YES);
-	/* not reported (before PostgreSQL 14): refused, as PgBouncer does */
+	/* not reported (before PostgreSQL 14) and not asked: refused */
 	ck_assert_int_eq(hosts_match(HOSTS_TSA_PRIMARY, unk), HOSTS_MATCH_NO);
+}
+END_TEST
+
+/* Before PostgreSQL 14 the two questions libpq asks stand in for the
+ * ParameterStatus; each role they find gets the same verdicts as libpq's */
+START_TEST(roles_probed)
+{
+	ck_assert(!hosts_probe_needed(HOSTS_TSA_ANY, HOSTS_ROLE_UNKNOWN));
+	ck_assert(!hosts_probe_needed(HOSTS_TSA_READ_WRITE, HOSTS_ROLE_PRIMARY));
+	for (int tsa = HOSTS_TSA_READ_WRITE; tsa <= HOSTS_TSA_PREFER_STANDBY; tsa++)
+		ck_assert(hosts_probe_needed(tsa, HOSTS_ROLE_UNKNOWN));
+	ck_assert_int_eq(hosts_role_probed("off", "f"), HOSTS_ROLE_PRIMARY);
+	ck_assert_int_eq(hosts_role_probed("on", "f"), HOSTS_ROLE_PRIMARY_RO);
+	ck_assert_int_eq(hosts_role_probed("on", "t"), HOSTS_ROLE_STANDBY);
+	/* a standby's transaction_read_only is on; it is a standby whatever it says */
+	ck_assert_int_eq(hosts_role_probed(NULL, "t"), HOSTS_ROLE_STANDBY);
+	ck_assert_int_eq(hosts_role_probed(NULL, "f"), HOSTS_ROLE_UNKNOWN);
+	ck_assert_int_eq(hosts_role_probed("off", NULL), HOSTS_ROLE_UNKNOWN);
+	ck_assert_int_eq(hosts_role_probed("off", "x"), HOSTS_ROLE_UNKNOWN);
+	ck_assert_int_eq(hosts_role_probed("maybe", "f"), HOSTS_ROLE_UNKNOWN);
+	/* libpq: read-write iff transaction_read_only is off; primary iff not in recovery */
+	ck_assert_int_eq(hosts_match(HOSTS_TSA_READ_WRITE, hosts_role_probed("off", "f")),
+			 HOSTS_MATCH_YES);
+	ck_assert_int_eq(hosts_match(HOSTS_TSA_READ_WRITE, hosts_role_probed("on", "f")),
+			 HOSTS_MATCH_NO);
+	ck_assert_int_eq(hosts_match(HOSTS_TSA_READ_ONLY, hosts_role_probed("on", "f")),
+			 HOSTS_MATCH_YES);
+	ck_assert_int_eq(hosts_match(HOSTS_TSA_READ_ONLY, hosts_role_probed("on", "t")),
+			 HOSTS_MATCH_YES);
+	ck_assert_int_eq(hosts_match(HOSTS_TSA_PRIMARY, hosts_role_probed("on", "f")),
+			 HOSTS_MATCH_YES);
+	ck_assert_int_eq(hosts_match(HOSTS_TSA_STANDBY, hosts_role_probed("on", "t")),
+			 HOSTS_MATCH_YES);
+	ck_assert_int_eq(hosts_match(HOSTS_TSA_STANDBY, hosts_role_probed("off", "f")),
+			 HOSTS_MATCH_NO);
 }
 END_TEST
 
@@ -288,6 +323,7 @@ static Suite *hosts_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("select");
 	tcase_add_test(tc, roles_and_matches);
+	tcase_add_test(tc, roles_probed);
 	tcase_add_test(tc, round_robin_skips_down);
 	tcase_add_test(tc, disable_sticks);
 	tcase_add_test(tc, backoff_doubles_to_cap);
