@@ -269,6 +269,8 @@ pgring_write_config() {
 	has_ipv6_loopback && listen=127.0.0.1,::1
 	mkdir -p "$PGRING_DIR" || return 1
 	printf '%s\n' "$userlist" >"$PGRING_DIR/userlist.txt"
+	# as PostgreSQL wants key files: no group or world access (else a warning)
+	chmod 0600 "$PGRING_DIR/userlist.txt"
 	{
 		echo "[databases]"
 		echo "testdb = host=127.0.0.1 port=$PG_PORT dbname=testdb"
