@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdatomic.h>
 
@@ -109,6 +110,87 @@ START_TEST(never_past_a_limit_from_many_threads)
 }
 END_TEST
 
+START_TEST(slots_by_name)
+{
+	struct limit_table t;
+	struct limit_slot *p, *ptrs[1000];
+	char db[32];
+
+	ck_assert_int_eq(limit_table_init(&t), 0);
+	p = limit_slot_get(&t, LIMIT_POOL, "a", "bc");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_eq(limit_slot_get(&t, LIMIT_POOL, "a", "bc"), p);
+	ck_assert_ptr_ne(limit_slot_get(&t, LIMIT_POOL, "ab", "c"), p);
+	/* a database and a user of one name are two limits */
+	ck_assert_ptr_ne(limit_slot_get(&t, LIMIT_DB, "x", "ignored"),
+			 limit_slot_get(&t, LIMIT_USER, "ignored", "x"));
+	ck_assert_ptr_eq(limit_slot_get(&t, LIMIT_DB, "x", "u1"), limit_slot_get(&t, LIMIT_DB, "x", "u2"));
+	/* past growth, every slot is still the one first made */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(db, sizeof(db), "db%d", i);
+		ptrs[i] = limit_slot_get(&t, LIMIT_POOL, db, "u");
+		ck_assert_ptr_nonnull(ptrs[i]);
+	}
+	ck_assert_uint_gt(t.nb, 64);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(db, sizeof(db), "db%d", i);
+		ck_assert_ptr_eq(limit_slot_get(&t, LIMIT_POOL, db, "u"), ptrs[i]);
+	}
+	ck_assert_ptr_eq(limit_slot_get(&t, LIMIT_POOL, "a", "bc"), p);
+	limit_table_free(&t);
+}
+END_TEST
+
+/* workers creating the slots of the same names at once all get one slot each */
+#define NNAMES 300
+struct race {
+	struct limit_table t;
+	pthread_barrier_t start;
+	struct limit_slot *got[NTHREADS][NNAMES];
+};
+struct race_arg {
+	struct race *r;
+	int i;
+};
+
+static void *get_all(void *p)
+{
+	struct race_arg *a = p;
+	char db[32];
+
+	pthread_barrier_wait(&a->r->start);
+	for (int k = 0; k < NNAMES; k++) {
+		int n = a->i % 2 ? k : NNAMES - 1 - k;	/* half of them backwards */
+
+		snprintf(db, sizeof(db), "db%d", n);
+		a->r->got[a->i][n] = limit_slot_get(&a->r->t, LIMIT_POOL, db, "u");
+	}
+	return NULL;
+}
+
+START_TEST(slots_made_once_from_many_threads)
+{
+	static struct race r;
+	struct race_arg args[NTHREADS];
+	pthread_t th[NTHREADS];
+
+	ck_assert_int_eq(limit_table_init(&r.t), 0);
+	pthread_barrier_init(&r.start, NULL, NTHREADS);
+	for (int i = 0; i < NTHREADS; i++) {
+		args[i] = (struct race_arg){ &r, i };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, get_all, &args[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&r.start);
+	ck_assert_uint_eq(r.t.n, NNAMES);
+	for (int i = 1; i < NTHREADS; i++)
+		for (int k = 0; k < NNAMES; k++)
+			ck_assert_ptr_eq(r.got[i][k], r.got[0][k]);
+	limit_table_free(&r.t);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
 	Suite *s = suite_create("limits");
@@ -118,6 +200,10 @@ static Suite *limits_suite(void)
 	tcase_add_test(tc, take_all_or_none);
 	tcase_add_test(tc, never_past_a_limit_from_many_threads);
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("slots");
+	tcase_add_test(tc, slots_by_name);
+	tcase_add_test(tc, slots_made_once_from_many_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
