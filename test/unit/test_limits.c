@@ -1,5 +1,5 @@
 /* test_limits.c - unit tests for the shared limit counters, from many threads */
-#include "limits.h"
+#include "limitctr.h"
 
 #include <check.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
-/* limits.h - limit counters shared by every worker: reserve before launch (doc/workers.md) */
-#ifndef PGRING_LIMITS_H
-#define PGRING_LIMITS_H
+/* limitctr.h - limit counters shared by every worker: reserve before launch (doc/workers.md) */
+#ifndef PGRING_LIMITCTR_H
+#define PGRING_LIMITCTR_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,11 +1,11 @@
-/* limits.c - limit counters shared by every worker: reserve before launch (doc/workers.md) */
+/* limitctr.c - limit counters shared by every worker: reserve before launch (doc/workers.md) */
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "limitctr.h"
 
 /*
  * A compare-and-swap loop, not fetch_add and undo: with fetch_add two
