@@ -35,6 +35,7 @@ enum key_type {
 	KT_BACKEND,
 	KT_SSLMODE,
 	KT_CONFFILE,		/* shows config.path; cannot be set */
+	KT_WORKERS,		/* a count, or "auto" (stored as 0) */
 };
 
 #define KF_NO_RELOAD	0x1	/* PgBouncer's CF_NO_RELOAD */
@@ -67,7 +68,8 @@ struct key_def {
 /*
  * PgBouncer 1.25's [pgbouncer] keys in its order (alphabetical; SHOW CONFIG
  * prints them so), plus pgring's own event_backend, kdf_threads,
- * max_client_prepared_bytes and metrics_listen in their alphabetical places.
+ * max_client_prepared_bytes, metrics_listen and workers in their alphabetical
+ * places.
  * Where PgBouncer's default is NULL the SHOW CONFIG default is "", except
  * verbose, which shows the 0 it means.
  */
@@ -179,6 +181,7 @@ static const struct key_def bouncer_keys[] = {
 	KEY("unix_socket_mode", KT_MODE, CF(unix_socket_mode), "0777", NR),
 	KEY("user", KT_STR, CF(user), NULL, NR),
 	KEY("verbose", KT_INT, CF(verbose), "0", 0),
+	KEYR("workers", KT_WORKERS, CF(workers), "1", NR, 1, CONFIG_WORKERS_MAX),
 };
 #define NBOUNCER_KEYS (sizeof(bouncer_keys) / sizeof(bouncer_keys[0]))
 
@@ -415,6 +418,13 @@ static int parse_value(const struct key_def *k, const char *s, union kval *out)
 		return parse_bool(s, &out->i);
 	case KT_TIME:
 		return parse_time(s, &out->l);
+	case KT_WORKERS:
+		if (strcasecmp(s, "auto") == 0)
+			return 0;	/* out->i = CONFIG_WORKERS_AUTO */
+		ret = parse_ll(s, 10, k->min, k->max, &ll);
+		if (ret == 0)
+			out->i = (int)ll;
+		return ret;
 	case KT_AUTH_TYPE:
 		for (size_t i = 0; auth_types_not_yet[i]; i++)
 			if (strcasecmp(s, auth_types_not_yet[i]) == 0)
@@ -525,6 +535,12 @@ static void format_value(const struct key_def *k, const union kval *v, char *buf
 		break;
 	case KT_MODE:
 		snprintf(buf, len, "%#o", (unsigned)v->i);
+		break;
+	case KT_WORKERS:
+		if (v->i == CONFIG_WORKERS_AUTO)
+			snprintf(buf, len, "auto");
+		else
+			snprintf(buf, len, "%d", v->i);
 		break;
 	case KT_TIME:
 		format_time(v->l, buf, len);

@@ -17,6 +17,11 @@ struct hba;
 /* a [databases] / [users] value that was not given: the [pgbouncer] one applies */
 #define CONF_UNSET (-1)
 
+/* workers = auto; and the most workers: a cancel key carries the worker's
+ * index in one byte (doc/workers.md) */
+#define CONFIG_WORKERS_AUTO 0
+#define CONFIG_WORKERS_MAX 256
+
 enum pool_mode {
 	POOL_MODE_UNSET = -1,
 	POOL_SESSION = 0,
@@ -190,6 +195,7 @@ struct config {
 	int unix_socket_mode;
 	char *user;
 	int verbose;
+	int workers;		/* pgring's own: event loops; CONFIG_WORKERS_AUTO: one per CPU */
 
 	/* [databases] */
 	struct db_conf *dbs;

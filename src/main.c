@@ -21,6 +21,7 @@
 
 #include "notify.h"
 #include "worker.h"
+#include "workers.h"
 
 struct opts {
 	bool daemon;
@@ -838,6 +839,10 @@ static int prepare(struct worker *w, const struct opts *o)
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		nfatal++;
 	}
+	if (workers_check(w->cfg, err, sizeof(err)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		nfatal++;
+	}
 	if (nfatal && !o->check)
 		return -1;
 	if (o->check)
@@ -907,6 +912,7 @@ static int start(struct worker *w)
 	else
 		log_info(w->log, "event backend: %s", loop_backend_name(w->loop));
 	log_info(w->log, "receive pool: %u buffers of %u bytes", lp.nbufs, lp.buf_size);
+	log_info(w->log, "workers: %d", workers_count(w->cfg));
 	if ((unsigned)w->cfg->pkt_buf < lp.buf_size)
 		log_info(w->log, "pkt_buf %d is below pgring's smallest receive buffer: %u bytes used",
 			 w->cfg->pkt_buf, lp.buf_size);

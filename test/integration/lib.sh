@@ -285,6 +285,9 @@ pgring_write_config() {
 		echo "logfile = $PGRING_LOG"
 		echo "pidfile = $PGRING_DIR/pgring.pid"
 		[ "$PGRING_IS_PGBOUNCER" = 1 ] || echo "event_backend = $backend"
+		# WORKERS=N runs the suite on N event loops; a scenario's own
+		# workers line (in extra) comes later and wins
+		[ "$PGRING_IS_PGBOUNCER" = 1 ] || [ -z "${WORKERS:-}" ] || echo "workers = $WORKERS"
 		[ -n "$extra" ] && printf '%s\n' "$extra"
 		[ -n "${PGRING_EXTRA_CONF:-}" ] && printf '%s\n' "$PGRING_EXTRA_CONF"
 	} >"$PGRING_CONF"

@@ -224,6 +224,7 @@ static const struct {
 	{ "unix_socket_mode", "0777", false },
 	{ "user", "", false },
 	{ "verbose", "0", true },
+	{ "workers", "1", false },
 };
 #define NWANT (sizeof(want_keys) / sizeof(want_keys[0]))
 
