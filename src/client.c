@@ -205,6 +205,12 @@ void client_login_failed(struct client *cl, const char *msg)
 	client_fail(cl, "08P01", "%s", msg);
 }
 
+/* TLS is offered to TCP clients when client_tls_sslmode is not disable */
+static bool client_tls_offered(const struct client *cl)
+{
+	return tls_client_sslmode(cl->c.w) != TLS_DISABLE && cl->c.addr.family != AF_UNIX;
+}
+
 void client_accept(struct worker *w, int fd)
 {
 	const struct config *cfg = w->cfg;
@@ -248,6 +254,7 @@ void client_accept(struct worker *w, int fd)
 		client_fail(cl, "53200", "out of memory");
 		return;
 	}
+	cl->c.sniff = client_tls_offered(cl);	/* direct TLS */
 	/* during a shutdown too: the kernel completed this connection while
 	 * we still listened (a listener's queue is taken before it closes),
 	 * so it is served like the clients already in */
@@ -379,10 +386,14 @@ static void auth_ok(struct client *cl)
 	free(cl->scram);
 	cl->scram = NULL;
 	client_free_secret(cl);
-	if (cfg->log_connections)
-		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no%s%s", cl->dbname,
-			   cl->user, cl->replication ? " replication=" : "",
+	if (cfg->log_connections) {
+		char tls[128];
+
+		tls_info(&cl->c, tls, sizeof(tls));
+		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=%s%s%s", cl->dbname,
+			   cl->user, *tls ? tls : "no", cl->replication ? " replication=" : "",
 			   cl->replication ? proto_replication_name(cl->replication) : "");
+	}
 	pool->stats.total.client_login_count++;
 	if (cl->replication) {
 		repl_launch(cl);
@@ -752,12 +763,36 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		return false;
 	}
 	if (sp.code == PROTO_SSL_CODE || sp.code == PROTO_GSSENC_CODE) {
-		/* no TLS yet: a single 'N' and the client goes on in clear text */
+		/* bytes sent before the handshake were not encrypted, and may come
+		 * from a man in the middle (CVE-2021-23214): refused */
+		if (conn_unread(&cl->c)) {
+			client_fail(cl, "08P01", "received unencrypted data after %s request",
+				    sp.code == PROTO_SSL_CODE ? "SSL" : "GSSAPI encryption");
+			return false;
+		}
+		if (sp.code == PROTO_SSL_CODE && cl->c.tls) {
+			client_close(cl, "SSL req inside SSL");
+			return false;
+		}
+		if (sp.code == PROTO_SSL_CODE && client_tls_offered(cl)) {
+			if (tls_accept(&cl->c, "S", 1, false) < 0) {
+				client_close(cl, "failed to accept SSL");
+				return false;
+			}
+			return true;
+		}
+		/* a single 'N' and the client goes on in clear text */
 		pkt_bytes(&cl->c.w->tmp, &no, 1);
 		return conn_send_pkt(&cl->c, &cl->c.w->tmp);
 	}
 	if (sp.code == PROTO_CANCEL_CODE) {
 		handle_cancel(cl, sp.cancel_pid, sp.cancel_key);
+		return false;
+	}
+	/* PgBouncer's rule: TCP clients only, the unix socket is trusted */
+	if (tls_client_sslmode(cl->c.w) >= TLS_REQUIRE && !cl->c.tls &&
+	    cl->c.addr.family != AF_UNIX) {
+		client_fail(cl, "08P01", "SSL required");
 		return false;
 	}
 	/* as PostgreSQL: say what 3.0 lacks, then log in with 3.0 */

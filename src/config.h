@@ -32,6 +32,16 @@ enum auth_type {
 	AUTH_TYPE_HBA,
 };
 
+/* PgBouncer's sslmode values, in order of strictness */
+enum tls_sslmode {
+	TLS_DISABLE = 0,
+	TLS_ALLOW,
+	TLS_PREFER,
+	TLS_REQUIRE,
+	TLS_VERIFY_CA,
+	TLS_VERIFY_FULL,
+};
+
 enum event_backend {
 	EVENT_BACKEND_AUTO = 0,
 	EVENT_BACKEND_IO_URING,
@@ -174,6 +184,24 @@ struct config {
 	int unix_socket_mode;
 	char *user;
 	int verbose;
+
+	/* client_tls_* and server_tls_* (tls.c): sslmodes are enum tls_sslmode */
+	int client_tls_sslmode;
+	char *client_tls_key_file;
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;
+	char *client_tls_protocols;
+	char *client_tls_ciphers;
+	char *client_tls13_ciphers;
+	char *client_tls_ecdhcurve;
+	char *client_tls_dheparams;
+	int server_tls_sslmode;
+	char *server_tls_ca_file;
+	char *server_tls_key_file;
+	char *server_tls_cert_file;
+	char *server_tls_protocols;
+	char *server_tls_ciphers;
+	char *server_tls13_ciphers;
 
 	/* [databases] */
 	struct db_conf *dbs;
