@@ -301,7 +301,8 @@ static bool set_files(SSL_CTX *ctx, const struct side_keys *k, char *err, size_t
 		ssl_err(err, errlen, "%s_tls_cert_file %s", k->side, k->cert);
 		return false;
 	}
-	if (have_key && SSL_CTX_use_PrivateKey_file(ctx, k->key, SSL_FILETYPE_PEM) != 1) {
+	if (have_key && SSL_CTX_use_PrivateKey_file(ctx, k->key, SSL_FILETYPE_PEM) != 1 &&
+	    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
 		ssl_err(err, errlen, "%s_tls_key_file %s", k->side, k->key);
 		return false;
 	}
