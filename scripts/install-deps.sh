@@ -16,6 +16,7 @@ packages=(
 	clang libclang-rt-14-dev llvm				# fuzz/run.sh: libFuzzer, llvm-symbolizer
 	valgrind						# scripts/valgrind-scenarios.sh
 	python3							# the raw-protocol test clients (test/integration/*.py)
+	python3-psycopg2 openssl				# scenarios_tls.sh: a driver over TLS, the test CA
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 
