@@ -448,6 +448,8 @@ static void start_auth(struct client *cl)
 	const struct db_conf *db = config_find_db(cfg, cl->dbname);
 	const struct userlist_entry *ue = w->users ? userlist_find(w->users, cl->user) : NULL;
 	static const char sasl_mechs[] = "SCRAM-SHA-256\0";
+	/* over TLS, channel binding first: libpq takes the first it supports */
+	static const char sasl_mechs_plus[] = "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
 	bool console = admin_console_db(cl->dbname);
 
 	if (!db)
@@ -506,7 +508,11 @@ static void start_auth(struct client *cl)
 		send_auth_request(cl, 5, cl->md5_salt, 4, CA_MD5);
 	} else {
 		/* scram-sha-256, or md5 with a SCRAM secret (as PgBouncer does) */
-		send_auth_request(cl, 10, sasl_mechs, sizeof(sasl_mechs), CA_SCRAM_FIRST);
+		if (tls_active(&cl->c))
+			send_auth_request(cl, 10, sasl_mechs_plus, sizeof(sasl_mechs_plus),
+					  CA_SCRAM_FIRST);
+		else
+			send_auth_request(cl, 10, sasl_mechs, sizeof(sasl_mechs), CA_SCRAM_FIRST);
 	}
 }
 
@@ -519,6 +525,25 @@ static const char *auth_fail_reason(struct client *cl)
 	if (cl->fake_auth)
 		return "no such user";
 	return cl->scram ? "SASL authentication failed" : "password authentication failed";
+}
+
+/* Channel binding for a TLS client: PLUS offered, and the data it binds to */
+static bool scram_bind(struct client *cl, bool plus)
+{
+	uint8_t cb[64];
+	int n = 0;
+
+	if (!tls_active(&cl->c))
+		return true;
+	if (plus && (n = tls_server_end_point(&cl->c, cb, sizeof(cb))) <= 0) {
+		client_fail(cl, "08P01", "could not compute channel binding data");
+		return false;
+	}
+	if (scram_server_set_binding(cl->scram, true, plus, cb, n > 0 ? (size_t)n : 0) < 0) {
+		client_fail(cl, "08P01", "invalid channel binding");
+		return false;
+	}
+	return true;
 }
 
 static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
@@ -537,7 +562,8 @@ static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
 		mech = rd_str(&r);
 		dlen = rd_u32(&r);
 		data = rd_bytes(&r, dlen);
-		if (!mech || !data || strcmp(mech, "SCRAM-SHA-256")) {
+		if (!mech || !data || (strcmp(mech, "SCRAM-SHA-256") &&
+				       (strcmp(mech, "SCRAM-SHA-256-PLUS") || !tls_active(&cl->c)))) {
 			client_fail(cl, "08P01", "invalid SASL initial response");
 			return;
 		}
@@ -557,6 +583,8 @@ static void auth_scram(struct client *cl, const uint8_t *body, uint32_t len)
 			cl->fake_auth = true;
 			scram_server_init(cl->scram, cl->secret, cfg->scram_iterations);
 		}
+		if (!scram_bind(cl, !strcmp(mech, "SCRAM-SHA-256-PLUS")))
+			return;
 		n = scram_server_first(cl->scram, (const char *)data, dlen, out, sizeof(out));
 		if (n < 0) {
 			client_fail(cl, "08P01", "malformed SCRAM message");

@@ -992,3 +992,29 @@ bool tls_peer_cn(const struct conn *c, char *buf, size_t len)
 	X509_free(cert);
 	return n > 0 && (size_t)n < len;
 }
+
+/*
+ * RFC 5929's tls-server-end-point: the hash of the certificate this side
+ * presented, with its signature's hash (SHA-256 for MD5 and SHA-1).  The
+ * length, or -1 (no TLS, no certificate, or an unknown signature).
+ */
+int tls_server_end_point(const struct conn *c, uint8_t *out, size_t cap)
+{
+	X509 *cert;
+	const EVP_MD *md;
+	int nid = NID_undef;
+	unsigned len = 0;
+
+	if (!tls_active(c) || !(cert = SSL_get_certificate(c->tls->ssl)))
+		return -1;
+	if (!OBJ_find_sigid_algs(X509_get_signature_nid(cert), &nid, NULL))
+		return -1;
+	if (nid == NID_md5 || nid == NID_sha1)
+		nid = NID_sha256;
+	md = EVP_get_digestbynid(nid);
+	if (!md || (size_t)EVP_MD_size(md) > cap || X509_digest(cert, md, out, &len) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	return (int)len;
+}

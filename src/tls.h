@@ -80,6 +80,9 @@ bool tls_active(const struct conn *c);
 /* PgBouncer's `tls` column and log text: "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519";
  * "" without TLS */
 void tls_info(const struct conn *c, char *buf, size_t len);
+/* RFC 5929 tls-server-end-point data of the certificate c presented (client
+ * side: pgring's), for SCRAM-SHA-256-PLUS: its length, or -1 */
+int tls_server_end_point(const struct conn *c, uint8_t *out, size_t cap);
 /* The client certificate's CN, verified: false if none */
 bool tls_peer_cn(const struct conn *c, char *buf, size_t len);
 

@@ -322,3 +322,28 @@ sc_tls_bulk() {
 SCENARIOS="$SCENARIOS tls_client_psql tls_client_wrong_ca tls_client_required tls_direct
 	tls_pipelined tls_cancel tls_clients tls_reload tls_bad_files tls_server tls_server_refused
 	tls_bulk"
+
+# ---- channel binding -------------------------------------------------------
+
+# SCRAM-SHA-256-PLUS (tls-server-end-point) for clients with
+# channel_binding=require: with a plain password in auth_file, and with only
+# PostgreSQL's verifier (pgring then logs in to PostgreSQL with the keys the
+# client proved it has); plaintext clients are not offered it
+sc_tls_channel_binding() {
+	local out ul
+	tls_certs || return 1
+	for ul in "\"u_scram\" \"pw_scram\"" "\"u_scram\" \"$(pg_secret u_scram)\""; do
+		pgring_start "$1" "$(tls_client_conf prefer | sed 's/^auth_type = trust$/auth_type = scram-sha-256/')" \
+			"$ul" || return 1
+		out=$(PGPASSWORD=pw_scram timeout -k 2 30 "$PG_BINDIR/psql" -X -At -c "SELECT current_user" \
+			"host=127.0.0.1 port=$PGRING_PORT dbname=testdb user=u_scram sslmode=require channel_binding=require connect_timeout=5" 2>&1)
+		echo "channel_binding=require, auth_file $(echo "$ul" | cut -c1-30)...: $out"
+		expect_eq "logged in with channel binding" "$out" u_scram || { pgring_dump_logs; return 1; }
+		out=$(PGPASSWORD=pw_scram timeout -k 2 30 "$PG_BINDIR/psql" -X -At -c "SELECT 1" \
+			"host=127.0.0.1 port=$PGRING_PORT dbname=testdb user=u_scram sslmode=disable channel_binding=require connect_timeout=5" 2>&1) &&
+			{ echo "channel binding without TLS: $out"; return 1; }
+		echo "without TLS: $out"
+		pgring_stop
+	done
+}
+SCENARIOS="$SCENARIOS tls_channel_binding"
