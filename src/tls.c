@@ -764,10 +764,11 @@ static void pump(struct conn *c)
 		conn_flush_soon(c);	/* post-handshake messages, KeyUpdate answers */
 }
 
-/* Keeps what is left of the view in keep, so that b can go back */
+/* Keeps what is left of the view (in the recv buffer) in keep, so that the
+ * buffer can go back to the pool */
 static bool stash(struct tls_conn *t)
 {
-	if (!t->in_len || (t->keep && t->in >= t->keep && t->in < t->keep + t->keep_cap))
+	if (!t->in_len)
 		return true;
 	if (t->in_len > t->keep_cap) {
 		char *n = malloc(t->in_len);
