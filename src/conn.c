@@ -502,11 +502,8 @@ static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 		if (c->sniff && !c->closing) {
 			/* PostgreSQL 17's direct TLS: a ClientHello, not a length */
 			c->sniff = false;
-			if ((uint8_t)b->data[0] == 0x16 && tls_accept(c, NULL, 0, true) < 0) {
-				loop_buf_put(loop, b);
-				c->ops->on_eof(c, -EPROTO);
-				return;
-			}
+			if ((uint8_t)b->data[0] == 0x16 && tls_accept(c, NULL, 0, true) < 0)
+				c->ops->on_eof(c, -EPROTO);	/* logged; b goes below */
 		}
 		if (c->closing) {
 			loop_buf_put(loop, b);

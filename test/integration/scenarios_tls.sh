@@ -219,6 +219,7 @@ tls_server_body() {
 	local out db extra
 	for mode in require verify-ca verify-full; do
 		extra="auth_type = trust
+admin_users = u_trust
 server_tls_sslmode = $mode
 server_tls_ca_file = $TLS_DIR/ca.crt"
 		pgring_write_config "$1" "$extra" "$(tls_userlist)" || return 1
@@ -229,6 +230,10 @@ server_tls_ca_file = $TLS_DIR/ca.crt"
 			"SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()" 2>&1)
 		echo "$mode: pg_stat_ssl: $out"
 		case "$out" in "t|TLSv1.3"|"t	TLSv1.3"|"t TLSv1.3") ;; *) pgring_dump_logs; return 1 ;; esac
+		out=$(tls_psql "host=127.0.0.1 dbname=pgbouncer" "SHOW SERVERS" |
+			awk -F'|' '$2 == "u_ssl" { print $18 }')
+		echo "$mode: SHOW SERVERS tls: $out"
+		case "$out" in TLSv1.3/TLS_*) ;; *) return 1 ;; esac
 		pgring_stop
 	done
 	# verify-full against a CA that did not sign PostgreSQL's certificate fails
