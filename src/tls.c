@@ -369,8 +369,11 @@ static SSL_CTX *ctx_new(bool accept, const struct side_keys *k, char *err, size_
 	if (accept) {
 		/* libpq never resumes: tickets would only cost bytes and memory */
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
-		SSL_CTX_set_num_tickets(ctx, 0);
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		if (SSL_CTX_set_num_tickets(ctx, 0) != 1) {
+			ssl_err(err, errlen, "client TLS context: session tickets");
+			goto fail;
+		}
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 		if (!set_groups(ctx, k, err, errlen))
 			goto fail;
