@@ -95,14 +95,20 @@ sc_tls_direct() {
 }
 
 # bytes sent after SSLRequest, before the handshake, are refused, not read
-# as a plaintext startup packet (CVE-2021-23214)
+# as a plaintext startup packet (CVE-2021-23214); GSSENCRequest gets N
 sc_tls_pipelined() {
 	local out
 	tls_certs || return 1
 	pgring_start "$1" "$(tls_client_conf prefer)" || return 1
 	out=$(tls_py pipelined 127.0.0.1 "$PGRING_PORT" u_trust testdb)
 	echo "$out"
-	expect_eq "pipelined" "$out" "error: 08P01 received unencrypted data after SSL request"
+	expect_eq "pipelined" "$out" "error: 08P01 received unencrypted data after SSL request" || return 1
+	# prefer: GSSENCRequest still gets N, TLS after it works, and plaintext is allowed
+	out=$(tls_py gssenc 127.0.0.1 "$PGRING_PORT" "$TLS_DIR/ca.crt" u_trust testdb)
+	echo "$out"
+	expect_eq "GSSENCRequest, then SSLRequest" "$out" "gssenc=b'N' ssl=b'S' ready tls=TLSv1.3" || return 1
+	out=$(tls_psql "host=127.0.0.1 dbname=testdb sslmode=disable" "SELECT 4") || { echo "$out"; return 1; }
+	expect_eq "plaintext under prefer" "$out" 4
 }
 
 # a CancelRequest over TLS (libpq 17 sends one so) and libpq 15's in clear

@@ -9,6 +9,9 @@
   tls_client.py cancel HOST PORT CAFILE USER DB
       logs in over TLS, runs pg_sleep(20), cancels it over a second TLS
       connection: prints the error the query got and how long it took
+  tls_client.py gssenc HOST PORT CAFILE USER DB
+      GSSENCRequest (answered N), then SSLRequest and a login over TLS, as
+      libpq does with gssencmode=prefer: prints both answers and "ready"
   tls_client.py peer-cert HOST PORT
       SSLRequest, handshake without verification: prints the SHA-256 of
       the certificate pgring presented
@@ -137,6 +140,21 @@ def cancel(host, port, cafile, user, db):
         print("query: %s after %d ms" % (e, (time.monotonic() - t0) * 1000))
 
 
+def gssenc(host, port, cafile, user, db):
+    s = socket.create_connection((host, port), timeout=TIMEOUT)
+    s.sendall(struct.pack("!II", 8, 80877104))
+    first = recv_exact(s, 1)
+    s.sendall(SSL_REQUEST)
+    second = recv_exact(s, 1)
+    out = "gssenc=%r ssl=%r" % (first, second)
+    if second == b"S":
+        t = context(cafile, False).wrap_socket(s, server_hostname="localhost")
+        t.sendall(startup(user, db))
+        until_ready(t)
+        out += " ready tls=%s" % t.version()
+    print(out)
+
+
 def peer_cert(host, port):
     s = tls_via_request(host, port, None)
     print(hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest())
@@ -150,6 +168,8 @@ def main(argv):
         pipelined(argv[2], int(argv[3]), argv[4], argv[5])
     elif mode == "cancel":
         cancel(argv[2], int(argv[3]), argv[4], argv[5], argv[6])
+    elif mode == "gssenc":
+        gssenc(argv[2], int(argv[3]), argv[4], argv[5], argv[6])
     elif mode == "peer-cert":
         peer_cert(argv[2], int(argv[3]))
     else:
