@@ -22,7 +22,7 @@ ROUNDS=3 WARMUP=2 DURATION=10 CLIENTS="10 100 1000" MODES="simple extended"
 TARGETS="pg null" IDLE_N=10000 SCALE=10 EPOLL=0 PREPARED=0 NULL_DRIVER=pgload
 OUT="" PGBOUNCER_BIN=${PGBOUNCER_BIN:-/usr/sbin/pgbouncer} PGRING_BIN=${PGRING_BIN:-} BASELINE_BIN=""
 BUILD_DIR=${BENCH_BUILD_DIR:-/tmp/pgring-bench-build}
-POOL_SIZE=20
+POOL_SIZE=20 TLS=0
 
 usage() {
 	cat <<-EOF
@@ -40,6 +40,10 @@ usage() {
 	  --idle N           idle clients for the RSS figure, 0 to skip ($IDLE_N)
 	  --scale N          pgbench scale factor ($SCALE)
 	  --epoll            also run pgring on its epoll backend
+	  --tls              TLS on both sides (client_tls_sslmode and server_tls_sslmode =
+	                     require, the same test certificates for both poolers, pgbench
+	                     with sslmode=require, PostgreSQL with ssl = on); only the pg
+	                     target and no idle figure (the C drivers speak no TLS)
 	  --pgring BIN       the pgring binary (env PGRING_BIN; default: built in $BUILD_DIR)
 	  --pgbouncer BIN    the PgBouncer binary ($PGBOUNCER_BIN)
 	  --baseline BIN     also run this pgring binary (io_uring), as pooler pgring-base:
@@ -64,6 +68,7 @@ while [ $# -gt 0 ]; do
 	--idle) IDLE_N=$2; shift ;;
 	--scale) SCALE=$2; shift ;;
 	--epoll) EPOLL=1 ;;
+	--tls) TLS=1 ;;
 	--pgring) PGRING_BIN=$2; shift ;;
 	--pgbouncer) PGBOUNCER_BIN=$2; shift ;;
 	--baseline) BASELINE_BIN=$2; shift ;;
@@ -74,6 +79,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ "$PREPARED" = 1 ] && MODES="$MODES prepared"
+[ "$TLS" = 1 ] && TARGETS=pg IDLE_N=0
 [ -n "$OUT" ] || OUT=$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT" || exit 1
 OUT=$(cd "$OUT" && pwd)
@@ -152,6 +158,11 @@ bench_pg_start() {
 	synchronous_commit = off
 	full_page_writes = off
 	EOF
+	[ "$TLS" = 1 ] && cat >>"$PG_DATA/postgresql.conf" <<-EOF
+	ssl = on
+	ssl_cert_file = '$T/tls/server.crt'
+	ssl_key_file = '$T/tls/server.key'
+	EOF
 	own "$PG_DATA"
 	as_run_user "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start \
 		>"$dir/pg_ctl.log" 2>&1 || return 1
@@ -163,6 +174,18 @@ bench_pg_start() {
 		-c "SET password_encryption = 'scram-sha-256'" \
 		-c "CREATE ROLE $AQ_ROLE LOGIN PASSWORD '$AQ_PASSWORD'" \
 		-c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO $AQ_ROLE" >"$dir/authq-role.log" 2>&1
+}
+
+# bench_certs: a CA and a certificate for localhost, for PostgreSQL and both poolers
+bench_certs() {
+	mkdir -p "$T/tls" || return 1
+	(cd "$T/tls" && exec 2>openssl.log &&
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+			-subj "/CN=bench CA" &&
+		openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" &&
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+			-out server.crt -days 2 && chmod 600 server.key) || return 1
+	own "$T/tls"
 }
 
 NULL_PORT="" NULL_PID=""
@@ -198,6 +221,9 @@ pooler_start() {
 	pgring-epoll) bin=$T/bin/pgring; extra="event_backend = epoll" ;;
 	pgring-base) bin=$T/bin/pgring-base; extra="event_backend = io_uring" ;;
 	esac
+	[ "$TLS" = 1 ] && extra=$(printf '%s\n' "$extra" "client_tls_sslmode = require" \
+		"client_tls_key_file = $T/tls/server.key" "client_tls_cert_file = $T/tls/server.crt" \
+		"server_tls_sslmode = require")
 	printf '"postgres" ""\n' >"$dir/userlist.txt"
 	cat >"$dir/pooler.ini" <<-EOF
 	[databases]
@@ -311,7 +337,8 @@ run_pgbench() {
 	dir=$T/run.$1.$2.$3.$4.$5
 	mkdir -p "$dir" && own "$dir"
 	[ "$4" -lt 2 ] && jobs=1
-	(cd "$dir" && PGPASSWORD=$AQ_PASSWORD exec "$PGBENCH" -n -S $conn -M "$3" -c "$4" -j "$jobs" \
+	(cd "$dir" && { [ "$TLS" = 0 ] || export PGSSLMODE=require; } &&
+		PGPASSWORD=$AQ_PASSWORD exec "$PGBENCH" -n -S $conn -M "$3" -c "$4" -j "$jobs" \
 		-T $((WARMUP + DURATION + 3)) -l --log-prefix="$dir/tx" -h 127.0.0.1 -p "$port" \
 		-U "$user" "$db") >"$dir/pgbench.out" 2>&1 &
 	bpid=$!
@@ -408,7 +435,7 @@ idle_rss() {
 {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command: bench/run.sh $ARGS"
-	echo "settings: rounds=$ROUNDS warmup=${WARMUP}s duration=${DURATION}s clients=[$CLIENTS] modes=[$MODES] targets=[$TARGETS] idle=$IDLE_N scale=$SCALE pool=$POOL_SIZE null_driver=$NULL_DRIVER"
+	echo "settings: rounds=$ROUNDS warmup=${WARMUP}s duration=${DURATION}s clients=[$CLIENTS] modes=[$MODES] targets=[$TARGETS] idle=$IDLE_N scale=$SCALE pool=$POOL_SIZE null_driver=$NULL_DRIVER tls=$TLS"
 	echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
 	echo "pgring: $PGRING_BIN ($(cd "$SRC_DIR" && git describe --always --dirty 2>/dev/null))"
 	echo "pgbouncer: $("$PGBOUNCER_BIN" -V 2>/dev/null | head -n 1)"
@@ -418,6 +445,7 @@ idle_rss() {
 } >"$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
+[ "$TLS" = 1 ] && { bench_certs || die "could not make the TLS certificates ($T/tls)"; }
 case " $TARGETS " in *" pg "* | *" authq "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; bench_pg_start ||
 	die "PostgreSQL did not start ($T/pg)" ;; esac
 [ -n "$PG_PORT" ] || PG_PORT=1

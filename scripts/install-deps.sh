@@ -21,6 +21,7 @@ packages=(
 	prometheus						# scenarios_metrics.sh scrapes pgring with it
 	systemd							# systemd-analyze verify of the unit
 	dnsmasq-base						# the DNS server of scenarios_dns.sh
+	python3-psycopg2 openssl				# scenarios_tls.sh: a driver over TLS, the test CA
 	linux-perf strace gnuplot-nox				# bench/run.sh: syscall counts, plots
 )
 

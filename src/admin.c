@@ -791,7 +791,7 @@ static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c,
 {
 	uint64_t now = loop_now_us(a->w->loop);
 	uint64_t wait = 0;
-	char buf[64], addr[NET_ADDR_TEXT], laddr[NET_ADDR_TEXT];
+	char buf[64], addr[NET_ADDR_TEXT], laddr[NET_ADDR_TEXT], tlsbuf[128];
 	int i = 0;
 
 	if (!server && !strcmp(state, "waiting") && c->request_time_us)
@@ -821,7 +821,8 @@ static void socket_row(struct rowset *rs, struct admin *a, const struct conn *c,
 		buf[0] = 0;
 	cell_str(rs, i++, buf);
 	cell_int(rs, i++, pid);
-	cell_str(rs, i++, "");
+	tls_info(c, tlsbuf, sizeof(tlsbuf));
+	cell_str(rs, i++, tlsbuf);
 	cell_str(rs, i++, appname ? appname : "");
 	cell_int(rs, i++, server ? prep_server_count(list_entry(c, const struct server, c)) :
 		 prep_client_count(list_entry(c, const struct client, c)));
@@ -1690,6 +1691,10 @@ static int reload_config(struct worker *w, const char *why)
 		return -1;
 	}
 	userlist_carry_keys(ul, w->users);
+	/* new handshakes get the new files; on error the old ones stay, and
+	 * live connections keep theirs either way */
+	if (tls_worker_reload(w, cfg, err, sizeof(err)) < 0)
+		log_error(w->log, "TLS reload failed, keeping the running TLS settings: %s", err);
 	userlist_free(w->users);
 	w->users = ul;
 	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
@@ -2214,6 +2219,12 @@ static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *
 		reply_error(cl, "08P01", "SET failed: %s", err);
 		return;
 	}
+	/* a TLS key takes effect for new handshakes, or the SET is refused */
+	if (strstr(cmd->arg, "tls") && tls_worker_reload(a->w, n, err, sizeof(err)) < 0) {
+		config_free(n);
+		reply_error(cl, "08P01", "SET failed: %s", err);
+		return;
+	}
 	log_info(a->w->log, "SET %s = %s", cmd->arg, cmd->value);
 	swap_config(a->w, n);
 	snprintf(tag, sizeof(tag), "SET %s=%s", cmd->arg, cmd->value);
@@ -2423,9 +2434,14 @@ void admin_login(struct client *cl)
 		client_fail(cl, "08P01", "not allowed");
 		return;
 	}
-	if (cfg->log_connections)
-		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no (console, %s)",
-			   cl->dbname, cl->user, cl->console == CONSOLE_ADMIN ? "admin" : "stats");
+	if (cfg->log_connections) {
+		char tls[128];
+
+		tls_info(&cl->c, tls, sizeof(tls));
+		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=%s (console, %s)",
+			   cl->dbname, cl->user, *tls ? tls : "no",
+			   cl->console == CONSOLE_ADMIN ? "admin" : "stats");
+	}
 	cl->pool = &a->pool;
 	pool_ref(&a->pool);	/* client_on_free gives it back */
 	for (size_t i = 0; i < sizeof(welcome) / sizeof(welcome[0]); i++)

@@ -644,12 +644,42 @@ int scram_server_set_nonce(struct scram_server *st, const char *nonce)
 	return 0;
 }
 
-/* gs2-header: "n,," or "y,,"; channel binding and authzid are refused */
-static int parse_gs2_header(struct cursor *c, char *flag)
+#define CB_TYPE "p=tls-server-end-point"
+
+int scram_server_set_binding(struct scram_server *st, bool offered, bool plus,
+			     const uint8_t *data, size_t len)
 {
-	if (c->p >= c->end || (*c->p != 'n' && *c->p != 'y'))
-		return -EINVAL;	/* 'p' (channel binding) included */
-	*flag = *c->p++;
+	if (len > sizeof(st->cb_data) || (plus && (!offered || !len)))
+		return -EINVAL;
+	st->cb_offered = offered;
+	st->plus = plus;
+	memcpy(st->cb_data, data, len);
+	st->cb_len = (uint8_t)len;
+	return 0;
+}
+
+/*
+ * gs2-header: "n,,", "y,," or "p=tls-server-end-point,,"; an authzid is
+ * refused.  'p' only with SCRAM-SHA-256-PLUS, which needs it; 'y' (the
+ * client could bind but thinks we cannot) is refused where PLUS was offered.
+ */
+static int parse_gs2_header(struct cursor *c, struct scram_server *st)
+{
+	size_t n = sizeof(CB_TYPE) - 1;
+
+	if (c->p >= c->end)
+		return -EINVAL;
+	st->gs2_flag = *c->p;
+	if (*c->p == 'p') {
+		if (!st->plus || (size_t)(c->end - c->p) < n || memcmp(c->p, CB_TYPE, n))
+			return -EINVAL;
+		c->p += n;
+	} else if ((*c->p != 'n' && *c->p != 'y') || st->plus ||
+		   (*c->p == 'y' && st->cb_offered)) {
+		return -EINVAL;
+	} else {
+		c->p++;
+	}
 	if (attr_sep(c) < 0 || attr_sep(c) < 0)
 		return -EINVAL;	/* an "a=" authzid lands here too */
 	return 0;
@@ -686,7 +716,7 @@ int scram_server_first(struct scram_server *st, const char *msg, size_t len, cha
 
 	if (st->verifier.kind != SECRET_SCRAM || st->server_first[0] || st->done)
 		return -EINVAL;
-	if (cursor_init(&c, msg, len) < 0 || parse_gs2_header(&c, &st->gs2_flag) < 0 ||
+	if (cursor_init(&c, msg, len) < 0 || parse_gs2_header(&c, st) < 0 ||
 	    parse_client_first_bare(st, &c) < 0)
 		goto bad;
 	if (!st->server_nonce[0] && random_nonce(st->server_nonce, sizeof(st->server_nonce)) < 0)
@@ -706,13 +736,25 @@ bad:
 	return -EINVAL;
 }
 
-/* The c= value must be base64 of the gs2 header the client sent first. */
+/* The c= value must be base64 of the gs2 header the client sent first,
+ * followed by the channel's binding data when it asked for binding. */
 static int check_cbind(const struct scram_server *st, const char *v, size_t vlen)
 {
-	char hdr[4] = { st->gs2_flag, ',', ',', '\0' };
-	char want[8];
-	int n = b64_encode((const uint8_t *)hdr, 3, want, sizeof(want));
+	uint8_t in[sizeof(CB_TYPE) + 2 + sizeof(st->cb_data)];
+	char want[(sizeof(in) + 2) / 3 * 4 + 1];
+	size_t len;
+	int n;
 
+	if (st->gs2_flag == 'p') {
+		memcpy(in, CB_TYPE ",,", sizeof(CB_TYPE) + 1);
+		memcpy(in + sizeof(CB_TYPE) + 1, st->cb_data, st->cb_len);
+		len = sizeof(CB_TYPE) + 1 + st->cb_len;
+	} else {
+		in[0] = (uint8_t)st->gs2_flag;
+		in[1] = in[2] = ',';
+		len = 3;
+	}
+	n = b64_encode(in, len, want, sizeof(want));
 	if (n < 0 || vlen != (size_t)n || memcmp(v, want, vlen) != 0)
 		return -EINVAL;
 	return 0;

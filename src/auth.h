@@ -113,8 +113,9 @@ bool auth_scram_keys_match(const struct secret *sec, const uint8_t client_key[SC
  * SCRAM-SHA-256, server side: a client logs in to pgring.
  * Messages are those of RFC 5802/7677 as PostgreSQL frames them (the
  * SASLInitialResponse data is client-first-message; SASLResponse data is
- * client-final-message).  Channel binding is not offered (no TLS yet): a
- * client asking for it ("p=") is refused; "y,," and "n,," are accepted.
+ * client-final-message).  Channel binding: "p=tls-server-end-point" only
+ * with SCRAM-SHA-256-PLUS (scram_server_set_binding); "y,," is refused
+ * where PLUS was offered (a downgrade), as PostgreSQL does.
  */
 struct scram_server {
 	struct secret verifier;		/* derived from a plain secret if needed */
@@ -122,7 +123,12 @@ struct scram_server {
 	char server_nonce[64];		/* base64 of SCRAM_NONCE_LEN random bytes */
 	char client_first_bare[512];
 	char server_first[512];
-	char gs2_flag;			/* 'n' or 'y' as the client sent it: c= must echo it */
+	char gs2_flag;			/* 'n', 'y' or 'p' as the client sent it: c= must echo it */
+	/* channel binding (tls-server-end-point), set by scram_server_set_binding */
+	bool cb_offered;		/* SCRAM-SHA-256-PLUS was offered: 'y' is a downgrade */
+	bool plus;			/* the client chose SCRAM-SHA-256-PLUS */
+	uint8_t cb_len;
+	uint8_t cb_data[64];		/* the hash of pgring's certificate */
 	/* after a successful final: the client's ClientKey, recovered from its proof,
 	 * so pgring can log in to PostgreSQL on its behalf with only a verifier */
 	uint8_t client_key[SCRAM_KEY_LEN];
@@ -135,6 +141,11 @@ struct scram_server {
 int scram_server_init(struct scram_server *st, const struct secret *sec, int scram_iterations);
 /* Wipes the keys and frees st (NULL is fine) */
 void scram_server_free(struct scram_server *st);
+/* Between init and first: PLUS was offered (the client is on TLS), and whether
+ * the client chose it, with the tls-server-end-point data it must bind to.
+ * 0, or -EINVAL if the data does not fit. */
+int scram_server_set_binding(struct scram_server *st, bool offered, bool plus,
+			     const uint8_t *data, size_t len);
 /* Parses client-first-message, writes server-first-message (NUL-terminated).
  * Returns its length, or -EINVAL for a malformed message / -ENOSPC. */
 int scram_server_first(struct scram_server *st, const char *msg, size_t len, char *out, size_t outcap);

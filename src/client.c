@@ -211,6 +211,12 @@ void client_login_failed(struct client *cl, const char *msg)
 	client_fail(cl, "08P01", "%s", msg);
 }
 
+/* TLS is offered to TCP clients when client_tls_sslmode is not disable */
+static bool client_tls_offered(const struct client *cl)
+{
+	return tls_client_sslmode(cl->c.w) != TLS_DISABLE && cl->c.addr.family != AF_UNIX;
+}
+
 void client_accept(struct worker *w, int fd)
 {
 	const struct config *cfg = w->cfg;
@@ -254,6 +260,7 @@ void client_accept(struct worker *w, int fd)
 		client_fail(cl, "53200", "out of memory");
 		return;
 	}
+	cl->c.sniff = client_tls_offered(cl);	/* direct TLS */
 	/* during a shutdown too: the kernel completed this connection while
 	 * we still listened (a listener's queue is taken before it closes),
 	 * so it is served like the clients already in */
@@ -400,10 +407,14 @@ static void auth_ok(struct client *cl)
 	scram_server_free(cl->scram);
 	cl->scram = NULL;
 	client_free_secret(cl);
-	if (cfg->log_connections)
-		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no%s%s", cl->dbname,
-			   cl->user, cl->replication ? " replication=" : "",
+	if (cfg->log_connections) {
+		char tls[128];
+
+		tls_info(&cl->c, tls, sizeof(tls));
+		client_log(cl, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=%s%s%s", cl->dbname,
+			   cl->user, *tls ? tls : "no", cl->replication ? " replication=" : "",
 			   cl->replication ? proto_replication_name(cl->replication) : "");
+	}
 	pool->stats.total.client_login_count++;
 	if (cl->replication) {
 		client_repl_launch(cl);
@@ -605,6 +616,8 @@ static void start_auth(struct client *cl)
 static void auth_challenge(struct client *cl)
 {
 	static const char sasl_mechs[] = "SCRAM-SHA-256\0";
+	/* over TLS, channel binding first: libpq takes the first it supports */
+	static const char sasl_mechs_plus[] = "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
 	int auth = cl->auth_method;
 
 	if (auth == AUTH_TYPE_PLAIN) {
@@ -614,7 +627,11 @@ static void auth_challenge(struct client *cl)
 		send_auth_request(cl, 5, cl->md5_salt, 4, CA_MD5);
 	} else {
 		/* scram-sha-256, or md5 with a SCRAM secret (as PgBouncer does) */
-		send_auth_request(cl, 10, sasl_mechs, sizeof(sasl_mechs), CA_SCRAM_FIRST);
+		if (tls_active(&cl->c))
+			send_auth_request(cl, 10, sasl_mechs_plus, sizeof(sasl_mechs_plus),
+					  CA_SCRAM_FIRST);
+		else
+			send_auth_request(cl, 10, sasl_mechs, sizeof(sasl_mechs), CA_SCRAM_FIRST);
 	}
 }
 
@@ -627,6 +644,25 @@ static const char *auth_fail_reason(struct client *cl)
 	if (cl->fake_auth)
 		return cl->fake_why ? cl->fake_why : "no such user";
 	return cl->scram ? "SASL authentication failed" : "password authentication failed";
+}
+
+/* Channel binding for a TLS client: PLUS offered, and the data it binds to */
+static bool scram_bind(struct client *cl, bool plus)
+{
+	uint8_t cb[64];
+	int n = 0;
+
+	if (!tls_active(&cl->c))
+		return true;
+	if (plus && (n = tls_server_end_point(&cl->c, cb, sizeof(cb))) <= 0) {
+		client_fail(cl, "08P01", "could not compute channel binding data");
+		return false;
+	}
+	if (scram_server_set_binding(cl->scram, true, plus, cb, n > 0 ? (size_t)n : 0) < 0) {
+		client_fail(cl, "08P01", "invalid channel binding");
+		return false;
+	}
+	return true;
 }
 
 static struct client *cl_of_kdf(struct kdf_waiter *wt)
@@ -662,6 +698,8 @@ static void scram_first_reply(struct client *cl, const char *data, uint32_t dlen
 		client_fail(cl, "08P01", "malformed SCRAM message");
 		return;
 	}
+	if (!scram_bind(cl, cl->scram_plus))
+		return;
 	n = scram_server_first(cl->scram, data, dlen, out, sizeof(out));
 	if (n < 0) {
 		client_fail(cl, "08P01", "malformed SCRAM message");
@@ -842,10 +880,12 @@ static void scram_first(struct client *cl, const uint8_t *body, uint32_t len)
 	mech = rd_str(&r);
 	dlen = rd_u32(&r);
 	data = rd_bytes(&r, dlen);
-	if (!mech || !data || strcmp(mech, "SCRAM-SHA-256")) {
+	if (!mech || !data || (strcmp(mech, "SCRAM-SHA-256") &&
+			       (strcmp(mech, "SCRAM-SHA-256-PLUS") || !tls_active(&cl->c)))) {
 		client_fail(cl, "08P01", "invalid SASL initial response");
 		return;
 	}
+	cl->scram_plus = !strcmp(mech, "SCRAM-SHA-256-PLUS");
 	if (cl->secret->kind != SECRET_PLAIN && cl->secret->kind != SECRET_SCRAM) {
 		/* an md5 secret (or none) cannot do SCRAM: fail like a wrong password */
 		cl->fake_why = cl->secret->kind == SECRET_MD5 ? "md5 secret cannot do SCRAM" :
@@ -1104,12 +1144,36 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 		return false;
 	}
 	if (sp.code == PROTO_SSL_CODE || sp.code == PROTO_GSSENC_CODE) {
-		/* no TLS yet: a single 'N' and the client goes on in clear text */
+		/* bytes sent before the handshake were not encrypted, and may come
+		 * from a man in the middle (CVE-2021-23214): refused */
+		if (conn_unread(&cl->c)) {
+			client_fail(cl, "08P01", "received unencrypted data after %s request",
+				    sp.code == PROTO_SSL_CODE ? "SSL" : "GSSAPI encryption");
+			return false;
+		}
+		if (sp.code == PROTO_SSL_CODE && cl->c.tls) {
+			client_close(cl, "SSL req inside SSL");
+			return false;
+		}
+		if (sp.code == PROTO_SSL_CODE && client_tls_offered(cl)) {
+			if (tls_accept(&cl->c, "S", 1, false) < 0) {
+				client_close(cl, "failed to accept SSL");
+				return false;
+			}
+			return true;
+		}
+		/* a single 'N' and the client goes on in clear text */
 		pkt_bytes(&cl->c.w->tmp, &no, 1);
 		return conn_send_pkt(&cl->c, &cl->c.w->tmp);
 	}
 	if (sp.code == PROTO_CANCEL_CODE) {
 		handle_cancel(cl, sp.cancel_pid, sp.cancel_key);
+		return false;
+	}
+	/* PgBouncer's rule: TCP clients only, the unix socket is trusted */
+	if (tls_client_sslmode(cl->c.w) >= TLS_REQUIRE && !cl->c.tls &&
+	    cl->c.addr.family != AF_UNIX) {
+		client_fail(cl, "08P01", "SSL required");
 		return false;
 	}
 	/* as PostgreSQL: say what 3.0 lacks, then log in with 3.0 */

@@ -12,20 +12,6 @@
 #include "proto.h"
 #include "worker.h"
 
-/* ---- what client TLS will answer (stand-ins until it lands) ---- */
-
-bool client_tls_active(const struct client *cl)
-{
-	(void)cl;
-	return false;
-}
-
-const char *client_tls_peer_cn(const struct client *cl)
-{
-	(void)cl;
-	return NULL;
-}
-
 /* ---- refusals, in PostgreSQL's words ---- */
 
 static void host_of(const struct client *cl, char *buf, size_t len)
@@ -39,7 +25,7 @@ static void host_of(const struct client *cl, char *buf, size_t len)
 static void refuse(struct client *cl, const struct hba_rule *r)
 {
 	char host[NET_ADDR_TEXT];
-	const char *enc = client_tls_active(cl) ? "SSL encryption" : "no encryption";
+	const char *enc = tls_active(&cl->c) ? "SSL encryption" : "no encryption";
 	bool repl = cl->replication == REPL_PHYSICAL;
 
 	host_of(cl, host, sizeof(host));
@@ -121,13 +107,13 @@ static bool login_peer(struct client *cl, const struct hba_rule *r)
 
 static bool login_cert(struct client *cl, const struct hba_rule *r)
 {
-	const char *cn = client_tls_peer_cn(cl);
+	char cn[256];
 
-	if (!cn) {
-		client_log(cl, LOG_LVL_LOG, "cert authentication needs a client certificate over TLS, and "
-			   "pgring has no client TLS yet (%s:%d)", r->file, r->line);
-		client_fail(cl, "28000", "certificate authentication failed for user \"%s\": no client "
-			    "certificate (pgring does not support client TLS yet)", cl->user);
+	if (!tls_peer_cn(&cl->c, cn, sizeof(cn))) {
+		client_log(cl, LOG_LVL_LOG, "cert authentication without a verified client certificate "
+			   "(%s:%d)", r->file, r->line);
+		client_fail(cl, "28000", "certificate authentication failed for user \"%s\": client "
+			    "certificate missing or not verified", cl->user);
 		return false;
 	}
 	if (name_allowed(cl, r, cn))
@@ -143,7 +129,7 @@ static const struct hba_rule *match(struct client *cl)
 	struct hba_client hc = {
 		.family = cl->c.addr.family,
 		.ip = cl->c.addr.ip,
-		.tls = client_tls_active(cl),
+		.tls = tls_active(&cl->c),
 		.physical_repl = cl->replication == REPL_PHYSICAL,
 		.db = cl->dbname,
 		.user = cl->user,

@@ -14,13 +14,4 @@ struct client;
  */
 bool client_hba_method(struct client *cl, int *auth_type);
 
-/*
- * What client TLS tells hba: whether the connection is encrypted (hostssl /
- * hostnossl) and the CN of the client certificate it verified (cert).  Until
- * client TLS lands these say "plaintext, no certificate"; the TLS code
- * replaces them (client_hba.c).
- */
-bool client_tls_active(const struct client *cl);
-const char *client_tls_peer_cn(const struct client *cl);
-
 #endif

@@ -39,6 +39,16 @@ enum auth_type {
 	AUTH_TYPE_HBA,
 };
 
+/* PgBouncer's sslmode values, in order of strictness */
+enum tls_sslmode {
+	TLS_DISABLE = 0,
+	TLS_ALLOW,
+	TLS_PREFER,
+	TLS_REQUIRE,
+	TLS_VERIFY_CA,
+	TLS_VERIFY_FULL,
+};
+
 enum event_backend {
 	EVENT_BACKEND_AUTO = 0,
 	EVENT_BACKEND_IO_URING,
@@ -196,6 +206,24 @@ struct config {
 	char *user;
 	int verbose;
 	int workers;		/* pgring's own: event loops; CONFIG_WORKERS_AUTO: one per CPU */
+
+	/* client_tls_* and server_tls_* (tls.c): sslmodes are enum tls_sslmode */
+	int client_tls_sslmode;
+	char *client_tls_key_file;
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;
+	char *client_tls_protocols;
+	char *client_tls_ciphers;
+	char *client_tls13_ciphers;
+	char *client_tls_ecdhcurve;
+	char *client_tls_dheparams;
+	int server_tls_sslmode;
+	char *server_tls_ca_file;
+	char *server_tls_key_file;
+	char *server_tls_cert_file;
+	char *server_tls_protocols;
+	char *server_tls_ciphers;
+	char *server_tls13_ciphers;
 
 	/* [databases] */
 	struct db_conf *dbs;

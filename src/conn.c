@@ -21,6 +21,7 @@
 
 static void conn_maybe_free(struct conn *c);
 static void conn_flush(struct conn *c);
+static void flush_at_turn_end(struct conn *c);
 
 static void conn_free_cb(void *arg)
 {
@@ -175,6 +176,8 @@ static void conn_send_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 
 	release_out(c, c->out_inflight);
 	c->out_inflight = 0;
+	if (c->tls)
+		tls_sent(c);
 	if (c->closing) {
 		conn_maybe_free(c);
 		return;
@@ -183,7 +186,7 @@ static void conn_send_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 		c->ops->on_eof(c, res);
 		return;
 	}
-	if (c->out_n) {
+	if (c->out_n || tls_out_pending(c)) {
 		conn_flush(c);
 	} else if (c->close_after_send) {
 		conn_close(c);
@@ -206,8 +209,18 @@ static void conn_send_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 static void conn_flush(struct conn *c)
 {
 	unsigned i, n;
+	struct iovec *iov;
 
-	if (c->wop.armed || !c->out_n || c->sock.fd < 0 || c->closing)
+	if (c->wop.armed || c->sock.fd < 0 || c->closing)
+		return;
+	if (c->tls) {	/* ciphertext of the first slices, in one buffer */
+		if ((iov = tls_encrypt(c, &n))) {
+			c->out_inflight = n;
+			loop_send(c->w->loop, &c->sock, &c->wop, conn_send_cb, iov, 1);
+		}
+		return;
+	}
+	if (!c->out_n)
 		return;
 	n = c->out_n < OUTQ_BATCH ? c->out_n : OUTQ_BATCH;
 	for (i = 0; i < n; i++) {
@@ -324,6 +337,16 @@ static void flush_deferred(void *arg)
 	conn_flush(c);
 }
 
+void conn_flush_soon(struct conn *c)
+{
+	flush_at_turn_end(c);
+}
+
+const struct out_ent *conn_out_ent(const struct conn *c, unsigned i)
+{
+	return OUT_ENT(c, i);
+}
+
 static void flush_at_turn_end(struct conn *c)
 {
 	if (!c->flush_queued && !c->wop.armed) {
@@ -405,7 +428,8 @@ static void watch_starved(struct worker *w);
 
 static void update_recv(struct conn *c)
 {
-	bool want = c->want_recv && !c->frozen && !c->closing && c->inq_n < INQ_HIGH_BUFS;
+	bool want = c->want_recv && !c->frozen && !c->closing && c->inq_n < INQ_HIGH_BUFS &&
+		    !tls_in_full(c);
 
 	if (want && !c->rop.armed && !c->recv_starved && c->sock.fd >= 0)
 		loop_recv(c->w->loop, &c->sock, &c->rop, conn_recv_cb);
@@ -477,8 +501,18 @@ static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 		struct loop_buf *b = op->buf;
 
 		op->buf = NULL;
+		if (c->sniff && !c->closing) {
+			/* PostgreSQL 17's direct TLS: a ClientHello, not a length */
+			c->sniff = false;
+			if ((uint8_t)b->data[0] == 0x16 && tls_accept(c, NULL, 0, true) < 0)
+				c->ops->on_eof(c, -EPROTO);	/* logged; b goes below */
+		}
 		if (c->closing) {
 			loop_buf_put(loop, b);
+		} else if (c->tls) {
+			stats_received(c, (uint32_t)res);
+			tls_on_recv(c, b);
+			conn_process(c);
 		} else {
 			b->next = NULL;
 			if (c->inq_tail)
@@ -672,6 +706,16 @@ static bool decide(struct conn *c, struct conn **pending)
 	return true;
 }
 
+size_t conn_unread(const struct conn *c)
+{
+	size_t n = 0;
+	uint32_t off = c->inq_off;
+
+	for (const struct loop_buf *b = c->inq_head; b; b = b->next, off = 0)
+		n += b->len > off ? b->len - off : 0;
+	return n;
+}
+
 size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n)
 {
 	const struct loop_buf *b = c->inq_head;
@@ -723,7 +767,7 @@ void conn_process(struct conn *c)
 	if (c->processing || c->closing)
 		return;
 	c->processing = true;
-	while (c->inq_head && !c->closing && !c->close_after_send) {
+	while ((c->inq_head || (c->tls && tls_pump(c))) && !c->closing && !c->close_after_send) {
 		struct loop_buf *b;
 		uint32_t off;
 		enum frame_ev ev;
@@ -863,6 +907,7 @@ static void conn_maybe_free(struct conn *c)
 		loop_sock_close(c->w->loop, &c->sock);
 	c->freed = true;
 	pkt_free(&c->msg);
+	tls_conn_free(c);
 	loop_defer(c->w->loop, conn_free_cb, c);
 }
 
@@ -921,10 +966,13 @@ void conn_close_after_send(struct conn *c)
 	if (c->closing)
 		return;
 	c->want_recv = false;
-	if (!c->out_n && !c->wop.armed) {
+	tls_close_notify(c);
+	if (!c->out_n && !c->wop.armed && !tls_out_pending(c)) {
 		conn_close(c);
 		return;
 	}
+	if (c->tls)
+		conn_flush(c);
 	c->close_after_send = true;
 	update_recv(c);
 }

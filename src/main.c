@@ -794,6 +794,7 @@ static void teardown(struct worker *w)
 	remove_pidfile(w);
 	userlist_free(w->users);
 	w->users = NULL;
+	tls_worker_free(w);
 	pkt_free(&w->tmp);
 	free(w->cfg_path);
 	w->cfg_path = NULL;
@@ -883,6 +884,10 @@ files:
 	if (w->cfg->auth_file && *w->cfg->auth_file &&
 	    userlist_load(w->cfg->auth_file, &w->users, err, sizeof(err), warn_cb, w->log) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "auth_file: %s", err);
+		return -1;
+	}
+	if (tls_worker_init(w, err, sizeof(err)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "TLS setup failed: %s", err);
 		return -1;
 	}
 	return nfatal ? -1 : 0;

@@ -235,6 +235,8 @@ static void send_startup(struct server *sv)
 	sv->login_sent = true;
 }
 
+static void server_on_tls(struct conn *c);
+
 static void server_on_connect(struct conn *c, int res)
 {
 	struct server *sv = sv_of(c);
@@ -253,6 +255,29 @@ static void server_on_connect(struct conn *c, int res)
 	net_tune(c->sock.fd, c->w->cfg, loop_syscalls(c->w->loop));
 	net_peer(c->sock.fd, &c->addr, loop_syscalls(c->w->loop));
 	net_local(c->sock.fd, &c->laddr, loop_syscalls(c->w->loop));
+	/* PgBouncer's rule: TLS over TCP only; the rest waits for server_on_tls.
+	 * A CancelRequest goes in clear text: PostgreSQL takes it before any
+	 * hba check, and it carries no more than the key it names. */
+	if (tls_server_sslmode(c->w) != TLS_DISABLE && c->addr.family != AF_UNIX &&
+	    sv->state != SV_CANCEL) {
+		const struct db_conf *db = pool_db_conf(sv->pool);
+
+		if (tls_connect(c, db ? db->host : NULL) < 0) {
+			server_login_lost(sv, "could not start TLS");
+			return;
+		}
+		conn_start_recv(c);
+		return;
+	}
+	server_on_tls(c);
+}
+
+/* Connected, TLS up or declined by PostgreSQL as sslmode allows: log in,
+ * or send the cancel */
+static void server_on_tls(struct conn *c)
+{
+	struct server *sv = sv_of(c);
+
 	if (sv->state == SV_CANCEL) {
 		if (sv->peer)
 			peer_cancel_ready(sv);
@@ -1229,7 +1254,8 @@ static void server_on_eof(struct conn *c, int err)
 	struct server *sv = sv_of(c);
 
 	if (sv->state == SV_LOGIN) {
-		server_login_lost(sv, err ? strerror(-err) : "server closed the connection during login");
+		server_login_lost(sv, err == -EPROTO && tls_error(c) ? tls_error(c) :
+				  err ? strerror(-err) : "server closed the connection during login");
 		return;
 	}
 	if (sv->state == SV_CANCEL) {
@@ -1281,4 +1307,5 @@ static const struct conn_ops server_ops = {
 	.on_drain = server_on_drain,
 	.on_free = server_on_free,
 	.on_connect = server_on_connect,
+	.on_tls = server_on_tls,
 };

@@ -18,6 +18,7 @@
 #include "proto.h"
 #include "admin.h"
 #include "stats.h"
+#include "tls.h"
 #include "userlist.h"
 #include "kdf.h"
 
@@ -86,6 +87,8 @@ struct conn_ops {
 	void (*on_free)(struct conn *c);
 	/* connect finished (server side): 0 or -errno */
 	void (*on_connect)(struct conn *c, int res);
+	/* server side: TLS is up, or PostgreSQL declined it and plaintext may go on */
+	void (*on_tls)(struct conn *c);
 };
 
 struct conn {
@@ -96,6 +99,8 @@ struct conn {
 	struct loop_op rop, wop;
 	uint64_t id;
 	bool is_server;
+	bool sniff;			/* a client's first bytes may be a TLS ClientHello */
+	struct tls_conn *tls;		/* NULL: plain TCP (tls.c) */
 
 	/* receive side */
 	struct loop_buf *inq_head, *inq_tail;	/* chained by buf->next */
@@ -208,6 +213,7 @@ struct client {
 	struct server *repl_server;	/* that server until it is linked */
 	struct pktbuf repl_params;	/* its startup parameters, name NUL value NUL ... */
 	int auth_method;		/* auth_type, or the method the hba rule gave */
+	bool scram_plus;		/* the client chose SCRAM-SHA-256-PLUS (TLS) */
 	/* auth_query (authquery.c): a user not in auth_file, looked up on a
 	 * server of the auth user's pool, which the client waits in meanwhile */
 	uint8_t authq;			/* enum authq_phase; 0: no lookup running */
@@ -434,6 +440,7 @@ struct worker {
 	struct config *owned_cfg;	/* the snapshot this worker holds */
 	struct admin *admin;		/* console state: pause, disable, stats timer (admin.c) */
 	struct metrics *metrics;	/* GET /metrics, when metrics_listen is set (metrics.c) */
+	struct tls_worker *tls;		/* TLS contexts new handshakes use (tls.c) */
 	void (*stop_accepting)(struct worker *w);	/* main.c: close the listeners */
 };
 
@@ -458,6 +465,11 @@ bool conn_out_full(const struct conn *c);
 void conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len);
 void conn_discard_held(struct conn *c);
 void conn_free_blocks(struct worker *w);	/* at exit: the free send queues */
+/* for tls.c: slice i of the send queue; queue a send at the end of the turn */
+const struct out_ent *conn_out_ent(const struct conn *c, unsigned i);
+void conn_flush_soon(struct conn *c);
+/* received bytes not yet framed: what a client sent after its SSLRequest */
+size_t conn_unread(const struct conn *c);
 /* In on_header: copies up to n bytes of the body that have already arrived */
 size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n);
 /* SUSPEND: stops reading c once all it received is passed on; true once it

@@ -377,6 +377,56 @@ pgring_reload() { kill -HUP "$PGRING_PID"; }
 # pgring_vmhwm: peak resident set of the running instance, in kB
 pgring_vmhwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$PGRING_PID/status" 2>/dev/null; }
 
+# ---- TLS -------------------------------------------------------------------
+
+# tls_certs: a throwaway CA and certificates under $T_ROOT/tls, made once with
+# the openssl CLI: ca.crt; server.{crt,key} (CN and SAN localhost only, so
+# that 127.0.0.1 is a wrong name for verify-full); server2.{crt,key} (the same names, another serial: a reload
+# test tells them apart); client.{crt,key} (CN u_trust); and other-ca.crt, a
+# CA that signed none of them.  Sets TLS_DIR.
+tls_certs() {
+	TLS_DIR=$T_ROOT/tls
+	[ -f "$TLS_DIR/done" ] && return 0
+	mkdir -p "$TLS_DIR" || return 1
+	(
+		cd "$TLS_DIR" || exit 1
+		exec 2>openssl.log
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+			-subj "/CN=pgring test CA" || exit 1
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.crt \
+			-days 2 -subj "/CN=pgring other CA" || exit 1
+		printf 'subjectAltName=DNS:localhost\n' >san.cnf
+		for n in server server2 client; do
+			cn=localhost
+			[ "$n" = client ] && cn=u_trust
+			openssl req -newkey rsa:2048 -nodes -keyout "$n.key" -out "$n.csr" \
+				-subj "/CN=$cn" || exit 1
+			openssl x509 -req -in "$n.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+				-out "$n.crt" -days 2 -extfile san.cnf || exit 1
+		done
+		chmod 600 ./*.key
+	) || { diag "could not make test certificates"; diag_file "$TLS_DIR/openssl.log"; return 1; }
+	own "$TLS_DIR"
+	touch "$TLS_DIR/done"
+}
+
+# pg_ssl on|off: ssl in the shared PostgreSQL, with tls_certs' server
+# certificate (a reload; connections already open are not touched)
+pg_ssl() {
+	if [ "$1" = on ]; then
+		tls_certs || return 1
+		pg_sql "ALTER SYSTEM SET ssl_cert_file = '$TLS_DIR/server.crt'" \
+			"ALTER SYSTEM SET ssl_key_file = '$TLS_DIR/server.key'" \
+			"ALTER SYSTEM SET ssl_ca_file = '$TLS_DIR/ca.crt'" \
+			"ALTER SYSTEM SET ssl = on" >/dev/null || return 1
+	else
+		pg_sql "ALTER SYSTEM RESET ssl" >/dev/null || return 1
+	fi
+	pg_sql "SELECT pg_reload_conf()" >/dev/null || return 1
+	wait_until 10 pg_ssl_is "$1"
+}
+pg_ssl_is() { [ "$(pg_sql "SHOW ssl")" = "$1" ]; }
+
 # ---- cleanup ---------------------------------------------------------------
 
 lib_cleanup() {

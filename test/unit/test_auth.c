@@ -597,6 +597,43 @@ START_TEST(server_first_malformed)
 }
 END_TEST
 
+/* Channel binding: what a TLS client may and may not say in its gs2 header */
+static int bound_first_of(bool offered, bool plus, const char *msg)
+{
+	struct secret sec = mksecret(PG_PENCIL);
+	struct scram_server sv;
+	static const uint8_t cb[32] = { 1, 2, 3 };
+	char out[512];
+
+	ck_assert_int_eq(scram_server_init(&sv, &sec, 4096), 0);
+	secret_free(&sec);
+	ck_assert_int_eq(scram_server_set_binding(&sv, offered, plus, cb, sizeof(cb)), 0);
+	return scram_server_first(&sv, msg, strlen(msg), out, sizeof(out));
+}
+
+START_TEST(server_first_channel_binding)
+{
+	struct scram_server sv;
+
+	/* PLUS chosen: p=tls-server-end-point only */
+	ck_assert_int_gt(bound_first_of(true, true, "p=tls-server-end-point,,n=,r=abc"), 0);
+	ck_assert_int_eq(bound_first_of(true, true, "n,,n=,r=abc"), -EINVAL);
+	ck_assert_int_eq(bound_first_of(true, true, "y,,n=,r=abc"), -EINVAL);
+	ck_assert_int_eq(bound_first_of(true, true, "p=tls-unique,,n=,r=abc"), -EINVAL);
+	ck_assert_int_eq(bound_first_of(true, true, "p=tls-server-end-pointx,,n=,r=abc"), -EINVAL);
+	/* plain SCRAM where PLUS was offered: 'y' is a downgrade, as PostgreSQL says */
+	ck_assert_int_gt(bound_first_of(true, false, "n,,n=,r=abc"), 0);
+	ck_assert_int_eq(bound_first_of(true, false, "y,,n=,r=abc"), -EINVAL);
+	ck_assert_int_eq(bound_first_of(true, false, "p=tls-server-end-point,,n=,r=abc"), -EINVAL);
+	/* not offered (no TLS): 'y' is fine, 'p' is not */
+	ck_assert_int_gt(bound_first_of(false, false, "y,,n=,r=abc"), 0);
+	ck_assert_int_eq(bound_first_of(false, false, "p=tls-server-end-point,,n=,r=abc"), -EINVAL);
+	/* PLUS cannot be chosen where it was not offered */
+	memset(&sv, 0, sizeof(sv));
+	ck_assert_int_eq(scram_server_set_binding(&sv, false, true, (const uint8_t *)"x", 1), -EINVAL);
+}
+END_TEST
+
 /* A server after the RFC client-first; client_final then decides. */
 static int server_final_of(const char *first, const char *msg, size_t len)
 {
@@ -1073,6 +1110,7 @@ static Suite *auth_suite(void)
 	tc = tcase_create("malformed");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, server_first_malformed);
+	tcase_add_test(tc, server_first_channel_binding);
 	tcase_add_test(tc, server_final_malformed);
 	tcase_add_test(tc, client_final_malformed);
 	tcase_add_test(tc, client_verify_malformed);
