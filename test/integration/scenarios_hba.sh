@@ -130,7 +130,7 @@ admin_users = u_md5" || return 1
 		'no pg_hba.conf entry for host "127.0.0.1", user "stranger", database "postgres", no encryption' || return 1
 	# cert: matched, refused until client TLS; peer over TCP: refused
 	refused_with cert_user testdb x 127.0.0.1 \
-		'certificate authentication failed for user "cert_user": no client certificate' || return 1
+		'certificate authentication failed for user "cert_user": client certificate missing or not verified' || return 1
 	refused_with tcp_peer testdb x 127.0.0.1 'peer authentication is only supported on local sockets' || return 1
 	grep -q 'login refused by the hba rule at .*/hba.conf:2 (reject)' "$PGRING_LOG" || { pgring_dump_logs; return 1; }
 	# SHOW CONFIG shows the keys

@@ -110,7 +110,7 @@ pool_mode = transaction" || return 1
 	out=$(console "SET server_tls_sslmode = disable") || { echo "$out"; return 1; }
 	echo "SET server_tls_sslmode = disable: $out"
 	out=$(console "SET dns_max_ttl = 15") || { echo "$out"; return 1; }
-	out=$(console "SET server_tls_sslmode = require" 2>&1) && { echo "accepted: $out"; return 1; }
+	out=$(console "SET auth_ldap_options = 'host=x'" 2>&1) && { echo "accepted: $out"; return 1; }
 	echo "$out" | grep -q "not supported by pgring yet" || { echo "$out"; return 1; }
 	pgring_stop
 	# below pgring's floor: taken, and the log says what is used
