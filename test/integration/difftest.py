@@ -19,6 +19,10 @@ RowDescription, since a script's temp tables differ between the runs).
   difftest.py minimize --pg-port P --pooler-port Q FILE
       drop batches and lines of a differing script while the first
       difference stays the same; prints what is left
+  --tls CA_FILE (with scripts, random, minimize): every connection, to
+      PostgreSQL and to pgring alike, sends SSLRequest and runs TLS, verifying
+      the certificate against CA_FILE and the name --tls-name (localhost); a
+      server that answers N is an error, not a fallback to clear text
 
 Script format: one frontend message per line; a blank line ends a batch:
 the batch's messages are sent in one write, then the answers are read.
@@ -46,6 +50,7 @@ import random
 import re
 import shlex
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -70,11 +75,25 @@ class Timeout(Exception):
 	pass
 
 
+SSL_REQUEST = struct.pack("!II", 8, 80877103)
+
+
 class Conn:
-	def __init__(self, host, port, timeout=READ_TIMEOUT):
+	def __init__(self, host, port, timeout=READ_TIMEOUT, tls=None, tls_name=None):
 		self.s = socket.create_connection((host, port), timeout=timeout)
 		self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 		self.buf = b""
+		if tls:
+			self._starttls(tls, tls_name)
+
+	def _starttls(self, ctx, name):
+		"""SSLRequest, then the handshake, as libpq's sslmode=verify-full"""
+		self.s.sendall(SSL_REQUEST)
+		answer = self.s.recv(1)
+		if answer != b"S":
+			self.s.close()
+			raise RuntimeError("TLS refused: SSLRequest answered %r" % answer)
+		self.s = ctx.wrap_socket(self.s, server_hostname=name)
 
 	def send(self, d):
 		self.s.sendall(d)
@@ -342,11 +361,15 @@ class Script:
 # ---- playing a script ------------------------------------------------------------
 
 class Target:
-	def __init__(self, host, port, user, db, password):
+	def __init__(self, host, port, user, db, password, tls=None, tls_name=None):
 		self.host, self.port, self.user, self.db, self.password = host, port, user, db, password
+		self.tls, self.tls_name = tls, tls_name
+		self.versions = set()	# the TLS versions its connections got
 
 	def connect(self):
-		c = Conn(self.host, self.port)
+		c = Conn(self.host, self.port, tls=self.tls, tls_name=self.tls_name)
+		if self.tls:
+			self.versions.add(c.s.version())
 		c.login(self.user, self.db, self.password)
 		return c
 
@@ -478,11 +501,28 @@ def play_pooler(script, target, answers):
 				pass
 
 
+def tls_line(pg, pooler):
+	"""what the run's connections were, so a log shows TLS was on"""
+	if not pg.tls:
+		return "connections in clear text"
+	return "connections over TLS: PostgreSQL %s, pooler %s" % (
+		",".join(sorted(pg.versions)) or "none", ",".join(sorted(pooler.versions)) or "none")
+
+
+def targets(args):
+	"""PostgreSQL and the pooler, both over TLS with --tls"""
+	ctx = None
+	if args.tls:
+		ctx = ssl.create_default_context(cafile=args.tls)
+	return (Target(args.host, args.pg_port, args.user, args.db, args.password, ctx, args.tls_name),
+		Target(args.host, args.pooler_port, args.user, args.pooler_db or args.db, args.password,
+		       ctx, args.tls_name))
+
+
 # ---- fixed scripts ---------------------------------------------------------------
 
 def run_scripts(args):
-	pg = Target(args.host, args.pg_port, args.user, args.db, args.password)
-	pooler = Target(args.host, args.pooler_port, args.user, args.pooler_db or args.db, args.password)
+	pg, pooler = targets(args)
 	failed = ran = 0
 	for path in args.files:
 		name = os.path.basename(path)
@@ -512,7 +552,7 @@ def run_scripts(args):
 		n = sum(len(a) for a in answers)
 		print("ok %s [%s]: %d batches, %d messages the same (%.1f s)" %
 		      (name, args.mode or "?", len(script.batches), n, time.monotonic() - t0))
-	print("%d of %d scripts differ" % (failed, ran))
+	print("%d of %d scripts differ; %s" % (failed, ran, tls_line(pg, pooler)))
 	return 1 if failed else 0
 
 
@@ -823,8 +863,7 @@ def differs(text, pg, pooler):
 
 def minimize(args):
 	"""drop batches, then lines, while the same first difference stays"""
-	pg = Target(args.host, args.pg_port, args.user, args.db, args.password)
-	pooler = Target(args.host, args.pooler_port, args.user, args.pooler_db or args.db, args.password)
+	pg, pooler = targets(args)
 	with open(args.files[0]) as f:
 		lines = [l for l in f.read().split("\n") if not l.startswith("#")]
 	want = differs("\n".join(lines), pg, pooler)
@@ -867,8 +906,7 @@ def run_random(args):
 	avoid = set((args.avoid or "").replace(",", " ").split())
 	p = run_params(args.seed)
 	scripts = gen_scripts(args.seed, avoid)
-	pg = Target(args.host, args.pg_port, args.user, args.db, args.password)
-	pooler = Target(args.host, args.pooler_port, args.user, args.pooler_db or args.db, args.password)
+	pg, pooler = targets(args)
 	if args.only:
 		keep = [int(x) for x in args.only.replace(",", " ").split()]
 		scripts = [s for i, s in enumerate(scripts) if i in keep]
@@ -909,6 +947,7 @@ def run_random(args):
 	print("seed %d: %d clients, pool %d, max_prepared_statements %d: %d batches, %d messages compared, "
 	      "%d differ (%.1f s)" % (args.seed, len(scripts), p["pool"], p["mps"],
 				      sum(len(s.batches) for s in scripts), msgs, len(bad), time.monotonic() - t0))
+	print("    " + tls_line(pg, pooler))
 	for k, n in sorted(kinds.items()):
 		print("    %d client(s): %s" % (n, k))
 	for i in bad:
@@ -928,6 +967,8 @@ def main():
 	ap.add_argument("--user", default="u_trust")
 	ap.add_argument("--password")
 	ap.add_argument("--db", default="testdb")
+	ap.add_argument("--tls", metavar="CA_FILE", help="TLS to both, verified against CA_FILE")
+	ap.add_argument("--tls-name", default="localhost", help="the name the certificates must bear (--tls)")
 	ap.add_argument("--pooler-db")
 	ap.add_argument("--mode", help="the pool mode pgring runs in (scripts not valid for it are left out)")
 	ap.add_argument("--seed", type=int)

@@ -8,6 +8,10 @@
 #   DIFF_AVOID="F1 F14 F5"   known findings the generator should not trigger
 #                            (default: none; see test/integration/diff/README)
 #   DIFF_KEEP_GOING=1        go on after a run that differs
+# and, set by other scenarios (scenarios_tlsclients.sh runs these over TLS):
+#   DIFF_MODES="session transaction"   the pool modes diff_scripts runs
+#   DIFF_CONF="..."          more pgring settings for every instance
+#   DIFF_ARGS="..."          more difftest.py options (e.g. --tls CA_FILE)
 
 : "${PYTHON3:=/usr/bin/python3}"
 DIFFTEST=$top_srcdir/test/integration/difftest.py
@@ -27,15 +31,16 @@ sc_diff_scripts() {
 		groups[$cfg]="${groups[$cfg]:-} $f"
 	done
 	[ ${#groups[@]} -gt 0 ] || { echo "no scripts in $DIFF_SCRIPTS"; return 1; }
-	for mode in session transaction; do
+	for mode in ${DIFF_MODES:-session transaction}; do
 		for cfg in "${!groups[@]}"; do
 			pgring_start "$1" "auth_type = trust
 pool_mode = $mode
-${cfg#\#}" || return 1
+${cfg#\#}
+${DIFF_CONF:-}" || return 1
 			echo "== pool_mode = $mode $(echo ${cfg#\#} | sed 's/ = /=/g')"
 			# shellcheck disable=SC2086 # the group is a list of paths
 			difftest scripts --mode "$mode" --pg-port "$PG_PORT" --pooler-port "$PGRING_PORT" \
-				${groups[$cfg]} || rc=1
+				${DIFF_ARGS:-} ${groups[$cfg]} || rc=1
 			pgring_stop
 		done
 	done
@@ -55,9 +60,11 @@ sc_diff_random() {
 		pgring_start "$1" "auth_type = trust
 pool_mode = transaction
 max_client_conn = 100
-$cfg" || return 1
+$cfg
+${DIFF_CONF:-}" || return 1
+		# shellcheck disable=SC2086 # options are words
 		difftest random --seed "$seed" --avoid "${DIFF_AVOID:-}" \
-			--pg-port "$PG_PORT" --pooler-port "$PGRING_PORT" || rc=1
+			--pg-port "$PG_PORT" --pooler-port "$PGRING_PORT" ${DIFF_ARGS:-} || rc=1
 		pgring_stop
 		runs=$((runs + 1))
 		seed=$((seed + 1))
