@@ -151,4 +151,20 @@ $(cert_tls_conf prefer)" || return 1
 	return $rc
 }
 
-SCENARIOS="$SCENARIOS cert_hostssl cert_hba cert_auth_type"
+# auth_type = cert for roles only PostgreSQL knows: auth_query finds aq_md5
+# (the pool logs in with its md5 secret), and finds no ghost_role
+sc_cert_authq() {
+	local rc=0
+	cert_certs && cert_client aqmd5 aq_md5 || return 1
+	authq_start "$1" cert "auth_user = aq_auth
+$(cert_tls_conf require)" || return 1
+	expect_login "CN aq_md5 via auth_query" aq_md5 aq_md5 aqmd5 require || rc=1
+	expect_refused "CN ghost_role, no such role" 'certificate authentication failed for user "ghost_role"' \
+		ghost_role ghost require || rc=1
+	expect_refused "CN aq_md5 as aq_scram" 'certificate authentication failed for user "aq_scram"' \
+		aq_scram aqmd5 require || rc=1
+	[ $rc = 0 ] || pgring_dump_logs
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS cert_hostssl cert_hba cert_auth_type cert_authq"
