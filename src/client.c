@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "client_hba.h"
+#include "hba.h"
 #include "worker.h"
 
 #define AUTH_MSG_MAX	(AUTH_SECRET_MAX + 1)	/* a PasswordMessage: the password, NUL */
@@ -525,10 +526,29 @@ static bool fake_secret(struct client *cl)
 
 static void auth_challenge(struct client *cl);
 
+/* Methods that ask no password: trust, any, and peer or cert already proven */
+static bool no_password(int auth)
+{
+	return auth == AUTH_TYPE_TRUST || auth == AUTH_TYPE_ANY || auth == AUTH_TYPE_PEER ||
+	       auth == AUTH_TYPE_CERT;
+}
+
+/* A passwordless method for a role neither auth_file nor auth_query knows:
+ * the method's own failure, in PostgreSQL's words (PgBouncer refuses too) */
+static void unknown_user_fail(struct client *cl)
+{
+	if (cl->auth_method == AUTH_TYPE_TRUST)
+		client_fail(cl, "28000", "\"trust\" authentication failed");
+	else if (cl->auth_method == AUTH_TYPE_CERT)
+		client_fail(cl, "28000", "certificate authentication failed for user \"%s\"", cl->user);
+	else
+		client_fail(cl, "28000", "Peer authentication failed for user \"%s\"", cl->user);
+}
+
 void client_auth_lookup_done(struct client *cl)
 {
-	if (cl->auth_method == AUTH_TYPE_TRUST || cl->auth_method == AUTH_TYPE_ANY) {
-		/* trust, and an hba peer whose OS user is already checked, ask
+	if (no_password(cl->auth_method)) {
+		/* trust, and peer or cert whose name is already checked, ask
 		 * no password but want the user to exist (PgBouncer too); the
 		 * secret stays for auth_ok, which keeps it for the server logins */
 		if (cl->authq_found) {
@@ -536,10 +556,7 @@ void client_auth_lookup_done(struct client *cl)
 			return;
 		}
 		client_log(cl, LOG_LVL_LOG, "%s", cl->fake_why ? cl->fake_why : "no such user");
-		if (cl->auth_method == AUTH_TYPE_TRUST)
-			client_fail(cl, "28000", "\"trust\" authentication failed");
-		else
-			client_fail(cl, "28000", "Peer authentication failed for user \"%s\"", cl->user);
+		unknown_user_fail(cl);
 		return;
 	}
 	if (!cl->secret) {
@@ -573,21 +590,23 @@ static void start_auth(struct client *cl)
 	/* the first hba rule that matches picks the method (or refuses) */
 	if (auth == AUTH_TYPE_HBA && !client_hba_method(cl, &auth))
 		return;
+	if (auth == AUTH_TYPE_CERT && cfg->auth_type == AUTH_TYPE_CERT && !client_cert_login(cl))
+		return;
 	cl->auth_method = auth;
 	if (!ue && authq_wanted(cl)) {	/* client_auth_lookup_done goes on */
 		authq_start(cl);
 		return;
 	}
-	if (auth == AUTH_TYPE_TRUST || auth == AUTH_TYPE_ANY) {
+	if (no_password(auth)) {
 		if (!db && !console) {
 			client_fail(cl, "08P01", "no such database: %s", cl->dbname);
 			return;
 		}
-		/* trust still wants the user in auth_file, a forced user= or not
-		 * (PgBouncer's documentation, and its words) */
-		if (auth == AUTH_TYPE_TRUST && !ue) {
+		/* trust, peer and cert still want the user in auth_file, a
+		 * forced user= or not (PgBouncer's documentation, and its words) */
+		if (auth != AUTH_TYPE_ANY && !ue) {
 			client_log(cl, LOG_LVL_LOG, "no such user: %s", cl->user);
-			client_fail(cl, "28000", "\"trust\" authentication failed");
+			unknown_user_fail(cl);
 			return;
 		}
 		auth_ok(cl);
@@ -793,9 +812,17 @@ static void warm_next(struct worker *w)
 	}
 }
 
+/* Plain auth_file passwords get SCRAM keys ahead only where SCRAM can run
+ * on them: auth_type = scram-sha-256, or an hba file with such a rule */
+static bool warm_wanted(const struct config *cfg)
+{
+	return cfg->auth_type == AUTH_TYPE_SCRAM ||
+	       (cfg->auth_type == AUTH_TYPE_HBA && hba_has_method(cfg->hba, HBA_SCRAM));
+}
+
 void client_kdf_warm(struct worker *w)
 {
-	if (!w->kdf || w->cfg->auth_type != AUTH_TYPE_SCRAM)
+	if (!w->kdf || !warm_wanted(w->cfg))
 		return;
 	kdf_unwait(&w->warm);
 	w->warm_ul = NULL;	/* from the first entry again */

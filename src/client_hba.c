@@ -45,9 +45,10 @@ static void refuse(struct client *cl, const struct hba_rule *r)
 
 /* ---- peer and cert: the name the OS or the certificate gives, or a map ---- */
 
+/* r: the hba rule (its map=), or NULL for auth_type = cert: the name itself */
 static bool name_allowed(const struct client *cl, const struct hba_rule *r, const char *name)
 {
-	if (r->map)
+	if (r && r->map)
 		return hba_ident_match(cl->c.w->cfg->hba, r->map, name, cl->user);
 	return strcmp(name, cl->user) == 0;
 }
@@ -55,12 +56,15 @@ static bool name_allowed(const struct client *cl, const struct hba_rule *r, cons
 static void name_refused(struct client *cl, const struct hba_rule *r, const char *what,
 			 const char *name)
 {
-	if (r->map)
+	const char *file = r ? r->file : "auth_type";
+	int line = r ? r->line : 0;
+
+	if (r && r->map)
 		client_log(cl, LOG_LVL_LOG, "%s: no match in usermap \"%s\" for user \"%s\" authenticated "
-			   "as \"%s\" (%s:%d)", what, r->map, cl->user, name, r->file, r->line);
+			   "as \"%s\" (%s:%d)", what, r->map, cl->user, name, file, line);
 	else
 		client_log(cl, LOG_LVL_LOG, "%s: provided user name (%s) and authenticated user name (%s) "
-			   "do not match (%s:%d)", what, cl->user, name, r->file, r->line);
+			   "do not match (%s:%d)", what, cl->user, name, file, line);
 }
 
 /* The OS user at the other end of the unix socket (SO_PEERCRED) */
@@ -105,22 +109,34 @@ static bool login_peer(struct client *cl, const struct hba_rule *r)
 	return false;
 }
 
+/*
+ * cert: the verified client certificate's CN is the role, or maps to it.
+ * The log has PgBouncer's words for what was missing; the client gets
+ * PostgreSQL's (a missing certificate is "connection requires a valid
+ * client certificate", as with clientcert=verify-full).
+ */
 static bool login_cert(struct client *cl, const struct hba_rule *r)
 {
 	char cn[256];
 
 	if (!tls_peer_cn(&cl->c, cn, sizeof(cn))) {
-		client_log(cl, LOG_LVL_LOG, "cert authentication without a verified client certificate "
-			   "(%s:%d)", r->file, r->line);
-		client_fail(cl, "28000", "certificate authentication failed for user \"%s\": client "
-			    "certificate missing or not verified", cl->user);
+		client_log(cl, LOG_LVL_LOG, "certificate authentication (%s:%d): %s",
+			   r ? r->file : "auth_type", r ? r->line : 0,
+			   tls_active(&cl->c) ? "TLS client certificate required"
+			   : "TLS connection required");
+		client_fail(cl, "28000", "connection requires a valid client certificate");
 		return false;
 	}
 	if (name_allowed(cl, r, cn))
 		return true;
-	name_refused(cl, r, "certificate authentication failed", cn);
+	name_refused(cl, r, "TLS certificate name mismatch", cn);
 	client_fail(cl, "28000", "certificate authentication failed for user \"%s\"", cl->user);
 	return false;
+}
+
+bool client_cert_login(struct client *cl)
+{
+	return login_cert(cl, NULL);
 }
 
 static const struct hba_rule *match(struct client *cl)
@@ -164,10 +180,10 @@ bool client_hba_method(struct client *cl, int *auth_type)
 		*auth_type = AUTH_TYPE_SCRAM;
 		return true;
 	case HBA_PEER:
-		*auth_type = AUTH_TYPE_ANY;
+		*auth_type = AUTH_TYPE_PEER;
 		return login_peer(cl, r);
 	case HBA_CERT:
-		*auth_type = AUTH_TYPE_ANY;
+		*auth_type = AUTH_TYPE_CERT;
 		return login_cert(cl, r);
 	case HBA_REJECT:
 		break;

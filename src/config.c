@@ -262,7 +262,7 @@ static const struct name_val auth_types[] = {
 };
 
 /* PgBouncer's auth types that pgring refuses at load */
-static const char *const auth_types_not_yet[] = { "cert", "pam", "ldap", NULL };
+static const char *const auth_types_not_yet[] = { "pam", "ldap", NULL };
 
 static const struct name_val backends[] = {
 	{ "auto", EVENT_BACKEND_AUTO },

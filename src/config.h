@@ -37,6 +37,8 @@ enum auth_type {
 	AUTH_TYPE_SCRAM,
 	AUTH_TYPE_CERT,
 	AUTH_TYPE_HBA,
+	/* not an auth_type value: an hba peer rule, settled (client_hba.c) */
+	AUTH_TYPE_PEER,
 };
 
 /* PgBouncer's sslmode values, in order of strictness */

@@ -499,6 +499,14 @@ static const char *const other_methods[] = {
 	"ident", "ldap", "pam", "gss", "sspi", "radius", "bsd", "oauth", "any", "plain", NULL
 };
 
+bool hba_has_method(const struct hba *hba, enum hba_method m)
+{
+	for (size_t i = 0; hba && i < hba->nrules; i++)
+		if (hba->rules[i].method == m)
+			return true;
+	return false;
+}
+
 const char *hba_method_name(enum hba_method m)
 {
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)

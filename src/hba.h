@@ -105,4 +105,7 @@ bool hba_ident_match(const struct hba *hba, const char *map, const char *sys, co
 
 const char *hba_method_name(enum hba_method m);
 
+/* Whether any rule of hba (NULL: none) names method m */
+bool hba_has_method(const struct hba *hba, enum hba_method m);
+
 #endif

@@ -128,9 +128,9 @@ admin_users = u_md5" || return 1
 		'no pg_hba.conf entry for host "[local]", user "nobody", database "testdb", no encryption' || return 1
 	refused_with stranger postgres x 127.0.0.1 \
 		'no pg_hba.conf entry for host "127.0.0.1", user "stranger", database "postgres", no encryption' || return 1
-	# cert: matched, refused until client TLS; peer over TCP: refused
+	# cert over plaintext: refused (scenarios_cert.sh has the TLS cases); peer over TCP: refused
 	refused_with cert_user testdb x 127.0.0.1 \
-		'certificate authentication failed for user "cert_user": client certificate missing or not verified' || return 1
+		"connection requires a valid client certificate" || return 1
 	refused_with tcp_peer testdb x 127.0.0.1 'peer authentication is only supported on local sockets' || return 1
 	grep -q 'login refused by the hba rule at .*/hba.conf:2 (reject)' "$PGRING_LOG" || { pgring_dump_logs; return 1; }
 	# SHOW CONFIG shows the keys
@@ -246,10 +246,13 @@ sc_hba_peer() {
 	# MAP SYSTEM-USER PG-USER
 	ops $b app_role
 	rx /^(pgrpeer[0-9]+)a\$ \\1_role
+	rx $b pgr_ghost
 	EOF
+	# peer, like trust, wants the role known (PgBouncer too): pgr_ghost is not
 	pgring_write_config "$1" "auth_type = hba
 auth_hba_file = $d/hba.conf
-auth_ident_file = $d/ident.conf" "$(default_userlist)" || { peer_cleanup; return 1; }
+auth_ident_file = $d/ident.conf" "$(default_userlist; printf '"%s" ""\n' "$a" app_role "${a%a}_role")" ||
+		{ peer_cleanup; return 1; }
 	# the pool logs in to PostgreSQL as u_trust whatever the role
 	sed -i "/^\[databases\]/a forced = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust" "$PGRING_CONF"
 	{ pgring_launch && pgring_wait_up "$1"; } || { peer_cleanup; return 1; }
@@ -272,6 +275,10 @@ auth_ident_file = $d/ident.conf" "$(default_userlist)" || { peer_cleanup; return
 	expect_eq "$a as ${a%a}_role (map rx)" "$out" u_trust || rc=1
 	out=$(as_os_user "$b" "${b%b}_role" forced)
 	echo "$out" | grep -qF "Peer authentication failed for user \"${b%b}_role\"" || { echo "$b: $out"; rc=1; }
+	# the map lets b be pgr_ghost, but no auth_file knows that role
+	out=$(as_os_user "$b" pgr_ghost forced)
+	echo "$out" | grep -qF 'Peer authentication failed for user "pgr_ghost"' || { echo "$b as pgr_ghost: $out"; rc=1; }
+	grep -q "no such user: pgr_ghost" "$PGRING_LOG" || { echo "no unknown-role line"; rc=1; }
 	grep -q "peer authentication failed: no match in usermap \"ops\" for user \"app_role\" authenticated as \"$a\"" \
 		"$PGRING_LOG" || { pgring_dump_logs; rc=1; }
 	peer_cleanup

@@ -257,3 +257,25 @@ sc_kdf_authfile_mode() {
 
 SCENARIOS="$SCENARIOS kdf_mock_challenge kdf_unknown_flood kdf_md5_method kdf_plain_once
 	kdf_offloop_logins kdf_server_keys kdf_queue_cap kdf_config_secrets kdf_authfile_mode"
+
+# auth_type = hba with a scram-sha-256 rule: plain auth_file passwords get
+# their SCRAM keys ahead, as with auth_type = scram-sha-256, so the first
+# login already takes them from the cache
+sc_kdf_hba_warm() {
+	local d
+	d=$(hba_dir kdfwarm) || return 1
+	printf 'host all all all scram-sha-256\n' >"$d/hba.conf"
+	pgring_write_config "$1" "auth_type = hba
+auth_hba_file = $d/hba.conf
+scram_iterations = 100000
+verbose = 1" '"appuser" "pw_one"' || return 1
+	sed -i "s/^\[databases\]/[databases]\nforced = host=127.0.0.1 port=$PG_PORT dbname=testdb user=u_trust password=pw_trust/" \
+		"$PGRING_CONF"
+	pgring_launch && pgring_wait_up "$1" || return 1
+	wait_until 20 grep -q "SCRAM keys of appuser derived ahead" "$PGRING_LOG" ||
+		{ echo "no keys derived ahead under auth_type = hba"; pgring_dump_logs; return 1; }
+	forced_ok pw_one || return 1
+	[ "$(log_count 'appuser.*SCRAM keys from the cache')" -ge 1 ] ||
+		{ echo "the first login did not use the cache"; pgring_dump_logs; return 1; }
+}
+SCENARIOS="$SCENARIOS kdf_hba_warm"

@@ -207,6 +207,20 @@ START_TEST(first_match_wins)
 }
 END_TEST
 
+/* what client_kdf_warm asks: does any rule name scram-sha-256 */
+START_TEST(has_method)
+{
+	struct hba *h = load_ok("host all alice 127.0.0.1/32 md5\n"
+				"hostssl all all all scram-sha-256\n", NULL);
+
+	ck_assert(hba_has_method(h, HBA_SCRAM));
+	ck_assert(hba_has_method(h, HBA_MD5));
+	ck_assert(!hba_has_method(h, HBA_CERT));
+	ck_assert(!hba_has_method(NULL, HBA_SCRAM));
+	hba_unref(h);
+}
+END_TEST
+
 START_TEST(at_files)
 {
 	struct hba *h;
@@ -530,6 +544,7 @@ static Suite *hba_suite(void)
 	tcase_add_test(tc, ssl_types);
 	tcase_add_test(tc, names);
 	tcase_add_test(tc, first_match_wins);
+	tcase_add_test(tc, has_method);
 	tcase_add_test(tc, at_files);
 	tcase_add_test(tc, long_at_file);
 	tcase_add_test(tc, continuation_and_map);
