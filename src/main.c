@@ -21,6 +21,7 @@
 
 #include "notify.h"
 #include "worker.h"
+#include "process.h"
 #include "workers.h"
 
 struct opts {
@@ -423,7 +424,7 @@ static int start_listeners(struct worker *w)
 {
 	struct net_listener *nls = NULL;
 	char err[256];
-	int n = net_listen_all(w->cfg, &nls, err, sizeof(err));
+	int n = net_listen_worker(w->cfg, (int)w->index, w->proc->nworkers, &nls, err, sizeof(err));
 
 	if (n < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
@@ -1003,6 +1004,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	struct logger lg;
+	struct process proc;
 	struct worker w;
 	int ret;
 
@@ -1011,6 +1013,12 @@ int main(int argc, char **argv)
 	log_init(&lg);
 	lg.quiet = o.quiet;
 	memset(&w, 0, sizeof(w));
+	/* one worker, run by this thread: workers > 1 is refused (workers.c) */
+	if (process_init(&proc, &lg, 1) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "out of memory");
+		return 1;
+	}
+	process_add(&proc, &w, 0);
 	w.log = &lg;
 	w.sigfd = -1;
 	w.pidfd = -1;
@@ -1023,6 +1031,7 @@ int main(int argc, char **argv)
 	/* every exit, an error at start-up too: nothing of ours outlives us */
 	teardown(&w);
 	config_free(w.owned_cfg);
+	process_free(&proc);
 	log_close(&lg);
 	return ret;
 }
