@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "worker.h"
 #include "process.h"
+#include "snapshot.h"
 #include "workers.h"
 
 struct opts {
@@ -793,7 +794,13 @@ static void teardown(struct worker *w)
 		close(w->sigfd);
 	w->sigfd = -1;
 	remove_pidfile(w);
-	userlist_free(w->users);
+	if (w->snap) {
+		snapshot_unref(w->snap);	/* the config and the userlist */
+		w->snap = NULL;
+		w->cfg = NULL;
+	} else {
+		userlist_free(w->users);
+	}
 	w->users = NULL;
 	pkt_free(&w->tmp);
 	free(w->cfg_path);
@@ -821,6 +828,18 @@ static int check_user(const struct opts *o, const struct config *cfg, struct log
 	log_msg(lg, LOG_LVL_FATAL, "-u %s: only root can switch users, and pgring runs as uid %d",
 		o->user, (int)getuid());
 	return -1;
+}
+
+/* What prepare() loaded becomes the worker's snapshot: its one reference. */
+static int hold_snapshot(struct worker *w)
+{
+	w->snap = snapshot_new(w->owned_cfg, w->users, 1);
+	if (!w->snap) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return -1;
+	}
+	w->owned_cfg = NULL;
+	return 0;
 }
 
 /*
@@ -886,7 +905,9 @@ files:
 		log_msg(w->log, LOG_LVL_FATAL, "auth_file: %s", err);
 		return -1;
 	}
-	return nfatal ? -1 : 0;
+	if (nfatal)
+		return -1;
+	return hold_snapshot(w);
 }
 
 /* Loop, signals, listeners, console: up and serving, or -1. */

@@ -21,7 +21,10 @@ struct snapshot_users;
 struct snapshot {
 	atomic_uint refs;
 	struct config *cfg;		/* with its hba (config_attach_hba) */
-	const struct userlist *users;	/* NULL: no auth_file */
+	/* NULL: no auth_file.  Not const: its entries' derived-key caches are
+	 * still written in place (doc/workers.md, "What the code taught"), by
+	 * the one worker that holds it until those caches become write-once */
+	struct userlist *users;
 	struct snapshot_users *ul;	/* the userlist's own count */
 };
 

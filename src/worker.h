@@ -392,6 +392,7 @@ static inline unsigned conn_id_worker(uint64_t id)
 }
 
 struct process;
+struct snapshot;
 
 struct worker {
 	struct process *proc;		/* what the workers share (process.h) */
@@ -450,7 +451,11 @@ struct worker {
 	char *cfg_path;
 	char *pidfile;			/* the one this process wrote and locked */
 	int pidfd;			/* held open: the lock lasts as long as we run */
-	struct config *owned_cfg;	/* the snapshot this worker holds */
+	/* the config and userlist while main loads them; from the end of
+	 * prepare() on they belong to snap (owned_cfg NULL), cfg and users
+	 * being snap's */
+	struct config *owned_cfg;
+	struct snapshot *snap;		/* the snapshot this worker holds (snapshot.h) */
 	struct admin *admin;		/* console state: pause, disable, stats timer (admin.c) */
 	struct metrics *metrics;	/* GET /metrics, when metrics_listen is set (metrics.c) */
 	void (*stop_accepting)(struct worker *w);	/* main.c: close the listeners */
