@@ -8,6 +8,7 @@
 int process_init(struct process *p, struct logger *log, int nworkers)
 {
 	p->log = log;
+	atomic_init(&p->clients.n, 0);
 	p->nworkers = nworkers < 1 ? 1 : nworkers;
 	p->workers = calloc((size_t)p->nworkers, sizeof(*p->workers));
 	return p->workers ? 0 : -1;

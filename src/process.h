@@ -2,6 +2,7 @@
 #ifndef PGRING_PROCESS_H
 #define PGRING_PROCESS_H
 
+#include "limitctr.h"
 #include "log.h"
 
 struct worker;
@@ -16,6 +17,10 @@ struct process {
 	struct logger *log;
 	int nworkers;
 	struct worker **workers;	/* [nworkers]; worker i at index i */
+	/* every worker's clients, logged in or not, counted from accept to
+	 * free: what max_client_conn is checked against at the startup
+	 * packet, whichever worker the client landed on */
+	struct limit_ctr clients;
 };
 
 /* 0, or -1 when out of memory; the workers themselves are the caller's,
