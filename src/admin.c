@@ -12,6 +12,7 @@
 
 #include "admin.h"
 #include "notify.h"
+#include "snapshot.h"
 #include "worker.h"
 
 #define ADMIN_QUERY_MAX	65536		/* longer console queries are refused */
@@ -1630,19 +1631,21 @@ static void mark_changed_dbs(struct admin *a, const struct config *old, const st
 	}
 }
 
-/* Takes ownership of cfg and makes it the running config. */
-static void swap_config(struct worker *w, struct config *cfg)
+/* Takes the reference to snap and makes it the running config and users. */
+static void swap_config(struct worker *w, struct snapshot *snap)
 {
 	struct admin *a = w->admin;
+	const struct config *cfg = snap->cfg;
 	int64_t old_period = w->cfg->stats_period_us;
 
 	if (a)
 		mark_changed_dbs(a, w->cfg, cfg);
 	/* nothing keeps pointers into the old snapshot across turns (pools
 	 * look their settings up by name), so it can go now */
-	config_free(w->owned_cfg);
-	w->owned_cfg = cfg;
+	snapshot_unref(w->snap);
+	w->snap = snap;
 	w->cfg = cfg;
+	w->users = snap->users;
 	if (!a)
 		return;
 	if (cfg->stats_period_us != old_period)
@@ -1660,6 +1663,7 @@ static int reload_config(struct worker *w, const char *why)
 {
 	struct config *cfg = NULL;
 	struct userlist *ul = NULL;
+	struct snapshot *snap;
 	char err[512];
 
 	log_info(w->log, "%s, re-reading config", why);
@@ -1690,17 +1694,22 @@ static int reload_config(struct worker *w, const char *why)
 		config_free(cfg);
 		return -1;
 	}
+	snap = snapshot_new(cfg, ul, 1);
+	if (!snap) {
+		log_error(w->log, "config reload failed, keeping the running config: out of memory");
+		userlist_free(ul);
+		config_free(cfg);
+		return -1;
+	}
 	userlist_carry_keys(ul, w->users);
 	/* new handshakes get the new files; on error the old ones stay, and
 	 * live connections keep theirs either way */
 	if (tls_worker_reload(w, cfg, err, sizeof(err)) < 0)
 		log_error(w->log, "TLS reload failed, keeping the running TLS settings: %s", err);
-	userlist_free(w->users);
-	w->users = ul;
 	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
 		      cfg->verbose > w->log->level - LOG_LVL_LOG ? cfg->verbose :
 		      w->log->level - LOG_LVL_LOG, w->log->quiet);
-	swap_config(w, cfg);
+	swap_config(w, snap);
 	client_kdf_warm(w);	/* a new auth_file, or scram_iterations */
 	return 0;
 }
@@ -2205,6 +2214,7 @@ static void cmd_wait_close(struct client *cl, struct admin *a, const char *db)
 static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *cmd)
 {
 	struct config *n = NULL;
+	struct snapshot *snap;
 	char err[512], tag[600];
 
 	if (fake_param(cmd->arg) >= 0) {
@@ -2225,8 +2235,14 @@ static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *
 		reply_error(cl, "08P01", "SET failed: %s", err);
 		return;
 	}
+	snap = snapshot_with_config(a->w->snap, n, 1);	/* the same users */
+	if (!snap) {
+		config_free(n);
+		reply_error(cl, "53200", "SET failed: out of memory");
+		return;
+	}
 	log_info(a->w->log, "SET %s = %s", cmd->arg, cmd->value);
-	swap_config(a->w, n);
+	swap_config(a->w, snap);
 	snprintf(tag, sizeof(tag), "SET %s=%s", cmd->arg, cmd->value);
 	pkt_reset(&a->out);
 	reply_ok(cl, tag);

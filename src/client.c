@@ -11,6 +11,7 @@
 
 #include "client_hba.h"
 #include "hba.h"
+#include "process.h"
 #include "worker.h"
 
 #define AUTH_MSG_MAX	(AUTH_SECRET_MAX + 1)	/* a PasswordMessage: the password, NUL */
@@ -157,6 +158,7 @@ static void client_detach(struct client *cl)
 	pool_change_client(cl, CL_CLOSING);
 	list_remove(&w->clients, &cl->all);
 	w->nclients--;
+	limit_give(&w->proc->clients);
 	if (w->shutdown && !w->nclients)
 		admin_maybe_exit(w);
 }
@@ -240,6 +242,7 @@ void client_accept(struct worker *w, int fd)
 	net_local(fd, &cl->c.laddr, loop_syscalls(w->loop));
 	list_append(&w->clients, &cl->all);
 	w->nclients++;
+	(void)limit_take(&w->proc->clients, 0);	/* no maximum: always counted */
 	cl->state = CL_LOGIN;
 	list_append(&w->login_clients, &cl->node);
 	if (auth_random(keys, sizeof(keys)) < 0) {
@@ -1213,7 +1216,7 @@ static bool handle_startup(struct client *cl, const uint8_t *body, uint32_t len)
 	}
 	/* checked here, after SSLRequest has had its 'N' and a CancelRequest
 	 * has gone through, so that libpq shows the client this error */
-	if (cl->c.w->nclients > (unsigned)cfg->max_client_conn) {
+	if (limit_count(&cl->c.w->proc->clients) > (unsigned)cfg->max_client_conn) {
 		client_fail(cl, "53300", "no more connections allowed (max_client_conn)");
 		return false;
 	}

@@ -36,7 +36,7 @@ void conn_init(struct conn *c, struct worker *w, const struct conn_ops *ops, boo
 	c->ops = ops;
 	c->is_server = is_server;
 	c->sock.fd = -1;
-	c->id = ++w->next_id;
+	c->id = conn_id_make(w->index, ++w->next_id);
 	list_node_init(&c->starved_node);
 	pkt_init(&c->msg);
 	frame_init(&c->fr, !is_server, is_server ? (uint32_t)INT32_MAX : PROTO_STARTUP_MAX);

@@ -21,6 +21,8 @@
 
 #include "notify.h"
 #include "worker.h"
+#include "process.h"
+#include "snapshot.h"
 #include "workers.h"
 
 struct opts {
@@ -423,7 +425,7 @@ static int start_listeners(struct worker *w)
 {
 	struct net_listener *nls = NULL;
 	char err[256];
-	int n = net_listen_all(w->cfg, &nls, err, sizeof(err));
+	int n = net_listen_worker(w->cfg, (int)w->index, w->proc->nworkers, &nls, err, sizeof(err));
 
 	if (n < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
@@ -792,7 +794,13 @@ static void teardown(struct worker *w)
 		close(w->sigfd);
 	w->sigfd = -1;
 	remove_pidfile(w);
-	userlist_free(w->users);
+	if (w->snap) {
+		snapshot_unref(w->snap);	/* the config and the userlist */
+		w->snap = NULL;
+		w->cfg = NULL;
+	} else {
+		userlist_free(w->users);
+	}
 	w->users = NULL;
 	tls_worker_free(w);
 	pkt_free(&w->tmp);
@@ -821,6 +829,18 @@ static int check_user(const struct opts *o, const struct config *cfg, struct log
 	log_msg(lg, LOG_LVL_FATAL, "-u %s: only root can switch users, and pgring runs as uid %d",
 		o->user, (int)getuid());
 	return -1;
+}
+
+/* What prepare() loaded becomes the worker's snapshot: its one reference. */
+static int hold_snapshot(struct worker *w)
+{
+	w->snap = snapshot_new(w->owned_cfg, w->users, 1);
+	if (!w->snap) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return -1;
+	}
+	w->owned_cfg = NULL;
+	return 0;
 }
 
 /*
@@ -890,7 +910,9 @@ files:
 		log_msg(w->log, LOG_LVL_FATAL, "TLS setup failed: %s", err);
 		return -1;
 	}
-	return nfatal ? -1 : 0;
+	if (nfatal)
+		return -1;
+	return hold_snapshot(w);
 }
 
 /* Loop, signals, listeners, console: up and serving, or -1. */
@@ -1008,6 +1030,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	struct logger lg;
+	struct process proc;
 	struct worker w;
 	int ret;
 
@@ -1016,6 +1039,12 @@ int main(int argc, char **argv)
 	log_init(&lg);
 	lg.quiet = o.quiet;
 	memset(&w, 0, sizeof(w));
+	/* one worker, run by this thread: workers > 1 is refused (workers.c) */
+	if (process_init(&proc, &lg, 1) < 0) {
+		log_msg(&lg, LOG_LVL_FATAL, "out of memory");
+		return 1;
+	}
+	process_add(&proc, &w, 0);
 	w.log = &lg;
 	w.sigfd = -1;
 	w.pidfd = -1;
@@ -1028,6 +1057,7 @@ int main(int argc, char **argv)
 	/* every exit, an error at start-up too: nothing of ours outlives us */
 	teardown(&w);
 	config_free(w.owned_cfg);
+	process_free(&proc);
 	log_close(&lg);
 	return ret;
 }

@@ -22,6 +22,7 @@
 struct lsn_set {
 	struct net_listener *v;
 	int n, cap;
+	bool reuseport;		/* SO_REUSEPORT on the TCP sockets */
 };
 
 static int lsn_add(struct lsn_set *s, int fd, int family, const char *name)
@@ -89,7 +90,7 @@ static int tcp_listen_one(const struct config *cfg, const struct sockaddr *sa, s
 		return ret;
 	}
 	ret = setopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-	if (!ret && cfg->so_reuseport)
+	if (!ret && s->reuseport)
 		ret = setopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
 	/* "*" binds :: next to 0.0.0.0: the v6 socket must not claim v4 too */
 	if (!ret && sa->sa_family == AF_INET6)
@@ -405,9 +406,17 @@ static void unix_remove(const char *path)
 	unlink(lock);
 }
 
-int net_listen_all(const struct config *cfg, struct net_listener **out, char *err, size_t errlen)
+/*
+ * Worker index of nworkers: with several workers each opens its own TCP
+ * sockets on the same addresses, SO_REUSEPORT whatever so_reuseport says,
+ * so that the kernel spreads connections over them; the unix socket cannot
+ * be spread (SO_REUSEPORT is TCP/UDP only) and is worker 0's alone
+ * (doc/workers.md, "Listeners").
+ */
+int net_listen_worker(const struct config *cfg, int index, int nworkers,
+		      struct net_listener **out, char *err, size_t errlen)
 {
-	struct lsn_set s = { 0 };
+	struct lsn_set s = { .reuseport = cfg->so_reuseport || nworkers > 1 };
 	int ret;
 
 	*out = NULL;
@@ -416,7 +425,7 @@ int net_listen_all(const struct config *cfg, struct net_listener **out, char *er
 		return -EINVAL;
 	}
 	ret = tcp_listen_all(cfg, &s, err, errlen);
-	if (!ret && cfg->unix_socket_dir && *cfg->unix_socket_dir)
+	if (!ret && index == 0 && cfg->unix_socket_dir && *cfg->unix_socket_dir)
 		ret = unix_listen(cfg, &s, err, errlen);
 	if (ret) {
 		net_close_listeners(s.v, s.n, cfg);
@@ -424,6 +433,11 @@ int net_listen_all(const struct config *cfg, struct net_listener **out, char *er
 	}
 	*out = s.v;
 	return s.n;
+}
+
+int net_listen_all(const struct config *cfg, struct net_listener **out, char *err, size_t errlen)
+{
+	return net_listen_worker(cfg, 0, 1, out, err, errlen);
 }
 
 void net_close_listener(struct net_listener *l)

@@ -24,6 +24,9 @@ struct net_listener {
  * filled ("bind 127.0.0.1:6432: Address already in use").
  */
 int net_listen_all(const struct config *cfg, struct net_listener **out, char *err, size_t errlen);
+/* The listeners of worker index (0-based) of nworkers: see net.c */
+int net_listen_worker(const struct config *cfg, int index, int nworkers,
+		      struct net_listener **out, char *err, size_t errlen);
 /* Closes l->fd if open and removes its unix socket file (and lock), once. */
 void net_close_listener(struct net_listener *l);
 void net_close_listeners(struct net_listener *ls, int n, const struct config *cfg);

@@ -382,7 +382,27 @@ struct peer_pool {
 /* cancel connections open at once (each a socket to PostgreSQL); more are refused */
 #define CANCEL_CONNS_MAX	64
 
+/*
+ * A connection's id (SHOW's id and ptr columns) carries its worker's index
+ * in the top bits, so that ids stay unique across workers without a shared
+ * counter (doc/workers.md); worker 0's ids are the plain sequence.
+ */
+#define CONN_ID_WORKER_SHIFT	56
+static inline uint64_t conn_id_make(unsigned index, uint64_t seq)
+{
+	return (uint64_t)index << CONN_ID_WORKER_SHIFT | (seq & ((1ull << CONN_ID_WORKER_SHIFT) - 1));
+}
+static inline unsigned conn_id_worker(uint64_t id)
+{
+	return (unsigned)(id >> CONN_ID_WORKER_SHIFT);
+}
+
+struct process;
+struct snapshot;
+
 struct worker {
+	struct process *proc;		/* what the workers share (process.h) */
+	unsigned index;			/* 0..proc->nworkers-1 */
 	struct loop *loop;
 	struct logger *log;
 	const struct config *cfg;
@@ -437,7 +457,11 @@ struct worker {
 	char *cfg_path;
 	char *pidfile;			/* the one this process wrote and locked */
 	int pidfd;			/* held open: the lock lasts as long as we run */
-	struct config *owned_cfg;	/* the snapshot this worker holds */
+	/* the config and userlist while main loads them; from the end of
+	 * prepare() on they belong to snap (owned_cfg NULL), cfg and users
+	 * being snap's */
+	struct config *owned_cfg;
+	struct snapshot *snap;		/* the snapshot this worker holds (snapshot.h) */
 	struct admin *admin;		/* console state: pause, disable, stats timer (admin.c) */
 	struct metrics *metrics;	/* GET /metrics, when metrics_listen is set (metrics.c) */
 	struct tls_worker *tls;		/* TLS contexts new handshakes use (tls.c) */
