@@ -627,3 +627,44 @@ int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef)
 			ef->message = v;
 	}
 }
+
+int proto_read_auth_request(const uint8_t *body, size_t len, struct auth_request *ar)
+{
+	struct msg_rd r;
+	const char *mech;
+
+	memset(ar, 0, sizeof(*ar));
+	rd_init(&r, body, len);
+	ar->code = rd_u32(&r);
+	if (r.bad)
+		return -EINVAL;
+	ar->data = (const char *)body + 4;
+	ar->data_len = len - 4;
+	if (ar->code == 5)		/* md5 */
+		ar->salt = rd_bytes(&r, 4);
+	if (ar->code == 10)		/* SASL: the mechanisms, up to an empty one */
+		while ((mech = rd_str(&r)) && *mech)
+			if (!strcmp(mech, "SCRAM-SHA-256"))
+				ar->offers_scram_sha_256 = true;
+	return 0;
+}
+
+bool proto_read_param_status(const uint8_t *body, size_t len, const char **name, const char **val)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	*name = rd_str(&r);
+	*val = rd_str(&r);
+	return *name && *val;
+}
+
+bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	*pid = rd_u32(&r);
+	*key = rd_u32(&r);
+	return !r.bad;
+}

@@ -168,4 +168,24 @@ struct error_fields {
 };
 int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef);
 
+/*
+ * Authentication request ('R') from a server: the code, and for md5 its
+ * salt (NULL when the message is too short for one), for SASL whether
+ * SCRAM-SHA-256 is among the mechanisms, for SASLContinue/SASLFinal the
+ * SCRAM message after the code (not NUL-terminated).  0, or -EINVAL when
+ * not even the code is there.
+ */
+struct auth_request {
+	uint32_t code;
+	const uint8_t *salt;
+	bool offers_scram_sha_256;
+	const char *data;
+	size_t data_len;
+};
+int proto_read_auth_request(const uint8_t *body, size_t len, struct auth_request *ar);
+/* ParameterStatus ('S'): false when either string is unterminated. */
+bool proto_read_param_status(const uint8_t *body, size_t len, const char **name, const char **val);
+/* BackendKeyData ('K'): false when short (what was missing reads as 0). */
+bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key);
+
 #endif

@@ -422,6 +422,58 @@ START_TEST(test_row_messages)
 }
 END_TEST
 
+/* server.c's login readers: what PostgreSQL sends, and what it must not */
+START_TEST(test_auth_request)
+{
+	static const uint8_t md5[] = { 0, 0, 0, 5, 'a', 'b', 'c', 'd' };
+	static const uint8_t md5_short[] = { 0, 0, 0, 5, 'a', 'b' };
+	static const uint8_t sasl[] = "\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
+	static const uint8_t sasl_other[] = "\0\0\0\x0aSCRAM-SHA-1\0";
+	static const uint8_t cont[] = { 0, 0, 0, 11, 'r', '=', 'x' };
+	struct auth_request ar;
+
+	ck_assert_int_eq(proto_read_auth_request(md5, 3, &ar), -EINVAL);
+	ck_assert_int_eq(proto_read_auth_request(md5, sizeof(md5), &ar), 0);
+	ck_assert_uint_eq(ar.code, 5);
+	ck_assert_ptr_eq(ar.salt, md5 + 4);
+	ck_assert_int_eq(proto_read_auth_request(md5_short, sizeof(md5_short), &ar), 0);
+	ck_assert_ptr_null(ar.salt);
+	ck_assert_int_eq(proto_read_auth_request(sasl, sizeof(sasl) - 1, &ar), 0);
+	ck_assert_uint_eq(ar.code, 10);
+	ck_assert(ar.offers_scram_sha_256);
+	ck_assert_int_eq(proto_read_auth_request(sasl_other, sizeof(sasl_other) - 1, &ar), 0);
+	ck_assert(!ar.offers_scram_sha_256);
+	/* the list cut before SCRAM-SHA-256's NUL does not offer it */
+	ck_assert_int_eq(proto_read_auth_request(sasl, sizeof(sasl) - 3, &ar), 0);
+	ck_assert(!ar.offers_scram_sha_256);
+	ck_assert_int_eq(proto_read_auth_request(cont, sizeof(cont), &ar), 0);
+	ck_assert_uint_eq(ar.code, 11);
+	ck_assert_ptr_eq(ar.data, (const char *)cont + 4);
+	ck_assert_uint_eq(ar.data_len, 3);
+}
+END_TEST
+
+START_TEST(test_param_status_and_key)
+{
+	static const uint8_t ps[] = "TimeZone\0UTC\0";
+	static const uint8_t key[] = { 0, 0, 1, 2, 0xde, 0xad, 0xbe, 0xef };
+	const char *name, *val;
+	uint32_t pid, k;
+
+	ck_assert(proto_read_param_status(ps, sizeof(ps) - 1, &name, &val));
+	ck_assert_str_eq(name, "TimeZone");
+	ck_assert_str_eq(val, "UTC");
+	ck_assert(!proto_read_param_status(ps, sizeof(ps) - 2, &name, &val));
+	ck_assert(!proto_read_param_status(ps, 5, &name, &val));
+	ck_assert(proto_read_backend_key(key, sizeof(key), &pid, &k));
+	ck_assert_uint_eq(pid, 258);
+	ck_assert_uint_eq(k, 0xdeadbeefu);
+	ck_assert(!proto_read_backend_key(key, 7, &pid, &k));
+	ck_assert_uint_eq(pid, 258);
+	ck_assert_uint_eq(k, 0);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -441,6 +493,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_error_roundtrip);
 	tcase_add_test(tc, test_reader_bounds);
 	tcase_add_test(tc, test_row_messages);
+	tcase_add_test(tc, test_auth_request);
+	tcase_add_test(tc, test_param_status_and_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
