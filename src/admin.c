@@ -2403,6 +2403,12 @@ static void stats_timer_arm(struct admin *a)
 
 /* ---- setup ---- */
 
+static const struct pool_policy admin_policy = {
+	.held = admin_pool_held,
+	.drops_waiters = admin_drops_waiters,
+	.retire = admin_server_retire,
+};
+
 int admin_init(struct worker *w)
 {
 	struct admin *a = calloc(1, sizeof(*a));
@@ -2426,6 +2432,7 @@ int admin_init(struct worker *w)
 	list_init(&p->used_servers);
 	pkt_init(&a->out);
 	w->admin = a;
+	w->pool_policy = &admin_policy;
 	a->stats_stamp_us = loop_now_us(w->loop);
 	stats_timer_arm(a);
 	return 0;
@@ -2443,4 +2450,5 @@ void admin_free(struct worker *w)
 	free(a->dbs);
 	free(a);
 	w->admin = NULL;
+	w->pool_policy = NULL;
 }
