@@ -668,3 +668,68 @@ bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint
 	*key = rd_u32(&r);
 	return !r.bad;
 }
+
+const char *proto_read_password(const uint8_t *body, size_t len)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	return rd_str(&r);
+}
+
+int proto_read_sasl_initial(const uint8_t *body, size_t len, const char **mech,
+			    const uint8_t **data, uint32_t *dlen)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	*mech = rd_str(&r);
+	*dlen = rd_u32(&r);
+	*data = rd_bytes(&r, *dlen);
+	return *mech && *data ? 0 : -EINVAL;
+}
+
+bool proto_read_names(uint8_t type, const uint8_t *body, size_t len, struct proto_names *pn)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	pn->portal = type == 'B' ? rd_str(&r) : NULL;
+	pn->kind = type == 'D' || type == 'C' ? rd_u8(&r) : 'S';
+	pn->name = rd_str(&r);
+	pn->used = r.pos;
+	return pn->name != NULL;
+}
+
+bool proto_read_bind_counts(const uint8_t *rest, size_t len, uint16_t counts[2])
+{
+	struct msg_rd r;
+
+	rd_init(&r, rest, len);
+	counts[0] = rd_u16(&r);
+	rd_bytes(&r, 2 * (size_t)counts[0]);
+	counts[1] = rd_u16(&r);
+	return !r.bad;
+}
+
+bool proto_names_no_statement(uint8_t type, const uint8_t *b, size_t n)
+{
+	const uint8_t *nul;
+
+	switch (type) {
+	case 'P':
+		return n >= 1 && b[0] == '\0';
+	case 'B':	/* portal name, then statement name */
+		nul = memchr(b, '\0', n);
+		return nul && nul + 1 < b + n && nul[1] == '\0';
+	default:	/* 'S' or 'P', then the name */
+		return n >= 2 && (b[0] != 'S' || b[1] == '\0');
+	}
+}
+
+bool proto_tag_is(const uint8_t *body, size_t len, const char *tag)
+{
+	size_t n = strlen(tag);
+
+	return len >= n + 1 && !memcmp(body, tag, n) && body[n] == '\0';
+}

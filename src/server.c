@@ -16,7 +16,6 @@
 #define AUTH_SASL		10
 #define AUTH_SASL_CONTINUE	11
 #define AUTH_SASL_FINAL		12
-#define LOGIN_MSG_MAX		(64 * 1024)
 
 static const struct conn_ops server_ops;
 static void cancel_release_req(struct server *sv);
