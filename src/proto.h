@@ -168,6 +168,8 @@ struct error_fields {
 };
 int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef);
 
+/* the longest message conn.c gathers whole for inspection (conn->gather_max unset) */
+#define MSG_GATHER_MAX (1024 * 1024)
 /* the longest message a server may send while pgring logs in to it */
 #define LOGIN_MSG_MAX (64 * 1024)
 
