@@ -13,9 +13,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* As conn.c: a message gathered for inspection may be at most this long. */
-#define FUZZ_GATHER_MAX (1024 * 1024)
-
 struct fuzz_stream {
 	struct frame fr;
 	struct pktbuf msg;
@@ -55,7 +52,7 @@ static inline void fuzz_feed(struct fuzz_stream *s, const uint8_t *data, size_t 
 					s->stop = true;
 					break;
 				}
-				if (s->gather && s->fr.len > FUZZ_GATHER_MAX) {
+				if (s->gather && s->fr.len > MSG_GATHER_MAX) {
 					s->stop = true;
 					break;
 				}

@@ -2,7 +2,10 @@
  * during login the authentication requests (md5 salt, SASL mechanism list,
  * server-first and server-final SCRAM messages), ParameterStatus,
  * BackendKeyData, ErrorResponse, NoticeResponse, ReadyForQuery; after login
- * every backend message type.
+ * the CommandComplete tags the prepared-statement rewrite matches.
+ *
+ * The login parsers are proto.c's (proto_read_auth_request,
+ * proto_read_param_status, proto_read_backend_key), as server.c calls them.
  *
  * Input: byte 0 picks the recv piece size; the rest is the server's stream. */
 
@@ -11,8 +14,6 @@
 
 #include "auth.h"
 #include "fuzz.h"
-
-#define LOGIN_MSG_MAX (64 * 1024)	/* as server.c */
 
 struct be {
 	bool login;
@@ -33,36 +34,32 @@ static bool be_header(struct fuzz_stream *s, uint8_t type, uint32_t len)
 	return true;
 }
 
+/* What server.c's login_auth does with proto_read_auth_request's answer,
+ * with fixed keys instead of a pool's. */
 static bool login_auth(struct be *be, const uint8_t *body, uint32_t len)
 {
 	static const uint8_t ck[SCRAM_KEY_LEN] = "client-key-client-key-client-ke";
 	static const uint8_t sk[SCRAM_KEY_LEN] = "server-key-server-key-server-ke";
 	char out[1024], hash[MD5_PASSWD_LEN + 1], resp[MD5_PASSWD_LEN + 1];
-	const uint8_t *salt;
-	const char *mech;
-	bool offered = false;
-	struct msg_rd r;
-	uint32_t code;
+	struct auth_request ar;
 	int n;
 
-	rd_init(&r, body, len);
-	code = rd_u32(&r);
-	switch (code) {
+	if (proto_read_auth_request(body, len, &ar) < 0)
+		return false;
+	if (ar.data + ar.data_len != (const char *)body + len)
+		abort();
+	switch (ar.code) {
 	case 0:		/* AuthenticationOk */
 	case 3:		/* cleartext */
 		return true;
 	case 5:		/* md5 */
-		salt = rd_bytes(&r, 4);
-		if (!salt)
+		if (!ar.salt)
 			return false;
 		auth_md5_hash("pw", "u", hash);
-		auth_md5_salted(hash, salt, resp);
+		auth_md5_salted(hash, ar.salt, resp);
 		return true;
 	case 10:	/* SASL: a list of mechanisms */
-		while ((mech = rd_str(&r)) && *mech)
-			if (!strcmp(mech, "SCRAM-SHA-256"))
-				offered = true;
-		if (!offered)
+		if (!ar.offers_scram_sha_256)
 			return false;
 		scram_client_init_keys(&be->scram, ck, sk);
 		if (scram_client_set_nonce(&be->scram, "fyko+d2lbbFgONRv9qkxdawL", NULL) < 0)
@@ -75,111 +72,45 @@ static bool login_auth(struct be *be, const uint8_t *body, uint32_t len)
 	case 11:	/* SASLContinue: server-first-message */
 		if (!be->have_scram)
 			return false;
-		n = scram_client_final(&be->scram, (const char *)body + 4, len - 4, out, sizeof(out));
+		n = scram_client_final(&be->scram, ar.data, ar.data_len, out, sizeof(out));
 		if (n >= 0 && ((size_t)n >= sizeof(out) || strlen(out) != (size_t)n))
 			abort();
 		return n >= 0;
 	case 12:	/* SASLFinal: server-final-message */
-		return be->have_scram &&
-		       scram_client_verify(&be->scram, (const char *)body + 4, len - 4) == 0;
+		return be->have_scram && scram_client_verify(&be->scram, ar.data, ar.data_len) == 0;
 	default:
 		return false;
 	}
 }
 
-static bool param_status(const uint8_t *body, uint32_t len)
-{
-	struct msg_rd r;
-	const char *name, *val;
-
-	rd_init(&r, body, len);
-	name = rd_str(&r);
-	val = rd_str(&r);
-	return name && val;
-}
-
-/* The layouts of the other backend messages, read with proto.c's readers. */
+/* CommandComplete tags prepared.c matches (proto_tag_is) */
 static void backend_message(uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct msg_rd r;
-	uint16_t n;
+	static const char *const tags[] = { "DISCARD ALL", "DEALLOCATE ALL", "DEALLOCATE" };
+	int hits = 0;
 
-	rd_init(&r, body, len);
-	switch (type) {
-	case 'T':	/* RowDescription */
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++) {
-			rd_str(&r);
-			rd_u32(&r);
-			rd_u16(&r);
-			rd_u32(&r);
-			rd_u16(&r);
-			rd_u32(&r);
-			rd_u16(&r);
-		}
-		break;
-	case 'D':	/* DataRow */
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++) {
-			uint32_t l = rd_u32(&r);
-
-			if (l != 0xffffffffu)
-				rd_bytes(&r, l);
-		}
-		break;
-	case 'C':	/* CommandComplete */
-		rd_str(&r);
-		break;
-	case 't':	/* ParameterDescription */
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++)
-			rd_u32(&r);
-		break;
-	case 'G':	/* CopyIn/CopyOut/CopyBoth response */
-	case 'H':
-	case 'W':
-		rd_u8(&r);
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++)
-			rd_u16(&r);
-		break;
-	case 'A':	/* NotificationResponse */
-		rd_u32(&r);
-		rd_str(&r);
-		rd_str(&r);
-		break;
-	case 'V':	/* FunctionCallResponse */
-		if (rd_u32(&r) != 0xffffffffu)
-			rd_bytes(&r, rd_left(&r));
-		break;
-	case 'v':	/* NegotiateProtocolVersion */
-		rd_u32(&r);
-		n = (uint16_t)rd_u32(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++)
-			rd_str(&r);
-		break;
-	default:
-		break;
-	}
-	if (r.pos > r.len)
-		abort();
+	if (type != 'C')
+		return;		/* pgring forwards the others by length, unread */
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
+		hits += proto_tag_is(body, len, tags[i]);
+	if (hits > 1)
+		abort();	/* a tag is one of them at most */
 }
 
 static bool be_message(struct fuzz_stream *s, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	struct be *be = s->arg;
 	struct error_fields ef;
-	struct msg_rd r;
+	const char *name, *val;
 
 	switch (type) {
 	case 'R':
 		return be->login && login_auth(be, body, len);
 	case 'S':
-		return param_status(body, len) || !be->login;
+		return proto_read_param_status(body, len, &name, &val) || !be->login;
 	case 'K':
-		rd_init(&r, body, len);
-		be->pid = rd_u32(&r);
-		be->key = rd_u32(&r);
+		if (proto_read_backend_key(body, len, &be->pid, &be->key) != (len >= 8))
+			abort();
 		return true;
 	case 'E':
 	case 'N':

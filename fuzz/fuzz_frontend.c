@@ -1,6 +1,8 @@
 /* fuzz_frontend.c - what a client sends, parsed as client.c parses it:
  * the startup packet (and SSL/GSS/cancel requests), then password, md5 and
- * SASL responses, then every frontend message type after login.
+ * SASL responses, then the names of Parse/Bind/Describe/Close after login.  The
+ * readers are proto.c's (proto_parse_startup, proto_read_password,
+ * proto_read_sasl_initial), as client.c calls them.
  *
  * Input: byte 0 picks the recv piece size, byte 1 the auth method and the
  * max_packet_size; the rest is the client's byte stream. */
@@ -10,8 +12,6 @@
 
 #include "auth.h"
 #include "fuzz.h"
-
-#define AUTH_MSG_MAX 16384	/* as client.c */
 
 enum phase { PH_STARTUP, PH_AUTH, PH_READY };
 enum method { M_PLAIN, M_MD5, M_SCRAM_FIRST, M_SCRAM_FINAL, M_COUNT };
@@ -107,15 +107,13 @@ static bool startup(struct fuzz_stream *s, struct fe *fe, const uint8_t *body, u
 static bool auth_response(struct fe *fe, const uint8_t *body, uint32_t len)
 {
 	char out[1024];
-	struct msg_rd r;
 	const char *pw;
 	int n;
 
-	rd_init(&r, body, len);
 	switch (fe->method) {
 	case M_PLAIN:
 	case M_MD5:
-		pw = rd_str(&r);
+		pw = proto_read_password(body, len);
 		if (!pw)
 			return false;
 		if (fe->method == M_PLAIN)
@@ -125,11 +123,15 @@ static bool auth_response(struct fe *fe, const uint8_t *body, uint32_t len)
 		fe->phase = PH_READY;
 		return true;
 	case M_SCRAM_FIRST: {
-		const char *mech = rd_str(&r);
-		uint32_t dlen = rd_u32(&r);
-		const uint8_t *data = rd_bytes(&r, dlen);
+		const char *mech;
+		const uint8_t *data;
+		uint32_t dlen;
 
-		if (!mech || !data || strcmp(mech, "SCRAM-SHA-256"))
+		if (proto_read_sasl_initial(body, len, &mech, &data, &dlen) < 0)
+			return false;
+		if (data + dlen > body + len)
+			abort();
+		if (strcmp(mech, "SCRAM-SHA-256"))
 			return false;
 		n = scram_server_first(&fe->scram, (const char *)data, dlen, out, sizeof(out));
 		if (n < 0)
@@ -152,73 +154,30 @@ static bool auth_response(struct fe *fe, const uint8_t *body, uint32_t len)
 	}
 }
 
-/* The layouts of the frontend messages, read with proto.c's readers. */
+/* What prepared.c reads of Parse, Bind, Describe and Close, from the whole
+ * body and from every prefix its peek may see: proto.c's readers. */
 static void frontend_message(uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct msg_rd r;
-	uint16_t n;
+	struct proto_names pn, whole;
+	uint16_t counts[2];
 
-	rd_init(&r, body, len);
-	switch (type) {
-	case 'Q':	/* Query */
-	case 'f':	/* CopyFail */
-		rd_str(&r);
-		break;
-	case 'P':	/* Parse: name, query, parameter types */
-		rd_str(&r);
-		rd_str(&r);
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++)
-			rd_u32(&r);
-		break;
-	case 'B':	/* Bind: portal, statement, formats, values, result formats */
-		rd_str(&r);
-		rd_str(&r);
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++)
-			rd_u16(&r);
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++) {
-			uint32_t l = rd_u32(&r);
-
-			if (l != 0xffffffffu)
-				rd_bytes(&r, l);
-		}
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++)
-			rd_u16(&r);
-		break;
-	case 'D':	/* Describe and Close: 'S' or 'P', then a name */
-	case 'C':
-		rd_u8(&r);
-		rd_str(&r);
-		break;
-	case 'E':	/* Execute: portal, row limit */
-		rd_str(&r);
-		rd_u32(&r);
-		break;
-	case 'F':	/* FunctionCall */
-		rd_u32(&r);
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++)
-			rd_u16(&r);
-		n = rd_u16(&r);
-		for (unsigned i = 0; i < n && !r.bad; i++) {
-			uint32_t l = rd_u32(&r);
-
-			if (l != 0xffffffffu)
-				rd_bytes(&r, l);
-		}
-		rd_u16(&r);
-		break;
-	case 'd':	/* CopyData */
-		rd_bytes(&r, rd_left(&r));
-		break;
-	default:	/* Sync, Flush, CopyDone, Terminate: no body */
-		break;
-	}
-	if (r.pos > r.len)
+	if (type != 'P' && type != 'B' && type != 'D' && type != 'C')
+		return;		/* pgring forwards the others by length, unread */
+	if (!proto_read_names(type, body, len, &whole))
+		return;
+	if (whole.used > len || (type == 'B') != (whole.portal != NULL))
 		abort();
+	if (type == 'B')
+		proto_read_bind_counts(body + whole.used, len - whole.used, counts);
+	/* a verdict from a prefix holds for the whole message */
+	for (size_t n = 0; n <= len && n <= 2 * 64; n++) {
+		if (proto_names_no_statement(type, body, n) &&
+		    whole.kind == 'S' && whole.name[0])
+			abort();
+		if (proto_read_names(type, body, n, &pn) &&
+		    (pn.used != whole.used || strcmp(pn.name, whole.name)))
+			abort();
+	}
 }
 
 static bool fe_message(struct fuzz_stream *s, uint8_t type, const uint8_t *body, uint32_t len)

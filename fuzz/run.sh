@@ -8,7 +8,7 @@
 #   fuzz/run.sh --seeds          regenerate fuzz/corpus from gen_corpus.c
 #
 #   FUZZ_SECONDS=60              time per harness
-#   FUZZ_TARGETS="frontend ..."  a subset (frontend backend scram config userlist)
+#   FUZZ_TARGETS="frontend ..."  a subset (frontend backend scram config userlist admin metrics)
 #   FUZZ_BUILD=DIR               build directory (default build-fuzz/, git-ignored)
 #
 # A crash leaves its input in $FUZZ_BUILD/crashes/; once fixed, copy it into
@@ -20,7 +20,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
 build=${FUZZ_BUILD:-$src/build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-frontend backend scram config userlist}
+targets=${FUZZ_TARGETS:-frontend backend scram config userlist admin metrics}
 mode=fuzz
 case "${1:-}" in
 --replay) mode=replay ;;
@@ -35,7 +35,7 @@ mkdir -p "$build/crashes"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 # auth.c's constant-time compare uses & on booleans on purpose
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-bitwise-instead-of-logical -Isrc -Ifuzz"
-libsrc="src/proto.c src/auth.c src/userlist.c src/config.c src/hba.c src/hosts.c"
+libsrc="src/proto.c src/auth.c src/userlist.c src/config.c src/hba.c src/hosts.c src/admin_parse.c src/metrics_text.c"
 libs="$(pkg-config --libs inih libcrypto libidn 2>/dev/null || echo -linih -lcrypto -lidn) -lm"
 
 if [ "$mode" = seeds ]; then

@@ -61,7 +61,7 @@ bool admin_db_refused(struct client *cl);	/* DISABLEd: cl failed, true */
 int admin_on_header(struct client *cl, uint8_t type, uint32_t len);	/* enum msg_action */
 bool admin_on_message(struct client *cl, uint8_t type, const uint8_t *body, uint32_t len);
 
-/* Hooks from pool.c */
+/* pool.c reaches these through w->pool_policy (worker.h), set by admin_init */
 bool admin_pool_held(const struct pool *pool);	/* paused: pair no client, launch nothing */
 bool admin_server_retire(struct server *sv);	/* closes a released server that must go */
 /* maint.c: RECONNECT or a reload marked it, to close once released (server_fast_close) */
@@ -72,7 +72,7 @@ int admin_reload(struct worker *w, const char *why);	/* 0, or -1 with the old co
 void admin_pause_all(struct worker *w, const char *why);
 void admin_resume_all(struct worker *w, const char *why);
 void admin_shutdown(struct worker *w, enum shutdown_mode mode, const char *why);
-/* SHUTDOWN WAIT_FOR_SERVERS runs: a client asking for a server is dropped. */
+/* SHUTDOWN WAIT_FOR_SERVERS runs: a client asking for a server is dropped (pool_policy). */
 bool admin_drops_waiters(const struct worker *w);
 /*
  * A shutdown ends once the listeners are closed (their queues taken: those

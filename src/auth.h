@@ -27,6 +27,8 @@ enum secret_kind {
 /* The longest secret, as PgBouncer takes it: a plain password as long as a
  * PasswordMessage can carry (cloud IAM tokens run to kilobytes). */
 #define AUTH_SECRET_MAX 65531
+/* the longest PasswordMessage a client may send: the password, NUL */
+#define AUTH_MSG_MAX (AUTH_SECRET_MAX + 1)
 
 /* A secret as it stands in auth_file or a [databases] password. */
 struct secret {

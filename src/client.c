@@ -14,7 +14,6 @@
 #include "process.h"
 #include "worker.h"
 
-#define AUTH_MSG_MAX	(AUTH_SECRET_MAX + 1)	/* a PasswordMessage: the password, NUL */
 
 enum client_auth {
 	CA_NONE = 0,
@@ -904,13 +903,9 @@ static void scram_first(struct client *cl, const uint8_t *body, uint32_t len)
 	const char *mech;
 	uint32_t dlen;
 	const uint8_t *data;
-	struct msg_rd r;
 
-	rd_init(&r, body, len);
-	mech = rd_str(&r);
-	dlen = rd_u32(&r);
-	data = rd_bytes(&r, dlen);
-	if (!mech || !data || (strcmp(mech, "SCRAM-SHA-256") &&
+	if (proto_read_sasl_initial(body, len, &mech, &data, &dlen) < 0 ||
+	    (strcmp(mech, "SCRAM-SHA-256") &&
 			       (strcmp(mech, "SCRAM-SHA-256-PLUS") || !tls_active(&cl->c)))) {
 		client_fail(cl, "08P01", "invalid SASL initial response");
 		return;
@@ -986,15 +981,13 @@ static void plain_vs_verifier(struct client *cl, const char *pw)
 
 static void auth_response(struct client *cl, const uint8_t *body, uint32_t len)
 {
-	struct msg_rd r;
 	const char *pw;
 	bool ok;
 
 	switch (cl->auth_state) {
 	case CA_PLAIN:
 	case CA_MD5:
-		rd_init(&r, body, len);
-		pw = rd_str(&r);
+		pw = proto_read_password(body, len);
 		if (!pw) {
 			client_fail(cl, "08P01", "invalid password packet");
 			return;

@@ -17,8 +17,6 @@
  * both resume from the peer's send completion (on_drain).
  */
 
-#define MSG_GATHER_MAX	(1024 * 1024)
-
 static void conn_maybe_free(struct conn *c);
 static void conn_flush(struct conn *c);
 static void flush_at_turn_end(struct conn *c);

@@ -32,6 +32,11 @@ void metrics_free(struct worker *w);
 int metrics_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		       char *err, size_t errlen);
 
+/* What a request gets, from libmicrohttpd's method and path: 200 (GET
+ * /metrics), 405 (another method) or 404.  The head's size and the body are
+ * libmicrohttpd's to bound (METRICS_REQ_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT). */
+unsigned metrics_route(const char *method, const char *url);
+
 /* A growing text; failed once an allocation failed or it grew past its cap. */
 struct mtext {
 	char *buf;

@@ -11,6 +11,21 @@
 
 #include "worker.h"
 
+static bool policy_held(const struct pool *pool)
+{
+	return pool->w->pool_policy && pool->w->pool_policy->held(pool);
+}
+
+static bool policy_drops_waiters(const struct worker *w)
+{
+	return w->pool_policy && w->pool_policy->drops_waiters(w);
+}
+
+static bool policy_retire(struct server *sv)
+{
+	return sv->c.w->pool_policy && sv->c.w->pool_policy->retire(sv);
+}
+
 /* ---- tracked parameters ---- */
 
 static const char *const base_names[PARAM_BASE] = {
@@ -489,7 +504,7 @@ bool pool_free_if_unused(struct pool *pool, uint64_t now)
 	int64_t limit = cfg->autodb_idle_timeout_us;
 
 	if (pool->refs || !pool->unused_since_us || limit <= 0 || !cfg->fallback_db ||
-	    config_find_db(cfg, pool->dbname) || admin_pool_held(pool) ||
+	    config_find_db(cfg, pool->dbname) || policy_held(pool) ||
 	    now - pool->unused_since_us < (uint64_t)limit)
 		return false;
 	log_info(pool->w->log, "%s/%s: freeing the pool of an auto-database unused for %llds",
@@ -658,7 +673,7 @@ bool pool_may_launch(struct pool *pool)
 
 	/* a shutdown that waits for clients still serves them (SIGTERM):
 	 * servers for those waiting, none to fill min_pool_size */
-	if (w->exiting || admin_pool_held(pool) || (w->shutdown && list_empty(&pool->waiting)))
+	if (w->exiting || policy_held(pool) || (w->shutdown && list_empty(&pool->waiting)))
 		return false;
 	if (size > 0 && count >= (unsigned)size) {
 		int reserve = pool_reserve_size_of(pool);
@@ -759,11 +774,11 @@ static void pool_pair_once(struct pool *pool)
 	if (pool->replication) {
 		/* each server is launched for, and linked to, its client; those
 		 * that came during a PAUSE wait in wait_login until it ends */
-		while (!admin_pool_held(pool) && !list_empty(&pool->wait_login))
+		while (!policy_held(pool) && !list_empty(&pool->wait_login))
 			client_repl_launch(list_entry(list_first(&pool->wait_login), struct client, node));
 		return;
 	}
-	if (admin_pool_held(pool))
+	if (policy_held(pool))
 		return;		/* PAUSE: clients wait, no server is opened */
 	while (!list_empty(&pool->waiting) && !list_empty(&pool->idle_servers)) {
 		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
@@ -799,7 +814,7 @@ void pool_want_server(struct client *cl)
 {
 	struct pool *pool = cl->pool;
 
-	if (admin_drops_waiters(cl->c.w)) {
+	if (policy_drops_waiters(cl->c.w)) {
 		client_fail(cl, "57P01", "pgring is shutting down");
 		return;
 	}
@@ -846,7 +861,7 @@ static const char *starved_sharer(struct pool *pool)
 	list_for_each(pos, &pool->w->pools) {
 		const struct pool *p = list_entry(pos, struct pool, node);
 
-		if (p == pool || pool_server_count(p) || admin_pool_held(p) ||
+		if (p == pool || pool_server_count(p) || policy_held(p) ||
 		    (list_empty(&p->waiting) && list_empty(&p->wait_login)))
 			continue;
 		if (dbfull && !strcmp(p->dbname, pool->dbname))
@@ -876,7 +891,7 @@ void pool_server_ready(struct server *sv)
 	if (sv->proving)
 		sv->proven_us = now;
 	sv->proving = false;
-	if (admin_server_retire(sv))
+	if (policy_retire(sv))
 		return;		/* paused, or RECONNECT / a reload asked it to go */
 	if (!hostsel_still_matches(sv)) {
 		server_close(sv, "its node no longer suits target_session_attrs");

@@ -919,20 +919,17 @@ static bool describe_aborted(struct client *cl, struct server *sv, struct pstmt 
 	return true;
 }
 
-/* Whether a Bind of st, whose body goes on at r, is one PostgreSQL refuses
+/* Whether a Bind of st, whose body goes on at rest, is one PostgreSQL refuses
  * for its counts ahead of the failed transaction (08P01), where the server
  * lacks st: 1 (counts[] gets them), 0, or -1 when the counts are not in r.
  * The server then gets the Bind without a Parse of st: it fails, and its
  * error is replaced (RQ_BADBIND). */
-static int bind_aborted(struct server *sv, const struct pstmt *st, struct msg_rd r,
-			uint16_t counts[2])
+static int bind_aborted(struct server *sv, const struct pstmt *st, const uint8_t *rest,
+			size_t len, uint16_t counts[2])
 {
 	if (st->nparams < 0 || set_find(sv->prep, st->id) >= 0 || !aborted_for_sure(sv))
 		return 0;
-	counts[0] = rd_u16(&r);
-	rd_bytes(&r, 2 * (size_t)counts[0]);
-	counts[1] = rd_u16(&r);
-	if (r.bad)
+	if (!proto_read_bind_counts(rest, len, counts))
 		return -1;
 	return (counts[0] > 1 && counts[0] != counts[1]) || counts[1] != st->nparams;
 }
@@ -957,16 +954,15 @@ static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, 
 	struct pktbuf *pb = &cl->c.w->tmp;
 	struct prep_server *ps = sv->prep;
 	const struct cstmt *ce;
-	struct msg_rd r;
+	struct proto_names pn;
 	const char *name;
 	struct pstmt *st;
 	uint32_t nlen;
 	bool in_set;
 
-	rd_init(&r, body, len);
-	name = rd_str(&r);
-	if (!name)
+	if (!proto_read_names('P', body, len, &pn))
 		return bad_message(cl, 'P');
+	name = pn.name;
 	cl->pool->stats.total.client_parse_count++;
 	if (!*name) {
 		cl->pool->stats.total.server_parse_count++;
@@ -1004,21 +1000,20 @@ static bool on_bind(struct client *cl, struct server *sv, const uint8_t *body, u
 	char sname[PREP_NAME_MAX];
 	const char *portal, *stmt;
 	const struct cstmt *ce;
+	struct proto_names pn;
 	uint16_t counts[2];
-	struct msg_rd r;
 	size_t used;
 	bool ok, bad;
 
-	rd_init(&r, body, len);
-	portal = rd_str(&r);
-	stmt = rd_str(&r);
-	if (!portal || !stmt)
+	if (!proto_read_names('B', body, len, &pn))
 		return bad_message(cl, 'B');
+	portal = pn.portal;
+	stmt = pn.name;
 	cl->pool->stats.total.bind_count++;
 	if (!*stmt || !(ce = cmap_get(cl, stmt)))
 		return forward_as_is(cl, sv, 'B', body, len);	/* the server answers as it would */
-	used = r.pos;
-	bad = bind_aborted(sv, ce->ps, r, counts) == 1;
+	used = pn.used;
+	bad = bind_aborted(sv, ce->ps, body + used, len - used, counts) == 1;
 	ok = bad || ensure_prepared(cl, sv, ce->ps, pb);
 	server_name(sname, ce->ps->id);
 	pkt_begin(pb, 'B');
@@ -1035,16 +1030,15 @@ static bool on_describe(struct client *cl, struct server *sv, const uint8_t *bod
 	struct pktbuf *pb = &cl->c.w->tmp;
 	char sname[PREP_NAME_MAX];
 	const struct cstmt *ce;
+	struct proto_names pn;
 	const char *name;
-	struct msg_rd r;
 	uint8_t kind;
 	bool ok;
 
-	rd_init(&r, body, len);
-	kind = rd_u8(&r);
-	name = rd_str(&r);
-	if (!name)
+	if (!proto_read_names('D', body, len, &pn))
 		return bad_message(cl, 'D');
+	kind = pn.kind;
+	name = pn.name;
 	if (kind != 'S' || !*name || !(ce = cmap_get(cl, name)))
 		return forward_as_is(cl, sv, 'D', body, len);
 	if (describe_aborted(cl, sv, ce->ps, &ok))
@@ -1054,7 +1048,7 @@ static bool on_describe(struct client *cl, struct server *sv, const uint8_t *bod
 	pkt_begin(pb, 'D');
 	pkt_u8(pb, 'S');
 	pkt_str(pb, sname);
-	pkt_bytes(pb, body + r.pos, len - r.pos);
+	pkt_bytes(pb, body + pn.used, len - pn.used);
 	pkt_end(pb);
 	return send_to_server(cl, sv, pb, ok && q_push(sv->prep, 'D', RQ_RENAME, ce->ps->id, name));
 }
@@ -1079,18 +1073,13 @@ static bool close_name(struct client *cl, struct server *sv, const char *name)
 
 static bool on_close(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
 {
-	const char *name;
-	struct msg_rd r;
-	uint8_t kind;
+	struct proto_names pn;
 
-	rd_init(&r, body, len);
-	kind = rd_u8(&r);
-	name = rd_str(&r);
-	if (!name)
+	if (!proto_read_names('C', body, len, &pn))
 		return bad_message(cl, 'C');
-	if (kind != 'S' || !*name)
+	if (pn.kind != 'S' || !*pn.name)
 		return forward_as_is(cl, sv, 'C', body, len);
-	return close_name(cl, sv, name);
+	return close_name(cl, sv, pn.name);
 }
 
 /*
@@ -1103,17 +1092,8 @@ static bool names_no_statement(struct client *cl, uint8_t type)
 {
 	uint8_t b[2 * PREP_NAME_MAX];
 	size_t n = conn_peek_body(&cl->c, b, type == 'B' ? sizeof(b) : 2);
-	const uint8_t *nul;
 
-	switch (type) {
-	case 'P':
-		return n >= 1 && b[0] == '\0';
-	case 'B':	/* portal name, then statement name */
-		nul = memchr(b, '\0', n);
-		return nul && nul + 1 < b + n && nul[1] == '\0';
-	default:	/* 'S' or 'P', then the name */
-		return n >= 2 && (b[0] != 'S' || b[1] == '\0');
-	}
+	return proto_names_no_statement(type, b, n);
 }
 
 /*
@@ -1183,30 +1163,27 @@ static enum prep_verdict parse_header(struct client *cl, struct server *sv)
 static enum prep_verdict named_header(struct client *cl, struct server *sv, uint8_t type)
 {
 	uint8_t b[CONN_PEEK_MIN];
-	const char *portal = NULL, *name;
+	const char *portal, *name;
 	const struct cstmt *ce;
+	struct proto_names pn;
 	uint16_t counts[2];
-	struct msg_rd r;
-	uint8_t kind = 'S';
+	size_t n;
 	bool ok;
 	int bad;
 
 	if (type == 'P')
 		return parse_header(cl, sv);
-	rd_init(&r, b, conn_peek_body(&cl->c, b, sizeof(b)));
-	if (type == 'B')
-		portal = rd_str(&r);
-	else
-		kind = rd_u8(&r);
-	name = rd_str(&r);
-	if (!name)
+	n = conn_peek_body(&cl->c, b, sizeof(b));
+	if (!proto_read_names(type, b, n, &pn))
 		return PREP_CONSUME;	/* longer names than the peek: gathered */
-	if (type == 'C' && cl->c.fr.len == r.pos)
+	portal = pn.portal;
+	name = pn.name;
+	if (type == 'C' && cl->c.fr.len == pn.used)
 		return close_name(cl, sv, name) ? PREP_DROP : PREP_CLOSED;
 	if (type == 'C')
 		return PREP_CONSUME;	/* bytes after the name: on_close sees them */
-	ce = kind == 'S' ? cmap_get(cl, name) : NULL;
-	bad = type == 'B' && ce ? bind_aborted(sv, ce->ps, r, counts) : 0;
+	ce = pn.kind == 'S' ? cmap_get(cl, name) : NULL;
+	bad = type == 'B' && ce ? bind_aborted(sv, ce->ps, b + pn.used, n - pn.used, counts) : 0;
 	if (bad < 0)
 		return PREP_CONSUME;	/* the counts are further on: on_bind */
 	if (type == 'B')
@@ -1215,7 +1192,7 @@ static enum prep_verdict named_header(struct client *cl, struct server *sv, uint
 		return queue_as_is(cl, sv, type);	/* the server answers as it would */
 	if (type == 'D' && describe_aborted(cl, sv, ce->ps, &ok))
 		return ok ? PREP_DROP : PREP_CLOSED;
-	return replace_head(cl, sv, type, portal, ce, (uint32_t)r.pos, bad ? counts : NULL);
+	return replace_head(cl, sv, type, portal, ce, (uint32_t)pn.used, bad ? counts : NULL);
 }
 
 /* The statement name a Parse, Bind, Describe or Close starts with, from
@@ -1223,18 +1200,12 @@ static enum prep_verdict named_header(struct client *cl, struct server *sv, uint
 static bool peek_name(struct client *cl, uint8_t type, char *out, size_t outlen)
 {
 	uint8_t b[CONN_PEEK_MIN];
-	struct msg_rd r;
-	const char *name;
+	struct proto_names pn;
 
-	rd_init(&r, b, conn_peek_body(&cl->c, b, sizeof(b)));
-	if (type == 'B')
-		rd_str(&r);
-	else if (type != 'P' && rd_u8(&r) != 'S')
+	if (!proto_read_names(type, b, conn_peek_body(&cl->c, b, sizeof(b)), &pn) ||
+	    pn.kind != 'S' || !*pn.name || strlen(pn.name) >= outlen)
 		return false;
-	name = rd_str(&r);
-	if (!name || !*name || strlen(name) >= outlen)
-		return false;
-	strcpy(out, name);
+	strcpy(out, pn.name);
 	return true;
 }
 
@@ -1463,13 +1434,6 @@ int prep_server_header(struct server *sv, uint8_t type)
 	}
 }
 
-static bool tag_is(const uint8_t *body, uint32_t len, const char *tag)
-{
-	size_t n = strlen(tag);
-
-	return len >= n + 1 && !memcmp(body, tag, n) && body[n] == '\0';
-}
-
 /* v with the first whole-word occurrence of from replaced by to */
 static void put_renamed(struct pktbuf *pb, const char *v, const char *from, const char *to)
 {
@@ -1647,9 +1611,9 @@ static void forget_before_head(struct server *sv)
 static void on_command_complete(struct server *sv, const uint8_t *body, uint32_t len)
 {
 	/* the session's statements are gone: the server's and the client's */
-	if (tag_is(body, len, "DISCARD ALL") || tag_is(body, len, "DEALLOCATE ALL")) {
+	if (proto_tag_is(body, len, "DISCARD ALL") || proto_tag_is(body, len, "DEALLOCATE ALL")) {
 		forget_before_head(sv);
-	} else if (tag_is(body, len, "DEALLOCATE")) {
+	} else if (proto_tag_is(body, len, "DEALLOCATE")) {
 		/* which one is not said: it may have been one of pgring's */
 		set_lost(sv, "a client ran DEALLOCATE");
 	}

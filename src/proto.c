@@ -627,3 +627,109 @@ int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef)
 			ef->message = v;
 	}
 }
+
+int proto_read_auth_request(const uint8_t *body, size_t len, struct auth_request *ar)
+{
+	struct msg_rd r;
+	const char *mech;
+
+	memset(ar, 0, sizeof(*ar));
+	rd_init(&r, body, len);
+	ar->code = rd_u32(&r);
+	if (r.bad)
+		return -EINVAL;
+	ar->data = (const char *)body + 4;
+	ar->data_len = len - 4;
+	if (ar->code == 5)		/* md5 */
+		ar->salt = rd_bytes(&r, 4);
+	if (ar->code == 10)		/* SASL: the mechanisms, up to an empty one */
+		while ((mech = rd_str(&r)) && *mech)
+			if (!strcmp(mech, "SCRAM-SHA-256"))
+				ar->offers_scram_sha_256 = true;
+	return 0;
+}
+
+bool proto_read_param_status(const uint8_t *body, size_t len, const char **name, const char **val)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	*name = rd_str(&r);
+	*val = rd_str(&r);
+	return *name && *val;
+}
+
+bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	*pid = rd_u32(&r);
+	*key = rd_u32(&r);
+	return !r.bad;
+}
+
+const char *proto_read_password(const uint8_t *body, size_t len)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	return rd_str(&r);
+}
+
+int proto_read_sasl_initial(const uint8_t *body, size_t len, const char **mech,
+			    const uint8_t **data, uint32_t *dlen)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	*mech = rd_str(&r);
+	*dlen = rd_u32(&r);
+	*data = rd_bytes(&r, *dlen);
+	return *mech && *data ? 0 : -EINVAL;
+}
+
+bool proto_read_names(uint8_t type, const uint8_t *body, size_t len, struct proto_names *pn)
+{
+	struct msg_rd r;
+
+	rd_init(&r, body, len);
+	pn->portal = type == 'B' ? rd_str(&r) : NULL;
+	pn->kind = type == 'D' || type == 'C' ? rd_u8(&r) : 'S';
+	pn->name = rd_str(&r);
+	pn->used = r.pos;
+	return pn->name != NULL;
+}
+
+bool proto_read_bind_counts(const uint8_t *rest, size_t len, uint16_t counts[2])
+{
+	struct msg_rd r;
+
+	rd_init(&r, rest, len);
+	counts[0] = rd_u16(&r);
+	rd_bytes(&r, 2 * (size_t)counts[0]);
+	counts[1] = rd_u16(&r);
+	return !r.bad;
+}
+
+bool proto_names_no_statement(uint8_t type, const uint8_t *b, size_t n)
+{
+	const uint8_t *nul;
+
+	switch (type) {
+	case 'P':
+		return n >= 1 && b[0] == '\0';
+	case 'B':	/* portal name, then statement name */
+		nul = memchr(b, '\0', n);
+		return nul && nul + 1 < b + n && nul[1] == '\0';
+	default:	/* 'S' or 'P', then the name */
+		return n >= 2 && (b[0] != 'S' || b[1] == '\0');
+	}
+}
+
+bool proto_tag_is(const uint8_t *body, size_t len, const char *tag)
+{
+	size_t n = strlen(tag);
+
+	return len >= n + 1 && !memcmp(body, tag, n) && body[n] == '\0';
+}

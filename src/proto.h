@@ -168,4 +168,59 @@ struct error_fields {
 };
 int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef);
 
+/* the longest message conn.c gathers whole for inspection (conn->gather_max unset) */
+#define MSG_GATHER_MAX (1024 * 1024)
+/* the longest message a server may send while pgring logs in to it */
+#define LOGIN_MSG_MAX (64 * 1024)
+
+/*
+ * Authentication request ('R') from a server: the code, and for md5 its
+ * salt (NULL when the message is too short for one), for SASL whether
+ * SCRAM-SHA-256 is among the mechanisms, for SASLContinue/SASLFinal the
+ * SCRAM message after the code (not NUL-terminated).  0, or -EINVAL when
+ * not even the code is there.
+ */
+struct auth_request {
+	uint32_t code;
+	const uint8_t *salt;
+	bool offers_scram_sha_256;
+	const char *data;
+	size_t data_len;
+};
+int proto_read_auth_request(const uint8_t *body, size_t len, struct auth_request *ar);
+/* ParameterStatus ('S'): false when either string is unterminated. */
+bool proto_read_param_status(const uint8_t *body, size_t len, const char **name, const char **val);
+/* BackendKeyData ('K'): false when short (what was missing reads as 0). */
+bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key);
+
+/* PasswordMessage ('p') of cleartext or md5: the password, NULL when unterminated. */
+const char *proto_read_password(const uint8_t *body, size_t len);
+/* SASLInitialResponse ('p'): the mechanism and the client-first-message.
+ * 0, or -EINVAL when either is cut short. */
+int proto_read_sasl_initial(const uint8_t *body, size_t len, const char **mech,
+			    const uint8_t **data, uint32_t *dlen);
+
+/*
+ * The names a Parse, Bind, Describe or Close starts with (all that the
+ * prepared-statement rewrite reads of them): Bind's portal (NULL for the
+ * others); the kind, 'S' or 'P' for Describe and Close, 'S' for Parse and
+ * Bind; the statement's name (a portal's for kind 'P'); and the bytes these
+ * take.  false when the body is cut short of them.
+ */
+struct proto_names {
+	const char *portal;
+	uint8_t kind;
+	const char *name;
+	size_t used;
+};
+bool proto_read_names(uint8_t type, const uint8_t *body, size_t len, struct proto_names *pn);
+/* Bind after its names: the parameter format count and the parameter count.
+ * false when not all of it is in rest. */
+bool proto_read_bind_counts(const uint8_t *rest, size_t len, uint16_t counts[2]);
+/* Whether a Parse/Bind/Describe/Close names no statement, judged from the
+ * first n bytes of its body: false when it cannot tell. */
+bool proto_names_no_statement(uint8_t type, const uint8_t *b, size_t n);
+/* Whether a CommandComplete body is exactly tag */
+bool proto_tag_is(const uint8_t *body, size_t len, const char *tag);
+
 #endif

@@ -16,7 +16,6 @@
 #define AUTH_SASL		10
 #define AUTH_SASL_CONTINUE	11
 #define AUTH_SASL_FINAL		12
-#define LOGIN_MSG_MAX		(64 * 1024)
 
 static const struct conn_ops server_ops;
 static void cancel_release_req(struct server *sv);
@@ -705,18 +704,14 @@ static bool send_md5(struct server *sv, const uint8_t *salt)
 	return conn_send_pkt(&sv->c, pb);
 }
 
-static bool start_scram(struct server *sv, struct msg_rd *r)
+static bool start_scram(struct server *sv, bool offered)
 {
 	struct pool *pool = sv->pool;
 	const struct secret *sec;
-	const char *pw = server_password(sv, &sec), *mech;
-	bool offered = false;
+	const char *pw = server_password(sv, &sec);
 	char first[256];
 	int n;
 
-	while ((mech = rd_str(r)) && *mech)
-		if (!strcmp(mech, "SCRAM-SHA-256"))
-			offered = true;
 	if (!offered) {
 		server_login_fail(sv, "server offers no SASL mechanism pgring knows");
 		return false;
@@ -845,17 +840,14 @@ static bool scram_keys_then_final(struct server *sv, const char *msg, uint32_t l
 
 static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 {
-	struct msg_rd r;
-	uint32_t code;
+	struct auth_request ar;
 	char out[1024];
 
-	rd_init(&r, body, len);
-	code = rd_u32(&r);
-	if (r.bad) {
+	if (proto_read_auth_request(body, len, &ar) < 0) {
 		server_login_fail(sv, "malformed authentication request from server");
 		return false;
 	}
-	switch (code) {
+	switch (ar.code) {
 	case AUTH_OK:
 		return true;
 	case AUTH_CLEARTEXT: {
@@ -873,33 +865,30 @@ static bool login_auth(struct server *sv, const uint8_t *body, uint32_t len)
 		pkt_password(&sv->c.w->tmp, pw);
 		return conn_send_pkt(&sv->c, &sv->c.w->tmp);
 	}
-	case AUTH_MD5: {
-		const uint8_t *salt = rd_bytes(&r, 4);
-
-		if (!salt) {
+	case AUTH_MD5:
+		if (!ar.salt) {
 			server_login_fail(sv, "malformed md5 request");
 			return false;
 		}
-		return send_md5(sv, salt);
-	}
+		return send_md5(sv, ar.salt);
 	case AUTH_SASL:
-		return start_scram(sv, &r);
+		return start_scram(sv, ar.offers_scram_sha_256);
 	case AUTH_SASL_CONTINUE:
 		if (!sv->scram || sv->kdf.job) {
 			server_login_fail(sv, "unexpected SASL message");
 			return false;
 		}
 		if (sv->scram->have_password)
-			return scram_keys_then_final(sv, (const char *)body + 4, len - 4);
-		return send_scram_final(sv, (const char *)body + 4, len - 4);
+			return scram_keys_then_final(sv, ar.data, (uint32_t)ar.data_len);
+		return send_scram_final(sv, ar.data, (uint32_t)ar.data_len);
 	case AUTH_SASL_FINAL:
-		if (!sv->scram || scram_client_verify(sv->scram, (const char *)body + 4, len - 4) < 0) {
+		if (!sv->scram || scram_client_verify(sv->scram, ar.data, ar.data_len) < 0) {
 			server_login_fail(sv, "SCRAM: the server's signature does not match");
 			return false;
 		}
 		return true;
 	default:
-		snprintf(out, sizeof(out), "server asked for an unsupported authentication method (%u)", code);
+		snprintf(out, sizeof(out), "server asked for an unsupported authentication method (%u)", ar.code);
 		server_login_fail(sv, out);
 		return false;
 	}
@@ -929,14 +918,10 @@ static void welcome_add(struct pool *pool, const char *name, const char *val)
 
 static bool track_param(struct server *sv, const uint8_t *body, uint32_t len, bool login)
 {
-	struct msg_rd r;
 	const char *name, *val;
 	int idx;
 
-	rd_init(&r, body, len);
-	name = rd_str(&r);
-	val = rd_str(&r);
-	if (!name || !val)
+	if (!proto_read_param_status(body, len, &name, &val))
 		return false;
 	hostsel_param(sv, name, val);
 	if (login)
@@ -997,17 +982,13 @@ static void probe_failed(struct server *sv, const uint8_t *body, uint32_t len)
 
 static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct msg_rd r;
-
 	switch (type) {
 	case 'R':
 		return login_auth(sv, body, len);
 	case 'S':
 		return track_param(sv, body, len, true);
 	case 'K':
-		rd_init(&r, body, len);
-		sv->pid = rd_u32(&r);
-		sv->key = rd_u32(&r);
+		(void)proto_read_backend_key(body, len, &sv->pid, &sv->key);	/* short: 0, as before */
 		return true;
 	case 'N':
 		return true;

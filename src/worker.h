@@ -294,6 +294,14 @@ struct server {
 	struct dns_wait dnsw;
 };
 
+/* The console's hold on sessions, registered by admin_init, so that the
+ * session layer (pool.c) asks through it instead of calling into admin.c. */
+struct pool_policy {
+	bool (*held)(const struct pool *pool);		/* paused: pair no client, launch nothing */
+	bool (*drops_waiters)(const struct worker *w);	/* a client asking for a server is dropped */
+	bool (*retire)(struct server *sv);		/* closes a released server that must go */
+};
+
 /* ---- pool: one (database, user) pair ---- */
 struct pool {
 	struct list_node node;		/* worker->pools */
@@ -463,6 +471,7 @@ struct worker {
 	struct config *owned_cfg;
 	struct snapshot *snap;		/* the snapshot this worker holds (snapshot.h) */
 	struct admin *admin;		/* console state: pause, disable, stats timer (admin.c) */
+	const struct pool_policy *pool_policy;	/* admin.c's, NULL before admin_init */
 	struct metrics *metrics;	/* GET /metrics, when metrics_listen is set (metrics.c) */
 	struct tls_worker *tls;		/* TLS contexts new handshakes use (tls.c) */
 	void (*stop_accepting)(struct worker *w);	/* main.c: close the listeners */

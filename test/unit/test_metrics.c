@@ -316,6 +316,20 @@ START_TEST(test_check_load)
 }
 END_TEST
 
+/* read-only: GET /metrics and nothing else, exactly */
+START_TEST(test_route)
+{
+	ck_assert_uint_eq(metrics_route("GET", "/metrics"), 200);
+	ck_assert_uint_eq(metrics_route("POST", "/metrics"), 405);
+	ck_assert_uint_eq(metrics_route("get", "/metrics"), 405);
+	ck_assert_uint_eq(metrics_route("HEAD", "/"), 405);
+	ck_assert_uint_eq(metrics_route("GET", "/"), 404);
+	ck_assert_uint_eq(metrics_route("GET", "/metrics/"), 404);
+	ck_assert_uint_eq(metrics_route("GET", "/metricsx"), 404);
+	ck_assert_uint_eq(metrics_route("GET", ""), 404);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -332,6 +346,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_parse_addr);
 	tcase_add_test(tc, test_check_config);
 	tcase_add_test(tc, test_check_load);
+	tcase_add_test(tc, test_route);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -422,6 +422,128 @@ START_TEST(test_row_messages)
 }
 END_TEST
 
+/* server.c's login readers: what PostgreSQL sends, and what it must not */
+START_TEST(test_auth_request)
+{
+	static const uint8_t md5[] = { 0, 0, 0, 5, 'a', 'b', 'c', 'd' };
+	static const uint8_t md5_short[] = { 0, 0, 0, 5, 'a', 'b' };
+	static const uint8_t sasl[] = "\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
+	static const uint8_t sasl_other[] = "\0\0\0\x0aSCRAM-SHA-1\0";
+	static const uint8_t cont[] = { 0, 0, 0, 11, 'r', '=', 'x' };
+	struct auth_request ar;
+
+	ck_assert_int_eq(proto_read_auth_request(md5, 3, &ar), -EINVAL);
+	ck_assert_int_eq(proto_read_auth_request(md5, sizeof(md5), &ar), 0);
+	ck_assert_uint_eq(ar.code, 5);
+	ck_assert_ptr_eq(ar.salt, md5 + 4);
+	ck_assert_int_eq(proto_read_auth_request(md5_short, sizeof(md5_short), &ar), 0);
+	ck_assert_ptr_null(ar.salt);
+	ck_assert_int_eq(proto_read_auth_request(sasl, sizeof(sasl) - 1, &ar), 0);
+	ck_assert_uint_eq(ar.code, 10);
+	ck_assert(ar.offers_scram_sha_256);
+	ck_assert_int_eq(proto_read_auth_request(sasl_other, sizeof(sasl_other) - 1, &ar), 0);
+	ck_assert(!ar.offers_scram_sha_256);
+	/* the list cut before SCRAM-SHA-256's NUL does not offer it */
+	ck_assert_int_eq(proto_read_auth_request(sasl, sizeof(sasl) - 3, &ar), 0);
+	ck_assert(!ar.offers_scram_sha_256);
+	ck_assert_int_eq(proto_read_auth_request(cont, sizeof(cont), &ar), 0);
+	ck_assert_uint_eq(ar.code, 11);
+	ck_assert_ptr_eq(ar.data, (const char *)cont + 4);
+	ck_assert_uint_eq(ar.data_len, 3);
+}
+END_TEST
+
+START_TEST(test_param_status_and_key)
+{
+	static const uint8_t ps[] = "TimeZone\0UTC\0";
+	static const uint8_t key[] = { 0, 0, 1, 2, 0xde, 0xad, 0xbe, 0xef };
+	const char *name, *val;
+	uint32_t pid, k;
+
+	ck_assert(proto_read_param_status(ps, sizeof(ps) - 1, &name, &val));
+	ck_assert_str_eq(name, "TimeZone");
+	ck_assert_str_eq(val, "UTC");
+	ck_assert(!proto_read_param_status(ps, sizeof(ps) - 2, &name, &val));
+	ck_assert(!proto_read_param_status(ps, 5, &name, &val));
+	ck_assert(proto_read_backend_key(key, sizeof(key), &pid, &k));
+	ck_assert_uint_eq(pid, 258);
+	ck_assert_uint_eq(k, 0xdeadbeefu);
+	ck_assert(!proto_read_backend_key(key, 7, &pid, &k));
+	ck_assert_uint_eq(pid, 258);
+	ck_assert_uint_eq(k, 0);
+}
+END_TEST
+
+/* client.c's login readers */
+START_TEST(test_password_and_sasl_initial)
+{
+	static const uint8_t pw[] = "secret\0";
+	static const uint8_t init[] = "SCRAM-SHA-256\0\0\0\0\x05n,,ab";
+	const char *mech;
+	const uint8_t *data;
+	uint32_t dlen;
+
+	ck_assert_str_eq(proto_read_password(pw, sizeof(pw) - 1), "secret");
+	ck_assert_ptr_null(proto_read_password(pw, 6));
+	ck_assert_int_eq(proto_read_sasl_initial(init, sizeof(init) - 1, &mech, &data, &dlen), 0);
+	ck_assert_str_eq(mech, "SCRAM-SHA-256");
+	ck_assert_uint_eq(dlen, 5);
+	ck_assert(!memcmp(data, "n,,ab", 5));
+	/* data shorter than its length, or the length cut */
+	ck_assert_int_eq(proto_read_sasl_initial(init, sizeof(init) - 2, &mech, &data, &dlen), -EINVAL);
+	ck_assert_int_eq(proto_read_sasl_initial(init, 16, &mech, &data, &dlen), -EINVAL);
+	ck_assert_int_eq(proto_read_sasl_initial(init, 5, &mech, &data, &dlen), -EINVAL);
+}
+END_TEST
+
+/* prepared.c's readers of Parse, Bind, Describe, Close and CommandComplete */
+START_TEST(test_prepared_names)
+{
+	static const uint8_t bind[] = "portal\0stmt\0\0\x01\0\0\0\x01";
+	static const uint8_t desc[] = "Sst\0";
+	static const uint8_t close_p[] = "Pp1\0";
+	static const uint8_t parse[] = "s1\0select 1\0\0\0";
+	struct proto_names pn;
+	uint16_t counts[2];
+
+	ck_assert(proto_read_names('B', bind, sizeof(bind) - 1, &pn));
+	ck_assert_str_eq(pn.portal, "portal");
+	ck_assert_str_eq(pn.name, "stmt");
+	ck_assert_uint_eq(pn.kind, 'S');
+	ck_assert_uint_eq(pn.used, 12);
+	ck_assert(proto_read_bind_counts(bind + pn.used, sizeof(bind) - 1 - pn.used, counts));
+	ck_assert_uint_eq(counts[0], 1);
+	ck_assert_uint_eq(counts[1], 1);
+	ck_assert(!proto_read_bind_counts(bind + pn.used, 3, counts));
+	ck_assert(!proto_read_names('B', bind, 10, &pn));
+	ck_assert(proto_read_names('D', desc, sizeof(desc) - 1, &pn));
+	ck_assert_ptr_null(pn.portal);
+	ck_assert_uint_eq(pn.kind, 'S');
+	ck_assert_str_eq(pn.name, "st");
+	ck_assert(proto_read_names('C', close_p, sizeof(close_p) - 1, &pn));
+	ck_assert_uint_eq(pn.kind, 'P');
+	ck_assert(!proto_read_names('C', close_p, 0, &pn));
+	ck_assert(proto_read_names('P', parse, sizeof(parse) - 1, &pn));
+	ck_assert_str_eq(pn.name, "s1");
+	ck_assert_uint_eq(pn.used, 3);
+
+	ck_assert(proto_names_no_statement('P', (const uint8_t *)"\0q", 2));
+	ck_assert(!proto_names_no_statement('P', parse, 3));
+	ck_assert(!proto_names_no_statement('P', parse, 0));
+	ck_assert(proto_names_no_statement('B', (const uint8_t *)"p\0\0", 3));
+	ck_assert(!proto_names_no_statement('B', bind, sizeof(bind) - 1));
+	ck_assert(!proto_names_no_statement('B', (const uint8_t *)"p\0", 2));	/* cannot tell */
+	ck_assert(proto_names_no_statement('D', close_p, 2));		/* a portal */
+	ck_assert(proto_names_no_statement('C', (const uint8_t *)"S\0", 2));
+	ck_assert(!proto_names_no_statement('C', desc, 2));
+
+	ck_assert(proto_tag_is((const uint8_t *)"DISCARD ALL", 12, "DISCARD ALL"));
+	ck_assert(!proto_tag_is((const uint8_t *)"DISCARD ALL", 11, "DISCARD ALL"));
+	ck_assert(!proto_tag_is((const uint8_t *)"DEALLOCATE ALL", 15, "DEALLOCATE"));
+	ck_assert(proto_tag_is((const uint8_t *)"DEALLOCATE", 11, "DEALLOCATE"));
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -441,6 +563,10 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_error_roundtrip);
 	tcase_add_test(tc, test_reader_bounds);
 	tcase_add_test(tc, test_row_messages);
+	tcase_add_test(tc, test_auth_request);
+	tcase_add_test(tc, test_param_status_and_key);
+	tcase_add_test(tc, test_password_and_sasl_initial);
+	tcase_add_test(tc, test_prepared_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
