@@ -703,6 +703,15 @@ static void kdf_refused(struct client *cl, int r)
 	client_fail(cl, "53300", "too many logins waiting for key derivation");
 }
 
+/* After kdf_submit: the client waits for its job, or is refused */
+static void kdf_wait(struct client *cl, int r)
+{
+	if (r < 0)
+		kdf_refused(cl, r);
+	else
+		cl->auth_state = CA_KDF_WAIT;
+}
+
 /* server-first-message for the client-first in data, from cl->secret (a SCRAM secret) */
 static void scram_first_reply(struct client *cl, const char *data, uint32_t dlen)
 {
@@ -891,11 +900,7 @@ static void scram_plain_first(struct client *cl, const char *data, uint32_t dlen
 	}
 	r = kdf_submit(w->kdf, cl->user, cl->secret->text, salt, sizeof(salt),
 		       w->cfg->scram_iterations, true, &cl->kdf, plain_keys_done);
-	if (r < 0) {
-		kdf_refused(cl, r);
-		return;
-	}
-	cl->auth_state = CA_KDF_WAIT;
+	kdf_wait(cl, r);
 }
 
 static void scram_first(struct client *cl, const uint8_t *body, uint32_t len)
@@ -972,11 +977,7 @@ static void plain_vs_verifier(struct client *cl, const char *pw)
 
 	r = kdf_submit(cl->c.w->kdf, cl->user, pw, sec->salt, sec->salt_len, sec->iterations,
 		       false, &cl->kdf, plain_check_done);
-	if (r < 0) {
-		kdf_refused(cl, r);
-		return;
-	}
-	cl->auth_state = CA_KDF_WAIT;
+	kdf_wait(cl, r);
 }
 
 static void auth_response(struct client *cl, const uint8_t *body, uint32_t len)

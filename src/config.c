@@ -1411,7 +1411,7 @@ static int add_file_name(struct config *cfg, const char *name, const char **stor
 	return 0;
 }
 
-static int read_file(const char *path, char **out, size_t *outlen)
+int config_read_file(const char *path, size_t max, char **out, size_t *outlen)
 {
 	FILE *fp = fopen(path, "r");
 	char *buf = NULL;
@@ -1427,7 +1427,7 @@ static int read_file(const char *path, char **out, size_t *outlen)
 		if (cap - len < 4096) {
 			char *nb;
 
-			if (cap >= (size_t)CONFIG_MAX_FILE_SIZE) {
+			if (cap >= max) {
 				ret = -EFBIG;
 				break;
 			}
@@ -1465,7 +1465,7 @@ static int parse_file(struct parser *p, const char *path, struct src *from)
 	const char *name;
 	char *buf = NULL;
 	size_t len = 0;
-	int ret = read_file(path, &buf, &len);
+	int ret = config_read_file(path, CONFIG_MAX_FILE_SIZE, &buf, &len);
 
 	if (ret < 0) {
 		if (from)

@@ -264,6 +264,10 @@ struct config_key_info {
 /* Gets each warning (unknown key, key not acted on yet) as "file:line: text". */
 typedef void (*config_warn_fn)(void *arg, const char *msg);
 
+/* The whole of a text file, NUL-terminated, up to max bytes (-EFBIG past
+ * it): 0, or -errno.  *out is the caller's to free. */
+int config_read_file(const char *path, size_t max, char **out, size_t *outlen);
+
 /*
  * Reads path (and what it %includes).  0 and *out set, or -1 with
  * "file:line: what" in err and nothing allocated.

@@ -491,6 +491,18 @@ static void watch_starved(struct worker *w)
 		loop_timer_set(w->loop, &w->starved_timer, STARVED_RETRY_US, starved_timer_cb);
 }
 
+/* A received buffer at the end of the conn's input queue */
+void conn_inq_append(struct conn *c, struct loop_buf *b)
+{
+	b->next = NULL;
+	if (c->inq_tail)
+		c->inq_tail->next = b;
+	else
+		c->inq_head = b;
+	c->inq_tail = b;
+	c->inq_n++;
+}
+
 static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 {
 	struct conn *c = list_entry(op, struct conn, rop);
@@ -512,13 +524,7 @@ static void conn_recv_cb(struct loop *loop, struct loop_op *op, int res, bool mo
 			tls_on_recv(c, b);
 			conn_process(c);
 		} else {
-			b->next = NULL;
-			if (c->inq_tail)
-				c->inq_tail->next = b;
-			else
-				c->inq_head = b;
-			c->inq_tail = b;
-			c->inq_n++;
+			conn_inq_append(c, b);
 			stats_received(c, (uint32_t)res);
 			conn_process(c);
 		}

@@ -1,5 +1,6 @@
 /* hba.c - PgBouncer's dialect of pg_hba.conf and pg_ident.conf: the parser and pure matchers */
 #include "hba.h"
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -56,50 +57,16 @@ static int perr(struct pctx *c, const char *file, int line, const char *fmt, ...
 
 static int read_text(const char *path, char **out)
 {
-	FILE *fp = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int ret = 0;
+	size_t len;
+	int ret = config_read_file(path, HBA_MAX_FILE_SIZE, out, &len);
 
-	if (!fp)
-		return -errno;
-	for (;;) {
-		size_t got;
-
-		if (cap - len < 4096) {
-			char *nb;
-
-			if (cap >= (size_t)HBA_MAX_FILE_SIZE) {
-				ret = -EFBIG;
-				break;
-			}
-			nb = realloc(buf, cap ? cap * 2 : 8192);
-			if (!nb) {
-				ret = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap = cap ? cap * 2 : 8192;
-		}
-		got = fread(buf + len, 1, cap - len - 1, fp);
-		len += got;
-		if (got == 0) {
-			if (ferror(fp))
-				ret = -EIO;
-			break;
-		}
-	}
-	fclose(fp);
-	if (ret < 0) {
-		free(buf);
+	if (ret < 0)
 		return ret;
-	}
-	buf[len] = '\0';
-	if (strlen(buf) != len) {
-		free(buf);
+	if (strlen(*out) != len) {
+		free(*out);
+		*out = NULL;
 		return -EINVAL;		/* a NUL byte */
 	}
-	*out = buf;
 	return 0;
 }
 

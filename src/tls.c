@@ -709,17 +709,6 @@ static bool handshake(struct conn *c)
 	return false;
 }
 
-static void inq_append(struct conn *c, struct loop_buf *b)
-{
-	b->next = NULL;
-	if (c->inq_tail)
-		c->inq_tail->next = b;
-	else
-		c->inq_head = b;
-	c->inq_tail = b;
-	c->inq_n++;
-}
-
 /* Plaintext into heap buffers on inq, up to what stops recv */
 static void decrypt(struct conn *c)
 {
@@ -748,7 +737,7 @@ static void decrypt(struct conn *c)
 		if (r <= 0)
 			e = SSL_get_error(t->ssl, r);
 		if (b->len)
-			inq_append(c, b);
+			conn_inq_append(c, b);
 		else
 			loop_buf_put(c->w->loop, b);
 		if (e == SSL_ERROR_ZERO_RETURN)

@@ -505,6 +505,7 @@ void conn_flush_soon(struct conn *c);
 size_t conn_unread(const struct conn *c);
 /* In on_header: copies up to n bytes of the body that have already arrived */
 size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n);
+void conn_inq_append(struct conn *c, struct loop_buf *b);
 /* SUSPEND: stops reading c once all it received is passed on; true once it
  * is frozen, its receive reaped and its send queue empty */
 bool conn_quiesce(struct conn *c);
