@@ -5,7 +5,8 @@
  * the CommandComplete tags the prepared-statement rewrite matches.
  *
  * The login parsers are proto.c's (proto_read_auth_request,
- * proto_read_param_status, proto_read_backend_key), as server.c calls them.
+ * proto_read_param_status, proto_read_backend_key, proto_read_data_row), as
+ * server.c, authquery.c and hostsel.c call them.
  *
  * Input: byte 0 picks the recv piece size; the rest is the server's stream. */
 
@@ -122,6 +123,18 @@ static bool be_message(struct fuzz_stream *s, uint8_t type, const uint8_t *body,
 			be->txn_status = (char)body[0];
 		be->login = false;
 		return true;
+	case 'D': {
+		/* as authquery.c and hostsel.c read a row: every column inside it */
+		struct row_col cols[4];
+		int n = proto_read_data_row(body, len, cols, 4);
+
+		for (int i = 0; i < n && i < 4; i++)
+			if (cols[i].len > 0 && (cols[i].val < body ||
+						cols[i].val + cols[i].len > body + len))
+				abort();
+		backend_message(type, body, len);
+		return !be->login;
+	}
 	default:
 		backend_message(type, body, len);
 		return !be->login;

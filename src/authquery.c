@@ -31,7 +31,6 @@ enum authq_phase {
 	AQ_RUNNING,		/* the query is out on a server */
 };
 
-#define AQ_NULL_LEN	0xffffffffu	/* a DataRow column's length for SQL NULL */
 
 /* The [databases] entry of the client's database: its own, or "*" */
 static const struct db_conf *client_db(const struct client *cl)
@@ -259,35 +258,35 @@ enum msg_action authq_server_header(struct server *sv, uint8_t type, uint32_t le
  * not to be NULL, as in PgBouncer. */
 static void take_row(struct client *cl, const uint8_t *body, uint32_t len)
 {
-	struct msg_rd r;
-	uint32_t n, plen;
+	struct row_col cols[2];
+	uint32_t plen;
 	const uint8_t *pw;
 	char *text;
+	int n;
 
 	if (cl->authq_rows < 255)
 		cl->authq_rows++;
 	if (cl->authq_rows > 1 || cl->authq_failed)
 		return;
-	rd_init(&r, body, len);
-	if (rd_u16(&r) != 2) {	/* PgBouncer's shape too */
+	n = proto_read_data_row(body, len, cols, 2);
+	if (n >= 0 && n != 2) {	/* PgBouncer's shape too */
 		client_log(cl, LOG_LVL_WARNING, "auth_query must return two columns: name, password");
 		cl->authq_failed = true;
 		return;
 	}
-	n = rd_u32(&r);
-	if (n == AQ_NULL_LEN || !rd_bytes(&r, n)) {
-		client_log(cl, LOG_LVL_WARNING, "auth_query returned %s", n == AQ_NULL_LEN ?
-			   "a NULL user name" : "a malformed row");
+	if (n < 0 || cols[0].len < 0) {
+		client_log(cl, LOG_LVL_WARNING, "auth_query returned %s", n < 0 ?
+			   "a malformed row" : "a NULL user name");
 		cl->authq_failed = true;
 		return;
 	}
-	plen = rd_u32(&r);
-	if (plen == AQ_NULL_LEN || (plen == 0 && !r.bad)) {
+	if (cols[1].len <= 0) {
 		cl->authq_null = true;
 		return;
 	}
-	pw = rd_bytes(&r, plen);
-	if (!pw || memchr(pw, 0, plen)) {
+	pw = cols[1].val;
+	plen = (uint32_t)cols[1].len;
+	if (memchr(pw, 0, plen)) {
 		client_log(cl, LOG_LVL_WARNING, "auth_query: malformed row");
 		cl->authq_failed = true;
 		return;

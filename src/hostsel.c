@@ -205,19 +205,13 @@ bool hostsel_probe_current(const struct server *sv)
 
 bool hostsel_probe_row(struct server *sv, const uint8_t *body, uint32_t len)
 {
-	struct msg_rd r;
-	const uint8_t *p;
+	struct row_col col;
 	char val[8] = "";
-	uint32_t n;
 
-	rd_init(&r, body, len);
-	if (rd_u16(&r) != 1)
+	if (proto_read_data_row(body, len, &col, 1) != 1 || col.len < 0)
 		return false;
-	n = rd_u32(&r);
-	if (n == 0xffffffffu || !(p = rd_bytes(&r, n)))
-		return false;
-	if (n < sizeof(val))
-		memcpy(val, p, n);	/* anything longer is no answer it knows */
+	if ((size_t)col.len < sizeof(val))
+		memcpy(val, col.val, (size_t)col.len);	/* anything longer is no answer it knows */
 	if (sv->probe_rows == 0)
 		sv->probe_ro = !strcmp(val, "on") ? 2 : !strcmp(val, "off") ? 1 : 0;
 	else if (sv->probe_rows == 1)

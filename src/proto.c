@@ -659,6 +659,27 @@ bool proto_read_param_status(const uint8_t *body, size_t len, const char **name,
 	return *name && *val;
 }
 
+int proto_read_data_row(const uint8_t *body, size_t len, struct row_col *cols, int max)
+{
+	struct msg_rd r;
+	int n;
+
+	rd_init(&r, body, len);
+	n = rd_u16(&r);
+	for (int i = 0; i < n && !r.bad; i++) {
+		uint32_t clen = rd_u32(&r);
+		const uint8_t *v = NULL;
+
+		if (clen != 0xffffffffu && !(v = rd_bytes(&r, clen)))
+			break;
+		if (i < max) {
+			cols[i].val = v;
+			cols[i].len = clen == 0xffffffffu ? -1 : (int32_t)clen;
+		}
+	}
+	return r.bad || rd_left(&r) ? -1 : n;
+}
+
 bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key)
 {
 	struct msg_rd r;

@@ -191,6 +191,14 @@ int proto_read_auth_request(const uint8_t *body, size_t len, struct auth_request
 /* ParameterStatus ('S'): false when either string is unterminated. */
 bool proto_read_param_status(const uint8_t *body, size_t len, const char **name, const char **val);
 /* BackendKeyData ('K'): false when short (what was missing reads as 0). */
+/* A DataRow's columns: the count it states (-1 if the message is cut
+ * short or has bytes left over), and the first max of them in cols (len -1
+ * for NULL); every column is checked to fit the message. */
+struct row_col {
+	const uint8_t *val;
+	int32_t len;
+};
+int proto_read_data_row(const uint8_t *body, size_t len, struct row_col *cols, int max);
 bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key);
 
 /* PasswordMessage ('p') of cleartext or md5: the password, NULL when unterminated. */

@@ -474,6 +474,39 @@ START_TEST(test_param_status_and_key)
 }
 END_TEST
 
+/* authquery.c's and hostsel.c's DataRow reader */
+START_TEST(test_data_row)
+{
+	/* two columns: "ab", NULL */
+	static const uint8_t row[] = { 0, 2, 0, 0, 0, 2, 'a', 'b', 0xff, 0xff, 0xff, 0xff };
+	struct row_col cols[2];
+
+	ck_assert_int_eq(proto_read_data_row(row, sizeof(row), cols, 2), 2);
+	ck_assert_int_eq(cols[0].len, 2);
+	ck_assert(!memcmp(cols[0].val, "ab", 2));
+	ck_assert_int_eq(cols[1].len, -1);
+	ck_assert_ptr_null(cols[1].val);
+	/* fewer slots than columns: the count still says two */
+	ck_assert_int_eq(proto_read_data_row(row, sizeof(row), cols, 1), 2);
+	/* cut anywhere, or a byte too many: malformed */
+	for (size_t n = 0; n < sizeof(row); n++)
+		ck_assert_int_eq(proto_read_data_row(row, n, cols, 2), -1);
+	{
+		uint8_t longer[sizeof(row) + 1];
+
+		memcpy(longer, row, sizeof(row));
+		longer[sizeof(row)] = 0;
+		ck_assert_int_eq(proto_read_data_row(longer, sizeof(longer), cols, 2), -1);
+	}
+	/* a column longer than what is left */
+	{
+		static const uint8_t bad[] = { 0, 1, 0x7f, 0xff, 0xff, 0xff, 'x' };
+
+		ck_assert_int_eq(proto_read_data_row(bad, sizeof(bad), cols, 2), -1);
+	}
+}
+END_TEST
+
 /* client.c's login readers */
 START_TEST(test_password_and_sasl_initial)
 {
@@ -565,6 +598,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_row_messages);
 	tcase_add_test(tc, test_auth_request);
 	tcase_add_test(tc, test_param_status_and_key);
+	tcase_add_test(tc, test_data_row);
 	tcase_add_test(tc, test_password_and_sasl_initial);
 	tcase_add_test(tc, test_prepared_names);
 	suite_add_tcase(s, tc);
