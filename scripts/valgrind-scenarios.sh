@@ -8,7 +8,8 @@
 #   scripts/valgrind-scenarios.sh [BUILD_DIR]    (default ./build, after make check)
 #   VG_SCENARIOS="..."   the scenarios (default: a login, reset, COPY, faults,
 #                        malformed, and one per feature file of hba, auth_query,
-#                        metrics/--check, hosts over DNS)
+#                        metrics/--check, hosts over DNS, TLS both ways, the
+#                        KDF threads and SUSPEND)
 # Ends with "valgrind: N passed, N failed".
 set -euo pipefail
 
@@ -32,7 +33,7 @@ chmod 755 "$dir/pgring"
 # then one short scenario per feature file: hba + auth_query + /metrics, hba
 # rules, --check of hba and host lists, a host list over DNS (root only)
 scenarios=${VG_SCENARIOS:-"login_md5_plain login_scram_verifier session_reset pg_restart client_killed robust_backend_killed robust_pg_down robust_malformed robust_max_packet_size robust_noread
-	authq_hba hba_rules check_hba_hosts dns_hostlist"}
+	authq_hba hba_rules check_hba_hosts dns_hostlist tls_client_psql tls_server kdf_mock_challenge suspend_query"}
 out=$dir/suite.out
 rc=0
 top_builddir=$build top_srcdir=$src PGRING_BIN=$dir/pgring BACKENDS=epoll SCENARIOS="$scenarios" \
