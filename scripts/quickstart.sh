@@ -60,6 +60,8 @@ psql_su -d postgres -c "CREATE ROLE demo LOGIN PASSWORD 'demo'" -c "CREATE DATAB
 # checks the client with it and logs in to PostgreSQL with the client's proof.
 verifier=$(psql_su -d postgres -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'demo'")
 printf '"demo" "%s"\n' "$verifier" >"$dir/userlist.txt"
+# as PostgreSQL wants key files (pgring warns otherwise): its owner only
+chmod 0600 "$dir/userlist.txt"
 cat >"$dir/pgring.ini" <<EOF
 [databases]
 demo = host=127.0.0.1 port=$pg_port dbname=demo
