@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "admin_int.h"
 #include "notify.h"
+#include "process.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -285,6 +286,59 @@ static void swap_config(struct worker *w, struct snapshot *snap)
 	pair_all(a, NULL);		/* a larger pool_size lets waiting clients in */
 }
 
+/* ---- a new snapshot goes to every worker (doc/workers.md, "Snapshots") ---- */
+
+struct snapmsg {
+	struct wmsg m;
+	struct snapshot *snap;
+};
+
+static void snap_run(struct worker *w, struct wmsg *m)
+{
+	struct snapshot *snap = ((struct snapmsg *)m)->snap;
+	char err[512];
+
+	free(m);
+	/* an older one than ours arrived late (two RELOADs crossed): the
+	 * newest wins on every worker */
+	if (!w->loop || w->exiting || snap->gen < w->snap->gen) {
+		snapshot_unref(snap);
+		return;
+	}
+	if (tls_worker_reload(w, snap->cfg, err, sizeof(err)) < 0)
+		log_error(w->log, "worker %u: TLS reload failed, keeping the running TLS settings: %s",
+			  w->index, err);
+	swap_config(w, snap);
+	if (w->client_sock_gone)
+		w->client_sock_gone(w);		/* max_client_conn may have changed */
+}
+
+/* snap is w's now (swapped in): every other worker gets a reference. */
+static void publish(struct worker *w, struct snapshot *snap)
+{
+	struct process *p = w->proc;
+
+	if (!p)
+		return;
+	snap->gen = atomic_fetch_add(&p->snap_gen, 1) + 1;
+	for (int i = 0; i < p->nworkers; i++) {
+		struct snapmsg *sm;
+
+		if (i == (int)w->index)
+			continue;
+		sm = calloc(1, sizeof(*sm));
+		if (!sm) {
+			log_error(w->log, "out of memory: worker %d keeps its config until the next "
+				  "reload", i);
+			continue;
+		}
+		snapshot_ref(snap);
+		sm->m.run = snap_run;
+		sm->snap = snap;
+		worker_post(p->workers[i], &sm->m);
+	}
+}
+
 static void warn_cb(void *arg, const char *msg)
 {
 	log_warning((struct logger *)arg, "%s", msg);
@@ -340,6 +394,7 @@ static int reload_config(struct worker *w, const char *why)
 	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
 		      cfg->verbose > w->log->level - LOG_LVL_LOG ? cfg->verbose :
 		      w->log->level - LOG_LVL_LOG, w->log->quiet);
+	publish(w, snap);
 	swap_config(w, snap);
 	client_kdf_warm(w);	/* a new auth_file, or scram_iterations */
 	return 0;
@@ -873,6 +928,7 @@ static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *
 		return;
 	}
 	log_info(a->w->log, "SET %s = %s", cmd->arg, cmd->value);
+	publish(a->w, snap);
 	swap_config(a->w, snap);
 	snprintf(tag, sizeof(tag), "SET %s=%s", cmd->arg, cmd->value);
 	pkt_reset(&a->out);

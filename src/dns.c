@@ -753,12 +753,6 @@ struct dns *dns_new(struct loop *loop, struct logger *log, const struct config *
 	d->loop = loop;
 	d->log = log;
 	d->cfgp = cfgp;
-	ret = ares_library_init(ARES_LIB_INIT_ALL);
-	if (ret != ARES_SUCCESS) {
-		snprintf(err, errlen, "c-ares: %s", ares_strerror(ret));
-		free(d);
-		return NULL;
-	}
 	memset(&o, 0, sizeof(o));
 	o.sock_state_cb = sock_state_cb;
 	o.sock_state_cb_data = d;
@@ -771,7 +765,6 @@ struct dns *dns_new(struct loop *loop, struct logger *log, const struct config *
 		snprintf(err, errlen, "could not start the DNS resolver%s%s: %s",
 			 rc && *rc ? " with resolv_conf " : "", rc && *rc ? rc : "",
 			 ares_strerror(ret));
-		ares_library_cleanup();
 		free(d);
 		return NULL;
 	}
@@ -788,7 +781,6 @@ void dns_stop(struct dns *d)
 	 * (sock_state_cb 0, 0: their polls are cancelled) */
 	ares_destroy(d->chan);
 	d->have_chan = false;
-	ares_library_cleanup();
 	loop_timer_stop(d->loop, &d->timeout);
 	loop_timer_stop(d->loop, &d->tick);
 	loop_timer_stop(d->loop, &d->zone_timer);
@@ -835,4 +827,22 @@ void dns_free(struct dns *d)
 		free(ds);
 	}
 	free(d);
+}
+
+/* c-ares 1.18's library init counts its users without a lock: the main
+ * thread calls it once, before any worker makes a channel. */
+int dns_library_init(char *err, size_t errlen)
+{
+	int ret = ares_library_init(ARES_LIB_INIT_ALL);
+
+	if (ret != ARES_SUCCESS) {
+		snprintf(err, errlen, "c-ares: %s", ares_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+void dns_library_cleanup(void)
+{
+	ares_library_cleanup();
 }

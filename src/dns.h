@@ -139,4 +139,8 @@ bool dns_host_has(const struct dns_host *h, const struct dns_addr *a);
 bool dns_host_pick(struct dns_host *h, int port, struct sockaddr_storage *ss, socklen_t *len);
 void dns_addr_of(const struct sockaddr_storage *ss, struct dns_addr *a);
 
+/* once per process, before the first dns_new / after the last dns_free */
+int dns_library_init(char *err, size_t errlen);
+void dns_library_cleanup(void);
+
 #endif

@@ -57,6 +57,8 @@ void log_init(struct logger *lg)
 	lg->level = LOG_LVL_LOG;
 	lg->to_stderr = true;
 	lg->fd = -1;
+	lg->old_fd = -1;
+	pthread_mutex_init(&lg->cfg_lock, NULL);
 	strcpy(lg->ident, "pgbouncer");
 	lg->facility = LOG_DAEMON;
 	log_set_pid(lg);
@@ -77,20 +79,29 @@ static int open_logfile(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
+/*
+ * Other threads may be writing lines while this runs (workers = N): the fd
+ * they load is never closed under them.  A new file goes in under the same
+ * number with dup2; a logfile turned off leaves its fd open (closed at exit)
+ * and the writers stop using it.
+ */
 static int set_logfile(struct logger *lg, const char *logfile)
 {
 	char *path;
-	int fd;
+	int fd, cur = __atomic_load_n(&lg->fd, __ATOMIC_RELAXED);
 
 	if (!logfile || !*logfile) {
-		if (lg->fd >= 0)
-			close(lg->fd);
-		lg->fd = -1;
+		if (cur >= 0) {
+			__atomic_store_n(&lg->fd, -1, __ATOMIC_RELEASE);
+			if (lg->old_fd >= 0)
+				close(lg->old_fd);
+			lg->old_fd = cur;
+		}
 		free(lg->path);
 		lg->path = NULL;
 		return 0;
 	}
-	if (lg->fd >= 0 && lg->path && !strcmp(lg->path, logfile))
+	if (cur >= 0 && lg->path && !strcmp(lg->path, logfile))
 		return 0;
 	path = strdup(logfile);
 	if (!path)
@@ -102,10 +113,19 @@ static int set_logfile(struct logger *lg, const char *logfile)
 		free(path);
 		return ret;
 	}
-	if (lg->fd >= 0)
-		close(lg->fd);
+	if (cur >= 0) {
+		if (dup2(fd, cur) < 0) {
+			int ret = -errno;
+
+			close(fd);
+			free(path);
+			return ret;
+		}
+		close(fd);
+	} else {
+		__atomic_store_n(&lg->fd, fd, __ATOMIC_RELEASE);
+	}
 	free(lg->path);
-	lg->fd = fd;
 	lg->path = path;
 	return 0;
 }
@@ -117,11 +137,14 @@ int log_configure(struct logger *lg, const char *logfile, bool use_syslog, const
 
 	if (verbose < 0)
 		verbose = 0;
-	lg->level = LOG_LVL_LOG + (verbose > LOG_LVL_NOISE - LOG_LVL_LOG ? LOG_LVL_NOISE - LOG_LVL_LOG : verbose);
-	lg->quiet = quiet;
+	pthread_mutex_lock(&lg->cfg_lock);
+	__atomic_store_n(&lg->level, LOG_LVL_LOG + (verbose > LOG_LVL_NOISE - LOG_LVL_LOG ?
+						   LOG_LVL_NOISE - LOG_LVL_LOG : verbose),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&lg->quiet, quiet, __ATOMIC_RELAXED);
 	if (lg->syslog_on)
 		closelog();
-	lg->syslog_on = use_syslog;
+	__atomic_store_n(&lg->syslog_on, use_syslog, __ATOMIC_RELAXED);
 	if (use_syslog) {
 		/* openlog keeps the pointer: it must be ours and outlive the call */
 		snprintf(lg->ident, sizeof(lg->ident), "%s", ident && *ident ? ident : "pgbouncer");
@@ -129,6 +152,7 @@ int log_configure(struct logger *lg, const char *logfile, bool use_syslog, const
 		openlog(lg->ident, LOG_PID | LOG_NDELAY, lg->facility);
 	}
 	ret = set_logfile(lg, logfile);
+	pthread_mutex_unlock(&lg->cfg_lock);
 	if (ret < 0)
 		errno = -ret;
 	return ret;
@@ -136,27 +160,28 @@ int log_configure(struct logger *lg, const char *logfile, bool use_syslog, const
 
 int log_reopen(struct logger *lg)
 {
-	int fd;
+	int fd, ret = 0;
 
+	pthread_mutex_lock(&lg->cfg_lock);
 	if (!lg->path)
-		return 0;
+		goto out;
 	fd = open_logfile(lg->path);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
 	if (lg->fd < 0) {
-		lg->fd = fd;
-		return 0;
+		__atomic_store_n(&lg->fd, fd, __ATOMIC_RELEASE);
+		goto out;
 	}
 	/* dup2 swaps the file under the same number: a writer in another thread
 	 * never sees a closed fd */
-	if (dup2(fd, lg->fd) < 0) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
+	if (dup2(fd, lg->fd) < 0)
+		ret = -errno;
 	close(fd);
-	return 0;
+out:
+	pthread_mutex_unlock(&lg->cfg_lock);
+	return ret;
 }
 
 void log_close(struct logger *lg)
@@ -164,6 +189,9 @@ void log_close(struct logger *lg)
 	if (lg->fd >= 0)
 		close(lg->fd);
 	lg->fd = -1;
+	if (lg->old_fd >= 0)
+		close(lg->old_fd);
+	lg->old_fd = -1;
 	free(lg->path);
 	lg->path = NULL;
 	if (lg->syslog_on)
@@ -215,11 +243,11 @@ void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const c
 	char line[LOG_LINE_MAX];
 	size_t head, body, n;
 	int saved = errno;
-	int r;
+	int r, fd;
 
 	if (lvl < LOG_LVL_FATAL || lvl > LOG_LVL_NOISE)
 		lvl = LOG_LVL_LOG;
-	if (lg && (int)lvl > lg->level)
+	if (lg && (int)lvl > __atomic_load_n(&lg->level, __ATOMIC_RELAXED))
 		return;
 	n = stamp(line, sizeof(line));
 	r = snprintf(line + n, sizeof(line) - n, " [%d] %s ", lg ? lg->pid : (int)getpid(),
@@ -244,11 +272,12 @@ void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const c
 	line[n++] = '\n';
 	line[n] = '\0';
 
-	if (!lg || (lg->to_stderr && !lg->quiet))
+	fd = lg ? __atomic_load_n(&lg->fd, __ATOMIC_ACQUIRE) : -1;
+	if (!lg || (lg->to_stderr && !__atomic_load_n(&lg->quiet, __ATOMIC_RELAXED)))
 		write_all(lg, STDERR_FILENO, line, n);
-	if (lg && lg->fd >= 0)
-		write_all(lg, lg->fd, line, n);
-	if (lg && lg->syslog_on) {
+	if (fd >= 0)
+		write_all(lg, fd, line, n);
+	if (lg && __atomic_load_n(&lg->syslog_on, __ATOMIC_RELAXED)) {
 		/* syslog stamps time and PID itself */
 		line[n - 1] = '\0';
 		syslog(level_prio[lvl], "%s", line + head);

@@ -3,6 +3,7 @@
 #define PGRING_LOG_H
 
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,12 @@ struct logger {
 	int facility;
 	int pid;		/* in every line; getpid() once, not per line */
 	uint64_t syscalls;	/* write(2)s and syslog sends made; atomic */
+	/* with several workers, lines come from every thread: level, quiet,
+	 * fd and syslog_on are loaded atomically, and log_configure and
+	 * log_reopen (one thread at a time, under cfg_lock) never close an fd
+	 * a writer may hold */
+	pthread_mutex_t cfg_lock;
+	int old_fd;		/* a logfile turned off, closed at exit */
 };
 
 void log_init(struct logger *lg);
@@ -47,7 +54,7 @@ void log_msg(struct logger *lg, enum log_level lvl, const char *fmt, ...)
 void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
 	__attribute__((format(printf, 4, 0)));
 
-#define log_enabled(lg, lvl) ((lg) != NULL && (int)(lvl) <= (lg)->level)
+#define log_enabled(lg, lvl) ((lg) != NULL && (int)(lvl) <= __atomic_load_n(&(lg)->level, __ATOMIC_RELAXED))
 #define log_error(lg, ...) log_msg(lg, LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warning(lg, ...) log_msg(lg, LOG_LVL_WARNING, __VA_ARGS__)
 #define log_info(lg, ...) log_msg(lg, LOG_LVL_LOG, __VA_ARGS__)

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -588,6 +591,35 @@ static void begin_shutdown(struct worker *w, enum shutdown_mode mode, const char
 	admin_shutdown(w, mode, why);
 }
 
+/* What a signal does to one worker; with several workers the main thread
+ * posts each signal to every worker (SIGHUP to worker 0 only: it loads the
+ * new snapshot once and publishes it to the others). */
+static void act_on_signal(struct worker *w, int signo)
+{
+	switch (signo) {
+	case SIGHUP:
+		reload(w);
+		break;
+	case SIGTERM:
+		begin_shutdown(w, SHUTDOWN_WAIT_FOR_CLIENTS, "got SIGTERM");
+		break;
+	case SIGINT:
+		begin_shutdown(w, SHUTDOWN_WAIT_FOR_SERVERS, "got SIGINT");
+		break;
+	case SIGQUIT:
+		begin_shutdown(w, SHUTDOWN_IMMEDIATE, "got SIGQUIT");
+		break;
+	case SIGUSR1:
+		admin_pause_all(w, "got SIGUSR1");
+		break;
+	case SIGUSR2:
+		admin_resume_all(w, "got SIGUSR2");
+		break;
+	default:
+		break;
+	}
+}
+
 /* Drained until EAGAIN: every read, the last one too, is a system call. */
 static bool next_signal(struct worker *w, struct signalfd_siginfo *si)
 {
@@ -600,33 +632,31 @@ static void signal_cb(struct loop *loop, struct loop_op *op, int res, bool more)
 	struct worker *w = list_entry(op, struct worker, sigop);
 	struct signalfd_siginfo si;
 
-	while (next_signal(w, &si)) {
-		switch (si.ssi_signo) {
-		case SIGHUP:
-			reload(w);
-			break;
-		case SIGTERM:
-			begin_shutdown(w, SHUTDOWN_WAIT_FOR_CLIENTS, "got SIGTERM");
-			break;
-		case SIGINT:
-			begin_shutdown(w, SHUTDOWN_WAIT_FOR_SERVERS, "got SIGINT");
-			break;
-		case SIGQUIT:
-			begin_shutdown(w, SHUTDOWN_IMMEDIATE, "got SIGQUIT");
-			break;
-		case SIGUSR1:
-			admin_pause_all(w, "got SIGUSR1");
-			break;
-		case SIGUSR2:
-			admin_resume_all(w, "got SIGUSR2");
-			break;
-		default:
-			break;
-		}
-	}
+	while (next_signal(w, &si))
+		act_on_signal(w, (int)si.ssi_signo);
 	/* a second signal during a shutdown still counts; at exit nothing does */
 	if (!more && !w->exiting)
 		loop_poll(loop, &w->sigsock, &w->sigop, signal_cb);
+}
+
+/*
+ * The signals pgring acts on, blocked and read from a signalfd.  Blocked
+ * before any worker thread exists: threads inherit the mask, so that no
+ * thread ever runs a handler and the signalfd gets every one of them.
+ */
+static int block_signals(sigset_t *set)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+	if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
+		return -1;
+	return signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
 static int setup_signals(struct worker *w)
@@ -634,17 +664,7 @@ static int setup_signals(struct worker *w)
 	sigset_t set;
 	int fd;
 
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	fd = block_signals(&set);
 	if (fd < 0)
 		return -1;
 	w->sigfd = fd;
@@ -725,6 +745,7 @@ static void close_all(struct worker *w)
 	stop_listeners(w);
 	if (w->sigop.armed)
 		loop_cancel(w->loop, &w->sigop);
+	worker_inbox_stop(w);
 	metrics_stop(w);
 	kdf_unwait(&w->warm);
 	kdf_cancel(w->kdf);
@@ -780,6 +801,9 @@ static void teardown(struct worker *w)
 			pool_free_all(w);
 		loop_free(w->loop);
 		w->loop = NULL;
+		/* posted since: run without a loop, they only let go */
+		if (w->proc)
+			worker_inbox_drain(w);
 	}
 	/* after the loop: no waiter is left to call back */
 	kdf_stop(w->kdf);
@@ -939,12 +963,20 @@ static int start(struct worker *w)
 	else
 		log_info(w->log, "event backend: %s", loop_backend_name(w->loop));
 	log_info(w->log, "receive pool: %u buffers of %u bytes", lp.nbufs, lp.buf_size);
-	log_info(w->log, "workers: %d", workers_count(w->cfg));
-	if ((unsigned)w->cfg->pkt_buf < lp.buf_size)
-		log_info(w->log, "pkt_buf %d is below pgring's smallest receive buffer: %u bytes used",
-			 w->cfg->pkt_buf, lp.buf_size);
-	if (setup_signals(w) < 0) {
+	if (w->index == 0) {
+		log_info(w->log, "workers: %d", w->proc->nworkers);
+		if ((unsigned)w->cfg->pkt_buf < lp.buf_size)
+			log_info(w->log, "pkt_buf %d is below pgring's smallest receive buffer: "
+				 "%u bytes used", w->cfg->pkt_buf, lp.buf_size);
+	}
+	/* with several workers the main thread reads the signals */
+	if (w->proc->nworkers == 1 && setup_signals(w) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "could not set up signals: %s", strerror(errno));
+		return -1;
+	}
+	if (worker_inbox_start(w) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "could not watch the worker's inbox: %s",
+			strerror(errno));
 		return -1;
 	}
 	w->dns = dns_new(w->loop, w->log, &w->cfg, err, sizeof(err));
@@ -952,7 +984,9 @@ static int start(struct worker *w)
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		return -1;
 	}
-	w->kdf = kdf_start(w->loop, w->cfg->kdf_threads, err, sizeof(err));
+	/* kdf_threads is the process's: each worker's pool gets its share */
+	w->kdf = kdf_start(w->loop, w->cfg->kdf_threads / w->proc->nworkers > 0 ?
+			   w->cfg->kdf_threads / w->proc->nworkers : 1, err, sizeof(err));
 	if (!w->kdf) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		return -1;
@@ -964,10 +998,11 @@ static int start(struct worker *w)
 		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
 		return -1;
 	}
-	if (metrics_start(w) < 0)
+	if (w->index == 0 && metrics_start(w) < 0)
 		return -1;
 	maint_start(w);
-	client_kdf_warm(w);
+	if (w->index == 0)
+		client_kdf_warm(w);	/* the keys it caches serve every worker */
 	return 0;
 }
 
@@ -985,9 +1020,253 @@ static char *pidfile_path(const char *p)
 	return abs;
 }
 
-static int run(struct worker *w, const struct opts *o)
+static void worker_fields_init(struct worker *w, struct logger *lg)
+{
+	w->log = lg;
+	w->sigfd = -1;
+	w->pidfd = -1;
+	list_init(&w->pools);
+	list_init(&w->clients);
+	list_init(&w->login_clients);
+	list_init(&w->starved);
+	pkt_init(&w->tmp);
+}
+
+/* ---- several workers: one thread each, the main thread reads signals ---- */
+
+struct runner {
+	struct process *proc;
+	pthread_t *threads;
+	bool *joinable;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int started, failed;	/* workers whose start() returned */
+	int done_efd;		/* written by each worker whose loop ended */
+};
+
+struct worker_arg {
+	struct runner *r;
+	struct worker *w;
+};
+
+/* Worker i (> 0) shares worker 0's config snapshot, its secrets and the
+ * logger; what it opens itself (loop, listeners, TLS contexts) start()
+ * and tls_worker_init make in its thread or here. */
+static struct worker *worker_clone(struct worker *w0, int index)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	char err[512];
+
+	if (!w) {
+		log_msg(w0->log, LOG_LVL_FATAL, "out of memory");
+		return NULL;
+	}
+	worker_fields_init(w, w0->log);
+	process_add(w0->proc, w, index);
+	memcpy(w->server_secret, w0->server_secret, sizeof(w->server_secret));
+	memcpy(w->param_extra, w0->param_extra, sizeof(w->param_extra));
+	w->nparam_extra = w0->nparam_extra;
+	snapshot_ref(w0->snap);
+	w->snap = w0->snap;
+	w->cfg = w->snap->cfg;
+	w->users = w->snap->users;
+	w->cfg_path = strdup(w0->cfg_path);
+	if (!w->cfg_path) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return w;	/* teardown frees what it has */
+	}
+	if (tls_worker_init(w, err, sizeof(err)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "TLS setup failed: %s", err);
+		free(w->cfg_path);
+		w->cfg_path = NULL;
+	}
+	return w;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct runner *r = wa->r;
+	struct worker *w = wa->w;
+	uint64_t one = 1;
+	bool ok = w->cfg_path && start(w) == 0;
+	int ret;
+
+	free(wa);
+	pthread_mutex_lock(&r->lock);
+	r->started++;
+	if (!ok)
+		r->failed++;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (ok) {
+		ret = loop_run(w->loop);
+		if (ret < 0) {
+			log_msg(w->log, LOG_LVL_FATAL, "worker %u: event loop failed: %s", w->index,
+				strerror(-ret));
+			w->exit_code = 1;
+		}
+	} else {
+		w->exit_code = 1;
+	}
+	teardown(w);		/* in its own thread: the ring is this thread's */
+	if (w->exit_code > atomic_load(&w->proc->exit_code))
+		atomic_store(&w->proc->exit_code, w->exit_code);
+	while (write(r->done_efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+struct sigmsg {
+	struct wmsg m;
+	int signo;
+};
+
+static void sig_run(struct worker *w, struct wmsg *m)
+{
+	int signo = ((struct sigmsg *)m)->signo;
+
+	free(m);
+	if (w->loop && !w->exiting)
+		act_on_signal(w, signo);
+}
+
+static void post_signal(struct worker *w, int signo)
+{
+	struct sigmsg *sm = calloc(1, sizeof(*sm));
+
+	if (!sm) {
+		log_error(w->log, "out of memory: signal %d not passed to worker %u", signo,
+			  w->index);
+		return;
+	}
+	sm->m.run = sig_run;
+	sm->signo = signo;
+	worker_post(w, &sm->m);
+}
+
+static void broadcast_signal(struct process *p, int signo)
+{
+	/* a reload is loaded once, by worker 0, and published by it */
+	if (signo == SIGHUP) {
+		post_signal(p->workers[0], signo);
+		return;
+	}
+	for (int i = 0; i < p->nworkers; i++)
+		post_signal(p->workers[i], signo);
+}
+
+/* The main thread's loop: signals in, until every worker's loop ended.  A
+ * worker that ends on an error takes the others down with it. */
+static void control(struct runner *r, int sigfd)
+{
+	struct process *p = r->proc;
+	int ndone = 0, nrun = r->started;	/* a failed start ends too */
+	bool stopping = false;
+
+	while (ndone < nrun) {
+		struct pollfd pf[2] = { { .fd = sigfd, .events = POLLIN },
+					{ .fd = r->done_efd, .events = POLLIN } };
+		struct signalfd_siginfo si;
+		uint64_t n;
+
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error(p->log, "poll: %s", strerror(errno));
+			sleep(1);
+			continue;
+		}
+		while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			broadcast_signal(p, (int)si.ssi_signo);
+		if (read(r->done_efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+			ndone += (int)n;
+		if (ndone && ndone < nrun && !stopping && atomic_load(&p->exit_code)) {
+			stopping = true;
+			for (int i = 0; i < p->nworkers; i++)
+				post_signal(p->workers[i], SIGQUIT);
+		}
+	}
+}
+
+/* Workers 1..N-1 are made here; worker 0 (w0, prepared) too runs in a
+ * thread of its own.  The exit code is the highest any worker ended with. */
+static int run_workers(struct worker *w0)
+{
+	struct process *p = w0->proc;
+	struct runner r = { .proc = p, .done_efd = -1 };
+	sigset_t set;
+	int sigfd, nthreads = 0, ret = 1;
+
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.cond, NULL);
+	sigfd = block_signals(&set);
+	r.done_efd = eventfd(0, EFD_CLOEXEC);
+	r.threads = calloc((size_t)p->nworkers, sizeof(*r.threads));
+	if (sigfd < 0 || r.done_efd < 0 || !r.threads) {
+		log_msg(w0->log, LOG_LVL_FATAL, "could not start the workers: %s",
+			strerror(errno));
+		goto out;
+	}
+	for (int i = 1; i < p->nworkers; i++)
+		if (!worker_clone(w0, i))
+			goto out;
+	for (; nthreads < p->nworkers; nthreads++) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		int err;
+
+		if (!wa) {
+			log_msg(w0->log, LOG_LVL_FATAL, "out of memory");
+			break;
+		}
+		wa->r = &r;
+		wa->w = p->workers[nthreads];
+		err = pthread_create(&r.threads[nthreads], NULL, worker_main, wa);
+		if (err) {
+			free(wa);
+			log_msg(w0->log, LOG_LVL_FATAL, "could not start worker %d: %s", nthreads,
+				strerror(err));
+			break;
+		}
+	}
+	pthread_mutex_lock(&r.lock);
+	while (r.started < nthreads)
+		pthread_cond_wait(&r.cond, &r.lock);
+	pthread_mutex_unlock(&r.lock);
+	if (r.failed || nthreads < p->nworkers) {
+		for (int i = 0; i < nthreads; i++)
+			post_signal(p->workers[i], SIGQUIT);
+	} else {
+		log_info(w0->log, "process up: %s %s, pid %d, %d workers", PACKAGE_NAME,
+			 PACKAGE_VERSION, (int)getpid(), p->nworkers);
+		notify_ready();
+	}
+	control(&r, sigfd);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(r.threads[i], NULL);
+	log_info(w0->log, "shutting down");
+	ret = r.failed || nthreads < p->nworkers ? 1 : atomic_load(&p->exit_code);
+out:
+	/* workers that never ran a thread: their part of the teardown */
+	for (int i = nthreads > 0 ? nthreads : 0; i < p->nworkers; i++)
+		if (p->workers[i])
+			teardown(p->workers[i]);
+	for (int i = 1; i < p->nworkers; i++)
+		free(p->workers[i]);
+	if (sigfd >= 0)
+		close(sigfd);
+	if (r.done_efd >= 0)
+		close(r.done_efd);
+	free(r.threads);
+	pthread_cond_destroy(&r.cond);
+	pthread_mutex_destroy(&r.lock);
+	return ret;
+}
+
+static int run(struct worker *w, struct process *proc, const struct opts *o)
 {
 	char *pidfile;
+	char err[256];
 	int ret;
 
 	if (o->check) {
@@ -1000,6 +1279,11 @@ static int run(struct worker *w, const struct opts *o)
 	}
 	if (prepare(w, o) < 0)
 		return 1;
+	if (process_init(proc, w->log, workers_count(w->cfg)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
+		return 1;
+	}
+	process_add(proc, w, 0);
 	if (!(pidfile = pidfile_path(w->cfg->pidfile))) {
 		log_msg(w->log, LOG_LVL_FATAL, "out of memory");
 		return 1;
@@ -1011,7 +1295,16 @@ static int run(struct worker *w, const struct opts *o)
 	}
 	ret = write_pidfile(w, pidfile);
 	free(pidfile);
-	if (ret < 0 || start(w) < 0)
+	if (ret < 0)
+		return 1;
+	if (dns_library_init(err, sizeof(err)) < 0) {
+		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
+		return 1;
+	}
+	proc->dns_inited = true;
+	if (proc->nworkers > 1)
+		return run_workers(w);
+	if (start(w) < 0)
 		return 1;
 	log_info(w->log, "process up: %s %s, pid %d", PACKAGE_NAME, PACKAGE_VERSION,
 		 (int)getpid());
@@ -1039,24 +1332,16 @@ int main(int argc, char **argv)
 	log_init(&lg);
 	lg.quiet = o.quiet;
 	memset(&w, 0, sizeof(w));
-	/* one worker, run by this thread: workers > 1 is refused (workers.c) */
-	if (process_init(&proc, &lg, 1) < 0) {
-		log_msg(&lg, LOG_LVL_FATAL, "out of memory");
-		return 1;
-	}
-	process_add(&proc, &w, 0);
-	w.log = &lg;
-	w.sigfd = -1;
-	w.pidfd = -1;
-	list_init(&w.pools);
-	list_init(&w.clients);
-	list_init(&w.login_clients);
-	list_init(&w.starved);
-	pkt_init(&w.tmp);
-	ret = run(&w, &o);
-	/* every exit, an error at start-up too: nothing of ours outlives us */
-	teardown(&w);
+	memset(&proc, 0, sizeof(proc));
+	worker_fields_init(&w, &lg);
+	ret = run(&w, &proc, &o);
+	/* every exit, an error at start-up too: nothing of ours outlives us;
+	 * with several workers each tore itself down in its thread */
+	if (proc.nworkers <= 1)
+		teardown(&w);
 	config_free(w.owned_cfg);
+	if (proc.dns_inited)
+		dns_library_cleanup();
 	process_free(&proc);
 	log_close(&lg);
 	return ret;

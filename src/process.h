@@ -2,16 +2,19 @@
 #ifndef PGRING_PROCESS_H
 #define PGRING_PROCESS_H
 
+#include <stdatomic.h>
+
+#include "inbox.h"
 #include "limitctr.h"
 #include "log.h"
 
 struct worker;
 
 /*
- * Owned by the main thread.  Today it names the workers and the logger;
- * the shared limit counters, the snapshot pointer and the inboxes join it
- * as they are wired (doc/workers.md, "Status in this build").  Nothing in
- * it changes after process_init but what its own functions change.
+ * Owned by the main thread.  It names the workers, the logger, the
+ * counters every worker's limits share and each worker's inbox.  Nothing in
+ * it changes after process_init but what its own functions change, and
+ * those are atomics, the limit table (its mutex) and the inboxes (theirs).
  */
 struct process {
 	struct logger *log;
@@ -21,13 +24,45 @@ struct process {
 	 * free: what max_client_conn is checked against at the startup
 	 * packet, whichever worker the client landed on */
 	struct limit_ctr clients;
+	/* the servers and clients of each pool, database and user, counted
+	 * over every worker (limitctr.h) */
+	struct limit_table limits;
+	struct inbox *inboxes;		/* [nworkers]: worker i reads inboxes[i] */
+	bool have_limits;
+	int ninboxes;			/* initialised so far */
+	atomic_int exit_code;		/* the highest a worker ended with */
+	atomic_ullong snap_gen;		/* the last snapshot published (admin.c) */
+	bool dns_inited;		/* dns_library_init done (main.c) */
 };
 
-/* 0, or -1 when out of memory; the workers themselves are the caller's,
- * placed with process_add. */
+/*
+ * A closure run on one worker's thread: what workers tell each other
+ * (doc/workers.md, "Messages").  The sender allocates it (embedding it in
+ * whatever carries the payload); the receiver's run() owns it and frees it.
+ */
+struct wmsg {
+	struct inbox_msg im;
+	void (*run)(struct worker *w, struct wmsg *m);
+};
+
+/* 0, or -1 when out of memory or out of fds; the workers themselves are
+ * the caller's, placed with process_add. */
 int process_init(struct process *p, struct logger *log, int nworkers);
 /* w becomes worker index of p: w->proc and w->index are set */
 void process_add(struct process *p, struct worker *w, int index);
 void process_free(struct process *p);
+
+/*
+ * Queues m for worker `to`; m->run is called on to's thread, from its loop,
+ * at its next turn (never inline, not even when `to` is the caller's own
+ * worker).  Never fails: when the wake-up cannot be written (which only a
+ * broken eventfd does) it is logged and m still runs at the next one.
+ */
+void worker_post(struct worker *to, struct wmsg *m);
+/* The worker's loop starts (and stops) reading its inbox. */
+int worker_inbox_start(struct worker *w);
+void worker_inbox_stop(struct worker *w);
+/* Runs what is queued for w now, without its loop (at exit). */
+void worker_inbox_drain(struct worker *w);
 
 #endif

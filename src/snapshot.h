@@ -20,6 +20,9 @@ struct snapshot_users;
  */
 struct snapshot {
 	atomic_uint refs;
+	/* publication order (process.h's snap_gen): a worker never takes a
+	 * snapshot older than the one it holds */
+	unsigned long long gen;
 	struct config *cfg;		/* with its hba (config_attach_hba) */
 	/* NULL: no auth_file.  Not const: its entries' derived-key caches are
 	 * still written in place (doc/workers.md, "What the code taught"), by

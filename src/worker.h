@@ -475,6 +475,11 @@ struct worker {
 	struct metrics *metrics;	/* GET /metrics, when metrics_listen is set (metrics.c) */
 	struct tls_worker *tls;		/* TLS contexts new handshakes use (tls.c) */
 	void (*stop_accepting)(struct worker *w);	/* main.c: close the listeners */
+	/* what other threads post to this worker (process.h): its inbox's
+	 * eventfd, polled by the loop */
+	struct loop_sock inbox_sock;
+	struct loop_op inbox_op;
+	bool inbox_on;
 };
 
 /* conn.c */

@@ -57,22 +57,9 @@ workers = auto" || return 1
 	expect_eq "auto on one CPU (--check)" "$?:$out" "0:pgring: $PGRING_CONF: configuration OK"
 }
 
-# more than one worker, asked for or by auto, is refused with what is
-# missing, at start and by --check; out-of-range values are invalid
+# out-of-range values are invalid: the start is refused, naming the value
 sc_workers_refused() {
-	local v out cpus
-	pgring_refused "$1" "workers = 4" \
-		"workers = 4: more than one worker is not supported by this build yet" || return 1
-	grep -qs "set workers = 1" "$PGRING_LOG" "$PGRING_ERR" || { echo "no remedy given"; return 1; }
-	out=$("$PGRING_BIN" -C "$PGRING_CONF" 2>&1) && { echo "--check passed: $out"; return 1; }
-	echo "$out" | grep -qF "workers = 4: more than one worker" || { echo "--check: $out"; return 1; }
-	pgring_write_config "$1" "workers = auto" || return 1
-	cpus=$(allowed_cpus 2)
-	case $cpus in *,*) ;; *) echo "needs two CPUs to run on, has $cpus"; return 1 ;; esac
-	out=$(taskset -c "$cpus" "$PGRING_BIN" -C "$PGRING_CONF" 2>&1) &&
-		{ echo "auto on two CPUs passed --check: $out"; return 1; }
-	echo "$out" | grep -qF "workers = auto (2 CPUs): more than one worker" ||
-		{ echo "auto on two CPUs: $out"; return 1; }
+	local v
 	for v in 0 257 -1 two; do
 		pgring_refused "$1" "workers = $v" "invalid value \"$v\" for parameter workers" || return 1
 	done
