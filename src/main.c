@@ -708,11 +708,14 @@ static uint64_t db_servers(const struct config *cfg, const struct db_conf *db)
  * once.  The result is rounded up to a power of two, never below 2048 (what
  * pgring always had), never above 64 MiB of buffers (but 16 buffers at
  * least, whatever pkt_buf) nor 32768 (io_uring's limit).  A pool that still runs dry only slows receives down: conns park
- * on ENOBUFS and are re-armed when buffers come back (conn.c).
+ * on ENOBUFS and are re-armed when buffers come back (conn.c).  Each worker
+ * has a pool of its own, for its share of the connections: the figures
+ * and the bounds are divided among the workers (512 buffers at least).
  */
-static unsigned pool_bufs(const struct config *cfg)
+static unsigned pool_bufs(const struct config *cfg, unsigned nworkers)
 {
-	uint64_t servers = 0, want, ceiling, n = 2048;
+	/* each worker serves about its share of the clients and servers */
+	uint64_t servers = 0, want, ceiling, n = nworkers > 4 ? 512 : 2048 / nworkers;
 	unsigned buf = config_recv_buf_size(cfg);
 
 	for (size_t i = 0; i < cfg->ndbs; i++)
@@ -721,7 +724,8 @@ static unsigned pool_bufs(const struct config *cfg)
 		servers += db_servers(cfg, cfg->fallback_db);
 	want = servers * (INQ_HIGH_BUFS + HOLD_MAX + OUTQ_POOL_MAX) +
 		(uint64_t)(cfg->max_client_conn > 0 ? cfg->max_client_conn : 0) * OUTQ_POOL_MAX / 4;
-	ceiling = (64u << 20) / buf;
+	want = (want + nworkers - 1) / nworkers;
+	ceiling = (64u << 20) / nworkers / buf;
 	if (ceiling > 32768)
 		ceiling = 32768;
 	if (ceiling < 16)
@@ -951,7 +955,7 @@ static int start(struct worker *w)
 	memset(&lp, 0, sizeof(lp));
 	lp.backend = backend_kind(w->cfg->event_backend);
 	lp.buf_size = config_recv_buf_size(w->cfg);
-	lp.nbufs = pool_bufs(w->cfg);
+	lp.nbufs = pool_bufs(w->cfg, (unsigned)w->proc->nworkers);
 	w->loop = loop_new(&lp, &why, err, sizeof(err));
 	if (!w->loop) {
 		log_msg(w->log, LOG_LVL_FATAL, "could not start the event loop: %s", err);
