@@ -2,7 +2,7 @@
 """ready_relay.py LISTEN_PORT TARGET_PORT MODE - a TCP relay to PostgreSQL
 that spoils the ReadyForQuery after any DataRow holding "bad_ready": MODE
 "status" sends status byte X instead of I/T/E, "empty" a ReadyForQuery with
-no status at all.  Everything else passes as it is; TLS is declined.
+no status at all; MODE "login" spoils the login's (status X).  Everything else passes as it is; TLS is declined.
 Prints "listening" once it accepts. Ends after 600 s at most (the test stops
 it sooner). Loopback only, standard library only."""
 import socket
@@ -47,14 +47,14 @@ def client_to_server(cli, srv):
 
 
 def spoiled(mode):
-    return b"Z\0\0\0\x05X" if mode == "status" else b"Z\0\0\0\x04"
+    return b"Z\0\0\0\x04" if mode == "empty" else b"Z\0\0\0\x05X"
 
 
 def server_to_client(srv, cli, mode):
     """Framed: type byte + int32 length (itself included) + body (a server
     sends only typed messages)."""
     buf = bytearray()
-    armed = False
+    armed = mode == "login"
     try:
         while True:
             data = srv.recv(65536)
