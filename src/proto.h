@@ -206,6 +206,7 @@ static inline bool frame_end(struct frame *f, uint8_t *type)
 	frame_next(f);
 	return true;
 }
+
 /* the longest message a server may send while pgring logs in to it */
 #define LOGIN_MSG_MAX (64 * 1024)
 
