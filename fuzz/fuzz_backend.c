@@ -5,8 +5,10 @@
  * the CommandComplete tags the prepared-statement rewrite matches.
  *
  * The login parsers are proto.c's (proto_read_auth_request,
- * proto_read_param_status, proto_read_backend_key, proto_read_data_row), as
- * server.c, authquery.c and hostsel.c call them.
+ * proto_read_param_status, proto_read_backend_key, proto_read_data_row,
+ * proto_read_ready_for_query), as server.c, authquery.c and hostsel.c call
+ * them; the stream is cut into messages by fuzz.h's driver over conn.c's
+ * framing functions.
  *
  * Input: byte 0 picks the recv piece size; the rest is the server's stream. */
 
@@ -119,10 +121,13 @@ static bool be_message(struct fuzz_stream *s, uint8_t type, const uint8_t *body,
 			(void)strlen(ef.message);
 		return type == 'N' || !be->login;
 	case 'Z':
-		if (len >= 1)
-			be->txn_status = (char)body[0];
+		/* server.c closes a server whose status is none of I, T and E */
+		be->txn_status = proto_read_ready_for_query(body, len);
+		if (be->txn_status && (len != 1 || !memchr("ITE", body[0], 3) ||
+				       be->txn_status != (char)body[0]))
+			abort();
 		be->login = false;
-		return true;
+		return be->txn_status != 0;
 	case 'D': {
 		/* as authquery.c and hostsel.c read a row: every column inside it */
 		struct row_col cols[4];

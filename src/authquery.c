@@ -372,8 +372,8 @@ bool authq_server_message(struct server *sv, uint8_t type, const uint8_t *body, 
 		cl->authq_failed = true;
 		return true;
 	case 'Z':
-		if (len >= 1)
-			sv->txn_status = (char)body[0];
+		if (!server_ready_status(sv, body, len))
+			return false;
 		sv->ready_at_us = loop_now_us(sv->c.w->loop);
 		lookup_done(cl, sv);
 		return !sv->c.closing;

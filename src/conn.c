@@ -668,8 +668,8 @@ static bool wants_peek(const struct conn *c)
 /* Asks the owner what to do with the message whose header is complete. */
 static bool decide(struct conn *c, struct conn **pending)
 {
-	uint32_t gmax;
 	enum msg_action a;
+	int err;
 
 	if (c->peer && conn_out_full(c->peer))
 		return false;
@@ -693,9 +693,9 @@ static bool decide(struct conn *c, struct conn **pending)
 	a = c->ops->on_header(c, c->fr.type, c->fr.len);
 	if (a == ACT_WAIT || a == ACT_CLOSE || c->closing)
 		return false;
-	gmax = c->gather_max ? c->gather_max : MSG_GATHER_MAX;
-	if (gathers(a) && c->fr.len > gmax) {
-		c->ops->on_eof(c, -EMSGSIZE);
+	err = frame_gather_check(&c->fr, gathers(a), c->gather_max);
+	if (err) {
+		c->ops->on_eof(c, err);
 		return false;
 	}
 	c->decided = true;
@@ -741,13 +741,11 @@ size_t conn_peek_body(const struct conn *c, uint8_t *out, size_t n)
 	return got;
 }
 
-/* The current message is complete. false if the conn was closed. */
-static bool finish(struct conn *c)
+/* The message of this type is complete (frame_end). false if the conn was closed. */
+static bool finish(struct conn *c, uint8_t type)
 {
 	bool ok = true;
-	uint8_t type = c->fr.type;
 
-	frame_next(&c->fr);
 	c->decided = false;
 	if (gathers(c->action)) {
 		if (c->msg.failed) {
@@ -776,13 +774,14 @@ void conn_process(struct conn *c)
 		uint32_t off;
 		enum frame_ev ev;
 		size_t used;
+		uint8_t type;
 
 		/* a complete header waits for its decision before anything else */
 		if (c->fr.in_body && !c->decided) {
 			if (!decide(c, &pending))
 				break;
-			if (frame_msg_done(&c->fr)) {
-				if (!finish(c))
+			if (frame_end(&c->fr, &type)) {
+				if (!finish(c, type))
 					break;
 				continue;
 			}
@@ -823,14 +822,12 @@ void conn_process(struct conn *c)
 				push_batched(&pending, c->peer, b, off, (uint32_t)used);
 			if (gathers(c->action))
 				pkt_bytes(&c->msg, b->data + off, used);
-			if (frame_msg_done(&c->fr) && !finish(c))
+			if (frame_end(&c->fr, &type) && !finish(c, type))
 				goto out;
 			break;
 		case FRAME_BAD:
-			c->ops->on_eof(c, -EBADMSG);
-			goto out;
 		case FRAME_TOO_LONG:	/* over max_packet_size: never buffered */
-			c->ops->on_eof(c, -EFBIG);
+			c->ops->on_eof(c, frame_error(ev));
 			goto out;
 		}
 	}

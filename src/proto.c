@@ -680,6 +680,13 @@ int proto_read_data_row(const uint8_t *body, size_t len, struct row_col *cols, i
 	return r.bad || rd_left(&r) ? -1 : n;
 }
 
+char proto_read_ready_for_query(const uint8_t *body, size_t len)
+{
+	if (len != 1 || (body[0] != 'I' && body[0] != 'T' && body[0] != 'E'))
+		return 0;
+	return (char)body[0];
+}
+
 bool proto_read_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key)
 {
 	struct msg_rd r;

@@ -2,6 +2,7 @@
 #ifndef PGRING_PROTO_H
 #define PGRING_PROTO_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -170,6 +171,42 @@ int proto_parse_error(const uint8_t *body, size_t len, struct error_fields *ef);
 
 /* the longest message conn.c gathers whole for inspection (conn->gather_max unset) */
 #define MSG_GATHER_MAX (1024 * 1024)
+
+/*
+ * How received bytes are cut into messages, beyond frame_step: conn.c's
+ * receive loop and the fuzzers' (fuzz/fuzz.h) call these same functions in
+ * the same order, so what is fuzzed is what runs.  Per piece of bytes:
+ * frame_step; on FRAME_HEADER the owner's verdict, frame_gather_check; body
+ * bytes; then frame_end, which may also follow the verdict directly (an
+ * empty body).  Inline: they run for every message pgring forwards.
+ */
+
+/* The connection ends with this on a framer event: -EBADMSG for a length
+ * the protocol cannot have, -EFBIG past max_len; 0 for the other events. */
+static inline int frame_error(enum frame_ev ev)
+{
+	return ev == FRAME_BAD ? -EBADMSG : ev == FRAME_TOO_LONG ? -EFBIG : 0;
+}
+
+/* The owner's verdict on a complete header: whether it gathers the body
+ * whole, at most gather_max bytes (0: MSG_GATHER_MAX).  0, or -EMSGSIZE when
+ * the body is longer: refused before a byte of it is read. */
+static inline int frame_gather_check(const struct frame *f, bool gather, uint32_t gather_max)
+{
+	return gather && f->len > (gather_max ? gather_max : MSG_GATHER_MAX) ? -EMSGSIZE : 0;
+}
+
+/* When the current message is complete: its type in *type, and the framer
+ * then expects the next header.  false (nothing changes) before that. */
+static inline bool frame_end(struct frame *f, uint8_t *type)
+{
+	if (!frame_msg_done(f))
+		return false;
+	*type = f->type;
+	frame_next(f);
+	return true;
+}
+
 /* the longest message a server may send while pgring logs in to it */
 #define LOGIN_MSG_MAX (64 * 1024)
 
@@ -190,6 +227,10 @@ struct auth_request {
 int proto_read_auth_request(const uint8_t *body, size_t len, struct auth_request *ar);
 /* ParameterStatus ('S'): false when either string is unterminated. */
 bool proto_read_param_status(const uint8_t *body, size_t len, const char **name, const char **val);
+/* ReadyForQuery ('Z'): the transaction status, 'I' (idle), 'T' (in a
+ * transaction block) or 'E' (in a failed one); 0 when the body is anything
+ * but one of those bytes (a server in a state pgring cannot know). */
+char proto_read_ready_for_query(const uint8_t *body, size_t len);
 /* BackendKeyData ('K'): false when short (what was missing reads as 0). */
 /* A DataRow's columns: the count it states (-1 if the message is cut
  * short or has bytes left over), and the first max of them in cols (len -1

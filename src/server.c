@@ -16,6 +16,8 @@
 #define AUTH_SASL		10
 #define AUTH_SASL_CONTINUE	11
 #define AUTH_SASL_FINAL		12
+/* a ReadyForQuery status other than I, T or E (proto_read_ready_for_query) */
+#define READY_BAD		"malformed ReadyForQuery from server"
 
 static const struct conn_ops server_ops;
 static void cancel_release_req(struct server *sv);
@@ -999,6 +1001,10 @@ static bool login_message(struct server *sv, uint8_t type, const uint8_t *body, 
 			server_login_refused(sv, body, len);
 		return false;
 	case 'Z':
+		if (!proto_read_ready_for_query(body, len)) {
+			server_login_fail(sv, READY_BAD);
+			return false;
+		}
 		if (sv->probing)
 			hostsel_probe_end(sv);
 		login_done(sv);
@@ -1126,17 +1132,31 @@ void server_release(struct server *sv)
 	pool_server_ready(sv);
 }
 
+/* A server whose ReadyForQuery says anything but I, T or E is in a state
+ * nobody knows: closed (its client told), never pooled. */
+bool server_ready_status(struct server *sv, const uint8_t *body, uint32_t len)
+{
+	char st = proto_read_ready_for_query(body, len);
+
+	if (!st) {
+		server_close(sv, READY_BAD);
+		return false;
+	}
+	sv->txn_status = st;
+	return true;
+}
+
 static bool hidden_message(struct server *sv, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	struct error_fields ef;
 
 	switch (type) {
 	case 'Z':
+		if (!server_ready_status(sv, body, len))
+			return false;
 		if (hostsel_probe_current(sv))
 			hostsel_probe_end(sv);	/* before pool_server_ready judges sv */
 		sv->hidden--;
-		if (len >= 1)
-			sv->txn_status = (char)body[0];
 		if (!sv->hidden && sv->state == SV_USED)
 			pool_server_ready(sv);
 		return !sv->c.closing;
@@ -1218,8 +1238,8 @@ static bool server_on_message(struct conn *c, uint8_t type, const uint8_t *body,
 	if (sv->prep_on)
 		prep_server_message(sv, type, body, len);
 	if (type == 'Z') {
-		if (len >= 1)
-			sv->txn_status = (char)body[0];
+		if (!server_ready_status(sv, body, len))
+			return false;
 		sv->ready_at_us = loop_now_us(c->w->loop);
 		if (sv->outstanding > 0)
 			sv->outstanding--;

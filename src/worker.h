@@ -565,6 +565,8 @@ void client_kdf_warm(struct worker *w);
 struct server *server_launch(struct pool *pool);
 void server_release(struct server *sv);		/* the client is done with it */
 void server_close(struct server *sv, const char *why);
+/* a ReadyForQuery's status into sv->txn_status; false: malformed, sv closed */
+bool server_ready_status(struct server *sv, const uint8_t *body, uint32_t len);
 bool server_send_params(struct server *sv, const struct param_set *want);
 void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

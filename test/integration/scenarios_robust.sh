@@ -296,5 +296,45 @@ max_client_conn = 1000" "$(default_userlist)" || return 1
 	still_serves "after the flood"
 }
 
+
+: "${READY_RELAY:=$top_srcdir/test/integration/ready_relay.py}"
+
+# A ReadyForQuery whose status is none of I, T and E, or missing, leaves the
+# server in a state nobody knows (ready_relay.py spoils the one after a row
+# holding "bad_ready"): its client gets an error on its next query instead of
+# being served by it, pgring logs why, and the next client gets a new server.
+# At login (mode login) the login fails, the client told why.
+sc_robust_bad_ready() {
+	local mode port out relays="" pid rc=0
+	pgring_write_config "$1" "auth_type = trust
+pool_mode = transaction" "$(default_userlist)" || return 1
+	for mode in status empty login; do
+		port=$(free_port) || return 1
+		/usr/bin/python3 "$READY_RELAY" "$port" "$PG_PORT" "$mode" \
+			>"$T_ROOT/ready_relay.$mode.log" 2>&1 </dev/null &
+		track_pid $!
+		relays="$relays $!"
+		wait_until 5 listening "$port" || { echo "relay ($mode) did not listen"; return 1; }
+		sed -i "/^\[databases\]/a ready_$mode = host=127.0.0.1 port=$port dbname=testdb pool_size=1" \
+			"$PGRING_CONF"
+	done
+	pgring_launch && pgring_wait_up "$1" || return 1
+	for mode in status empty; do
+		out=$(PQ_TIMEOUT=10 pq "$(pgring_conn "ready_$mode" u_trust)" query \
+			"SELECT 'bad_ready'" "SELECT 'served after it'" 2>&1) &&
+			{ echo "$mode: a server after a spoiled ReadyForQuery served on: $out"; rc=1; }
+		echo "$mode: $out"
+		out=$(PQ_TIMEOUT=10 pq "$(pgring_conn "ready_$mode" u_trust)" query "SELECT 1" 2>&1)
+		expect_eq "$mode: the next client" "$out" 1 || rc=1
+	done
+	out=$(PQ_TIMEOUT=10 pq "$(pgring_conn ready_login u_trust)" expect-error "SELECT 1" \
+		"malformed ReadyForQuery from server" 2>&1) || { echo "login: $out"; rc=1; }
+	echo "login: $out"
+	out=$(grep -c "malformed ReadyForQuery from server" "$PGRING_LOG")
+	[ "${out:-0}" -ge 3 ] || { echo "pgring's log does not tell (${out:-0} lines)"; diag_file "$PGRING_LOG" 15; rc=1; }
+	for pid in $relays; do stop_pid "$pid" 2; done
+	return $rc
+}
+
 SCENARIOS="$SCENARIOS robust_bad_config robust_low_fd robust_noread robust_backend_killed robust_pg_down robust_malformed
-	robust_max_packet_size robust_many"
+	robust_max_packet_size robust_many robust_bad_ready"

@@ -474,6 +474,189 @@ START_TEST(test_param_status_and_key)
 }
 END_TEST
 
+/*
+ * The cutter as conn.c and fuzz/fuzz.h run it: frame_step, the verdict on a
+ * header (frame_gather_check, gathering everything up to gather_max), body
+ * bytes, frame_end; an error ends the stream.  Records what came out.
+ */
+struct cut {
+	int err;
+	int ends, partials;
+	uint8_t types[16];
+	uint32_t lens[16];	/* body bytes seen per ended message */
+	uint32_t body;		/* of the message in progress */
+};
+
+static void cut_feed(struct frame *f, uint32_t gather_max, const uint8_t *p, size_t len,
+		     size_t step, struct cut *c)
+{
+	for (size_t off = 0, used; off < len && !c->err; off += used) {
+		size_t n = len - off < step ? len - off : step;
+		enum frame_ev ev = frame_step(f, p + off, n, &used);
+		uint8_t type;
+
+		ck_assert_uint_gt(used, 0);
+		ck_assert_uint_le(used, n);
+		c->err = frame_error(ev);
+		if (!c->err && ev == FRAME_HEADER) {
+			c->body = 0;
+			c->err = frame_gather_check(f, true, gather_max);
+		}
+		if (c->err)
+			return;
+		c->partials += ev == FRAME_PARTIAL;
+		if (ev == FRAME_BODY)
+			c->body += (uint32_t)used;
+		if (frame_end(f, &type)) {
+			ck_assert_int_lt(c->ends, 16);
+			c->types[c->ends] = type;
+			c->lens[c->ends++] = c->body;
+			ck_assert(!f->in_body);
+			ck_assert_uint_eq(f->have, 0);
+		}
+	}
+}
+
+/* A header split anywhere, a body split anywhere: the same messages, each
+ * ended once, an empty body ended right at its header */
+START_TEST(test_cut_split_headers)
+{
+	uint8_t buf[64];
+	size_t n = three_messages(buf);
+
+	for (size_t step = 1; step <= n; step++) {
+		struct frame f;
+		struct cut c;
+
+		memset(&c, 0, sizeof(c));
+		frame_init(&f, false, 1 << 20);
+		cut_feed(&f, 0, buf, n, step, &c);
+		ck_assert_int_eq(c.err, 0);
+		ck_assert_int_eq(c.ends, 3);
+		ck_assert_int_eq(c.types[0], 'Q');
+		ck_assert_uint_eq(c.lens[0], 9);
+		ck_assert_int_eq(c.types[1], 'S');
+		ck_assert_uint_eq(c.lens[1], 0);
+		ck_assert_int_eq(c.types[2], 'Z');
+		ck_assert_uint_eq(c.lens[2], 1);
+		/* each 5-byte header in pieces of step: all but its last piece partial */
+		ck_assert_int_eq(c.partials, step >= 5 ? 0 : 3 * ((5 + step - 1) / step - 1));
+	}
+}
+END_TEST
+
+/* Nothing ends before its last body byte; a header alone ends nothing */
+START_TEST(test_cut_end_waits)
+{
+	const uint8_t msg[] = { 'Z', 0, 0, 0, 5, 'I' };
+	struct frame f;
+	size_t used;
+	uint8_t type = 0;
+
+	frame_init(&f, false, 100);
+	ck_assert(!frame_end(&f, &type));
+	ck_assert_int_eq(frame_step(&f, msg, 3, &used), FRAME_PARTIAL);
+	ck_assert(!frame_end(&f, &type));
+	ck_assert_int_eq(frame_step(&f, msg + 3, 3, &used), FRAME_HEADER);
+	ck_assert_uint_eq(used, 2);
+	ck_assert(!frame_end(&f, &type));
+	ck_assert_int_eq(frame_step(&f, msg + 5, 1, &used), FRAME_BODY);
+	ck_assert(frame_end(&f, &type));
+	ck_assert_int_eq(type, 'Z');
+	ck_assert(!frame_end(&f, &type));	/* once */
+}
+END_TEST
+
+static int cut_one(bool untyped, uint32_t max_len, uint32_t gather_max, uint32_t wire, struct cut *c)
+{
+	uint8_t hdr[5] = { 'D' };
+	uint8_t *p = untyped ? hdr + 1 : hdr;
+	struct frame f;
+
+	hdr[1] = (uint8_t)(wire >> 24);
+	hdr[2] = (uint8_t)(wire >> 16);
+	hdr[3] = (uint8_t)(wire >> 8);
+	hdr[4] = (uint8_t)wire;
+	memset(c, 0, sizeof(*c));
+	frame_init(&f, untyped, max_len);
+	cut_feed(&f, gather_max, p, untyped ? 4 : 5, 1, c);
+	return c->err;
+}
+
+/* Lengths at every limit: the length field counts itself (4) and a startup
+ * packet its code (8); max_len bounds the body; the gather limit (0:
+ * MSG_GATHER_MAX) bounds what is gathered, refused at the header */
+START_TEST(test_cut_limits)
+{
+	struct cut c;
+
+	ck_assert_int_eq(cut_one(false, 100, 0, 3, &c), -EBADMSG);
+	ck_assert_int_eq(cut_one(false, 100, 0, 0, &c), -EBADMSG);
+	ck_assert_int_eq(cut_one(false, 100, 0, 4, &c), 0);
+	ck_assert_int_eq(c.ends, 1);			/* empty body: ended at the header */
+	ck_assert_uint_eq(c.lens[0], 0);
+	ck_assert_int_eq(cut_one(false, 0, 0, 4, &c), 0);
+	ck_assert_int_eq(cut_one(false, 0, 0, 5, &c), -EFBIG);
+	ck_assert_int_eq(cut_one(false, 100, 0, 104, &c), 0);
+	ck_assert_int_eq(c.ends, 0);			/* its body has not come */
+	ck_assert_int_eq(cut_one(false, 100, 0, 105, &c), -EFBIG);
+	ck_assert_int_eq(cut_one(false, INT32_MAX, 0, UINT32_MAX, &c), -EFBIG);
+	ck_assert_int_eq(cut_one(false, INT32_MAX, 0, 0x80000004u, &c), -EFBIG);
+	ck_assert_int_eq(cut_one(false, INT32_MAX, UINT32_MAX, 0x7fffffffu, &c), 0);
+	/* startup packets */
+	ck_assert_int_eq(cut_one(true, PROTO_STARTUP_MAX, 0, 7, &c), -EBADMSG);
+	ck_assert_int_eq(cut_one(true, PROTO_STARTUP_MAX, 0, 8, &c), 0);
+	ck_assert_int_eq(cut_one(true, PROTO_STARTUP_MAX, 0, PROTO_STARTUP_MAX + 4, &c), 0);
+	ck_assert_int_eq(cut_one(true, PROTO_STARTUP_MAX, 0, PROTO_STARTUP_MAX + 5, &c), -EFBIG);
+	/* gathering */
+	ck_assert_int_eq(cut_one(false, INT32_MAX, 0, MSG_GATHER_MAX + 4, &c), 0);
+	ck_assert_int_eq(cut_one(false, INT32_MAX, 0, MSG_GATHER_MAX + 5, &c), -EMSGSIZE);
+	ck_assert_int_eq(cut_one(false, INT32_MAX, 100, 104, &c), 0);
+	ck_assert_int_eq(cut_one(false, INT32_MAX, 100, 105, &c), -EMSGSIZE);
+	ck_assert_int_eq(cut_one(false, INT32_MAX, LOGIN_MSG_MAX, LOGIN_MSG_MAX + 5, &c), -EMSGSIZE);
+}
+END_TEST
+
+START_TEST(test_cut_gather_check)
+{
+	struct frame f;
+
+	frame_init(&f, false, INT32_MAX);
+	f.len = MSG_GATHER_MAX + 1;
+	ck_assert_int_eq(frame_gather_check(&f, false, 0), 0);	/* forwarded: no limit */
+	ck_assert_int_eq(frame_gather_check(&f, false, 1), 0);
+	ck_assert_int_eq(frame_gather_check(&f, true, 0), -EMSGSIZE);
+	ck_assert_int_eq(frame_gather_check(&f, true, MSG_GATHER_MAX + 1), 0);
+	ck_assert_int_eq(frame_gather_check(&f, true, UINT32_MAX), 0);
+	f.len = 0;
+	ck_assert_int_eq(frame_gather_check(&f, true, 1), 0);
+	ck_assert_int_eq(frame_error(FRAME_PARTIAL), 0);
+	ck_assert_int_eq(frame_error(FRAME_HEADER), 0);
+	ck_assert_int_eq(frame_error(FRAME_BODY), 0);
+	ck_assert_int_eq(frame_error(FRAME_BAD), -EBADMSG);
+	ck_assert_int_eq(frame_error(FRAME_TOO_LONG), -EFBIG);
+}
+END_TEST
+
+/* ReadyForQuery: exactly one byte, I, T or E, as PostgreSQL sends it */
+START_TEST(test_ready_for_query)
+{
+	const uint8_t ok[] = "ITE";
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(proto_read_ready_for_query(ok + i, 1), ok[i]);
+	for (int b = 0; b < 256; b++) {
+		uint8_t v = (uint8_t)b;
+
+		if (!memchr(ok, b, 3))
+			ck_assert_int_eq(proto_read_ready_for_query(&v, 1), 0);
+	}
+	ck_assert_int_eq(proto_read_ready_for_query(ok, 0), 0);	/* no status */
+	ck_assert_int_eq(proto_read_ready_for_query((const uint8_t *)"II", 2), 0);
+	ck_assert_int_eq(proto_read_ready_for_query((const uint8_t *)"I", 2), 0);	/* I\0 */
+}
+END_TEST
+
 /* authquery.c's and hostsel.c's DataRow reader */
 START_TEST(test_data_row)
 {
@@ -586,6 +769,11 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_frame_partial_header);
 	tcase_add_test(tc, test_frame_bad_lengths);
 	tcase_add_test(tc, test_frame_startup);
+	tcase_add_test(tc, test_cut_split_headers);
+	tcase_add_test(tc, test_cut_end_waits);
+	tcase_add_test(tc, test_cut_limits);
+	tcase_add_test(tc, test_cut_gather_check);
+	tcase_add_test(tc, test_ready_for_query);
 	tcase_add_test(tc, test_startup_negotiate);
 	tcase_add_test(tc, test_set_query_long);
 	tcase_add_test(tc, test_startup_oversized_and_tiny);
