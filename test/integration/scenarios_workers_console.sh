@@ -1,0 +1,65 @@
+# scenarios_workers_console.sh - with workers = 4 the admin console is still
+# one console (doc/workers.md, "Console: gather and broadcast"): SHOW lists
+# and counts every worker's connections, PAUSE/KILL/SHUTDOWN act on every
+# worker.  TCP clients are spread over the workers by the kernel; each check
+# makes sure they were.  Sourced by suite.sh after scenarios_admin.sh (whose
+# admin_start and console it uses).
+
+WC_PY=$top_srcdir/test/integration/workers_console.py
+
+# wc_start BACKEND [EXTRA]: four workers, transaction pooling, the console users
+wc_start() {
+	admin_start "$1" "workers = 4
+pool_mode = transaction
+${2:-}"
+}
+
+# wc_check BACKEND CHECK: workers_console.py's CHECK against a fresh instance
+wc_check() {
+	local out
+	wc_start "$1" || return 1
+	out=$(timeout -k 2 90 /usr/bin/python3 "$WC_PY" "$2" "$PGRING_PORT" "$(pg_conn testdb)" 2>&1)
+	local rc=$?
+	echo "$out"
+	[ "$rc" = 0 ] || { pgring_dump_logs; return 1; }
+}
+
+# SHOW CLIENTS lists each of 40 clients once, whatever worker has it; POOLS,
+# DATABASES, USERS, LISTS and SERVERS count every worker's; the server
+# counts are what pg_stat_activity shows; SHOW IO has a row per worker and
+# their total
+sc_wconsole_lists() { wc_check "$1" lists; }
+
+# SHOW STATS_TOTALS / STATS / TOTALS count the queries of every worker
+sc_wconsole_stats() { wc_check "$1" stats; }
+
+# PAUSE db answers once the transactions on every worker ended, not when
+# the console's worker's did; RESUME releases every worker's clients
+sc_wconsole_pause() { wc_check "$1" pause; }
+
+# KILL_CLIENT of a client on another worker; KILL db closes every worker's
+sc_wconsole_kill() { wc_check "$1" kill; }
+
+# SHUTDOWN stops every worker: the process exits, with clients on several
+sc_wconsole_shutdown() {
+	local out rc i c
+	wc_start "$1" || return 1
+	c=$(pgring_conn testdb u_md5 pw_md5)
+	for i in 1 2 3 4 5 6 7 8; do
+		pq_bg "$T_ROOT/wc_sd$i.out" "$c" sleep-in-txn "SELECT $i"
+	done
+	for i in 1 2 3 4 5 6 7 8; do
+		wait_until 10 grep -q "in transaction" "$T_ROOT/wc_sd$i.out" ||
+			{ echo "client $i never got in"; return 1; }
+	done
+	out=$(console "SHUTDOWN")	# no answer: the connection ends with the process
+	echo "psql said: $out"
+	wait_until 10 eval '! alive "$PGRING_PID"' ||
+		{ echo "pgring still running 10 s after SHUTDOWN"; pgring_dump_logs; return 1; }
+	wait "$PGRING_PID"
+	rc=$?
+	PGRING_PID=""
+	expect_eq "exit status" "$rc" 0
+}
+
+SCENARIOS="$SCENARIOS wconsole_lists wconsole_stats wconsole_pause wconsole_kill wconsole_shutdown"
