@@ -560,14 +560,22 @@ static void io_rows(const struct job *j, int k, int n, struct mtable *out)
 }
 
 /* The merged table k of a job into out (names from the console's run). */
-static void merge_job(const struct job *j, int k, int n, struct mtable *out)
+static void merge_job(const struct job *j, int k, int n, int self, struct mtable *out)
 {
 	const struct mspec *spec = spec_of(j->what[k]);
+	const struct mtable *mine = &j->parts[self * j->nwhat + k];
 	struct merge mg;
 
 	memset(out, 0, sizeof(*out));
-	if (!spec)
+	if (!spec) {
+		/* the same on every worker (CONFIG, VERSION): this one's */
+		out->failed = mine->failed;
+		for (size_t r = 0; r < mine->nrows && !out->failed; r++)
+			mtable_add(out, mine->ncols,
+				   (const char *const *)mine->names,
+				   (const char *const *)(mine->cells + r * (size_t)mine->ncols));
 		return;
+	}
 	if (spec->rules == r_none && !strcasecmp(spec->show, "io")) {
 		io_rows(j, k, n, out);
 		return;
@@ -666,7 +674,7 @@ static void job_finish(struct admin *a, struct job *j)
 		bool ok = true;
 
 		for (int k = 0; k < j->nwhat; k++) {
-			merge_job(j, k, n, &merged[k]);
+			merge_job(j, k, n, (int)a->w->index, &merged[k]);
 			ok = ok && !merged[k].failed;
 		}
 		if (j->fn)

@@ -62,4 +62,37 @@ sc_wconsole_shutdown() {
 	expect_eq "exit status" "$rc" 0
 }
 
-SCENARIOS="$SCENARIOS wconsole_lists wconsole_stats wconsole_pause wconsole_kill wconsole_shutdown"
+# /metrics (served by worker 0) shows every worker's figures: 12 clients in
+# a transaction, wherever they landed, and SHOW IO's rows by worker
+sc_wconsole_metrics() {
+	local i c mport f=$T_ROOT/wc_metrics.txt v pids=()
+	mport=$(free_port) || return 1
+	wc_start "$1" "metrics_listen = 127.0.0.1:$mport" || return 1
+	wait_until 5 listening "$mport" || { echo "nothing listens on $mport"; return 1; }
+	c=$(pgring_conn testdb u_md5 pw_md5)
+	for i in $(seq 1 12); do
+		pq_bg "$T_ROOT/wc_m$i.out" "$c" sleep-in-txn "SELECT $i"
+		pids+=("$BG_PID")
+	done
+	for i in $(seq 1 12); do
+		wait_until 10 grep -q "in transaction" "$T_ROOT/wc_m$i.out" ||
+			{ echo "client $i never got in"; return 1; }
+	done
+	timeout -k 2 30 /usr/bin/python3 "$top_srcdir/test/integration/metrics_fetch.py" \
+		get "$mport" /metrics >"$f" || { echo "scrape failed: $(head -3 "$f")"; return 1; }
+	expect_eq "status" "$(head -1 "$f")" 200 || return 1
+	for v in client_active server_active; do
+		expect_eq "pgbouncer_pools_${v}_connections" "$(awk -v p="pgbouncer_pools_${v}_connections{database=\"testdb\",user=\"u_md5\"}" \
+			'index($0, p) == 1 { print $NF }' "$f")" 12 || return 1
+	done
+	expect_eq "pgbouncer_up" "$(awk '/^pgbouncer_up / { print $2 }' "$f")" 1 || return 1
+	for i in 0 1 2 3; do
+		grep -q "^pgring_io_submits_total{backend=\"$1\",worker=\"$i\"} " "$f" ||
+			{ echo "no SHOW IO series of worker $i"; grep '^pgring_io_submits' "$f"; return 1; }
+	done
+	grep -q 'worker="total"' "$f" && { echo "the total row is a series too"; return 1; }
+	kill -KILL "${pids[@]}" 2>/dev/null
+	return 0
+}
+
+SCENARIOS="$SCENARIOS wconsole_metrics wconsole_lists wconsole_stats wconsole_pause wconsole_kill wconsole_shutdown"
