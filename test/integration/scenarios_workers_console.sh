@@ -95,4 +95,30 @@ sc_wconsole_metrics() {
 	return 0
 }
 
-SCENARIOS="$SCENARIOS wconsole_metrics wconsole_lists wconsole_stats wconsole_pause wconsole_kill wconsole_shutdown"
+# SIGUSR1 pauses and SIGUSR2 resumes every worker, signal after signal;
+# SIGTERM with no client left then ends the process
+sc_wconsole_signals() {
+	local f=$T_ROOT/wc_sig.out c rc
+	wc_start "$1" || return 1
+	c=$(pgring_conn testdb u_md5 pw_md5)
+	kill -USR1 "$PGRING_PID"
+	wait_until 5 eval '[ "$(console_val "SHOW STATE" paused value)" = yes ]' ||
+		{ echo "SIGUSR1 did not pause"; return 1; }
+	pq_bg "$f" "$c" query "SELECT 'after usr2'"
+	sleep 1
+	alive "$BG_PID" || { echo "a query went through after SIGUSR1: $(cat "$f")"; return 1; }
+	kill -USR2 "$PGRING_PID"
+	wait_until 10 eval '! alive "$BG_PID"' ||
+		{ echo "SIGUSR2 did not release the query"; pgring_dump_logs; return 1; }
+	wait "$BG_PID"
+	expect_eq "query after SIGUSR2" "$(cat "$f")" "after usr2" || return 1
+	kill -TERM "$PGRING_PID"
+	wait_until 10 eval '! alive "$PGRING_PID"' ||
+		{ echo "still running 10 s after SIGTERM"; pgring_dump_logs; return 1; }
+	wait "$PGRING_PID"
+	rc=$?
+	PGRING_PID=""
+	expect_eq "exit status" "$rc" 0
+}
+
+SCENARIOS="$SCENARIOS wconsole_signals wconsole_metrics wconsole_lists wconsole_stats wconsole_pause wconsole_kill wconsole_shutdown"
