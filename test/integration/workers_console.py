@@ -5,7 +5,7 @@ which the kernel spreads over the workers; each check names the worker of a
 client by its id's top 8 bits (SHOW CLIENTS' id column).
 
   workers_console.py CHECK PORT PGCONNINFO
-  CHECK: lists | stats | pause | kill
+  CHECK: lists | stats | pause | kill | set
 Exit 0 when the check holds, 1 with the reason on stdout.
 """
 import sys
@@ -278,11 +278,68 @@ def check_kill(port, pg):
     print("KILL_CLIENT across workers, KILL of every worker's clients, RESUME everywhere")
 
 
+def config_everywhere(port, key, n=16):
+    """SHOW CONFIG's value of key as each of n console connections sees it:
+    SHOW CONFIG is answered by the worker a console lands on"""
+    seen = {}
+    for i in range(n):
+        c = console(port, "cfg%d" % i)
+        me = worker_of(row(show(c, "CLIENTS"), application_name="cfg%d" % i)["id"])
+        seen.setdefault(me, set()).add(row(show(c, "CONFIG"), key=key)["value"])
+        c.close()
+    return seen
+
+
+def check_set(port, pg):
+    """two consoles on two workers SET two keys at once, 25 times each: every
+    worker ends with both last values (no SET lost), each SET answered only
+    once every worker has it"""
+    a = console(port, "set_a")
+    b = None
+    wa = worker_of(row(show(a, "CLIENTS"), application_name="set_a")["id"])
+    for i in range(20):
+        c = console(port, "set_b%d" % i)
+        if worker_of(row(show(c, "CLIENTS"), application_name="set_b%d" % i)["id"]) != wa:
+            b = c
+            break
+        c.close()
+    if b is None:
+        raise Fail("no second console on another worker in 20 tries")
+    errors = []
+
+    def run(c, key, base):
+        try:
+            for i in range(1, 26):
+                c.cursor().execute("SET %s = %d" % (key, base + i))
+        except psycopg2.Error as e:
+            errors.append(e)
+    ta = threading.Thread(target=run, args=(a, "default_pool_size", 0))
+    tb = threading.Thread(target=run, args=(b, "max_client_conn", 500))
+    ta.start()
+    tb.start()
+    ta.join(60)
+    tb.join(60)
+    if errors:
+        raise Fail("SET failed: %r" % errors)
+    for key, want in (("default_pool_size", "25"), ("max_client_conn", "525")):
+        seen = config_everywhere(port, key)
+        print("%s by worker: %r" % (key, seen))
+        if len(seen) < 2:
+            raise Fail("the consoles all landed on one worker: the check proves nothing")
+        for w, vals in seen.items():
+            expect("%s on worker %d" % (key, w), vals, {want})
+    # answered only once every worker took it
+    for i in range(5):
+        a.cursor().execute("SET default_pool_size = %d" % (40 + i))
+        for w, vals in config_everywhere(port, "default_pool_size", 8).items():
+            expect("default_pool_size on worker %d right after SET" % w, vals, {str(40 + i)})
+
+
 def main():
     check, port, pg = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     try:
         {"lists": check_lists, "stats": check_stats, "pause": check_pause,
-         "kill": check_kill}[check](port, pg)
+         "kill": check_kill, "set": check_set}[check](port, pg)
     except Fail as e:
         print(e)
         return 1
