@@ -309,20 +309,24 @@ static void snap_run(struct worker *w, struct wmsg *m)
 	char err[512];
 
 	free(m);
-	if (w->loop && !w->exiting && ack_to >= 0)
-		admin_job_reply(w, ack_to, job, NULL, NULL);	/* taken by the turn's end */
-	/* an older one than ours arrived late (two RELOADs crossed): the
-	 * newest wins on every worker */
-	if (!w->loop || w->exiting || snap->gen < w->snap->gen) {
+	if (!w->loop || w->exiting) {
 		snapshot_unref(snap);
 		return;
 	}
-	if (tls_worker_reload(w, snap->cfg, err, sizeof(err)) < 0)
-		log_error(w->log, "worker %u: TLS reload failed, keeping the running TLS settings: %s",
-			  w->index, err);
-	swap_config(w, snap);
-	if (w->client_sock_gone)
-		w->client_sock_gone(w);		/* max_client_conn may have changed */
+	/* an older one than ours arrived late (two RELOADs crossed): the
+	 * newest wins on every worker */
+	if (snap->gen < w->snap->gen) {
+		snapshot_unref(snap);
+	} else {
+		if (tls_worker_reload(w, snap->cfg, err, sizeof(err)) < 0)
+			log_error(w->log, "worker %u: TLS reload failed, keeping the running TLS "
+				  "settings: %s", w->index, err);
+		swap_config(w, snap);
+		if (w->client_sock_gone)
+			w->client_sock_gone(w);		/* max_client_conn may have changed */
+	}
+	if (ack_to >= 0)
+		admin_job_reply(w, ack_to, job, NULL, NULL);	/* the console's answer waits for it */
 }
 
 /* snap is w's now (swapped in): every other worker gets a reference.
