@@ -40,6 +40,10 @@ sc_wconsole_pause() { wc_check "$1" pause; }
 # KILL_CLIENT of a client on another worker; KILL db closes every worker's
 sc_wconsole_kill() { wc_check "$1" kill; }
 
+# DISABLE/ENABLE reach every worker; RECONNECT, then WAIT_CLOSE answers
+# once the servers of every worker were released and closed
+sc_wconsole_disable() { wc_check "$1" disable; }
+
 # SET from two consoles on two workers at once: both changes on every
 # worker (worker 0 makes every snapshot); a SET answers once each has it
 sc_wconsole_set() { wc_check "$1" set; }
@@ -125,4 +129,4 @@ sc_wconsole_signals() {
 	expect_eq "exit status" "$rc" 0
 }
 
-SCENARIOS="$SCENARIOS wconsole_signals wconsole_metrics wconsole_lists wconsole_stats wconsole_pause wconsole_kill wconsole_set wconsole_shutdown"
+SCENARIOS="$SCENARIOS wconsole_signals wconsole_metrics wconsole_lists wconsole_stats wconsole_pause wconsole_kill wconsole_disable wconsole_set wconsole_shutdown"

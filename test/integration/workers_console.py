@@ -5,7 +5,7 @@ which the kernel spreads over the workers; each check names the worker of a
 client by its id's top 8 bits (SHOW CLIENTS' id column).
 
   workers_console.py CHECK PORT PGCONNINFO
-  CHECK: lists | stats | pause | kill | set
+  CHECK: lists | stats | pause | kill | set | disable
 Exit 0 when the check holds, 1 with the reason on stdout.
 """
 import sys
@@ -278,6 +278,44 @@ def check_kill(port, pg):
     print("KILL_CLIENT across workers, KILL of every worker's clients, RESUME everywhere")
 
 
+def check_disable(port, pg):
+    """DISABLE refuses new clients on every worker, ENABLE lets them in;
+    RECONNECT then WAIT_CLOSE waits for the servers of every worker"""
+    adm = console(port)
+    adm.cursor().execute("DISABLE testdb")
+    refused = 0
+    for i in range(12):
+        try:
+            connect(port, "testdb", USER[0], USER[1], "dis%d" % i).close()
+        except psycopg2.OperationalError as e:
+            if "is disabled" not in str(e):
+                raise
+            refused += 1
+    expect("new clients refused while disabled", refused, 12)
+    adm.cursor().execute("ENABLE testdb")
+    cs = clients(port, 12)
+    for c in cs:
+        c.cursor().execute("SELECT 1")    # each holds a server in a transaction
+    where = workers_by_app(adm)
+    me = where["wc_admin"]
+    others = [c for i, c in enumerate(cs) if where["wc%d" % i] != me]
+    mine = [c for i, c in enumerate(cs) if where["wc%d" % i] == me]
+    if not others:
+        raise Fail("every client landed on the console's worker: the check proves nothing")
+    adm.cursor().execute("RECONNECT testdb")
+    wait = Bg(adm, "WAIT_CLOSE testdb")
+    for c in mine + others[:-1]:
+        c.commit()
+    time.sleep(1)
+    if wait.done:
+        raise Fail("WAIT_CLOSE answered with a server of another worker not yet closed")
+    others[-1].commit()
+    wait.join(10)
+    if not wait.done or wait.error:
+        raise Fail("WAIT_CLOSE did not answer once every server was released (%r)" % wait.error)
+    print("DISABLE/ENABLE on every worker; WAIT_CLOSE waited for every worker's servers")
+
+
 def config_everywhere(port, key, n=16):
     """SHOW CONFIG's value of key as each of n console connections sees it:
     SHOW CONFIG is answered by the worker a console lands on"""
@@ -339,7 +377,8 @@ def main():
     check, port, pg = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     try:
         {"lists": check_lists, "stats": check_stats, "pause": check_pause,
-         "kill": check_kill, "set": check_set}[check](port, pg)
+         "kill": check_kill, "set": check_set,
+         "disable": check_disable}[check](port, pg)
     except Fail as e:
         print(e)
         return 1
