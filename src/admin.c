@@ -291,35 +291,53 @@ static void swap_config(struct worker *w, struct snapshot *snap)
 struct snapmsg {
 	struct wmsg m;
 	struct snapshot *snap;
+	int ack_to;		/* a console's worker waiting for every worker to have it, or -1 */
+	uint64_t job;
+};
+
+/* who is told when a worker took a snapshot (a console's RELOAD / SET) */
+struct snap_ack {
+	int to;
+	uint64_t job;
 };
 
 static void snap_run(struct worker *w, struct wmsg *m)
 {
 	struct snapshot *snap = ((struct snapmsg *)m)->snap;
+	int ack_to = ((struct snapmsg *)m)->ack_to;
+	uint64_t job = ((struct snapmsg *)m)->job;
 	char err[512];
 
 	free(m);
-	/* an older one than ours arrived late (two RELOADs crossed): the
-	 * newest wins on every worker */
-	if (!w->loop || w->exiting || snap->gen < w->snap->gen) {
+	if (!w->loop || w->exiting) {
 		snapshot_unref(snap);
 		return;
 	}
-	if (tls_worker_reload(w, snap->cfg, err, sizeof(err)) < 0)
-		log_error(w->log, "worker %u: TLS reload failed, keeping the running TLS settings: %s",
-			  w->index, err);
-	swap_config(w, snap);
-	if (w->client_sock_gone)
-		w->client_sock_gone(w);		/* max_client_conn may have changed */
+	/* an older one than ours arrived late (two RELOADs crossed): the
+	 * newest wins on every worker */
+	if (snap->gen < w->snap->gen) {
+		snapshot_unref(snap);
+	} else {
+		if (tls_worker_reload(w, snap->cfg, err, sizeof(err)) < 0)
+			log_error(w->log, "worker %u: TLS reload failed, keeping the running TLS "
+				  "settings: %s", w->index, err);
+		swap_config(w, snap);
+		if (w->client_sock_gone)
+			w->client_sock_gone(w);		/* max_client_conn may have changed */
+	}
+	if (ack_to >= 0)
+		admin_job_reply(w, ack_to, job, NULL, NULL);	/* the console's answer waits for it */
 }
 
-/* snap is w's now (swapped in): every other worker gets a reference. */
-static void publish(struct worker *w, struct snapshot *snap)
+/* snap is w's now (swapped in): every other worker gets a reference.
+ * The number of workers that will acknowledge it to ack (if any). */
+static int publish(struct worker *w, struct snapshot *snap, const struct snap_ack *ack)
 {
 	struct process *p = w->proc;
+	int n = 0;
 
 	if (!p)
-		return;
+		return 0;
 	snap->gen = atomic_fetch_add(&p->snap_gen, 1) + 1;
 	for (int i = 0; i < p->nworkers; i++) {
 		struct snapmsg *sm;
@@ -335,8 +353,12 @@ static void publish(struct worker *w, struct snapshot *snap)
 		snapshot_ref(snap);
 		sm->m.run = snap_run;
 		sm->snap = snap;
+		sm->ack_to = ack ? ack->to : -1;
+		sm->job = ack ? ack->job : 0;
 		worker_post(p->workers[i], &sm->m);
+		n++;
 	}
+	return n;
 }
 
 static void warn_cb(void *arg, const char *msg)
@@ -344,8 +366,10 @@ static void warn_cb(void *arg, const char *msg)
 	log_warning((struct logger *)arg, "%s", msg);
 }
 
-static int reload_config(struct worker *w, const char *why)
+static int reload_config(struct worker *w, const char *why, const struct snap_ack *ack)
 {
+	int nacks;
+
 	struct config *cfg = NULL;
 	struct userlist *ul = NULL;
 	struct snapshot *snap;
@@ -394,10 +418,10 @@ static int reload_config(struct worker *w, const char *why)
 	log_configure(w->log, cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->syslog_facility,
 		      cfg->verbose > w->log->level - LOG_LVL_LOG ? cfg->verbose :
 		      w->log->level - LOG_LVL_LOG, w->log->quiet);
-	publish(w, snap);
+	nacks = publish(w, snap, ack);
 	swap_config(w, snap);
 	client_kdf_warm(w);	/* a new auth_file, or scram_iterations */
-	return 0;
+	return nacks;
 }
 
 /* RELOAD and SIGHUP: systemd hears RELOADING=1, then READY=1 whatever the outcome */
@@ -406,9 +430,9 @@ int admin_reload(struct worker *w, const char *why)
 	int ret;
 
 	notify_reloading();
-	ret = reload_config(w, why);
+	ret = reload_config(w, why, NULL);
 	notify_ready();
-	return ret;
+	return ret < 0 ? -1 : 0;
 }
 
 /* ---- PAUSE, RESUME, and answers owed ---- */
@@ -421,22 +445,29 @@ static void tick_arm(struct admin *a)
 		loop_timer_set(a->w->loop, &a->tick, ADMIN_TICK_US, tick_fire);
 }
 
-static bool add_pending(struct client *cl, uint8_t kind, const char *db)
+bool add_pending_for(struct admin *a, uint64_t client_id, uint8_t kind, const char *db,
+		     int reply_to, uint64_t job)
 {
-	struct admin *a = cl->c.w->admin;
 	struct pending *p;
 
 	if (a->npending == MAX_PENDING)
 		return false;
 	p = &a->pending[a->npending++];
-	p->client_id = cl->c.id;
+	p->client_id = client_id;
 	p->kind = kind;
 	snprintf(p->db, sizeof(p->db), "%s", db ? db : "");
+	p->reply_to = reply_to;
+	p->job = job;
 	tick_arm(a);
 	return true;
 }
 
-static struct client *console_client(struct admin *a, uint64_t id)
+static bool add_pending(struct client *cl, uint8_t kind, const char *db)
+{
+	return add_pending_for(cl->c.w->admin, cl->c.id, kind, db, -1, 0);
+}
+
+struct client *console_client(struct admin *a, uint64_t id)
 {
 	struct list_node *pos, *tmp;
 
@@ -452,9 +483,9 @@ static struct client *console_client(struct admin *a, uint64_t id)
 static bool is_pending(struct admin *a, const struct client *cl)
 {
 	for (int i = 0; i < a->npending; i++)
-		if (a->pending[i].client_id == cl->c.id)
+		if (a->pending[i].reply_to < 0 && a->pending[i].client_id == cl->c.id)
 			return true;
-	return false;
+	return admin_job_waiting(a, cl->c.id);
 }
 
 static bool db_paused(struct admin *a, const char *db)
@@ -477,6 +508,31 @@ static unsigned suspend_busy(struct admin *a)
 	return suspend_step(a->w, force);
 }
 
+/* Whether what p waits for came: NULL, or the error it ended in. */
+static bool pending_done(struct admin *a, const struct pending *p, const char **err)
+{
+	*err = NULL;
+	switch (p->kind) {
+	case WAIT_PAUSE:
+		if (!db_paused(a, p->db))
+			*err = "PAUSE ended by RESUME before it completed";
+		return *err || count_servers(a, p->db) == 0;
+	case WAIT_SUSPEND:
+		if (!a->w->suspended)
+			*err = "SUSPEND ended by RESUME before it completed";
+		return *err || suspend_busy(a) == 0;
+	case WAIT_CLOSE:
+		return count_stale(a, p->db) == 0;
+	default:
+		return true;
+	}
+}
+
+static const char *pending_tag(const struct pending *p)
+{
+	return p->kind == WAIT_PAUSE ? "PAUSE" : p->kind == WAIT_SUSPEND ? "SUSPEND" : "WAIT_CLOSE";
+}
+
 /* answers the owed ones whose condition holds; true if some remain */
 static bool settle_pending(struct admin *a)
 {
@@ -484,33 +540,20 @@ static bool settle_pending(struct admin *a)
 
 	while (i < a->npending) {
 		struct pending *p = &a->pending[i];
-		struct client *cl = console_client(a, p->client_id);
-		bool done = true;
+		bool remote = p->reply_to >= 0;
+		struct client *cl = remote ? NULL : console_client(a, p->client_id);
+		const char *err = NULL;
 
-		if (cl && p->kind == WAIT_PAUSE) {
-			if (!db_paused(a, p->db))
-				reply_error(cl, "08P01", "PAUSE ended by RESUME before it completed");
-			else if (count_servers(a, p->db) == 0)
-				reply_ok(cl, "PAUSE");
-			else
-				done = false;
-		} else if (cl && p->kind == WAIT_SUSPEND) {
-			if (!a->w->suspended)
-				reply_error(cl, "08P01", "SUSPEND ended by RESUME before it completed");
-			else if (suspend_busy(a) == 0)
-				reply_ok(cl, "SUSPEND");
-			else
-				done = false;
-		} else if (cl && p->kind == WAIT_CLOSE) {
-			if (count_stale(a, p->db) == 0)
-				reply_ok(cl, "WAIT_CLOSE");
-			else
-				done = false;
-		}
-		if (!done) {
+		if ((cl || remote) && !pending_done(a, p, &err)) {
 			i++;
 			continue;
 		}
+		if (remote)
+			admin_job_reply(a->w, p->reply_to, p->job, "08P01", err);
+		else if (cl && err)
+			reply_error(cl, "08P01", "%s", err);
+		else if (cl)
+			reply_ok(cl, pending_tag(p));
 		a->pending[i] = a->pending[--a->npending];
 		if (cl)
 			conn_process(&cl->c);	/* what it sent meanwhile */
@@ -645,28 +688,57 @@ static bool check_db(struct client *cl, struct admin *a, const char *verb, const
 	return true;
 }
 
-static void cmd_pause(struct client *cl, struct admin *a, const char *db)
+/* workers > 1: the checked command runs on every worker, then tag answers */
+static bool bcast(struct client *cl, struct admin *a, const char *verb, const char *arg,
+		  const char *tag)
+{
+	struct admin_cmd cmd;
+
+	if (!admin_multi(a))
+		return false;
+	memset(&cmd, 0, sizeof(cmd));
+	snprintf(cmd.verb, sizeof(cmd.verb), "%s", verb);
+	snprintf(cmd.arg, sizeof(cmd.arg), "%s", arg);
+	admin_job_command(cl, a, &cmd, tag);
+	return true;
+}
+
+/* The effects of the commands on one worker; the checks are the caller's. */
+static int pause_apply(struct admin *a, const char *db)
 {
 	struct admin_db *d;
 
+	if (!*db) {
+		a->paused = true;
+	} else {
+		if (!(d = db_state(a, db, true)))
+			return -ENOMEM;
+		d->paused = true;
+	}
+	close_idle(a, db, "pause mode");
+	return 0;
+}
+
+static void cmd_pause(struct client *cl, struct admin *a, const char *db)
+{
 	if (a->paused || a->w->suspended) {
 		reply_error(cl, "08P01", "already suspended/paused");
 		return;
 	}
 	if (!*db) {
 		log_info(a->w->log, "PAUSE command issued");
-		a->paused = true;
 	} else {
 		if (!check_db(cl, a, "pause", db))
 			return;
 		log_info(a->w->log, "PAUSE '%s' command issued", db);
-		if (!(d = db_state(a, db, true))) {
-			reply_error(cl, "53200", "out of memory");
-			return;
-		}
-		d->paused = true;
 	}
-	close_idle(a, db, "pause mode");
+	/* with several workers: answered once each one's servers are gone */
+	if (bcast(cl, a, "pause", db, "PAUSE"))
+		return;
+	if (pause_apply(a, db) < 0) {
+		reply_error(cl, "53200", "out of memory");
+		return;
+	}
 	if (count_servers(a, db) == 0) {
 		reply_ok(cl, "PAUSE");
 		return;
@@ -674,6 +746,20 @@ static void cmd_pause(struct client *cl, struct admin *a, const char *db)
 	/* the answer comes when the last server is gone */
 	if (!add_pending(cl, WAIT_PAUSE, db))
 		reply_error(cl, "08P01", "too many console commands waiting");
+}
+
+static void resume_apply(struct admin *a, const char *db)
+{
+	struct admin_db *d;
+
+	if (!*db) {
+		suspend_end(a);
+		a->paused = false;
+	} else if ((d = db_state(a, db, false))) {
+		d->paused = false;
+	}
+	pair_all(a, db);
+	tick_arm(a);		/* PAUSEs still owed an answer learn of it */
 }
 
 static void cmd_resume(struct client *cl, struct admin *a, const char *db)
@@ -690,8 +776,6 @@ static void cmd_resume(struct client *cl, struct admin *a, const char *db)
 			reply_error(cl, "08P01", "pooler is not paused/suspended");
 			return;
 		}
-		suspend_end(a);
-		a->paused = false;
 	} else {
 		log_info(a->w->log, "RESUME '%s' command issued", db);
 		if (!db_known(a, db)) {
@@ -703,17 +787,26 @@ static void cmd_resume(struct client *cl, struct admin *a, const char *db)
 			reply_error(cl, "08P01", "database %s is not paused", db);
 			return;
 		}
-		d->paused = false;
 	}
-	pair_all(a, db);
-	tick_arm(a);		/* PAUSEs still owed an answer learn of it */
+	if (bcast(cl, a, "resume", db, "RESUME"))
+		return;
+	resume_apply(a, db);
 	reply_ok(cl, "RESUME");
+}
+
+static int disable_apply(struct admin *a, const char *db, bool disable)
+{
+	struct admin_db *d = db_state(a, db, disable);
+
+	if (d)
+		d->disabled = disable;
+	else if (disable)
+		return -ENOMEM;
+	return 0;
 }
 
 static void cmd_disable(struct client *cl, struct admin *a, const char *db, bool disable)
 {
-	struct admin_db *d;
-
 	if (!*db) {
 		reply_error(cl, "08P01", "a database is required");
 		return;
@@ -722,36 +815,47 @@ static void cmd_disable(struct client *cl, struct admin *a, const char *db, bool
 	log_info(a->w->log, "%s '%s' command issued", disable ? "DISABLE" : "ENABLE", db);
 	if (!check_db(cl, a, disable ? "disable" : "enable", db))
 		return;
-	d = db_state(a, db, disable);
-	if (d)
-		d->disabled = disable;
-	else if (disable) {
+	if (bcast(cl, a, disable ? "disable" : "enable", db, disable ? "DISABLE" : "ENABLE"))
+		return;
+	if (disable_apply(a, db, disable) < 0) {
 		reply_error(cl, "53200", "out of memory");
 		return;
 	}
 	reply_ok(cl, disable ? "DISABLE" : "ENABLE");
 }
 
-static void cmd_reconnect(struct client *cl, struct admin *a, const char *db)
+static int reconnect_apply(struct admin *a, const char *db)
 {
 	uint64_t now = loop_now_us(a->w->loop) + 1;
 	struct admin_db *d;
 
 	if (!*db) {
-		log_info(a->w->log, "RECONNECT command issued");
 		a->reconnect_all_us = now;
 	} else {
-		if (!check_db(cl, a, "reconnect", db))
-			return;
-		log_info(a->w->log, "RECONNECT '%s' command issued", db);
-		if (!(d = db_state(a, db, true))) {
-			reply_error(cl, "53200", "out of memory");
-			return;
-		}
+		if (!(d = db_state(a, db, true)))
+			return -ENOMEM;
 		d->reconnect_us = now;
 	}
 	/* idle ones are released already; the rest go as they are released */
 	close_idle(a, db, "RECONNECT issued");
+	return 0;
+}
+
+static void cmd_reconnect(struct client *cl, struct admin *a, const char *db)
+{
+	if (!*db) {
+		log_info(a->w->log, "RECONNECT command issued");
+	} else {
+		if (!check_db(cl, a, "reconnect", db))
+			return;
+		log_info(a->w->log, "RECONNECT '%s' command issued", db);
+	}
+	if (bcast(cl, a, "reconnect", db, "RECONNECT"))
+		return;
+	if (reconnect_apply(a, db) < 0) {
+		reply_error(cl, "53200", "out of memory");
+		return;
+	}
 	reply_ok(cl, "RECONNECT");
 }
 
@@ -784,11 +888,31 @@ static void kill_pool(struct pool *p)
 	}
 }
 
-static void cmd_kill(struct client *cl, struct admin *a, const char *db)
+static int kill_apply(struct admin *a, const char *db)
 {
 	struct admin_db *d;
 	struct pool *p;
 
+	/* the databases stay paused until RESUME, as PgBouncer's do */
+	for (p = next_db_pool(a, NULL); p; p = next_db_pool(a, p)) {
+		if (!db_matches(p, db))
+			continue;
+		if (!(d = db_state(a, p->dbname, true)))
+			return -ENOMEM;
+		d->paused = true;
+	}
+	if (*db && !(d = db_state(a, db, true)))
+		return -ENOMEM;
+	else if (*db)
+		d->paused = true;
+	for (p = next_db_pool(a, NULL); p; p = next_db_pool(a, p))
+		if (db_matches(p, db))
+			kill_pool(p);
+	return 0;
+}
+
+static void cmd_kill(struct client *cl, struct admin *a, const char *db)
+{
 	if (a->paused) {
 		reply_error(cl, "08P01", "already suspended/paused");
 		return;
@@ -799,25 +923,12 @@ static void cmd_kill(struct client *cl, struct admin *a, const char *db)
 		log_info(a->w->log, "KILL '%s' command issued", db);
 	else
 		log_info(a->w->log, "KILL command issued");
-	/* the databases stay paused until RESUME, as PgBouncer's do */
-	for (p = next_db_pool(a, NULL); p; p = next_db_pool(a, p)) {
-		if (!db_matches(p, db))
-			continue;
-		if (!(d = db_state(a, p->dbname, true))) {
-			reply_error(cl, "53200", "out of memory");
-			return;
-		}
-		d->paused = true;
-	}
-	if (*db && !(d = db_state(a, db, true))) {
+	if (bcast(cl, a, "kill", db, "KILL"))
+		return;
+	if (kill_apply(a, db) < 0) {
 		reply_error(cl, "53200", "out of memory");
 		return;
-	} else if (*db) {
-		d->paused = true;
 	}
-	for (p = next_db_pool(a, NULL); p; p = next_db_pool(a, p))
-		if (db_matches(p, db))
-			kill_pool(p);
 	reply_ok(cl, "KILL");
 }
 
@@ -828,6 +939,17 @@ static void cmd_kill(struct client *cl, struct admin *a, const char *db)
  * uses it for its online restart (-R), which pgring has not; an operator
  * may still want the pooler frozen for a moment, with no client refused.
  */
+static void suspend_apply(struct admin *a)
+{
+	struct worker *w = a->w;
+
+	w->suspended = true;
+	a->suspend_start_us = loop_now_us(w->loop);
+	if (w->client_sock_gone)
+		w->client_sock_gone(w);		/* accepting stops */
+	tick_arm(a);
+}
+
 static void cmd_suspend(struct client *cl, struct admin *a, const char *arg)
 {
 	struct worker *w = a->w;
@@ -845,11 +967,9 @@ static void cmd_suspend(struct client *cl, struct admin *a, const char *arg)
 		return;
 	}
 	log_info(w->log, "SUSPEND command issued");
-	w->suspended = true;
-	a->suspend_start_us = loop_now_us(w->loop);
-	if (w->client_sock_gone)
-		w->client_sock_gone(w);		/* accepting stops */
-	tick_arm(a);
+	if (bcast(cl, a, "suspend", "", "SUSPEND"))
+		return;
+	suspend_apply(a);
 	if (suspend_busy(a) == 0)
 		reply_ok(cl, "SUSPEND");
 	else if (!add_pending(cl, WAIT_SUSPEND, NULL))
@@ -870,6 +990,10 @@ static void cmd_kill_client(struct client *cl, struct admin *a, const char *arg)
 		reply_error(cl, "08P01", "KILL_CLIENT needs the id of a client, as SHOW CLIENTS shows it");
 		return;
 	}
+	/* another worker's: the worker the id names closes it */
+	if (admin_multi(a) && conn_id_worker(id) != a->w->index &&
+	    bcast(cl, a, "kill_client", arg, "KILL_CLIENT"))
+		return;
 	list_for_each(pos, &a->w->clients) {
 		struct client *c = list_entry(pos, struct client, all);
 
@@ -884,11 +1008,31 @@ static void cmd_kill_client(struct client *cl, struct admin *a, const char *arg)
 	reply_error(cl, "08P01", "client %llu not found", id);
 }
 
+/* KILL_CLIENT on the worker that owns the id: 0, or -1 when none has it */
+static int kill_client_here(struct admin *a, const char *arg)
+{
+	unsigned long long id = strtoull(arg, NULL, 10);
+	struct list_node *pos;
+
+	list_for_each(pos, &a->w->clients) {
+		struct client *c = list_entry(pos, struct client, all);
+
+		if (c->c.id != id)
+			continue;
+		log_info(a->w->log, "KILL_CLIENT %llu command issued", id);
+		client_fail(c, "57P01", "client killed by admin (KILL_CLIENT)");
+		return 0;
+	}
+	return -1;
+}
+
 static void cmd_wait_close(struct client *cl, struct admin *a, const char *db)
 {
 	if (*db && !check_db(cl, a, "wait in", db))
 		return;
 	log_info(a->w->log, "WAIT_CLOSE%s%s command issued", *db ? " " : "", db);
+	if (bcast(cl, a, "wait_close", db, "WAIT_CLOSE"))
+		return;
 	if (count_stale(a, db) == 0) {
 		reply_ok(cl, "WAIT_CLOSE");
 		return;
@@ -897,11 +1041,61 @@ static void cmd_wait_close(struct client *cl, struct admin *a, const char *db)
 		reply_error(cl, "08P01", "too many console commands waiting");
 }
 
-static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *cmd)
+/* SET on w, published to the other workers: the number that will
+ * acknowledge it to ack, or -1 with sqlstate and the message in msg */
+static int set_config(struct worker *w, const struct admin_cmd *cmd, const struct snap_ack *ack,
+		      char *sqlstate, char *msg, size_t msglen)
 {
 	struct config *n = NULL;
 	struct snapshot *snap;
-	char err[512], tag[600];
+	char err[512];
+	int nacks;
+
+	snprintf(sqlstate, 6, "08P01");
+	if (config_set(w->cfg, cmd->arg, cmd->value, &n, err, sizeof(err)) < 0) {
+		snprintf(msg, msglen, "SET failed: %s", err);
+		return -1;
+	}
+	/* a TLS key takes effect for new handshakes, or the SET is refused */
+	if (strstr(cmd->arg, "tls") && tls_worker_reload(w, n, err, sizeof(err)) < 0) {
+		config_free(n);
+		snprintf(msg, msglen, "SET failed: %s", err);
+		return -1;
+	}
+	snap = snapshot_with_config(w->snap, n, 1);	/* the same users */
+	if (!snap) {
+		config_free(n);
+		snprintf(sqlstate, 6, "53200");
+		snprintf(msg, msglen, "SET failed: out of memory");
+		return -1;
+	}
+	log_info(w->log, "SET %s = %s", cmd->arg, cmd->value);
+	nacks = publish(w, snap, ack);
+	swap_config(w, snap);
+	return nacks;
+}
+
+int admin_apply_config(struct worker *w, const struct admin_cmd *cmd, int reply_to,
+		       uint64_t job, char *sqlstate, char *err, size_t errlen)
+{
+	struct snap_ack ack = { .to = reply_to, .job = job };
+	int n;
+
+	if (!strcmp(cmd->verb, "set"))
+		return set_config(w, cmd, &ack, sqlstate, err, errlen);
+	notify_reloading();
+	n = reload_config(w, "RELOAD command issued", &ack);
+	notify_ready();
+	if (n < 0) {
+		snprintf(sqlstate, 6, "F0000");
+		snprintf(err, errlen, "RELOAD failed, see logs for additional details");
+	}
+	return n;
+}
+
+static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *cmd)
+{
+	char err[600], tag[600], state[6];
 
 	if (fake_param(cmd->arg) >= 0) {
 		pkt_reset(&a->out);
@@ -911,26 +1105,16 @@ static void cmd_set(struct client *cl, struct admin *a, const struct admin_cmd *
 	}
 	if (!need_admin(cl))
 		return;
-	if (config_set(a->w->cfg, cmd->arg, cmd->value, &n, err, sizeof(err)) < 0) {
-		reply_error(cl, "08P01", "SET failed: %s", err);
-		return;
-	}
-	/* a TLS key takes effect for new handshakes, or the SET is refused */
-	if (strstr(cmd->arg, "tls") && tls_worker_reload(a->w, n, err, sizeof(err)) < 0) {
-		config_free(n);
-		reply_error(cl, "08P01", "SET failed: %s", err);
-		return;
-	}
-	snap = snapshot_with_config(a->w->snap, n, 1);	/* the same users */
-	if (!snap) {
-		config_free(n);
-		reply_error(cl, "53200", "SET failed: out of memory");
-		return;
-	}
-	log_info(a->w->log, "SET %s = %s", cmd->arg, cmd->value);
-	publish(a->w, snap);
-	swap_config(a->w, snap);
 	snprintf(tag, sizeof(tag), "SET %s=%s", cmd->arg, cmd->value);
+	/* several workers: worker 0 makes it, each worker takes it, then the answer */
+	if (admin_multi(a)) {
+		admin_job_command(cl, a, cmd, tag);
+		return;
+	}
+	if (set_config(a->w, cmd, NULL, state, err, sizeof(err)) < 0) {
+		reply_error(cl, state, "%s", err);
+		return;
+	}
 	pkt_reset(&a->out);
 	reply_ok(cl, tag);
 }
@@ -1023,6 +1207,8 @@ static void cmd_shutdown(struct client *cl, struct admin *a, const char *arg)
 	}
 	if (!need_admin(cl))
 		return;
+	if (bcast(cl, a, "shutdown", arg, mode == SHUTDOWN_IMMEDIATE ? NULL : "SHUTDOWN"))
+		return;		/* every worker goes down */
 	if (mode == SHUTDOWN_IMMEDIATE) {
 		/* no answer: the connection ends with the process */
 		admin_shutdown(a->w, mode, "SHUTDOWN command issued");
@@ -1032,6 +1218,72 @@ static void cmd_shutdown(struct client *cl, struct admin *a, const char *arg)
 		       "SHUTDOWN WAIT_FOR_SERVERS command issued" :
 		       "SHUTDOWN WAIT_FOR_CLIENTS command issued");
 	reply_ok(cl, "SHUTDOWN");
+}
+
+static enum shutdown_mode shutdown_mode_of(const char *arg)
+{
+	if (!strcasecmp(arg, "wait_for_servers"))
+		return SHUTDOWN_WAIT_FOR_SERVERS;
+	if (!strcasecmp(arg, "wait_for_clients"))
+		return SHUTDOWN_WAIT_FOR_CLIENTS;
+	return SHUTDOWN_IMMEDIATE;
+}
+
+/* an answer owed once this worker's part is done */
+static int owe(struct admin *a, uint8_t kind, const char *db, int reply_to, uint64_t job,
+	       char *err, size_t errlen)
+{
+	if (add_pending_for(a, 0, kind, db, reply_to, job))
+		return 1;
+	snprintf(err, errlen, "too many console commands waiting");
+	return -1;
+}
+
+int admin_apply(struct worker *w, const struct admin_cmd *cmd, int reply_to, uint64_t job,
+		char *sqlstate, char *err, size_t errlen)
+{
+	struct admin *a = w->admin;
+	const char *v = cmd->verb, *db = cmd->arg;
+	int ret = 0;
+
+	snprintf(sqlstate, 6, "08P01");
+	if (!strcmp(v, "pause")) {
+		if (!(ret = pause_apply(a, db)) && count_servers(a, db))
+			return owe(a, WAIT_PAUSE, db, reply_to, job, err, errlen);
+	} else if (!strcmp(v, "resume")) {
+		resume_apply(a, db);
+	} else if (!strcmp(v, "disable") || !strcmp(v, "enable")) {
+		ret = disable_apply(a, db, v[0] == 'd');
+	} else if (!strcmp(v, "reconnect")) {
+		ret = reconnect_apply(a, db);
+	} else if (!strcmp(v, "kill")) {
+		ret = kill_apply(a, db);
+	} else if (!strcmp(v, "kill_client")) {
+		if (kill_client_here(a, db) < 0) {
+			snprintf(err, errlen, "client %s not found", db);
+			return -1;
+		}
+	} else if (!strcmp(v, "suspend")) {
+		suspend_apply(a);
+		if (suspend_busy(a))
+			return owe(a, WAIT_SUSPEND, NULL, reply_to, job, err, errlen);
+	} else if (!strcmp(v, "wait_close")) {
+		if (count_stale(a, db))
+			return owe(a, WAIT_CLOSE, db, reply_to, job, err, errlen);
+	} else if (!strcmp(v, "shutdown")) {
+		enum shutdown_mode mode = shutdown_mode_of(db);
+
+		admin_shutdown(w, mode, mode == SHUTDOWN_WAIT_FOR_SERVERS ?
+			       "SHUTDOWN WAIT_FOR_SERVERS command issued" :
+			       mode == SHUTDOWN_WAIT_FOR_CLIENTS ?
+			       "SHUTDOWN WAIT_FOR_CLIENTS command issued" : "SHUTDOWN command issued");
+	}
+	if (ret < 0) {
+		snprintf(sqlstate, 6, "53200");
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- one query ---- */
@@ -1100,6 +1352,8 @@ static void run_query(struct client *cl, const char *q)
 		cmd_wait_close(cl, a, cmd.arg);
 	else if (*cmd.arg)
 		reply_error(cl, "08P01", "invalid command '%s', use SHOW HELP;", q);
+	else if (bcast(cl, a, "reload", "", "RELOAD"))
+		return;		/* worker 0 loads it; each worker takes it */
 	else if (admin_reload(a->w, "RELOAD command issued") == 0)
 		reply_ok(cl, "RELOAD");
 	else
@@ -1282,6 +1536,11 @@ int admin_init(struct worker *w)
 	list_init(&p->active_servers);
 	list_init(&p->used_servers);
 	pkt_init(&a->out);
+	admin_jobs_init(a);
+	if (admin_multi(a) && !a->gone) {
+		free(a);
+		return -ENOMEM;
+	}
 	w->admin = a;
 	w->pool_policy = &admin_policy;
 	a->stats_stamp_us = loop_now_us(w->loop);
@@ -1295,6 +1554,8 @@ void admin_free(struct worker *w)
 
 	if (!a)
 		return;
+	admin_job_gone(w);	/* no console waits for this worker any more */
+	admin_jobs_free(a);
 	loop_timer_stop(w->loop, &a->tick);
 	loop_timer_stop(w->loop, &a->stats_timer);
 	pkt_free(&a->out);

@@ -48,6 +48,19 @@ typedef void (*admin_row_fn)(void *arg, int ncols, const char *const *names,
 			     const char *const *vals);
 int admin_show_rows(struct worker *w, const char *what, admin_row_fn fn, void *arg);
 
+/*
+ * workers > 1 (admin_job.c): SHOW what[0..n) on every worker, merged as the
+ * console answers them (lists concatenated, counts summed per key); fn runs
+ * later on w's thread with the n merged tables (ok false: some could not be
+ * built).  0, -ENOENT with one worker (admin_show_rows is the whole
+ * process), -ENOMEM.  n at most 8.
+ */
+struct mtable;
+typedef void (*admin_gather_fn)(struct worker *w, uint64_t token, struct mtable *t, int n,
+				bool ok);
+int admin_gather(struct worker *w, const char *const *what, int n, admin_gather_fn fn,
+		 uint64_t token);
+
 /* Console state hangs off w->admin; admin_init starts the stats timer. */
 int admin_init(struct worker *w);
 void admin_free(struct worker *w);

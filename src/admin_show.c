@@ -58,7 +58,10 @@ static void rs_begin(struct rowset *rs, struct admin *a, const struct col *cols,
 		names[i] = rs->names[i] = cols[i].name;
 		oids[i] = cols[i].oid;
 		rs->vals[i] = NULL;
+		a->col_names[i] = cols[i].name;
+		a->col_oids[i] = cols[i].oid;
 	}
+	a->col_n = n;
 	pkt_reset(&a->out);
 	pkt_row_desc(&a->out, names, oids, n);
 }
@@ -1153,6 +1156,8 @@ void cmd_show(struct client *cl, struct admin *a, const struct admin_cmd *cmd, c
 {
 	int fp;
 
+	if (admin_job_show(cl, a, cmd->arg))
+		return;		/* every worker's rows, merged (admin_job.c) */
 	for (size_t i = 0; i < sizeof(show_cmds) / sizeof(show_cmds[0]); i++) {
 		if (!strcasecmp(cmd->arg, show_cmds[i].name)) {
 			show_cmds[i].fn(cl, a);

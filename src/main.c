@@ -1183,7 +1183,10 @@ static void control(struct runner *r, int sigfd)
 		}
 		while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 			broadcast_signal(p, (int)si.ssi_signo);
-		if (read(r->done_efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		/* the eventfd blocks: read only when it is readable, or the
+		 * first signal would leave this thread stuck here */
+		if ((pf[1].revents & POLLIN) &&
+		    read(r->done_efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
 			ndone += (int)n;
 		if (ndone && ndone < nrun && !stopping && atomic_load(&p->exit_code)) {
 			stopping = true;

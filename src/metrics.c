@@ -14,7 +14,9 @@
 
 #include <microhttpd.h>
 
+#include "admin.h"
 #include "metrics.h"
+#include "process.h"
 #include "worker.h"
 
 /* Bounds of the endpoint: what a scraper, slow or hostile, can hold. */
@@ -33,6 +35,19 @@ struct metrics {
 	struct loop_timer timer;	/* MHD_get_timeout, and re-arms */
 	bool rearm;		/* the poll ended: arm it again from the timer */
 	bool stopped;
+	bool gather;		/* workers > 1: scrapes wait for every worker's rows */
+	struct list reqs;	/* struct mreq: scrapes suspended until they have */
+	uint64_t next_req;
+};
+
+/* A scrape of a process with several workers: suspended while the SHOWs
+ * are gathered from every worker (admin_gather), resumed with the text. */
+struct mreq {
+	struct list_node node;
+	struct MHD_Connection *c;
+	uint64_t id;
+	bool done;
+	struct mtext text;
 };
 
 /* ---- tables ---- */
@@ -193,7 +208,8 @@ static const struct mcol pool_cols[] = {
 	  "Seconds the oldest waiting client has waited" },
 };
 
-static const char *const io_labels[] = { "backend", NULL };
+/* worker: with several workers SHOW IO has a row per worker */
+static const char *const io_labels[] = { "backend", "worker", NULL };
 
 /* pgring's own: SHOW IO, the event loop's counters */
 static const struct mcol io_cols[] = {
@@ -268,7 +284,8 @@ static void render_cols(struct mtext *out, const struct mtable *t, const char *c
 		for (size_t r = 0; r < t->nrows; r++) {
 			mtext_puts(out, cols[k].name);
 			for (int l = 0; labels[l]; l++)
-				label(out, l == 0, labels[l], cell(t, r, col_of(t, labels[l])));
+				if (l == 0 || col_of(t, labels[l]) >= 0)
+					label(out, l == 0, labels[l], cell(t, r, col_of(t, labels[l])));
 			mtext_puts(out, labels[0] ? "} " : " ");
 			metrics_sample_value(out, cell(t, r, c), cols[k].micro);
 			mtext_puts(out, "\n");
@@ -403,12 +420,13 @@ void metrics_render_up(struct mtext *out, bool up)
 	mtext_puts(out, up ? "pgbouncer_up 1\n" : "pgbouncer_up 0\n");
 }
 
+static const char *const shows[] = {
+	"version", "lists", "config", "databases", "stats", "pools", "servers", "io",
+};
+
 /* The whole exposition, from the console's own tables at this moment. */
 static void render(struct worker *w, struct mtext *out)
 {
-	static const char *const shows[] = {
-		"version", "lists", "config", "databases", "stats", "pools", "servers", "io",
-	};
 	bool up = true;
 
 	for (size_t i = 0; i < N(shows); i++) {
@@ -551,12 +569,127 @@ static enum MHD_Result reply_metrics(struct metrics *m, struct MHD_Connection *c
 	return ret;
 }
 
+/* ---- several workers: a scrape waits for every worker's rows ---- */
+
+static void service(struct metrics *m);
+static void timer_cb(struct loop *loop, struct loop_timer *t);
+
+/* SHOW IO's total row: the per-worker series add up to it already */
+static void drop_total_row(struct mtable *t)
+{
+	int wc = col_of(t, "worker");
+	size_t last = t->nrows - 1;
+
+	if (wc < 0 || !t->nrows || !cell(t, last, wc) || strcmp(cell(t, last, wc), "total"))
+		return;
+	for (int i = 0; i < t->ncols; i++)
+		free(t->cells[last * (size_t)t->ncols + (size_t)i]);
+	t->nrows--;
+}
+
+static void gathered(struct worker *w, uint64_t id, struct mtable *t, int n, bool ok)
+{
+	struct metrics *m = w->metrics;
+	struct list_node *pos;
+	struct mreq *r = NULL;
+	bool up = ok;
+
+	if (!m || m->stopped)
+		return;
+	list_for_each(pos, &m->reqs)
+		if (list_entry(pos, struct mreq, node)->id == id)
+			r = list_entry(pos, struct mreq, node);
+	if (!r || r->done)
+		return;		/* the scraper went */
+	for (int i = 0; i < n; i++) {
+		if (t[i].failed) {
+			up = false;
+			continue;
+		}
+		drop_total_row(&t[i]);
+		metrics_render_table(&r->text, shows[i], &t[i]);
+	}
+	metrics_render_up(&r->text, up);
+	r->done = true;
+	MHD_resume_connection(r->c);
+	/* MHD's turn comes from the timer: this may run inside one (a
+	 * gather that needed no other worker) */
+	loop_timer_set(w->loop, &m->timer, METRICS_AGAIN_US, timer_cb);
+}
+
+static enum MHD_Result reply_gathered(struct metrics *m, struct MHD_Connection *c, struct mreq *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r->text.failed || !r->text.buf) {
+		log_warning(m->w->log, "metrics: out of memory building the answer");
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", false);
+	}
+	resp = MHD_create_response_from_buffer(r->text.len, r->text.buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		log_warning(m->w->log, "metrics: out of memory building the answer");
+		return MHD_NO;
+	}
+	memset(&r->text, 0, sizeof(r->text));	/* the response's now */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* First call: the gather starts and the connection waits; once resumed,
+ * the answer. */
+static enum MHD_Result gather_metrics(struct metrics *m, struct MHD_Connection *c, void **req_cls)
+{
+	struct mreq *r = *req_cls;
+
+	if (r)
+		return r->done ? reply_gathered(m, c, r) : MHD_YES;
+	if (!(r = calloc(1, sizeof(*r)))) {
+		log_warning(m->w->log, "metrics: out of memory building the answer");
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", false);
+	}
+	r->c = c;
+	r->id = ++m->next_req;
+	list_append(&m->reqs, &r->node);
+	*req_cls = r;
+	MHD_suspend_connection(c);
+	if (admin_gather(m->w, shows, (int)N(shows), gathered, r->id) < 0) {
+		r->text.failed = true;		/* answered 500 once resumed */
+		r->done = true;
+		MHD_resume_connection(c);
+	}
+	return MHD_YES;
+}
+
+static void req_done(void *cls, struct MHD_Connection *c, void **req_cls,
+		     enum MHD_RequestTerminationCode toe)
+{
+	struct metrics *m = cls;
+	struct mreq *r = *req_cls;
+
+	(void)c;
+	(void)toe;
+	if (!r)
+		return;
+	list_remove(&m->reqs, &r->node);
+	mtext_free(&r->text);
+	free(r);
+	*req_cls = NULL;
+}
+
 /* Read-only: GET /metrics, nothing else.  The answer is queued at the
  * first call, with the head read: a body sent along is not waited for. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **req_cls)
 {
+	struct metrics *m = cls;
+
+	if (m->gather && metrics_route(method, url) == 200)
+		return gather_metrics(m, c, req_cls);
 	switch (metrics_route(method, url)) {
 	case 405:
 		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET /metrics is served\n",
@@ -681,10 +814,12 @@ static int listen_socket(const struct sockaddr_storage *ss, socklen_t len, bool 
 
 static struct MHD_Daemon *start_daemon(struct metrics *m, int fd, bool v6)
 {
-	return MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0), 0,
+	return MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+				(m->gather ? MHD_ALLOW_SUSPEND_RESUME : 0), 0,
 				NULL, NULL, handle, m,
 				/* first: MHD logs the options after it through it */
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
+				MHD_OPTION_NOTIFY_COMPLETED, req_done, m,
 				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_MAX,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
@@ -739,6 +874,8 @@ int metrics_start(struct worker *w)
 	}
 	m->w = w;
 	m->sock.fd = -1;
+	m->gather = w->proc && w->proc->nworkers > 1;
+	list_init(&m->reqs);
 	/* on failure MHD may or may not have closed fd: it is left (we exit) */
 	m->d = start_daemon(m, fd, ss.ss_family == AF_INET6);
 	if (!m->d) {
@@ -764,6 +901,15 @@ void metrics_stop(struct worker *w)
 	if (!m || m->stopped)
 		return;
 	m->stopped = true;
+	/* a scrape still waiting for the workers is answered by its close */
+	for (struct list_node *pos = m->reqs.head.next; pos != &m->reqs.head; pos = pos->next) {
+		struct mreq *r = list_entry(pos, struct mreq, node);
+
+		if (!r->done) {
+			r->done = true;
+			MHD_resume_connection(r->c);
+		}
+	}
 	loop_timer_stop(w->loop, &m->timer);
 	if (m->op.armed)
 		loop_cancel(w->loop, &m->op);

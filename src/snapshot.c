@@ -26,6 +26,7 @@ static struct snapshot *make(struct config *cfg, struct snapshot_users *ul, unsi
 	if (!s)
 		return NULL;
 	atomic_init(&s->refs, refs ? refs : 1);
+	s->gen = 0;		/* publish() numbers it; until then the oldest */
 	s->cfg = cfg;
 	s->ul = ul;
 	s->users = ul->ul;

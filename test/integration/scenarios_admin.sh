@@ -67,6 +67,8 @@ sc_admin_show_columns() {
 			[ "$cmd" = IO ] && [ "$PGRING_IS_PGBOUNCER" = 1 ] && continue
 			out=$(console -d "$db" "SHOW $cmd;") || { echo "SHOW $cmd via $db failed: $out"; rc=1; continue; }
 			want=${ADMIN_COLS[$cmd]}
+			# several workers: SHOW IO has a row per worker, named
+			[ "$cmd" = IO ] && [ "${WORKERS:-1}" -gt 1 ] && want="$want|worker"
 			if [ "$(echo "$out" | head -n 1)" != "$want" ]; then
 				echo "SHOW $cmd via $db: header"
 				echo "  got:  $(echo "$out" | head -n 1)"

@@ -126,7 +126,9 @@ sc_metrics_values() {
 		{ echo "databases labels: $(grep '^pgbouncer_databases_pool_size' "$m")"; rc=1; }
 	grep -q "^pgbouncer_server_connections{user=\"u_md5\",database=\"testdb\",state=\"idle\",addr=\"127.0.0.1_$PG_PORT\",close_needed=\"false\"} 1\$" "$m" ||
 		{ echo "server_connections: $(grep '^pgbouncer_server_connections' "$m")"; rc=1; }
-	grep -q "^pgring_io_turns_total{backend=\"$1\"} [1-9]" "$m" || { echo "io: $(grep '^pgring_io_turns' "$m")"; rc=1; }
+	# workers = N: one series per worker, labelled
+	grep -q "^pgring_io_turns_total{backend=\"$1\"\(,worker=\"[0-9]*\"\)\?} [1-9]" "$m" ||
+		{ echo "io: $(grep '^pgring_io_turns' "$m")"; rc=1; }
 	compare_figures "$m" "$c1" || rc=1
 	echo "compared $(metrics_pairs | wc -l) figures with the console's; e.g."
 	grep '^pgbouncer_stats_queries_pooled_total{database="testdb"}\|^pgbouncer_pools_server_idle_connections{database="testdb"' "$m"
@@ -288,7 +290,8 @@ sc_metrics_prometheus() {
 	wait_until 10 prom_has 'pgbouncer_pools_server_idle_connections{database="testdb",user="u_md5"}' "$c" ||
 		{ echo "sv_idle: $(mfetch prom "$PROM_PORT" 'pgbouncer_pools_server_idle_connections'), console $c"; rc=1; }
 	out=$(mfetch prom "$PROM_PORT" "pgring_io_turns_total{backend=\"$1\"} > 0")
-	[ "$(echo "$out" | grep -c .)" = 1 ] || { echo "pgring_io_turns_total for $1: $out"; rc=1; }
+	# a series per worker (workers = N: SHOW IO's rows by worker)
+	[ "$(echo "$out" | grep -c .)" = "${WORKERS:-1}" ] || { echo "pgring_io_turns_total for $1: $out"; rc=1; }
 	prom_has 'pgbouncer_up' 1 || { echo "pgbouncer_up: $(mfetch prom "$PROM_PORT" pgbouncer_up)"; rc=1; }
 	kill "$PROM_PID" 2>/dev/null
 	return $rc
