@@ -26,6 +26,8 @@ static struct snapshot *make(struct config *cfg, struct snapshot_users *ul, unsi
 	if (!s)
 		return NULL;
 	atomic_init(&s->refs, refs ? refs : 1);
+	/* publish() numbers it; the start's is 0, below every published one */
+	s->gen = 0;
 	s->cfg = cfg;
 	s->ul = ul;
 	s->users = ul->ul;

@@ -299,8 +299,10 @@ kdf_console() {
 
 # iters_all N: 16 challenges (over every worker, most likely) all offer N iterations
 iters_all() {
-	local out
-	out=$(probe first u_scram testdb 16) || return 1
+	local out got
+	out=$(probe first u_scram testdb 16) || { echo "probe: $out"; return 1; }
+	got=$(printf '%s\n' "$out" | sed -n 's/.* i=\([0-9]*\) .*/\1/p' | sort | uniq -c | tr -s ' \n' ' ')
+	echo "challenges offer (count, iterations):$got"
 	[ "$(printf '%s\n' "$out" | sed -n 's/.* i=\([0-9]*\) .*/\1/p' | sort -u)" = "$1" ]
 }
 
