@@ -410,7 +410,7 @@ static int reload_config(struct worker *w, const char *why, const struct snap_ac
 		config_free(cfg);
 		return -1;
 	}
-	userlist_carry_keys(ul, w->users);
+	userlist_carry_keys(ul, w->users, cfg->scram_iterations);
 	/* new handshakes get the new files; on error the old ones stay, and
 	 * live connections keep theirs either way */
 	if (tls_worker_reload(w, cfg, err, sizeof(err)) < 0)

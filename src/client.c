@@ -740,27 +740,26 @@ static void scram_first_reply(struct client *cl, const char *data, uint32_t dlen
 
 /* The auth_file entry whose plain password cl->secret copies, if it is
  * still the one loaded (a reload may have changed it meanwhile) */
-static struct userlist_entry *plain_entry(struct client *cl)
+static const struct userlist_entry *plain_entry(struct client *cl)
 {
 	const struct userlist_entry *ue = userlist_find(cl->c.w->users, cl->user);
 
 	if (!ue || ue->secret.kind != SECRET_PLAIN || cl->secret->kind != SECRET_PLAIN ||
 	    strcmp(ue->secret.text, cl->secret->text))
 		return NULL;
-	return (struct userlist_entry *)ue;	/* its derived keys are the loop's cache */
+	return ue;
 }
 
 /* cl->secret (plain) becomes the verifier v; v's keys are kept with the
- * auth_file entry when it still holds that password */
+ * auth_file entry when it still holds that password and v is of the
+ * entry's userlist's scram_iterations (a SET may have come meanwhile) */
 static int take_verifier(struct client *cl, struct secret *v)
 {
-	struct userlist_entry *ue = plain_entry(cl);
+	const struct userlist_entry *ue = plain_entry(cl);
 
-	if (ue && !ue->derived && (ue->derived = malloc(sizeof(*ue->derived))) &&
-	    secret_copy(ue->derived, v) < 0) {
-		free(ue->derived);
-		ue->derived = NULL;
-	}
+	/* no memory for the copy: the next login derives again */
+	if (ue && v->iterations == cl->c.w->cfg->scram_iterations)
+		userlist_keep_client_keys(ue, v, NULL);
 	secret_free(cl->secret);
 	*cl->secret = *v;
 	return 0;
@@ -773,18 +772,16 @@ static void warm_next(struct worker *w);
 static void warm_done(struct kdf_waiter *wt, const struct kdf_job *job)
 {
 	struct worker *w = (struct worker *)((char *)wt - offsetof(struct worker, warm));
-	struct userlist_entry *ue = (struct userlist_entry *)userlist_find(w->users, job->user);
+	const struct userlist_entry *ue = userlist_find(w->users, job->user);
 	struct secret v;
 
-	if (job->rc == 0 && ue && ue->secret.kind == SECRET_PLAIN && !ue->derived &&
+	if (job->rc == 0 && ue && ue->secret.kind == SECRET_PLAIN && !userlist_client_keys(ue) &&
 	    !strcmp(ue->secret.text, job->password) &&
 	    job->iterations == w->cfg->scram_iterations &&
 	    auth_scram_from_keys(job->client_key, job->server_key, job->salt, job->salt_len,
 				 job->iterations, &v) == 0) {
-		if ((ue->derived = malloc(sizeof(*ue->derived))))
-			*ue->derived = v;
-		else
-			secret_free(&v);
+		userlist_keep_client_keys(ue, &v, NULL);	/* no memory: derived at login */
+		secret_free(&v);
 		log_debug(w->log, "SCRAM keys of %s derived ahead in %llu us", job->user,
 			  (unsigned long long)job->run_us);
 	}
@@ -806,14 +803,10 @@ static void warm_next(struct worker *w)
 	}
 	while (ul && w->warm_next < ul->n && !w->shutdown) {
 		ue = &ul->ents[w->warm_next++];
-		if (ue->secret.kind != SECRET_PLAIN || (ue->derived &&
-		    ue->derived->iterations == w->cfg->scram_iterations))
+		/* keys there (of any count: the list keeps one, its snapshots'
+		 * scram_iterations), another worker's included: none to derive */
+		if (ue->secret.kind != SECRET_PLAIN || userlist_client_keys(ue))
 			continue;
-		if (ue->derived) {	/* scram_iterations changed on a reload */
-			secret_free(ue->derived);
-			free(ue->derived);
-			((struct userlist_entry *)ue)->derived = NULL;
-		}
 		if (auth_mock_salt(w->server_secret, ue->name, salt) < 0)
 			continue;
 		r = kdf_submit(w->kdf, ue->name, ue->secret.text, salt, sizeof(salt),
@@ -868,12 +861,14 @@ static void scram_plain_first(struct client *cl, const char *data, uint32_t dlen
 {
 	struct worker *w = cl->c.w;
 	const struct userlist_entry *ue = plain_entry(cl);
+	const struct secret *keys = ue ? userlist_client_keys(ue) : NULL;
 	uint8_t salt[SCRAM_SALT_LEN];
 	struct secret v;
 	int r;
 
-	if (ue && ue->derived && ue->derived->iterations == w->cfg->scram_iterations) {
-		if (secret_copy(&v, ue->derived) < 0) {
+	/* keys of another count are not this snapshot's: derive, uncached */
+	if (keys && keys->iterations == w->cfg->scram_iterations) {
+		if (secret_copy(&v, keys) < 0) {
 			client_fail(cl, "53200", "out of memory");
 			return;
 		}
@@ -882,11 +877,6 @@ static void scram_plain_first(struct client *cl, const char *data, uint32_t dlen
 		take_verifier(cl, &v);
 		scram_first_reply(cl, data, dlen);
 		return;
-	}
-	if (ue && ue->derived) {	/* scram_iterations changed on a reload */
-		secret_free(ue->derived);
-		free(ue->derived);
-		((struct userlist_entry *)ue)->derived = NULL;
 	}
 	if (!(cl->kdf_msg = malloc(dlen ? dlen : 1))) {
 		client_fail(cl, "53200", "out of memory");

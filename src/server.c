@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "worker.h"
 
 #define AUTH_OK			0
@@ -755,29 +757,29 @@ static bool send_scram_final(struct server *sv, const char *msg, uint32_t len)
 
 /* The auth_file entry whose plain password this login uses, if any: its
  * keys for PostgreSQL's salt are kept there */
-static struct userlist_entry *keys_entry(struct server *sv)
+static const struct userlist_entry *keys_entry(struct server *sv)
 {
 	const struct userlist_entry *ue = userlist_find(sv->c.w->users, sv->pool->user);
 
 	if (!ue || ue->secret.kind != SECRET_PLAIN || !sv->scram->password ||
 	    strcmp(ue->secret.text, sv->scram->password))
 		return NULL;
-	return (struct userlist_entry *)ue;	/* the loop's cache */
+	return ue;
 }
 
 static void keep_server_keys(struct server *sv, const struct kdf_job *job)
 {
-	struct userlist_entry *ue = keys_entry(sv);
-	struct scram_derived *d;
+	const struct userlist_entry *ue = keys_entry(sv);
+	struct scram_derived d = { .salt_len = job->salt_len, .iterations = job->iterations };
 
-	if (!ue || (!ue->server_keys && !(ue->server_keys = calloc(1, sizeof(*d)))))
-		return;	/* no memory: the next login derives again */
-	d = ue->server_keys;
-	memcpy(d->salt, job->salt, job->salt_len);
-	d->salt_len = job->salt_len;
-	d->iterations = job->iterations;
-	memcpy(d->client_key, job->client_key, SCRAM_KEY_LEN);
-	memcpy(d->server_key, job->server_key, SCRAM_KEY_LEN);
+	if (!ue)
+		return;
+	memcpy(d.salt, job->salt, job->salt_len);
+	memcpy(d.client_key, job->client_key, SCRAM_KEY_LEN);
+	memcpy(d.server_key, job->server_key, SCRAM_KEY_LEN);
+	/* no memory, or salts enough cached: the next login derives again */
+	userlist_keep_server_keys(ue, &d, NULL);
+	OPENSSL_cleanse(&d, sizeof(d));
 }
 
 static void server_keys_done(struct kdf_waiter *wt, const struct kdf_job *job)
@@ -808,7 +810,7 @@ static bool scram_keys_then_final(struct server *sv, const char *msg, uint32_t l
 {
 	struct worker *w = sv->c.w;
 	const struct userlist_entry *ue = keys_entry(sv);
-	const struct scram_derived *d = ue ? ue->server_keys : NULL;
+	const struct scram_derived *d;
 	uint8_t salt[SCRAM_MAX_SALT];
 	size_t salt_len;
 	int iter, r;
@@ -817,8 +819,8 @@ static bool scram_keys_then_final(struct server *sv, const char *msg, uint32_t l
 		server_login_fail(sv, "SCRAM: bad server-first-message");
 		return false;
 	}
-	if (d && d->iterations == iter && d->salt_len == salt_len &&
-	    !memcmp(d->salt, salt, salt_len)) {
+	d = ue ? userlist_server_keys(ue, salt, salt_len, iter) : NULL;
+	if (d) {
 		server_log(sv, LOG_LVL_DEBUG, "SCRAM keys for the server from the cache");
 		kdf_stats(w->kdf)->cache_hits++;
 		scram_client_set_keys(sv->scram, d->client_key, d->server_key);

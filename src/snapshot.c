@@ -50,8 +50,20 @@ struct snapshot *snapshot_new(struct config *cfg, struct userlist *users, unsign
 struct snapshot *snapshot_with_config(const struct snapshot *old, struct config *cfg,
 				      unsigned refs)
 {
-	struct snapshot *s = make(cfg, old->ul, refs);
+	struct userlist *users;
+	struct snapshot *s;
 
+	/* a userlist caches its clients' keys for one scram_iterations, once
+	 * (userlist.h): another count gets a copy, old's stays as it is for
+	 * the workers still reading it */
+	if (old->users && cfg->scram_iterations != old->cfg->scram_iterations) {
+		if (userlist_copy(old->users, cfg->scram_iterations, &users) < 0)
+			return NULL;
+		if (!(s = snapshot_new(cfg, users, refs)))
+			userlist_free(users);
+		return s;
+	}
+	s = make(cfg, old->ul, refs);
 	/* the caller holds old: its userlist cannot go meanwhile */
 	if (s)
 		atomic_fetch_add_explicit(&old->ul->refs, 1, memory_order_relaxed);

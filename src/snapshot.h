@@ -24,9 +24,8 @@ struct snapshot {
 	 * snapshot older than the one it holds */
 	unsigned long long gen;
 	struct config *cfg;		/* with its hba (config_attach_hba) */
-	/* NULL: no auth_file.  Not const: its entries' derived-key caches are
-	 * still written in place (doc/workers.md, "What the code taught"), by
-	 * the one worker that holds it until those caches become write-once */
+	/* NULL: no auth_file.  Not const only for its entries' key caches,
+	 * which are write-once (userlist.h) and so safe from any worker */
 	struct userlist *users;
 	struct snapshot_users *ul;	/* the userlist's own count */
 };
@@ -34,8 +33,9 @@ struct snapshot {
 /* Takes ownership of cfg and users; refs references (at least 1), or NULL
  * when out of memory (cfg and users are then still the caller's). */
 struct snapshot *snapshot_new(struct config *cfg, struct userlist *users, unsigned refs);
-/* SET: cfg (owned from now on) with old's userlist; NULL when out of memory
- * (cfg is then still the caller's). */
+/* SET: cfg (owned from now on) with old's userlist, or a copy of it when
+ * cfg's scram_iterations differs from old's (the keys it caches are for
+ * one count); NULL when out of memory (cfg is then still the caller's). */
 struct snapshot *snapshot_with_config(const struct snapshot *old, struct config *cfg,
 				      unsigned refs);
 void snapshot_ref(struct snapshot *s);

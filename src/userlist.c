@@ -101,8 +101,8 @@ static int pending_add(struct pending *pl, const char *name, struct secret *sec)
 	if (!e->name)
 		return -ENOMEM;
 	e->secret = *sec;	/* the entry owns the text now */
-	e->derived = NULL;
-	e->server_keys = NULL;
+	atomic_init(&e->derived, NULL);
+	atomic_init(&e->server_keys, NULL);
 	sec->text = NULL;
 	pl->n++;
 	return 0;
@@ -193,6 +193,26 @@ static int ref_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The last holder of the userlist: no other thread reads the caches now */
+static void keys_free(struct userlist_entry *e)
+{
+	struct secret *d = (struct secret *)atomic_load_explicit(&e->derived, memory_order_acquire);
+	struct scram_derived *k, *next;
+
+	if (d) {
+		secret_free(d);
+		free(d);
+	}
+	k = (struct scram_derived *)atomic_load_explicit(&e->server_keys, memory_order_acquire);
+	for (; k; k = next) {
+		next = (struct scram_derived *)k->next;
+		OPENSSL_cleanse(k, sizeof(*k));
+		free(k);
+	}
+	atomic_store_explicit(&e->derived, NULL, memory_order_relaxed);
+	atomic_store_explicit(&e->server_keys, NULL, memory_order_relaxed);
+}
+
 static void entries_free(struct userlist_entry *ents, size_t n)
 {
 	size_t i;
@@ -200,14 +220,7 @@ static void entries_free(struct userlist_entry *ents, size_t n)
 	for (i = 0; i < n; i++) {
 		free(ents[i].name);
 		secret_free(&ents[i].secret);
-		if (ents[i].derived) {
-			secret_free(ents[i].derived);
-			free(ents[i].derived);
-		}
-		if (ents[i].server_keys) {
-			OPENSSL_cleanse(ents[i].server_keys, sizeof(*ents[i].server_keys));
-			free(ents[i].server_keys);
-		}
+		keys_free(&ents[i]);
 	}
 	if (ents)
 		OPENSSL_cleanse(ents, n * sizeof(*ents));
@@ -412,27 +425,189 @@ const struct userlist_entry *userlist_find(const struct userlist *ul, const char
 	return bsearch(name, ul->ents, ul->n, sizeof(*ul->ents), find_cmp);
 }
 
-void userlist_carry_keys(struct userlist *to, struct userlist *from)
+/* ---- the key caches: write-once, shared by every worker ---- */
+
+/*
+ * The entries are const to the workers (userlist_find), but their caches
+ * are the atomics below: writing one through a cast is the one write a
+ * published userlist gets.  The objects are malloc'ed, never const.
+ */
+static _Atomic(const struct secret *) *derived_of(const struct userlist_entry *ue)
 {
-	struct userlist_entry *t, *f;
+	return &((struct userlist_entry *)ue)->derived;
+}
+
+static _Atomic(const struct scram_derived *) *server_keys_of(const struct userlist_entry *ue)
+{
+	return &((struct userlist_entry *)ue)->server_keys;
+}
+
+const struct secret *userlist_client_keys(const struct userlist_entry *ue)
+{
+	/* acquire: pairs with the release of the store, so the keys' bytes are seen */
+	return atomic_load_explicit(derived_of(ue), memory_order_acquire);
+}
+
+int userlist_keep_client_keys(const struct userlist_entry *ue, const struct secret *keys,
+			      const struct secret **out)
+{
+	const struct secret *cur = userlist_client_keys(ue);
+	struct secret *mine;
+
+	/* the usual case with keys there: no allocation, as with one worker */
+	if (cur) {
+		if (out)
+			*out = cur;
+		return 0;
+	}
+	if (!(mine = malloc(sizeof(*mine))))
+		return -ENOMEM;
+	if (secret_copy(mine, keys) < 0) {
+		free(mine);
+		return -ENOMEM;
+	}
+	/* release on success publishes mine's bytes; acquire on failure reads the winner's */
+	if (atomic_compare_exchange_strong_explicit(derived_of(ue), &cur, mine,
+						    memory_order_acq_rel, memory_order_acquire)) {
+		if (out)
+			*out = mine;
+		return 1;
+	}
+	secret_free(mine);	/* another worker's keys won: the same password's */
+	free(mine);
+	if (out)
+		*out = cur;
+	return 0;
+}
+
+static bool same_salt(const struct scram_derived *k, const uint8_t *salt, size_t salt_len,
+		      int iterations)
+{
+	return k->iterations == iterations && k->salt_len == salt_len &&
+	       !memcmp(k->salt, salt, salt_len);
+}
+
+/* From head down to stop (excluded): the keys for that salt, or NULL */
+static const struct scram_derived *find_keys(const struct scram_derived *head,
+					     const struct scram_derived *stop,
+					     const uint8_t *salt, size_t salt_len, int iterations)
+{
+	for (; head && head != stop; head = head->next)
+		if (same_salt(head, salt, salt_len, iterations))
+			return head;
+	return NULL;
+}
+
+const struct scram_derived *userlist_server_keys(const struct userlist_entry *ue,
+						 const uint8_t *salt, size_t salt_len,
+						 int iterations)
+{
+	return find_keys(atomic_load_explicit(server_keys_of(ue), memory_order_acquire), NULL,
+			 salt, salt_len, iterations);
+}
+
+/* A push onto the entry's list; a node is never unlinked, so no ABA */
+int userlist_keep_server_keys(const struct userlist_entry *ue, const struct scram_derived *keys,
+			      const struct scram_derived **out)
+{
+	const struct scram_derived *head = atomic_load_explicit(server_keys_of(ue),
+								memory_order_acquire);
+	const struct scram_derived *seen = NULL, *hit;
+	struct scram_derived *mine = NULL;
+
+	for (;;) {
+		/* only the nodes pushed since the last look can be new */
+		hit = find_keys(head, seen, keys->salt, keys->salt_len, keys->iterations);
+		if (hit || (head && head->depth >= USERLIST_SERVER_KEYS)) {
+			if (mine) {
+				OPENSSL_cleanse(mine, sizeof(*mine));
+				free(mine);
+			}
+			if (out)
+				*out = hit;
+			return hit ? 0 : -ENOSPC;
+		}
+		if (!mine && !(mine = malloc(sizeof(*mine))))
+			return -ENOMEM;
+		*mine = *keys;
+		mine->next = head;
+		mine->depth = head ? head->depth + 1 : 1;
+		seen = head;
+		if (atomic_compare_exchange_weak_explicit(server_keys_of(ue), &head, mine,
+							  memory_order_acq_rel,
+							  memory_order_acquire)) {
+			if (out)
+				*out = mine;
+			return 1;
+		}
+	}
+}
+
+/* to's entry t gets from's f's keys that still hold; t is not published */
+static void copy_keys(struct userlist_entry *t, const struct userlist_entry *f,
+		      int scram_iterations)
+{
+	const struct secret *d = userlist_client_keys(f);
+	const struct scram_derived *k[USERLIST_SERVER_KEYS];
+	const struct scram_derived *h;
+	int n = 0;
+
+	if (d && d->iterations == scram_iterations)
+		userlist_keep_client_keys(t, d, NULL);	/* no memory: derived again */
+	h = atomic_load_explicit(server_keys_of(f), memory_order_acquire);
+	for (; h && n < USERLIST_SERVER_KEYS; h = h->next)
+		k[n++] = h;
+	while (n > 0)	/* oldest first, so that the order stays newest first */
+		if (userlist_keep_server_keys(t, k[--n], NULL) == -ENOMEM)
+			break;
+}
+
+void userlist_carry_keys(struct userlist *to, const struct userlist *from, int scram_iterations)
+{
+	struct userlist_entry *t;
+	const struct userlist_entry *f;
 
 	if (!to || !from)
 		return;
 	for (size_t i = 0; i < to->n; i++) {
 		t = &to->ents[i];
-		f = (struct userlist_entry *)userlist_find(from, t->name);
+		f = userlist_find(from, t->name);
 		if (!f || f->secret.kind != t->secret.kind || !f->secret.text || !t->secret.text ||
 		    strcmp(f->secret.text, t->secret.text))
 			continue;	/* a new password: derive again */
-		if (!t->derived) {
-			t->derived = f->derived;
-			f->derived = NULL;
-		}
-		if (!t->server_keys) {
-			t->server_keys = f->server_keys;
-			f->server_keys = NULL;
-		}
+		copy_keys(t, f, scram_iterations);
 	}
+}
+
+int userlist_copy(const struct userlist *from, int scram_iterations, struct userlist **out)
+{
+	struct userlist *ul = calloc(1, sizeof(*ul));
+
+	*out = NULL;
+	if (!ul || (from->n && !(ul->ents = calloc(from->n, sizeof(*ul->ents))))) {
+		free(ul);
+		return -ENOMEM;
+	}
+	for (; ul->n < from->n; ul->n++) {
+		const struct userlist_entry *f = &from->ents[ul->n];
+		struct userlist_entry *t = &ul->ents[ul->n];
+
+		atomic_init(&t->derived, NULL);
+		atomic_init(&t->server_keys, NULL);
+		if (!(t->name = strdup(f->name)) || secret_copy(&t->secret, &f->secret) < 0) {
+			free(t->name);
+			userlist_free(ul);
+			return -ENOMEM;
+		}
+		copy_keys(t, f, scram_iterations);
+	}
+	ul->nscram = from->nscram;
+	ul->dev = from->dev;
+	ul->ino = from->ino;
+	ul->size = from->size;
+	ul->mtime = from->mtime;
+	*out = ul;
+	return 0;
 }
 
 bool userlist_changed(const struct userlist *ul, const char *path)

@@ -282,3 +282,74 @@ verbose = 1" '"appuser" "pw_one"' || return 1
 		{ echo "the first login did not use the cache"; pgring_dump_logs; return 1; }
 }
 SCENARIOS="$SCENARIOS kdf_hba_warm"
+
+# workers = 4 (doc/workers.md): every worker reads one userlist, and the
+# SCRAM keys pgring derives for its plain passwords (to check a client, to
+# log in to PostgreSQL) are cached in it once, by compare-and-swap, whichever
+# worker derived them; a SET of scram_iterations gets a copy of the list, and
+# a reload copies the keys still good, never taking them from the list other
+# workers may still read.  Logins on every worker at once, across a SET and a
+# reload, all get in; once the keys are cached no worker derives again.  At
+# eee511f the caches were written in place from every worker: under
+# ThreadSanitizer (scripts/test-tsan.sh) this scenario reports those races.
+kdf_console() {
+	timeout -k 2 30 "$PG_BINDIR/psql" -X -A -t \
+		"$(pgring_conn pgbouncer u_md5 pw_md5) connect_timeout=25" -c "$1" 2>&1
+}
+
+# iters_all N: 16 challenges (over every worker, most likely) all offer N iterations
+iters_all() {
+	local out got
+	out=$(probe first u_scram testdb 16) || { echo "probe: $out"; return 1; }
+	got=$(printf '%s\n' "$out" | sed -n 's/.* i=\([0-9]*\) .*/\1/p' | sort | uniq -c | tr -s ' \n' ' ')
+	echo "challenges offer (count, iterations):$got"
+	[ "$(printf '%s\n' "$out" | sed -n 's/.* i=\([0-9]*\) .*/\1/p' | sort -u)" = "$1" ]
+}
+
+# burst_ok WHAT OUT: 16 SCRAM logins of u_scram, all in
+burst_ok() {
+	echo "$1: $2"
+	expect_eq "$1" "${2%% first=*}" "ok=16 failed=0 other=0"
+}
+
+sc_kdf_workers_keys() {
+	local out bp n
+	pgring_start "$1" "workers = 4
+auth_type = scram-sha-256
+scram_iterations = 50000
+admin_users = u_md5
+verbose = 1" || return 1
+	# while worker 0 warms up: the workers race to cache the keys
+	burst_ok "at start" "$(probe scramburst u_scram testdb pw_scram 16)" || return 1
+	probe scramburst u_scram testdb pw_scram 16 >"$PGRING_DIR/burst.txt" &
+	bp=$!
+	out=$(kdf_console "SET scram_iterations = 20000")
+	wait "$bp"
+	expect_eq "SET" "$out" "SET scram_iterations=20000" || return 1
+	burst_ok "during SET" "$(cat "$PGRING_DIR/burst.txt")" || return 1
+	wait_until 10 iters_all 20000 || { echo "not every worker offers 20000 iterations"; return 1; }
+	burst_ok "after SET" "$(probe scramburst u_scram testdb pw_scram 16)" || return 1
+	# a reload (another user's password changed) while logins run: back to
+	# the file's 50000 iterations
+	printf '"%s" "%s"\n' u_trust pw_changed u_md5 pw_md5 u_scram pw_scram \
+		>"$PGRING_DIR/userlist.txt"
+	n=$(log_count "re-reading config")
+	probe scramburst u_scram testdb pw_scram 16 >"$PGRING_DIR/burst.txt" &
+	bp=$!
+	pgring_reload
+	wait "$bp"
+	burst_ok "during the reload" "$(cat "$PGRING_DIR/burst.txt")" || return 1
+	wait_until 10 eval '[ "$(log_count "re-reading config")" -gt '"$n"' ]' ||
+		{ echo "no reload"; return 1; }
+	wait_until 10 iters_all 50000 || { echo "not every worker offers 50000 iterations"; return 1; }
+	burst_ok "after the reload" "$(probe scramburst u_scram testdb pw_scram 16)" || return 1
+	# the keys are in the list every worker reads: nobody derives again
+	n=$(log_count 'u_scram.*SCRAM keys derived off the loop')
+	burst_ok "cached" "$(probe scramburst u_scram testdb pw_scram 16)" || return 1
+	expect_eq "client key derivations in the last burst" \
+		"$(log_count 'u_scram.*SCRAM keys derived off the loop')" "$n" || return 1
+	[ "$(log_count 'u_scram.*SCRAM keys from the cache')" -ge 16 ] ||
+		{ echo "no logins from the cache"; pgring_dump_logs; return 1; }
+	login_ok testdb u_md5 pw_md5
+}
+SCENARIOS="$SCENARIOS kdf_workers_keys"

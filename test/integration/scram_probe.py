@@ -15,6 +15,9 @@ Usage: scram_probe.py PORT COMMAND ARGS...   (host 127.0.0.1)
                             cleartext password PW (auth_type = plain): prints
                             "ok=A failed=B refused=C other=D"
   plaindrop USER DB PW N    the same, but they hang up right after the password
+  scramburst USER DB PW N   N SCRAM logins at once, each on a connection of its
+                            own and thread of its own, then SELECT 1: prints
+                            "ok=A failed=B other=C", and the first surprise
   latency USER DB PW SECS   logs in (cleartext or md5), runs SELECT 1 for SECS:
                             prints "n=N p50_ms=X p99_ms=Y max_ms=Z"
   verifier PASSWORD ITER    prints a SCRAM-SHA-256 verifier (no server needed)
@@ -28,6 +31,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 HOST = "127.0.0.1"
@@ -222,6 +226,37 @@ def cmd_latency(port, user, db, pw, secs):
           (len(lat), lat[len(lat) // 2], lat[min(len(lat) - 1, len(lat) * 99 // 100)], lat[-1]))
 
 
+def cmd_scramburst(port, user, db, pw, n):
+    res = {"ok": 0, "failed": 0, "other": 0}
+    why = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            s = login(port, user, db, pw)
+            s.sendall(msg(b"Q", b"SELECT 1\0"))
+            while read_msg(s)[0] != b"Z":
+                pass
+            s.close()
+            r = "ok"
+        except RuntimeError as e:
+            r = "failed" if "password authentication failed" in str(e) else "other"
+            why.append(str(e))
+        except (EOFError, OSError) as e:
+            r = "other"
+            why.append(repr(e))
+        with lock:
+            res[r] += 1
+
+    ths = [threading.Thread(target=one) for _ in range(int(n))]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    print("ok=%(ok)d failed=%(failed)d other=%(other)d" % res +
+          ("" if not why else " first=%r" % why[0]))
+
+
 def cmd_verifier(pw, iters):
     salt = os.urandom(16)
     iters = int(iters)
@@ -238,7 +273,7 @@ def main(argv):
         return 0
     port, cmd, args = int(argv[1]), argv[2], argv[3:]
     cmds = {"first": cmd_first, "flood": cmd_flood, "plainburst": cmd_plainburst,
-            "plaindrop": cmd_plaindrop,
+            "plaindrop": cmd_plaindrop, "scramburst": cmd_scramburst,
             "latency": cmd_latency}
     cmds[cmd](port, *args)
     return 0

@@ -1,9 +1,12 @@
-/* test_userlist.c - unit tests for the auth_file parser, lookup and change detection */
+/* test_userlist.c - unit tests for the auth_file parser, lookup, change detection
+ * and the write-once key caches every worker shares */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,32 +402,268 @@ START_TEST(parse_has_no_stat)
 }
 END_TEST
 
-/* A reload keeps the derived keys of unchanged entries only; nscram counts verifiers */
+/* Client keys (a SCRAM verifier) tagged by tag, of iterations */
+static struct secret client_keys(uint8_t tag, int iterations)
+{
+	struct secret k = { .kind = SECRET_SCRAM, .iterations = iterations, .salt_len = 16 };
+
+	memset(k.stored_key, tag, sizeof(k.stored_key));
+	memset(k.server_key, tag, sizeof(k.server_key));
+	memset(k.salt, 0x5a, k.salt_len);
+	return k;
+}
+
+/* Server keys for a salt of salt_tag, the keys tagged by tag */
+static struct scram_derived server_keys(uint8_t salt_tag, uint8_t tag)
+{
+	struct scram_derived k = { .salt_len = 16, .iterations = 4096 };
+
+	memset(k.salt, salt_tag, k.salt_len);
+	memset(k.client_key, tag, sizeof(k.client_key));
+	memset(k.server_key, tag, sizeof(k.server_key));
+	return k;
+}
+
+/* Gives every entry of ul client keys of iterations and one salt's server keys */
+static void give_keys(struct userlist *ul, int iterations)
+{
+	for (size_t i = 0; i < ul->n; i++) {
+		struct secret c = client_keys((uint8_t)(i + 1), iterations);
+		struct scram_derived k = server_keys(0x11, (uint8_t)(i + 1));
+
+		ck_assert_int_eq(userlist_keep_client_keys(&ul->ents[i], &c, NULL), 1);
+		ck_assert_int_eq(userlist_keep_server_keys(&ul->ents[i], &k, NULL), 1);
+	}
+}
+
+/* A reload keeps the keys of unchanged entries only, as copies: the old
+ * list keeps its own for the workers still reading it; client keys of
+ * another scram_iterations stay behind.  nscram counts verifiers. */
 START_TEST(carry_keys)
 {
 	struct userlist *old = parse_ok("\"a\" \"pw\"\n\"b\" \"pw\"\n\"c\" \"pw\"\n");
 	struct userlist *new = parse_ok("\"a\" \"pw\"\n\"b\" \"changed\"\n\"d\" \"pw\"\n");
-	struct userlist_entry *e;
+	struct userlist *other = parse_ok("\"a\" \"pw\"\n");
+	const struct userlist_entry *e, *o;
+	const struct secret *ok, *nk;
+	uint8_t salt[16];
 
+	memset(salt, 0x11, sizeof(salt));
 	ck_assert_uint_eq(old->nscram, 0);
-	for (size_t i = 0; i < old->n; i++) {
-		e = &old->ents[i];
-		e->derived = calloc(1, sizeof(*e->derived));
-		e->server_keys = calloc(1, sizeof(*e->server_keys));
-		ck_assert(e->derived && e->server_keys);
-		e->derived->iterations = 7;
-	}
-	userlist_carry_keys(new, old);
-	e = (struct userlist_entry *)userlist_find(new, "a");
-	ck_assert_ptr_nonnull(e->derived);
-	ck_assert_int_eq(e->derived->iterations, 7);
-	ck_assert_ptr_nonnull(e->server_keys);
-	ck_assert_ptr_null(userlist_find(old, "a")->derived);	/* moved, not shared */
-	ck_assert_ptr_null(userlist_find(new, "b")->derived);	/* a new password */
-	ck_assert_ptr_nonnull(userlist_find(old, "b")->derived);
-	ck_assert_ptr_null(userlist_find(new, "d")->derived);
-	userlist_free(old);	/* frees what was not moved */
+	give_keys(old, 7);
+	userlist_carry_keys(new, old, 7);
+	e = userlist_find(new, "a");
+	o = userlist_find(old, "a");
+	nk = userlist_client_keys(e);
+	ok = userlist_client_keys(o);
+	ck_assert_ptr_nonnull(nk);
+	ck_assert_ptr_nonnull(ok);			/* copied, not moved */
+	ck_assert_ptr_ne(nk, ok);			/* each list frees its own */
+	ck_assert_int_eq(nk->iterations, 7);
+	ck_assert_mem_eq(nk->stored_key, ok->stored_key, sizeof(nk->stored_key));
+	ck_assert_ptr_nonnull(userlist_server_keys(e, salt, sizeof(salt), 4096));
+	ck_assert_ptr_nonnull(userlist_server_keys(o, salt, sizeof(salt), 4096));
+	ck_assert_ptr_ne(userlist_server_keys(e, salt, sizeof(salt), 4096),
+			 userlist_server_keys(o, salt, sizeof(salt), 4096));
+	ck_assert_ptr_null(userlist_client_keys(userlist_find(new, "b")));	/* a new password */
+	ck_assert_ptr_null(userlist_server_keys(userlist_find(new, "b"), salt, sizeof(salt), 4096));
+	ck_assert_ptr_nonnull(userlist_client_keys(userlist_find(old, "b")));
+	ck_assert_ptr_null(userlist_client_keys(userlist_find(new, "d")));
+	/* scram_iterations changed with the reload: the server keys still hold */
+	userlist_carry_keys(other, old, 8);
+	e = userlist_find(other, "a");
+	ck_assert_ptr_null(userlist_client_keys(e));
+	ck_assert_ptr_nonnull(userlist_server_keys(e, salt, sizeof(salt), 4096));
+	ck_assert_ptr_eq(userlist_client_keys(o), ok);	/* the old list untouched */
+	userlist_free(old);
 	userlist_free(new);
+	userlist_free(other);
+}
+END_TEST
+
+/* SET scram_iterations: a copy of the list, the same users and stat, with
+ * the server keys and no client keys of the old count */
+START_TEST(copy_for_iterations)
+{
+	struct userlist *ul = parse_ok("\"a\" \"pw\"\n\"v\" \"" PG_PENCIL "\"\n");
+	struct userlist *cp = NULL, *same = NULL;
+	const struct userlist_entry *e;
+	uint8_t salt[16];
+
+	memset(salt, 0x11, sizeof(salt));
+	ul->size = 1234;
+	ul->ino = 99;
+	give_keys(ul, 4096);
+	ck_assert_int_eq(userlist_copy(ul, 8192, &cp), 0);
+	ck_assert_uint_eq(cp->n, 2);
+	ck_assert_uint_eq(cp->nscram, 1);
+	ck_assert(cp->size == 1234 && cp->ino == 99);
+	ck_assert_ptr_ne(cp->ents, ul->ents);
+	e = userlist_find(cp, "v");
+	ck_assert_int_eq(e->secret.kind, SECRET_SCRAM);
+	ck_assert_str_eq(e->secret.text, PG_PENCIL);
+	ck_assert_ptr_ne(e->secret.text, userlist_find(ul, "v")->secret.text);
+	e = userlist_find(cp, "a");
+	ck_assert_str_eq(e->secret.text, "pw");
+	ck_assert_ptr_null(userlist_client_keys(e));
+	ck_assert_ptr_nonnull(userlist_server_keys(e, salt, sizeof(salt), 4096));
+	ck_assert_ptr_nonnull(userlist_client_keys(userlist_find(ul, "a")));
+	/* the same count (not what SET does, but what copy means) keeps them */
+	ck_assert_int_eq(userlist_copy(ul, 4096, &same), 0);
+	ck_assert_ptr_nonnull(userlist_client_keys(userlist_find(same, "a")));
+	userlist_free(ul);
+	userlist_free(cp);
+	userlist_free(same);
+}
+END_TEST
+
+/* Server keys: one per salt, newest first, at most USERLIST_SERVER_KEYS */
+START_TEST(server_keys_per_salt)
+{
+	struct userlist *ul = parse_ok("\"a\" \"pw\"\n");
+	const struct userlist_entry *e = &ul->ents[0];
+	const struct scram_derived *out = NULL, *first;
+	struct scram_derived k = server_keys(1, 1);
+
+	ck_assert_int_eq(userlist_keep_server_keys(e, &k, &out), 1);
+	first = out;
+	k = server_keys(1, 2);	/* the same salt again: the first stays */
+	ck_assert_int_eq(userlist_keep_server_keys(e, &k, &out), 0);
+	ck_assert_ptr_eq(out, first);
+	ck_assert_uint_eq(out->client_key[0], 1);
+	k.iterations = 8192;	/* the same salt bytes, another count: other keys */
+	ck_assert_int_eq(userlist_keep_server_keys(e, &k, &out), 1);
+	ck_assert_ptr_ne(out, first);
+	for (uint8_t t = 2; t < USERLIST_SERVER_KEYS; t++) {
+		k = server_keys(t, t);
+		ck_assert_int_eq(userlist_keep_server_keys(e, &k, &out), 1);
+		ck_assert_ptr_eq(userlist_server_keys(e, k.salt, k.salt_len, 4096), out);
+	}
+	k = server_keys(0x77, 0x77);
+	ck_assert_int_eq(userlist_keep_server_keys(e, &k, &out), -ENOSPC);
+	ck_assert_ptr_null(userlist_server_keys(e, k.salt, k.salt_len, 4096));
+	k = server_keys(1, 1);
+	ck_assert_ptr_eq(userlist_server_keys(e, k.salt, k.salt_len, 4096), first);
+	userlist_free(ul);
+}
+END_TEST
+
+/* ---- the caches from several workers at once ---- */
+
+#define KEY_THREADS 8
+#define KEY_ROUNDS 200
+
+struct key_race {
+	pthread_barrier_t go;
+	const struct userlist_entry *e;
+	bool own_salt;			/* each thread a salt of its own */
+	struct {
+		int r, rs;
+		const struct secret *got, *before, *after;
+		const struct scram_derived *sgot, *safter;
+	} t[KEY_THREADS];
+};
+
+struct key_arg {
+	struct key_race *race;
+	int i;
+};
+
+/* One worker: looks, derives (its tag), keeps, looks again */
+static void *key_worker(void *arg)
+{
+	struct key_arg *a = arg;
+	struct key_race *race = a->race;
+	struct secret c = client_keys((uint8_t)(a->i + 1), 4096);
+	struct scram_derived k = server_keys(race->own_salt ? (uint8_t)(a->i + 1) : 0x11,
+					     (uint8_t)(a->i + 1));
+
+	pthread_barrier_wait(&race->go);
+	race->t[a->i].before = userlist_client_keys(race->e);
+	race->t[a->i].r = userlist_keep_client_keys(race->e, &c, &race->t[a->i].got);
+	race->t[a->i].rs = userlist_keep_server_keys(race->e, &k, &race->t[a->i].sgot);
+	race->t[a->i].after = userlist_client_keys(race->e);
+	race->t[a->i].safter = userlist_server_keys(race->e, k.salt, k.salt_len, k.iterations);
+	return NULL;
+}
+
+static void run_race(struct key_race *race)
+{
+	pthread_t th[KEY_THREADS];
+	struct key_arg args[KEY_THREADS];
+
+	ck_assert_int_eq(pthread_barrier_init(&race->go, NULL, KEY_THREADS), 0);
+	for (int i = 0; i < KEY_THREADS; i++) {
+		args[i] = (struct key_arg){ race, i };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, key_worker, &args[i]), 0);
+	}
+	for (int i = 0; i < KEY_THREADS; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&race->go);
+}
+
+/* 8 workers derive one password's keys at once: exactly one's are kept,
+ * the others free theirs and every one of them, before or after, sees the
+ * winner's and only the winner's (ASan/valgrind: the losers' copies are
+ * freed, the winner's with the list; TSan: no race) */
+START_TEST(keys_one_winner)
+{
+	for (int round = 0; round < KEY_ROUNDS; round++) {
+		struct userlist *ul = parse_ok("\"a\" \"pw\"\n");
+		struct key_race race = { .e = &ul->ents[0] };
+		const struct secret *won = userlist_client_keys(race.e);
+		int winners = 0, swinners = 0, w = -1;
+
+		ck_assert_ptr_null(won);
+		run_race(&race);
+		won = userlist_client_keys(race.e);
+		ck_assert_ptr_nonnull(won);
+		for (int i = 0; i < KEY_THREADS; i++) {
+			ck_assert_int_ge(race.t[i].r, 0);
+			winners += race.t[i].r;
+			if (race.t[i].r == 1)
+				w = i;
+			swinners += race.t[i].rs;
+			ck_assert_ptr_eq(race.t[i].got, won);
+			ck_assert_ptr_eq(race.t[i].after, won);
+			ck_assert(!race.t[i].before || race.t[i].before == won);
+			ck_assert_ptr_eq(race.t[i].sgot, race.t[0].sgot);
+			ck_assert_ptr_eq(race.t[i].safter, race.t[0].sgot);
+		}
+		ck_assert_int_eq(winners, 1);
+		ck_assert_int_eq(swinners, 1);
+		/* the winner's bytes, whole */
+		for (size_t b = 0; b < sizeof(won->stored_key); b++)
+			ck_assert_uint_eq(won->stored_key[b], (uint8_t)(w + 1));
+		ck_assert_uint_eq(race.t[0].sgot->depth, 1);
+		ck_assert_ptr_null(race.t[0].sgot->next);
+		userlist_free(ul);
+	}
+}
+END_TEST
+
+/* 8 workers, 8 salts (8 servers) at once: every push lands, none lost */
+START_TEST(server_keys_all_salts)
+{
+	for (int round = 0; round < KEY_ROUNDS; round++) {
+		struct userlist *ul = parse_ok("\"a\" \"pw\"\n");
+		struct key_race race = { .e = &ul->ents[0], .own_salt = true };
+		const struct scram_derived *k;
+		unsigned seen = 0;
+
+		run_race(&race);
+		for (int i = 0; i < KEY_THREADS; i++) {
+			ck_assert_int_eq(race.t[i].rs, 1);
+			ck_assert_ptr_eq(race.t[i].safter, race.t[i].sgot);
+			ck_assert_uint_eq(race.t[i].sgot->client_key[0], (uint8_t)(i + 1));
+		}
+		k = atomic_load(&race.e->server_keys);
+		ck_assert_uint_eq(k->depth, KEY_THREADS);
+		for (; k; k = k->next)
+			seen |= 1u << (k->salt[0] - 1);
+		ck_assert_uint_eq(seen, (1u << KEY_THREADS) - 1);
+		userlist_free(ul);
+	}
 }
 END_TEST
 
@@ -444,6 +683,14 @@ static Suite *userlist_suite(void)
 	tcase_add_test(tc, long_secrets);
 	tcase_add_test(tc, every_prefix);
 	tcase_add_test(tc, carry_keys);
+	tcase_add_test(tc, copy_for_iterations);
+	tcase_add_test(tc, server_keys_per_salt);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("threads");
+	tcase_set_timeout(tc, 120);	/* 200 rounds of 8 threads, under sanitizers */
+	tcase_add_test(tc, keys_one_winner);
+	tcase_add_test(tc, server_keys_all_salts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
