@@ -63,7 +63,7 @@ sc_workers_cancel_raw() {
 	done
 	[ $rc = 0 ] || { pgring_dump_logs; return 1; }
 	n=$(grep -c "(its requester is gone)" "$PGRING_LOG")
-	diag "cancels answered after their requester closed: $n"
+	echo "cancels answered after their requester closed: $n"
 	wxc_routed
 }
 
