@@ -17,6 +17,22 @@ wxc_start() {
 		{ echo "not 4 workers"; pgring_dump_logs; return 1; }
 }
 
+# wxc_warm: servers idle on every worker, so that the sessions' first
+# queries start at once (a query still waiting for its server login when
+# its cancel comes is not canceled, and runs its 30 s: on a loaded machine
+# 0.3 s is not always enough for 16 logins)
+wxc_warm() {
+	local i pids=()
+	for i in $(seq 1 32); do
+		PQ_TIMEOUT=20 pq "$(pgring_conn testdb u_trust)" query "SELECT pg_sleep(0.5)" \
+			>/dev/null 2>&1 &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i"
+	done
+}
+
 # wxc_routed: cancels went through another worker (the lookup's log line)
 wxc_routed() {
 	grep -q "worker [0-3] says its query is canceled" "$PGRING_LOG" ||
@@ -52,8 +68,9 @@ sc_workers_cancel_pq() {
 # query with SQLSTATE 57014 within a second; then the same with each cancel
 # connection closed by its client as soon as written (the cancel goes on)
 sc_workers_cancel_raw() {
-	local out rc=0 n
+	local out rc=0 n mode
 	wxc_start "$1" || return 1
+	wxc_warm
 	for mode in wait close; do
 		out=$(timeout 120 /usr/bin/python3 "$top_srcdir/test/integration/peer_cancels.py" \
 			"127.0.0.1:$PGRING_PORT" "127.0.0.1:$PGRING_PORT" u_trust testdb 16 3 \
