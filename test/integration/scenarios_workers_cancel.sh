@@ -101,4 +101,37 @@ sc_workers_cancel_unknown() {
 	return $rc
 }
 
-SCENARIOS="$SCENARIOS workers_cancel_pq workers_cancel_raw workers_cancel_unknown"
+# transaction mode: a cancel that crossed workers and reaches PostgreSQL
+# only after its client's transaction ended is dropped, not sent into the
+# next client's query on that server (the owner is asked again once the
+# cancel connection is up); edge_proxy.py makes the cancel's connect hang
+# (workers_cancel_txn.py says how)
+sc_workers_cancel_txn() {
+	local out pport f=$T_ROOT/wxc_proxy.out rc=0
+	pport=$(free_port) || return 1
+	rm -f "$T_ROOT/wxc_proxy.open"
+	/usr/bin/python3 "$top_srcdir/test/integration/edge_proxy.py" "$pport" "$PG_PORT" \
+		"$T_ROOT/wxc_proxy.open" >"$f" 2>&1 </dev/null &
+	EDGE_PROXY_PID=$!
+	track_pid "$EDGE_PROXY_PID"
+	wait_until 10 grep -q listening "$f" || { echo "proxy did not start:"; cat "$f"; return 1; }
+	pgring_write_config "$1" "$WXC_CONF
+pool_mode = transaction
+cancel_wait_timeout = 30" "$(default_userlist)" || return 1
+	sed -i "/^\[databases\]/a proxdb = host=127.0.0.1 port=$pport dbname=testdb pool_size=1" \
+		"$PGRING_CONF"
+	pgring_launch && pgring_wait_up "$1" || { edge_proxy_stop; return 1; }
+	out=$(timeout 60 /usr/bin/python3 "$top_srcdir/test/integration/workers_cancel_txn.py" \
+		"$PGRING_PORT" testdb proxdb u_trust "$T_ROOT/wxc_proxy.open" 2>&1)
+	echo "$out"
+	edge_proxy_stop
+	echo "$out" | grep -q "^A: row A$" || { echo "A's query did not end by itself"; rc=1; }
+	echo "$out" | grep -q "^B: row B$" || { echo "B's query was not left alone"; rc=1; }
+	echo "$out" | grep -q "^cancel answered: b''$" || { echo "the cancel connection was not closed"; rc=1; }
+	grep -q "cancel request dropped: its client no longer holds the server" "$PGRING_LOG" ||
+		{ echo "no 'cancel request dropped' log line"; rc=1; }
+	[ $rc = 0 ] || pgring_dump_logs
+	return $rc
+}
+
+SCENARIOS="$SCENARIOS workers_cancel_pq workers_cancel_raw workers_cancel_unknown workers_cancel_txn"
