@@ -134,4 +134,29 @@ cancel_wait_timeout = 30" "$(default_userlist)" || return 1
 	return $rc
 }
 
+# an immediate exit (SIGQUIT) while cancels cross workers: questions and
+# answers still queued are only freed, none touches a worker that is gone;
+# pgring is gone within 5 s (a sanitizer build also checks every free)
+sc_workers_cancel_exit() {
+	local py
+	wxc_start "$1" || return 1
+	wxc_warm
+	timeout 60 /usr/bin/python3 "$top_srcdir/test/integration/peer_cancels.py" \
+		"127.0.0.1:$PGRING_PORT" "127.0.0.1:$PGRING_PORT" u_trust testdb 16 4 close \
+		>/dev/null 2>&1 &
+	py=$!
+	# the first cancels crossed workers: the rest of the round is under way
+	wait_until 20 grep -q "worker [0-3] says" "$PGRING_LOG" ||
+		{ echo "no cancel crossed workers"; kill "$py"; pgring_dump_logs; return 1; }
+	kill -QUIT "$PGRING_PID"
+	wait_until 5 eval '! alive "$PGRING_PID"' ||
+		{ echo "pgring still running 5 s after SIGQUIT"; kill "$py"; pgring_dump_logs; return 1; }
+	wait "$PGRING_PID"
+	PGRING_PID=""
+	kill "$py" 2>/dev/null
+	wait "$py" 2>/dev/null
+	echo "cancels answered before the exit: $(grep -c "worker [0-3] says" "$PGRING_LOG")"
+}
+
 SCENARIOS="$SCENARIOS workers_cancel_pq workers_cancel_raw workers_cancel_unknown workers_cancel_txn"
+SCENARIOS="$SCENARIOS workers_cancel_exit"
