@@ -44,6 +44,7 @@ wxc_routed() {
 sc_workers_cancel_pq() {
 	local i dir=$T_ROOT/wxc_pq.$1 pids=() rc=0 ms out
 	wxc_start "$1" || return 1
+	wxc_warm
 	mkdir -p "$dir"
 	for i in $(seq 1 16); do
 		PQ_TIMEOUT=40 pq "$(pgring_conn testdb u_trust)" cancel 700 "SELECT pg_sleep(30)" \
