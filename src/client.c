@@ -51,6 +51,13 @@ void client_log(struct client *cl, enum log_level lvl, const char *fmt, ...)
 
 #define CANCEL_IX_MIN	256
 
+/* The pid's bytes may be fixed (peer_id, the worker index): the key's are
+ * random but for its two hop bits, which a forwarded cancel decrements. */
+static inline unsigned cancel_ix_slot(uint32_t key, unsigned nb)
+{
+	return (key >> 2) & (nb - 1);
+}
+
 /* Doubles the table; without memory the chains just grow longer. */
 static void cancel_ix_grow(struct cancel_index *ix)
 {
@@ -64,9 +71,8 @@ static void cancel_ix_grow(struct cancel_index *ix)
 
 		for (cl = ix->b[i]; cl; cl = next) {
 			next = cl->cancel_next;
-			/* the pid is random: its low bits spread well */
-			cl->cancel_next = b[cl->cancel_pid & (nb - 1)];
-			b[cl->cancel_pid & (nb - 1)] = cl;
+			cl->cancel_next = b[cancel_ix_slot(cl->cancel_key, nb)];
+			b[cancel_ix_slot(cl->cancel_key, nb)] = cl;
 		}
 	}
 	free(ix->b);
@@ -83,7 +89,7 @@ static bool cancel_ix_add(struct client *cl)
 		cancel_ix_grow(ix);
 	if (!ix->nb)
 		return false;
-	head = &ix->b[cl->cancel_pid & (ix->nb - 1)];
+	head = &ix->b[cancel_ix_slot(cl->cancel_key, ix->nb)];
 	cl->cancel_next = *head;
 	*head = cl;
 	cl->cancel_indexed = true;
@@ -98,7 +104,7 @@ static void cancel_ix_del(struct client *cl)
 
 	if (!cl->cancel_indexed)
 		return;
-	for (pp = &ix->b[cl->cancel_pid & (ix->nb - 1)]; *pp; pp = &(*pp)->cancel_next) {
+	for (pp = &ix->b[cancel_ix_slot(cl->cancel_key, ix->nb)]; *pp; pp = &(*pp)->cancel_next) {
 		if (*pp == cl) {
 			*pp = cl->cancel_next;
 			break;
@@ -115,10 +121,21 @@ struct client *client_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key
 
 	if (!ix->nb)
 		return NULL;
-	for (cl = ix->b[pid & (ix->nb - 1)]; cl; cl = cl->cancel_next)
+	for (cl = ix->b[cancel_ix_slot(key, ix->nb)]; cl; cl = cl->cancel_next)
 		if (cl->cancel_pid == pid && auth_equal(&cl->cancel_key, &key, 4))
 			return cl;
 	return NULL;
+}
+
+struct client *client_cancel_target(struct worker *w, uint32_t pid, uint32_t key)
+{
+	struct client *cl = client_by_cancel_key(w, pid, key);
+
+	/* peered, every key given out has its hops full; a forwarded one has
+	 * fewer left, and is still ours */
+	if (!cl && w->cfg->peer_id)
+		cl = client_by_cancel_key(w, pid, key | CANCEL_HOPS_MASK);
+	return cl;
 }
 
 void client_cancel_index_free(struct worker *w)
@@ -150,6 +167,8 @@ static void client_detach(struct client *cl)
 	cancel_ix_del(cl);
 	if (cl->peer_wait)
 		server_peer_unwait(cl);
+	if (cl->xc)		/* the other worker's answer finds it gone */
+		xcancel_req_gone(cl);
 	if (cl->cancel_conn) {	/* the cancel goes on without the client that asked */
 		cl->cancel_conn->cancel_req = NULL;
 		cl->cancel_conn = NULL;
@@ -259,6 +278,8 @@ void client_accept(struct worker *w, int fd)
 		cl->cancel_pid = CANCEL_PID_WITH_PEER(cl->cancel_pid, cfg->peer_id);
 		cl->cancel_key |= CANCEL_HOPS_MASK;
 	}
+	if (w->proc && w->proc->nworkers > 1)	/* its cancel may land on another worker */
+		cl->cancel_pid = CANCEL_PID_WITH_WORKER(cl->cancel_pid, w->index);
 	if (!cancel_ix_add(cl)) {
 		client_fail(cl, "53200", "out of memory");
 		return;
@@ -1019,12 +1040,7 @@ void client_cancel_done(struct client *req)
 
 static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 {
-	struct client *cl = client_by_cancel_key(req->c.w, pid, key);
-
-	/* peered, every key given out has its hops full; a forwarded one has
-	 * fewer left, and is still ours */
-	if (!cl && req->c.w->cfg->peer_id)
-		cl = client_by_cancel_key(req->c.w, pid, key | CANCEL_HOPS_MASK);
+	struct client *cl = client_cancel_target(req->c.w, pid, key);
 
 	log_debug(req->c.w->log, "cancel request for key %08x: %s", pid,
 		  !cl ? "no such client here" : cl->server && cl->state == CL_ACTIVE ?
@@ -1037,6 +1053,9 @@ static void handle_cancel(struct client *req, uint32_t pid, uint32_t key)
 	}
 	/* a key of another process behind the same address: it goes there */
 	if (!cl && server_forward_cancel(req, pid, key))
+		return;
+	/* a key of another worker of this process: it is asked */
+	if (!cl && xcancel_route(req, pid, key))
 		return;
 	/* as PostgreSQL: no answer, the connection just closes */
 	client_close(req, NULL);

@@ -815,6 +815,7 @@ static void teardown(struct worker *w)
 	OPENSSL_cleanse(w->server_secret, sizeof(w->server_secret));
 	conn_free_blocks(w);
 	client_cancel_index_free(w);
+	xcancel_free_all(w);	/* after the inbox's last drain */
 	server_peer_pools_free(w);
 	hosts_table_free(&w->hosts);
 	free_listeners(w);

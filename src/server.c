@@ -446,7 +446,8 @@ static void cancel_arm(struct server *sv, struct client *req)
 	struct worker *w = sv->c.w;
 
 	sv->cancel_req = req;
-	req->cancel_conn = sv;
+	if (req)
+		req->cancel_conn = sv;
 	if (w->cfg->cancel_wait_timeout_us > 0)
 		loop_timer_set(w->loop, &sv->timer, (uint64_t)w->cfg->cancel_wait_timeout_us,
 			       cancel_timeout);
@@ -461,34 +462,57 @@ static void cancel_connect(struct server *sv, struct client *req)
 
 void server_send_cancel(struct client *req, struct client *target)
 {
-	struct worker *w = req->c.w;
-	struct server *tsv = target->server, *sv;
+	struct server *tsv = target->server;
+	struct cancel_target t = {
+		.addr = tsv->addr, .addrlen = tsv->addrlen,
+		.pid = tsv->pid, .key = tsv->key,
+		.cl_pid = target->cancel_pid, .cl_key = target->cancel_key,
+		.server_id = tsv->c.id, .owner = req->c.w->index,
+	};
+
+	server_send_cancel_to(req->c.w, req, &t);
+}
+
+/* Drops req's cancel: an error to req, when it is still there */
+static void cancel_refused(struct client *req, const char *sqlstate, const char *msg)
+{
+	if (req)
+		client_fail(req, sqlstate, "%s", msg);
+}
+
+/* req NULL: the client that asked went before the target's worker answered
+ * (xcancel.c); the cancel goes on without it, as it does once it is out */
+void server_send_cancel_to(struct worker *w, struct client *req, const struct cancel_target *t)
+{
+	struct server *sv;
 	int ret;
 
 	if (w->ncancel_conns >= CANCEL_CONNS_MAX) {
 		log_warning(w->log, "%u cancel connections open: a cancel request is refused",
 			    w->ncancel_conns);
-		client_fail(req, "53300", "too many cancel requests in progress");
+		cancel_refused(req, "53300", "too many cancel requests in progress");
 		return;
 	}
 	sv = cancel_server_new(w);
 	if (!sv) {
-		client_fail(req, "53200", "out of memory");
+		log_warning(w->log, "cancel request dropped: out of memory");
+		cancel_refused(req, "53200", "out of memory");
 		return;
 	}
 	sv->is_cancel = true;
-	sv->cancel_pid = tsv->pid;
-	sv->cancel_key = tsv->key;
-	sv->cancel_cl_pid = target->cancel_pid;
-	sv->cancel_cl_key = target->cancel_key;
-	sv->cancel_target_id = tsv->c.id;
-	sv->addr = tsv->addr;
-	sv->addrlen = tsv->addrlen;
+	sv->cancel_pid = t->pid;
+	sv->cancel_key = t->key;
+	sv->cancel_cl_pid = t->cl_pid;
+	sv->cancel_cl_key = t->cl_key;
+	sv->cancel_target_id = t->server_id;
+	sv->cancel_owner = t->owner;
+	sv->addr = t->addr;
+	sv->addrlen = t->addrlen;
 	ret = cancel_socket(sv);
 	if (ret < 0) {
 		log_warning(w->log, "could not open a cancel connection: %s", strerror(-ret));
 		free(sv);
-		client_fail(req, "08006", "could not open a connection to send the cancel request");
+		cancel_refused(req, "08006", "could not open a connection to send the cancel request");
 		return;
 	}
 	w->ncancel_conns++;
@@ -513,10 +537,19 @@ static void cancel_release_req(struct server *sv)
  */
 static void cancel_ready(struct server *sv)
 {
-	struct client *cl = client_by_cancel_key(sv->c.w, sv->cancel_cl_pid, sv->cancel_cl_key);
+	struct worker *w = sv->c.w;
 
-	if (!cl || cl->state != CL_ACTIVE || !cl->server ||
-	    cl->server->c.id != sv->cancel_target_id) {
+	if (sv->cancel_owner != w->index) {	/* its client is another worker's */
+		xcancel_confirm(sv);
+		return;
+	}
+	server_cancel_go(sv, cancel_target_holds(w, sv->cancel_cl_pid, sv->cancel_cl_key,
+						 sv->cancel_target_id));
+}
+
+void server_cancel_go(struct server *sv, bool holds)
+{
+	if (!holds) {
 		log_info(sv->c.w->log, "cancel request dropped: its client no longer holds the server");
 		server_close(sv, NULL);
 		return;
@@ -1283,6 +1316,8 @@ static void server_on_free(struct conn *c)
 	dns_forget(&sv->dnsw);
 	if (sv->is_cancel)
 		sv->c.w->ncancel_conns--;
+	if (sv->xc)		/* its owner's answer finds it gone */
+		xcancel_sv_gone(sv);
 	cancel_release_req(sv);	/* closed without server_close: req must not wait on */
 	if (sv->peer) {		/* its slot goes to the next cancel for that peer */
 		if (sv->peer_connected)

@@ -27,6 +27,7 @@ struct istr_table;
 struct pool;
 struct client;
 struct server;
+struct xcancel;
 
 /* ---- the byte stream of one socket (conn.c) ---- */
 
@@ -204,6 +205,8 @@ struct client {
 	struct server *cancel_conn;
 	struct client *cancel_next;	/* chain in worker->cancel_ix */
 	bool cancel_indexed;
+	/* a CancelRequest for another worker's client: waiting for its answer */
+	struct xcancel *xc;
 	/* a cancel for a peer, queued (by node) until the peer's pool_size allows */
 	struct peer_pool *peer_wait;
 	struct prep_client *prep;	/* named prepared statements (prepared.c) */
@@ -269,6 +272,8 @@ struct server {
 	 * held; the client that asked, held open until the cancel is out */
 	uint32_t cancel_cl_pid, cancel_cl_key;
 	uint64_t cancel_target_id;
+	unsigned cancel_owner;		/* the worker of that client (xcancel.c) */
+	struct xcancel *xc;		/* asking it whether the client still holds the server */
 	struct client *cancel_req;
 	bool is_cancel;
 	/* a cancel forwarded to this [peers] entry, not to PostgreSQL */
@@ -391,6 +396,27 @@ struct peer_pool {
 #define CANCEL_CONNS_MAX	64
 
 /*
+ * With more than one worker, the pid's low byte (byte 3 as sent; random
+ * with one worker) is the index of the worker whose client the key is, so
+ * that a CancelRequest that lands on another worker is passed on to it
+ * (xcancel.c); bytes 1 and 2 and the hop bits stay PgBouncer's.
+ */
+#define CANCEL_PID_WITH_WORKER(pid, index)	(((pid) & ~0xffu) | ((uint32_t)(index) & 0xff))
+#define CANCEL_KEY_WORKER(pid)			((unsigned)((pid) & 0xff))
+
+/* What a cancel connection needs of its target: where the server is and
+ * PostgreSQL's key, the client's key to pgring and the server it held, so
+ * that the cancel goes only if that client still holds that server. */
+struct cancel_target {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint32_t pid, key;		/* PostgreSQL's BackendKeyData */
+	uint32_t cl_pid, cl_key;	/* the client's, as pgring gave it */
+	uint64_t server_id;
+	unsigned owner;			/* the client's worker */
+};
+
+/*
  * A connection's id (SHOW's id and ptr columns) carries its worker's index
  * in the top bits, so that ids stay unique across workers without a shared
  * counter (doc/workers.md); worker 0's ids are the plain sequence.
@@ -435,6 +461,7 @@ struct worker {
 	struct istr_table *istr;	/* interned parameter values (pool.c) */
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
 	struct cancel_index cancel_ix;
+	struct xcancel *xcancels;	/* waiting for another worker's answer (xcancel.c) */
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */
 	struct peer_pool *peer_pools;	/* created as peers are first used */
 	struct hosts_table hosts;	/* every listed host's health and role (hostsel.c) */
@@ -571,6 +598,10 @@ bool server_send_params(struct server *sv, const struct param_set *want);
 void server_log(struct server *sv, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void server_send_cancel(struct client *req, struct client *target);
+/* the same for a target found on another worker (xcancel.c); req may be gone (NULL) */
+void server_send_cancel_to(struct worker *w, struct client *req, const struct cancel_target *t);
+/* its owner said whether the target still holds its server: send, or drop */
+void server_cancel_go(struct server *sv, bool holds);
 /* pid/key name another process of the [peers] group: forward the CancelRequest
  * there; false when the key is not another peer's (look it up here) */
 bool server_forward_cancel(struct client *req, uint32_t pid, uint32_t key);
@@ -579,6 +610,18 @@ struct peer_pool *server_peer_pool(struct worker *w, int id);	/* NULL: none yet 
 void server_peer_pools_free(struct worker *w);
 /* its host's name no longer gives its address (DNS changed): close at release */
 bool server_addr_stale(struct server *sv);
+
+/* xcancel.c: cancels whose client lives on another worker */
+/* pid names another worker: ask it; false when the key is for no worker */
+bool xcancel_route(struct client *req, uint32_t pid, uint32_t key);
+void xcancel_confirm(struct server *sv);	/* connected: does the target still hold it? */
+void xcancel_req_gone(struct client *req);
+void xcancel_sv_gone(struct server *sv);
+void xcancel_free_all(struct worker *w);	/* at exit, once the loop is gone */
+/* the target client of (pid, key) on w, as a cancel names it; NULL: none */
+struct client *client_cancel_target(struct worker *w, uint32_t pid, uint32_t key);
+/* the client of (pid, key) on w still holds the server of that id */
+bool cancel_target_holds(struct worker *w, uint32_t pid, uint32_t key, uint64_t server_id);
 
 /* pool.c */
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user);

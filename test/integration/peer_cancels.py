@@ -10,7 +10,10 @@ DIR/.s.PGSQL.PORT). Prints "cancels=N canceled=C slow=S max_ms=M" (slow: took
 1 s or more, or not canceled within 5 s) and the first failure.
 "peer_cancels.py key LOGIN USER DB" prints one session's pid and key (hex);
 "peer_cancels.py cancel TARGET PID KEY" sends one CancelRequest. Standard
-library only; every wait bounded."""
+library only; every wait bounded.
+A seventh argument "close" closes each cancel connection as soon as its
+CancelRequest is written, without waiting for pgring to close it: the
+cancel must still go through."""
 import os
 import select
 import socket
@@ -72,7 +75,7 @@ def sqlstate(payload):
     return "?"
 
 
-def round_trip(sessions, cancel_target, failures):
+def round_trip(sessions, cancel_target, failures, close_early=False):
     """one round: returns the ms each query took to end after its cancel"""
     q = b"SELECT pg_sleep(30)\0"
     for se in sessions:
@@ -84,7 +87,10 @@ def round_trip(sessions, cancel_target, failures):
         c = connect(cancel_target)
         c.sendall(struct.pack("!IIII", 16, 80877102, se.pid, se.key))
         sent[se] = time.monotonic()
-        cancels.append(c)
+        if close_early:
+            c.close()
+        else:
+            cancels.append(c)
     took = {}
     deadline = time.monotonic() + 5
     pending = set(sessions)
@@ -124,11 +130,12 @@ def main():
         print("answer: %r" % c.recv(100))
         return 0
     login, cancel, user, db, n, rounds = sys.argv[1:7]
+    close_early = sys.argv[7:8] == ["close"]
     sessions = [Session(login, user, db) for _ in range(int(n))]
     failures = []
     times = []
     for _ in range(int(rounds)):
-        times += round_trip(sessions, cancel, failures)
+        times += round_trip(sessions, cancel, failures, close_early)
     slow = sum(1 for t in times if t >= 1000)
     canceled = sum(1 for t in times if t < 99999)
     print("cancels=%d canceled=%d slow=%d max_ms=%d" %

@@ -142,6 +142,23 @@ static void *snap_reader(void *arg)
  * and drops it while the workers still read: the last one to let go frees
  * it, whichever thread that is (TSan: no race on the free; ASan/valgrind:
  * no leak and no use after free). */
+/* the worker index goes in the pid's low byte (byte 3 as sent), beside
+ * PgBouncer's peer_id bytes, whichever is set first */
+START_TEST(cancel_keys_carry_the_worker)
+{
+	uint32_t pid = 0x7a5b3c1du;
+	uint32_t both = CANCEL_PID_WITH_WORKER(CANCEL_PID_WITH_PEER(pid, 0x0102), 3);
+
+	ck_assert_uint_eq(CANCEL_KEY_WORKER(CANCEL_PID_WITH_WORKER(pid, 0)), 0);
+	ck_assert_uint_eq(CANCEL_KEY_WORKER(CANCEL_PID_WITH_WORKER(pid, 255)), 255);
+	ck_assert_uint_eq(CANCEL_PID_WITH_WORKER(pid, 2) & ~0xffu, pid & ~0xffu);
+	ck_assert_uint_eq(CANCEL_KEY_WORKER(both), 3);
+	ck_assert_int_eq(CANCEL_KEY_PEER(both), 0x0102);
+	ck_assert_uint_eq(CANCEL_PID_WITH_PEER(CANCEL_PID_WITH_WORKER(pid, 3), 0x0102), both);
+	ck_assert_uint_eq(both >> 24, pid >> 24);	/* byte 0 stays random */
+}
+END_TEST
+
 START_TEST(snapshot_freed_by_the_last_holder)
 {
 	struct snapshot *s = snapshot_new(load_test_config(), NULL, 1 + SNAP_THREADS);
@@ -280,6 +297,7 @@ int main(void)
 	tcase_add_test(tc, four_workers_share_the_port);
 	tcase_add_test(tc, one_worker_keeps_so_reuseport_opt_in);
 	tcase_add_test(tc, conn_ids_carry_the_worker);
+	tcase_add_test(tc, cancel_keys_carry_the_worker);
 	tcase_add_test(tc, snapshot_freed_by_the_last_holder);
 	tcase_add_test(tc, snapshot_ref_keeps_it);
 	tcase_add_test(tc, snapshot_new_is_generation_zero);
