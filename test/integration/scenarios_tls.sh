@@ -377,7 +377,8 @@ tls_neg_login() {
 # starts its server logins with the ClientHello (ALPN postgresql), no
 # SSLRequest, as a raw listener sees; RELOAD switches it; the chain works
 # with TLS between A and B; PostgreSQL 15 (and the listener) hang up on a
-# ClientHello: the login fails at once with a log line that says why
+# ClientHello: the login fails at once with a log line that says why; a
+# server that selects no ALPN protocol is refused, as libpq does
 sc_tls_server_direct() {
 	local out raw A_PORT B_DIR B_PORT B_PID
 	tls_certs || return 1
@@ -399,7 +400,7 @@ server_tls_sslmode = verify-full
 server_tls_ca_file = $TLS_DIR/ca.crt
 server_tls_negotiation = postgres" "$(default_userlist)" || return 1
 	A_PORT=$PGRING_PORT
-	sed -i "/^\[databases\]\$/a viab = host=localhost port=$B_PORT dbname=testdb\nraw1 = host=localhost port=$raw dbname=testdb\nraw2 = host=localhost port=$raw dbname=testdb" \
+	sed -i "/^\[databases\]\$/a viab = host=localhost port=$B_PORT dbname=testdb\nraw1 = host=localhost port=$raw dbname=testdb\nraw2 = host=localhost port=$raw dbname=testdb\nraw3 = host=localhost port=$raw dbname=testdb" \
 		"$PGRING_CONF"
 	pgring_launch && pgring_wait_up "$1" || { PGRING_PID=$B_PID pgring_stop; return 1; }
 	tls_direct_chain "$1" "$raw"
@@ -429,6 +430,17 @@ tls_direct_chain() {
 clienthello alpn=postgresql" || return 1
 	grep -q "server login failed: server closed the connection on the direct TLS handshake: server_tls_negotiation = direct needs PostgreSQL 17" \
 		"$PGRING_LOG" || { echo "no log line for the listener"; pgring_dump_logs; return 1; }
+	# a server that does not select ALPN postgresql is refused, as libpq does
+	/usr/bin/python3 "$TLS_CLIENT" tls-noalpn "$raw" "$TLS_DIR/server.crt" "$TLS_DIR/server.key" \
+		>"$T_ROOT/noalpn.out" 2>&1 &
+	lpid=$!
+	track_pid "$lpid"
+	wait_until 10 listening "$raw" || { echo "listener did not come up"; return 1; }
+	PQ_TIMEOUT=20 pq "host=127.0.0.1 port=$A_PORT dbname=raw3 user=u_trust" query "SELECT 1" >/dev/null 2>&1
+	wait_until 10 eval '! alive $lpid'
+	echo "no-ALPN server: $(cat "$T_ROOT/noalpn.out")"
+	grep -q "TLS: direct SSL connection was established without ALPN protocol negotiation extension" \
+		"$PGRING_LOG" || { pgring_dump_logs; return 1; }
 	# the chain: TLS between A and B, verify-full of B's certificate
 	out=$(pq "host=127.0.0.1 port=$A_PORT dbname=viab user=u_trust" query "SELECT 40 + 2" 2>&1)
 	expect_eq "through A and B" "$out" 42 || { pgring_dump_logs; return 1; }

@@ -20,6 +20,9 @@
       began with ("sslrequest", "clienthello alpn=postgresql|none", or the
       bytes) and hangs up without a word, as PostgreSQL 15 does on a
       ClientHello
+  tls_client.py tls-noalpn PORT CERT KEY
+      a server on 127.0.0.1:PORT for one connection: a TLS handshake that
+      selects no ALPN protocol, then waits for the peer to hang up
 """
 import hashlib
 import socket
@@ -193,6 +196,25 @@ def first_bytes(port, n):
     ls.close()
 
 
+def tls_noalpn(port, cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    ls.settimeout(40)
+    s, _ = ls.accept()
+    s.settimeout(TIMEOUT)
+    try:
+        t = ctx.wrap_socket(s, server_side=True)
+        print("handshake alpn=%s" % t.selected_alpn_protocol())
+        t.recv(1)
+    except (OSError, ssl.SSLError) as e:
+        print("closed: %s" % e)
+    ls.close()
+
+
 def main(argv):
     mode = argv[1]
     if mode == "direct":
@@ -205,6 +227,8 @@ def main(argv):
         gssenc(argv[2], int(argv[3]), argv[4], argv[5], argv[6])
     elif mode == "peer-cert":
         peer_cert(argv[2], int(argv[3]))
+    elif mode == "tls-noalpn":
+        tls_noalpn(int(argv[2]), argv[3], argv[4])
     elif mode == "first-bytes":
         first_bytes(int(argv[2]), int(argv[3]))
     else:
