@@ -458,5 +458,13 @@ clienthello alpn=postgresql" || return 1
 		{ echo "no log line for PostgreSQL 15"; pgring_dump_logs; return 1; }
 	wait_until 5 eval '[ "$(grep -c "invalid length of startup packet" "$PG_LOG")" -gt "$n" ]' ||
 		{ echo "PostgreSQL did not see a ClientHello"; return 1; }
+	# the console's SET keeps the pair consistent too
+	out=$(tls_psql "host=127.0.0.1 port=$A_PORT dbname=pgbouncer" "SET server_tls_sslmode = prefer")
+	echo "SET server_tls_sslmode = prefer under direct: $out"
+	case "$out" in *"SET failed: server_tls_negotiation = direct needs server_tls_sslmode"*) ;; *) return 1 ;; esac
+	out=$(tls_psql "host=127.0.0.1 port=$A_PORT dbname=pgbouncer" "SET server_tls_negotiation = postgres")
+	case "$out" in SET*) ;; *) echo "SET server_tls_negotiation = postgres: $out"; return 1 ;; esac
+	out=$(tls_psql "host=127.0.0.1 port=$A_PORT dbname=pgbouncer" "SHOW CONFIG" | grep '^server_tls_negotiation|')
+	expect_eq "SHOW CONFIG" "$out" "server_tls_negotiation|postgres|postgres|yes"
 }
 SCENARIOS="$SCENARIOS tls_server_direct"
