@@ -56,7 +56,9 @@ function ratio(a, b) { if (a == "-" || b == "-" || a == "" || b == "" || b + 0 =
 {
 	echo "## Throughput and cost per transaction (medians over rounds)"
 	echo
-	echo "target \`pg\`: PostgreSQL, pgbench -S; \`null\`: the null backend (bench/nullpg.c)."
+	echo "target \`pg\`: PostgreSQL, pgbench -S; \`null\`: the null backend (bench/nullpg.c);"
+	echo "\`authq\`, \`scram\`: a new SCRAM login per transaction (pgbench -C -S), so tx/CPU-s is"
+	echo "logins per pooler CPU-second (with --tls, each one a TLS handshake too)."
 	echo "Ratios: pgring / PgBouncer (higher is better for tps and tx/CPU-s, lower for the rest);"
 	echo "with --baseline, also pgring / pgring-base (this build against the earlier one)."
 	echo

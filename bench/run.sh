@@ -35,14 +35,16 @@ usage() {
 	  --modes "LIST"     pgbench protocol modes ("$MODES")
 	  --prepared         add the prepared mode
 	  --targets "LIST"   pg (real PostgreSQL, pgbench -S) and/or null (null backend) ("$TARGETS");
-	                     authq: new SCRAM logins (pgbench -C -S) of a role auth_query looks up
+	                     authq: new SCRAM logins (pgbench -C -S) of a role auth_query looks up;
+	                     scram: the same logins with the role's SCRAM verifier in the
+	                     auth_file (with --tls: the handshake rate, TLS + SCRAM per login)
 	  --null-driver D    pgload (light C generator, default) or pgbench, against the null backend
 	  --idle N           idle clients for the RSS figure, 0 to skip ($IDLE_N)
 	  --scale N          pgbench scale factor ($SCALE)
 	  --epoll            also run pgring on its epoll backend
 	  --tls              TLS on both sides (client_tls_sslmode and server_tls_sslmode =
 	                     require, the same test certificates for both poolers, pgbench
-	                     with sslmode=require, PostgreSQL with ssl = on); only the pg
+	                     with sslmode=require, PostgreSQL with ssl = on); no null
 	                     target and no idle figure (the C drivers speak no TLS)
 	  --pgring BIN       the pgring binary (env PGRING_BIN; default: built in $BUILD_DIR)
 	  --pgbouncer BIN    the PgBouncer binary ($PGBOUNCER_BIN)
@@ -79,7 +81,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ "$PREPARED" = 1 ] && MODES="$MODES prepared"
-[ "$TLS" = 1 ] && TARGETS=pg IDLE_N=0
+if [ "$TLS" = 1 ]; then
+	IDLE_N=0 TARGETS=$(echo " $TARGETS " | sed 's/ null / /g; s/^ *//; s/ *$//')
+	[ -n "$TARGETS" ] || TARGETS=pg
+fi
 [ -n "$OUT" ] || OUT=$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT" || exit 1
 OUT=$(cd "$OUT" && pwd)
@@ -173,7 +178,11 @@ bench_pg_start() {
 	as_run_user "$PG_BINDIR/psql" -X -q -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
 		-c "SET password_encryption = 'scram-sha-256'" \
 		-c "CREATE ROLE $AQ_ROLE LOGIN PASSWORD '$AQ_PASSWORD'" \
-		-c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO $AQ_ROLE" >"$dir/authq-role.log" 2>&1
+		-c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO $AQ_ROLE" >"$dir/authq-role.log" 2>&1 ||
+		return 1
+	# the scram target's auth_file line: PostgreSQL's own verifier
+	AQ_SECRET=$(as_run_user "$PG_BINDIR/psql" -X -At -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
+		-c "SELECT rolpassword FROM pg_authid WHERE rolname = '$AQ_ROLE'") && [ -n "$AQ_SECRET" ]
 }
 
 # bench_certs: a CA and a certificate for localhost, for PostgreSQL and both poolers
@@ -205,7 +214,7 @@ POOLERS=(pgbouncer pgring)
 
 # The authq target: clients log in with SCRAM as a role that is in PostgreSQL
 # only; both poolers look it up with the same auth_query, as postgres
-AQ_ROLE=bench_aq AQ_PASSWORD=bench_aq_pw
+AQ_ROLE=bench_aq AQ_PASSWORD=bench_aq_pw AQ_SECRET=""
 AQ_QUERY="SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=\$1 AND rolcanlogin"
 
 # pooler_start NAME [TARGET]: a fresh instance; sets P_PID[NAME], P_PORT[NAME]
@@ -213,6 +222,10 @@ pooler_start() {
 	local name=$1 dir=$T/$1 port bin extra="" auth="auth_type = trust"
 	[ "${2:-}" = authq ] &&
 		auth="auth_type = scram-sha-256"$'\n'"auth_user = postgres"$'\n'"auth_query = $AQ_QUERY"
+	# scram: the verifier in the auth_file, nothing looked up; PostgreSQL
+	# trusts the pool's server logins, so a login costs the pooler the
+	# client's TCP, TLS (with --tls) and SCRAM exchange only
+	[ "${2:-}" = scram ] && auth="auth_type = scram-sha-256"
 	port=$(free_port) || return 1
 	mkdir -p "$dir" || return 1
 	case "$name" in
@@ -225,6 +238,7 @@ pooler_start() {
 		"client_tls_key_file = $T/tls/server.key" "client_tls_cert_file = $T/tls/server.crt" \
 		"server_tls_sslmode = require")
 	printf '"postgres" ""\n' >"$dir/userlist.txt"
+	[ "${2:-}" = scram ] && printf '"%s" "%s"\n' "$AQ_ROLE" "$AQ_SECRET" >>"$dir/userlist.txt"
 	cat >"$dir/pooler.ini" <<-EOF
 	[databases]
 	bench = host=127.0.0.1 port=$PG_PORT dbname=bench
@@ -327,13 +341,13 @@ emit() {
 }
 
 # run_pgbench ROUND TARGET MODE CLIENTS POOLER
-# (target authq: a new connection per transaction, -C, as the looked-up role;
-# a transaction is a login, and no moment has every client connected)
+# (targets authq and scram: a new connection per transaction, -C, as the
+# SCRAM role; a transaction is a login, and no moment has every client connected)
 run_pgbench() {
 	local pooler=$5 port=${P_PORT[$5]} pid=${P_PID[$5]} db=bench dir jobs=2 bpid tx p50 p99
 	local user=postgres conn=""
 	[ "$2" = null ] && db=null
-	[ "$2" = authq ] && user=$AQ_ROLE conn=-C
+	case "$2" in authq | scram) user=$AQ_ROLE conn=-C ;; esac
 	dir=$T/run.$1.$2.$3.$4.$5
 	mkdir -p "$dir" && own "$dir"
 	[ "$4" -lt 2 ] && jobs=1
@@ -446,7 +460,7 @@ idle_rss() {
 cat "$OUT/env.txt" >&2
 
 [ "$TLS" = 1 ] && { bench_certs || die "could not make the TLS certificates ($T/tls)"; }
-case " $TARGETS " in *" pg "* | *" authq "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; bench_pg_start ||
+case " $TARGETS " in *" pg "* | *" authq "* | *" scram "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; bench_pg_start ||
 	die "PostgreSQL did not start ($T/pg)" ;; esac
 [ -n "$PG_PORT" ] || PG_PORT=1
 null_start || die "nullpg did not start"
@@ -465,9 +479,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	for p in "${POOLERS[@]}"; do pooler_start "$p" || die "$p did not start"; done
 	for target in $TARGETS; do
 		modes=$MODES
-		if [ "$target" = authq ]; then	# its own configuration; logins, one mode
+		if [ "$target" = authq ] || [ "$target" = scram ]; then	# own configuration; logins, one mode
 			modes=simple
-			for p in "${POOLERS[@]}"; do pooler_stop "$p"; pooler_start "$p" authq ||
+			for p in "${POOLERS[@]}"; do pooler_stop "$p"; pooler_start "$p" "$target" ||
 				die "$p did not start"; done
 		fi
 		for mode in $modes; do
@@ -483,7 +497,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				done
 			done
 		done
-		if [ "$target" = authq ]; then
+		if [ "$target" = authq ] || [ "$target" = scram ]; then
 			for p in "${POOLERS[@]}"; do pooler_stop "$p"; pooler_start "$p" ||
 				die "$p did not start"; done
 		fi

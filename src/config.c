@@ -34,6 +34,7 @@ enum key_type {
 	KT_AUTH_TYPE,
 	KT_BACKEND,
 	KT_SSLMODE,
+	KT_TLS_NEGOTIATION,
 	KT_CONFFILE,		/* shows config.path; cannot be set */
 	KT_WORKERS,		/* a count, or "auto" (stored as 0) */
 };
@@ -158,6 +159,8 @@ static const struct key_def bouncer_keys[] = {
 	KEY("server_tls_cert_file", KT_STR, CF(server_tls_cert_file), "", 0),
 	KEY("server_tls_ciphers", KT_STR, CF(server_tls_ciphers), "default", 0),
 	KEY("server_tls_key_file", KT_STR, CF(server_tls_key_file), "", 0),
+	/* pgring's own: direct TLS toward PostgreSQL 17+ (tls.c) */
+	KEY("server_tls_negotiation", KT_TLS_NEGOTIATION, CF(server_tls_negotiation), "postgres", 0),
 	KEY("server_tls_protocols", KT_STR, CF(server_tls_protocols), "secure", 0),
 	KEY("server_tls_sslmode", KT_SSLMODE, CF(server_tls_sslmode), "prefer", 0),
 	KEY("so_reuseport", KT_BOOL, CF(so_reuseport), "0", NR),
@@ -277,6 +280,11 @@ static const struct name_val sslmodes[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_val tls_negotiations[] = {
+	{ "postgres", TLS_NEG_POSTGRES }, { "direct", TLS_NEG_DIRECT },
+	{ NULL, 0 },
+};
+
 static const struct name_val *enum_table(enum key_type t)
 {
 	switch (t) {
@@ -284,6 +292,7 @@ static const struct name_val *enum_table(enum key_type t)
 	case KT_AUTH_TYPE: return auth_types;
 	case KT_BACKEND: return backends;
 	case KT_SSLMODE: return sslmodes;
+	case KT_TLS_NEGOTIATION: return tls_negotiations;
 	default: return NULL;
 	}
 }
@@ -433,6 +442,7 @@ static int parse_value(const struct key_def *k, const char *s, union kval *out)
 	case KT_POOL_MODE:
 	case KT_BACKEND:
 	case KT_SSLMODE:
+	case KT_TLS_NEGOTIATION:
 		return parse_enum(enum_table(k->type), s, &out->i);
 	}
 	return -EINVAL;

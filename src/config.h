@@ -51,6 +51,12 @@ enum tls_sslmode {
 	TLS_VERIFY_FULL,
 };
 
+/* server_tls_negotiation (pgring's own): how a server login starts TLS */
+enum tls_negotiation {
+	TLS_NEG_POSTGRES = 0,	/* an SSLRequest first, as every PostgreSQL takes */
+	TLS_NEG_DIRECT,		/* a ClientHello first (PostgreSQL 17+): one round trip less */
+};
+
 enum event_backend {
 	EVENT_BACKEND_AUTO = 0,
 	EVENT_BACKEND_IO_URING,
@@ -226,6 +232,7 @@ struct config {
 	char *server_tls_protocols;
 	char *server_tls_ciphers;
 	char *server_tls13_ciphers;
+	int server_tls_negotiation;	/* enum tls_negotiation */
 
 	/* [databases] */
 	struct db_conf *dbs;

@@ -1289,6 +1289,11 @@ static void server_on_eof(struct conn *c, int err)
 {
 	struct server *sv = sv_of(c);
 
+	if (sv->state == SV_LOGIN && tls_direct_refused(c)) {
+		/* no retry will fix it: the waiting clients hear why at once */
+		server_login_fail(sv, tls_direct_refused(c));
+		return;
+	}
 	if (sv->state == SV_LOGIN) {
 		server_login_lost(sv, err == -EPROTO && tls_error(c) ? tls_error(c) :
 				  err ? strerror(-err) : "server closed the connection during login");

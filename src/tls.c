@@ -27,6 +27,7 @@ struct tls_ctxs {
 	SSL_CTX *accept;	/* toward clients; NULL: client_tls_sslmode = disable */
 	SSL_CTX *connect;	/* toward servers; NULL: server_tls_sslmode = disable */
 	int client_mode, server_mode;
+	int server_neg;		/* enum tls_negotiation */
 };
 
 struct tls_worker {
@@ -43,7 +44,8 @@ enum tls_state {
 struct tls_conn {
 	SSL *ssl;
 	uint8_t state;
-	bool direct;		/* a client's ClientHello came first: ALPN required */
+	bool direct;		/* the ClientHello came first, no SSLRequest: ALPN required */
+	bool heard;		/* the peer sent something (connect side: direct refused?) */
 	bool eof;		/* close_notify received: EOF once inq is used up */
 	bool failed;
 	bool shut_wanted, shut_sent;	/* close_notify after the last queued bytes */
@@ -435,6 +437,17 @@ struct tls_ctxs *tls_ctxs_build(const struct config *cfg, char *err, size_t errl
 	}
 	t->client_mode = cfg->client_tls_sslmode;
 	t->server_mode = cfg->server_tls_sslmode;
+	t->server_neg = cfg->server_tls_negotiation;
+	/* as libpq refuses sslnegotiation=direct with a weaker sslmode: with
+	 * no SSLRequest there is no 'N' to fall back to plaintext on */
+	if (t->server_neg == TLS_NEG_DIRECT && t->server_mode < TLS_REQUIRE) {
+		snprintf(err, errlen, "server_tls_negotiation = direct needs server_tls_sslmode "
+			 "require, verify-ca or verify-full (it is %s)",
+			 t->server_mode == TLS_DISABLE ? "disable" :
+			 t->server_mode == TLS_ALLOW ? "allow" : "prefer");
+		tls_ctxs_free(t);
+		return NULL;
+	}
 	if ((t->client_mode != TLS_DISABLE && !(t->accept = ctx_new(true, &ck, err, errlen))) ||
 	    (t->server_mode != TLS_DISABLE && !(t->connect = ctx_new(false, &sk, err, errlen)))) {
 		tls_ctxs_free(t);
@@ -615,6 +628,22 @@ static bool set_peer_name(struct tls_conn *t, const char *host)
 	return t->mode < TLS_VERIFY_FULL || SSL_set1_host(t->ssl, host) == 1;
 }
 
+/* server_tls_negotiation = direct: the ClientHello is the first thing
+ * PostgreSQL 17+ gets, with ALPN postgresql (set on the context) */
+static int start_direct(struct conn *c, struct tls_conn *t)
+{
+	int r = SSL_do_handshake(t->ssl);
+	char e[512];
+
+	t->direct = true;
+	t->state = TS_HANDSHAKE;
+	if (r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ && t->out_len)
+		return 0;
+	ssl_err(e, sizeof(e), "could not start the direct handshake");
+	log_error(c->w->log, "server connection %llu: TLS: %s", (unsigned long long)c->id, e);
+	return -1;
+}
+
 int tls_connect(struct conn *c, const char *host)
 {
 	struct tls_ctxs *x = c->w->tls ? c->w->tls->cur : NULL;
@@ -635,9 +664,16 @@ int tls_connect(struct conn *c, const char *host)
 		tls_free_t(t);
 		return -1;
 	}
-	if (!out_add(t, sslreq, sizeof(sslreq)))
+	if (x->server_neg == TLS_NEG_DIRECT) {
+		if (start_direct(c, t) < 0) {
+			tls_free_t(t);
+			return -1;
+		}
+	} else if (!out_add(t, sslreq, sizeof(sslreq))) {
 		goto oom;
-	t->state = TS_ANSWER;
+	} else {
+		t->state = TS_ANSWER;
+	}
 	c->tls = t;
 	conn_flush_soon(c);
 	return 0;
@@ -688,8 +724,10 @@ static bool handshake_done(struct conn *c)
 
 	t->state = TS_OPEN;
 	SSL_get0_alpn_selected(t->ssl, &alpn, &alen);
-	if (t->direct && !alen) {
-		tls_fail(c, "received direct SSL connection request without ALPN protocol negotiation extension");
+	if (t->direct && !alen) {	/* libpq's and PostgreSQL's words */
+		tls_fail(c, c->is_server ?
+			 "direct SSL connection was established without ALPN protocol negotiation extension" :
+			 "received direct SSL connection request without ALPN protocol negotiation extension");
 		return false;
 	}
 	if (c->is_server && c->ops->on_tls)
@@ -833,6 +871,7 @@ void tls_on_recv(struct conn *c, struct loop_buf *b)
 		loop_buf_put(c->w->loop, b);
 		return;
 	}
+	t->heard = true;
 	if (t->in_len) {
 		ok = keep_append(t, b->data, b->len);
 		loop_buf_put(c->w->loop, b);
@@ -955,6 +994,22 @@ void tls_conn_free(struct conn *c)
 const char *tls_error(const struct conn *c)
 {
 	return c->tls ? c->tls->why : NULL;
+}
+
+/*
+ * A server before PostgreSQL 17 reads a ClientHello as a startup packet of
+ * absurd length and hangs up without a word (PostgreSQL 17 without ssl on
+ * hangs up too): that, not a network fault, is what a direct handshake
+ * closed before any answer means.
+ */
+const char *tls_direct_refused(const struct conn *c)
+{
+	const struct tls_conn *t = c->tls;
+
+	if (!t || !c->is_server || !t->direct || t->heard || t->state != TS_HANDSHAKE)
+		return NULL;
+	return "server closed the connection on the direct TLS handshake: "
+	       "server_tls_negotiation = direct needs PostgreSQL 17 or later, with ssl = on";
 }
 
 /* ---- what others may ask ---- */

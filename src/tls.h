@@ -53,9 +53,10 @@ int tls_protocols_parse(const char *s, int *min, int *max);
  * handshake; direct: the client sent a ClientHello first (ALPN required).
  * -1 (logged) when no conn can be made: the caller closes c. */
 int tls_accept(struct conn *c, const char *prefix, size_t n, bool direct);
-/* Sends PostgreSQL an SSLRequest; its answer decides: c->ops->on_tls
- * is called once TLS is up, or once PostgreSQL said 'N' and sslmode let
- * plaintext go on (c->tls is then NULL).  host: for verify-full and SNI. */
+/* Sends PostgreSQL an SSLRequest (server_tls_negotiation = direct: the
+ * ClientHello at once); its answer decides: c->ops->on_tls is called once
+ * TLS is up, or once PostgreSQL said 'N' and sslmode let plaintext go on
+ * (c->tls is then NULL).  host: for verify-full and SNI. */
 int tls_connect(struct conn *c, const char *host);
 
 /* conn.c's hooks */
@@ -72,6 +73,9 @@ void tls_close_notify(struct conn *c);	/* queues close_notify before a close */
 void tls_conn_free(struct conn *c);
 /* why c failed in TLS, for the owner's message; NULL if it did not */
 const char *tls_error(const struct conn *c);
+/* the server hung up on a direct ClientHello without a byte (it predates
+ * PostgreSQL 17): why, for the owner's message; NULL otherwise */
+const char *tls_direct_refused(const struct conn *c);
 
 /* ---- what the rest of pgring may ask ---- */
 

@@ -358,3 +358,113 @@ sc_tls_channel_binding() {
 	done
 }
 SCENARIOS="$SCENARIOS tls_channel_binding"
+
+# ---- server_tls_negotiation = direct ---------------------------------------
+
+# tls_neg_login DB: a login through instance A (A_PORT) that must fail at
+# once; prints what the client heard, fails if it took 10 s or more
+tls_neg_login() {
+	local t0 out
+	t0=$(date +%s)
+	out=$(PQ_TIMEOUT=30 pq "host=127.0.0.1 port=$A_PORT dbname=$1 user=u_trust connect_timeout=5" \
+		query "SELECT 1" 2>&1) && { echo "$1: logged in: $out"; return 1; }
+	echo "$1: $out ($(($(date +%s) - t0)) s)"
+	[ $(($(date +%s) - t0)) -lt 10 ] || { echo "$1: the client waited"; return 1; }
+}
+
+# A (server_tls_sslmode = verify-full) in front of B (client_tls_sslmode =
+# require) in front of PostgreSQL: with server_tls_negotiation = direct A
+# starts its server logins with the ClientHello (ALPN postgresql), no
+# SSLRequest, as a raw listener sees; RELOAD switches it; the chain works
+# with TLS between A and B; PostgreSQL 15 (and the listener) hang up on a
+# ClientHello: the login fails at once with a log line that says why; a
+# server that selects no ALPN protocol is refused, as libpq does
+sc_tls_server_direct() {
+	local out raw A_PORT B_DIR B_PORT B_PID
+	tls_certs || return 1
+	# as libpq: direct with an sslmode that could fall back to plaintext is refused
+	pgring_write_config "$1" "server_tls_negotiation = direct" "$(default_userlist)" || return 1
+	pgring_launch || return 1
+	wait_until 10 eval '! alive $PGRING_PID' || { echo "started with direct and prefer"; return 1; }
+	grep -q "FATAL TLS setup failed: server_tls_negotiation = direct needs server_tls_sslmode require, verify-ca or verify-full (it is prefer)" \
+		"$PGRING_ERR" || { pgring_dump_logs; return 1; }
+	pgring_start "$1" "$(tls_client_conf require)
+admin_users = u_trust
+server_tls_sslmode = disable" || return 1
+	B_DIR=$PGRING_DIR B_PORT=$PGRING_PORT B_PID=$PGRING_PID
+	raw=$(free_port) || return 1
+	pgring_write_config "$1" "auth_type = trust
+admin_users = u_trust
+query_wait_timeout = 3
+server_tls_sslmode = verify-full
+server_tls_ca_file = $TLS_DIR/ca.crt
+server_tls_negotiation = postgres" "$(default_userlist)" || return 1
+	A_PORT=$PGRING_PORT
+	sed -i "/^\[databases\]\$/a viab = host=localhost port=$B_PORT dbname=testdb\nraw1 = host=localhost port=$raw dbname=testdb\nraw2 = host=localhost port=$raw dbname=testdb\nraw3 = host=localhost port=$raw dbname=testdb" \
+		"$PGRING_CONF"
+	pgring_launch && pgring_wait_up "$1" || { PGRING_PID=$B_PID pgring_stop; return 1; }
+	tls_direct_chain "$1" "$raw"
+	out=$?
+	pgring_stop	# A first: B would wait for A's server connections to go
+	PGRING_PID=$B_PID pgring_stop
+	return $out
+}
+
+tls_direct_chain() {
+	local out raw=$2 lpid n
+	/usr/bin/python3 "$TLS_CLIENT" first-bytes "$raw" 2 >"$T_ROOT/first_bytes.out" 2>&1 &
+	lpid=$!
+	track_pid "$lpid"
+	wait_until 10 listening "$raw" || { echo "listener did not come up"; return 1; }
+	# postgres: an SSLRequest first (the login then waits for a retry)
+	PQ_TIMEOUT=20 pq "host=127.0.0.1 port=$A_PORT dbname=raw1 user=u_trust" query "SELECT 1" >/dev/null 2>&1
+	sed -i "s/^server_tls_negotiation = postgres\$/server_tls_negotiation = direct/" "$PGRING_CONF"
+	pgring_reload
+	wait_until 10 grep -q "re-reading config" "$PGRING_LOG" || { pgring_dump_logs; return 1; }
+	sleep 0.3
+	tls_neg_login raw2 || { pgring_dump_logs; return 1; }
+	wait_until 10 eval '! alive $lpid'
+	out=$(cat "$T_ROOT/first_bytes.out")
+	echo "listener saw: $(echo "$out" | tr '\n' ';')"
+	expect_eq "first bytes, postgres then direct" "$out" "sslrequest
+clienthello alpn=postgresql" || return 1
+	grep -q "server login failed: server closed the connection on the direct TLS handshake: server_tls_negotiation = direct needs PostgreSQL 17" \
+		"$PGRING_LOG" || { echo "no log line for the listener"; pgring_dump_logs; return 1; }
+	# a server that does not select ALPN postgresql is refused, as libpq does
+	/usr/bin/python3 "$TLS_CLIENT" tls-noalpn "$raw" "$TLS_DIR/server.crt" "$TLS_DIR/server.key" \
+		>"$T_ROOT/noalpn.out" 2>&1 &
+	lpid=$!
+	track_pid "$lpid"
+	wait_until 10 listening "$raw" || { echo "listener did not come up"; return 1; }
+	PQ_TIMEOUT=20 pq "host=127.0.0.1 port=$A_PORT dbname=raw3 user=u_trust" query "SELECT 1" >/dev/null 2>&1
+	wait_until 10 eval '! alive $lpid'
+	echo "no-ALPN server: $(cat "$T_ROOT/noalpn.out")"
+	grep -q "TLS: direct SSL connection was established without ALPN protocol negotiation extension" \
+		"$PGRING_LOG" || { pgring_dump_logs; return 1; }
+	# the chain: TLS between A and B, verify-full of B's certificate
+	out=$(pq "host=127.0.0.1 port=$A_PORT dbname=viab user=u_trust" query "SELECT 40 + 2" 2>&1)
+	expect_eq "through A and B" "$out" 42 || { pgring_dump_logs; return 1; }
+	out=$(timeout -k 2 20 "$PG_BINDIR/psql" -X -At -c "SHOW CLIENTS" \
+		"host=$B_DIR port=$B_PORT dbname=pgbouncer user=u_trust" 2>&1 |
+		awk -F'|' '$2 == "u_trust" && $3 == "testdb" { print $18 }')
+	echo "B's SHOW CLIENTS tls: $out"
+	case "$out" in TLSv1.3/TLS_*) ;; *) return 1 ;; esac
+	# PostgreSQL 15 reads the ClientHello as a startup packet and hangs up
+	n=$(grep -c "invalid length of startup packet" "$PG_LOG")
+	out=$(tls_neg_login testdb) || { echo "$out"; pgring_dump_logs; return 1; }
+	echo "$out"
+	case "$out" in *"direct TLS handshake"*) ;; *) echo "the client did not hear why"; return 1 ;; esac
+	[ "$(grep -c "server login failed: server closed the connection on the direct TLS handshake" "$PGRING_LOG")" -ge 2 ] ||
+		{ echo "no log line for PostgreSQL 15"; pgring_dump_logs; return 1; }
+	wait_until 5 eval '[ "$(grep -c "invalid length of startup packet" "$PG_LOG")" -gt "$n" ]' ||
+		{ echo "PostgreSQL did not see a ClientHello"; return 1; }
+	# the console's SET keeps the pair consistent too
+	out=$(tls_psql "host=127.0.0.1 port=$A_PORT dbname=pgbouncer" "SET server_tls_sslmode = prefer")
+	echo "SET server_tls_sslmode = prefer under direct: $out"
+	case "$out" in *"SET failed: server_tls_negotiation = direct needs server_tls_sslmode"*) ;; *) return 1 ;; esac
+	out=$(tls_psql "host=127.0.0.1 port=$A_PORT dbname=pgbouncer" "SET server_tls_negotiation = postgres")
+	case "$out" in SET*) ;; *) echo "SET server_tls_negotiation = postgres: $out"; return 1 ;; esac
+	out=$(tls_psql "host=127.0.0.1 port=$A_PORT dbname=pgbouncer" "SHOW CONFIG" | grep '^server_tls_negotiation|')
+	expect_eq "SHOW CONFIG" "$out" "server_tls_negotiation|postgres|postgres|yes"
+}
+SCENARIOS="$SCENARIOS tls_server_direct"

@@ -15,6 +15,14 @@
   tls_client.py peer-cert HOST PORT
       SSLRequest, handshake without verification: prints the SHA-256 of
       the certificate pgring presented
+  tls_client.py first-bytes PORT N
+      a server on 127.0.0.1:PORT for N connections: prints what each one
+      began with ("sslrequest", "clienthello alpn=postgresql|none", or the
+      bytes) and hangs up without a word, as PostgreSQL 15 does on a
+      ClientHello
+  tls_client.py tls-noalpn PORT CERT KEY
+      a server on 127.0.0.1:PORT for one connection: a TLS handshake that
+      selects no ALPN protocol, then waits for the peer to hang up
 """
 import hashlib
 import socket
@@ -160,6 +168,53 @@ def peer_cert(host, port):
     print(hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest())
 
 
+def first_bytes(port, n):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(8)
+    deadline = time.monotonic() + 40
+    for _ in range(n):
+        ls.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            s, _ = ls.accept()
+        except socket.timeout:
+            print("no connection")
+            break
+        s.settimeout(TIMEOUT)
+        head = recv_exact(s, 5) or b""
+        if head[:1] == b"\x16" and len(head) == 5:
+            # a TLS handshake record: the whole ClientHello, for its ALPN
+            body = recv_exact(s, struct.unpack("!H", head[3:5])[0]) or b""
+            print("clienthello alpn=%s" % ("postgresql" if b"\x0apostgresql" in body else "none"))
+        elif head + (recv_exact(s, 3) or b"") == SSL_REQUEST:
+            print("sslrequest")
+        else:
+            print("other %s" % head.hex())
+        sys.stdout.flush()
+        s.close()
+    ls.close()
+
+
+def tls_noalpn(port, cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    ls.settimeout(40)
+    s, _ = ls.accept()
+    s.settimeout(TIMEOUT)
+    try:
+        t = ctx.wrap_socket(s, server_side=True)
+        print("handshake alpn=%s" % t.selected_alpn_protocol())
+        t.recv(1)
+    except (OSError, ssl.SSLError) as e:
+        print("closed: %s" % e)
+    ls.close()
+
+
 def main(argv):
     mode = argv[1]
     if mode == "direct":
@@ -172,6 +227,10 @@ def main(argv):
         gssenc(argv[2], int(argv[3]), argv[4], argv[5], argv[6])
     elif mode == "peer-cert":
         peer_cert(argv[2], int(argv[3]))
+    elif mode == "tls-noalpn":
+        tls_noalpn(int(argv[2]), argv[3], argv[4])
+    elif mode == "first-bytes":
+        first_bytes(int(argv[2]), int(argv[3]))
     else:
         sys.exit("unknown mode " + mode)
 

@@ -201,6 +201,7 @@ static const struct {
 	{ "server_tls_cert_file", "", true },
 	{ "server_tls_ciphers", "default", true },
 	{ "server_tls_key_file", "", true },
+	{ "server_tls_negotiation", "postgres", true },
 	{ "server_tls_protocols", "secure", true },
 	{ "server_tls_sslmode", "prefer", true },
 	{ "so_reuseport", "0", false },
@@ -617,6 +618,7 @@ START_TEST(types)
 				      "pool_mode = Transaction\n"
 				      "auth_type = scram-sha-256\n"
 				      "event_backend = epoll\n"
+				      "server_tls_negotiation = Direct\n"
 				      "max_packet_size = 4294967295\n"
 				      "server_check_query =\n"
 				      "listen_port = 65535\n", NULL);
@@ -631,6 +633,7 @@ START_TEST(types)
 	ck_assert_int_eq(cfg->pool_mode, POOL_TRANSACTION);
 	ck_assert_int_eq(cfg->auth_type, AUTH_TYPE_SCRAM);
 	ck_assert_int_eq(cfg->event_backend, EVENT_BACKEND_EPOLL);
+	ck_assert_int_eq(cfg->server_tls_negotiation, TLS_NEG_DIRECT);
 	ck_assert_int_eq(cfg->max_packet_size, 4294967295LL);
 	ck_assert_ptr_null(cfg->server_check_query);
 	ck_assert_int_eq(cfg->listen_port, 65535);
@@ -644,6 +647,7 @@ START_TEST(types)
 	assert_show(cfg, "pool_mode", "transaction");
 	assert_show(cfg, "auth_type", "scram-sha-256");
 	assert_show(cfg, "event_backend", "epoll");
+	assert_show(cfg, "server_tls_negotiation", "direct");
 	assert_show(cfg, "server_check_query", "");
 	config_free(cfg);
 
@@ -905,6 +909,8 @@ START_TEST(errors_pgbouncer_values)
 		    "t.ini:2: invalid value \"0999\" for parameter unix_socket_mode");
 	parse_fails("[pgbouncer]\nclient_tls_sslmode = sometimes\n",
 		    "t.ini:2: invalid value \"sometimes\" for parameter client_tls_sslmode");
+	parse_fails("[pgbouncer]\nserver_tls_negotiation = gssapi\n",
+		    "t.ini:2: invalid value \"gssapi\" for parameter server_tls_negotiation");
 	parse_fails("[pgbouncer]\nlisten_port = 0\n",
 		    "t.ini:2: invalid value \"0\" for parameter listen_port");
 	parse_fails("[pgbouncer]\nlisten_port = 65536\n",

@@ -111,6 +111,34 @@ START_TEST(test_ctx_errors)
 }
 END_TEST
 
+/* direct needs an sslmode with no plaintext fallback, as libpq's
+ * sslnegotiation=direct: disable, allow and prefer are refused */
+START_TEST(test_direct_needs_require)
+{
+	static const char *const names[] = { "disable", "allow", "prefer" };
+	struct config c;
+	char want[160], err[512] = "";
+	struct tls_ctxs *t;
+
+	for (int mode = TLS_DISABLE; mode <= TLS_PREFER; mode++) {
+		defaults(&c);
+		c.server_tls_sslmode = mode;
+		c.server_tls_negotiation = TLS_NEG_DIRECT;
+		snprintf(want, sizeof(want), "server_tls_negotiation = direct needs server_tls_sslmode "
+			 "require, verify-ca or verify-full (it is %s)", names[mode]);
+		build_fails(&c, want);
+	}
+	for (int mode = TLS_REQUIRE; mode <= TLS_VERIFY_FULL; mode++) {
+		defaults(&c);
+		c.server_tls_sslmode = mode;
+		c.server_tls_negotiation = TLS_NEG_DIRECT;
+		t = tls_ctxs_build(&c, err, sizeof(err));
+		ck_assert_msg(t != NULL, "mode %d: %s", mode, err);
+		tls_ctxs_free(t);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tls");
@@ -121,6 +149,7 @@ int main(void)
 	tcase_add_test(tc, test_sslmode_parse);
 	tcase_add_test(tc, test_protocols_parse);
 	tcase_add_test(tc, test_ctx_errors);
+	tcase_add_test(tc, test_direct_needs_require);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
