@@ -216,7 +216,7 @@ default_pool_size = 6
 server_lifetime = 1
 max_client_conn = 400
 query_wait_timeout = 60" || return 1
-	wl_pgbench "$out" u_trust testdb 60 60 "SELECT pg_sleep(0.01);"
+	wl_pgbench "$out" u_trust testdb 60 30 "SELECT pg_sleep(0.01);"
 	wait_until 10 eval '[ "$(wl_u_trust_backends)" -ge 3 ]' ||
 		{ echo "the load never used more than 2 servers: $(wl_u_trust_backends)"; return 1; }
 	sed -i 's/^default_pool_size = 6$/default_pool_size = 2/' "$PGRING_CONF"
@@ -228,9 +228,12 @@ query_wait_timeout = 60" || return 1
 	alive "$WL_BENCH" || { echo "the load ended before the sampling"; wl_poll_stop; return 1; }
 	wl_poll_stop || return 1
 	echo "u_trust backends at most after the reload: $WL_MAX"
-	wl_pgbench_ok "$out" "$WL_BENCH" 3600 || return 1
+	wl_pgbench_ok "$out" "$WL_BENCH" 1800 || return 1
 	[ "$WL_MAX" -le 2 ] || { echo "more than the new default_pool_size = 2"; return 1; }
 	[ "$WL_MAX" -ge 1 ] || { echo "no backend seen: the sampling is blind"; return 1; }
+	# and the process still hears signals after the reload
+	kill -TERM "$PGRING_PID"
+	wait_until 10 pgring_dead || { echo "SIGTERM after the reload: still running"; return 1; }
 }
 
 SCENARIOS="$SCENARIOS workers_pool_size workers_max_client_conn workers_max_db_connections"
