@@ -28,7 +28,8 @@ bool limit_take(struct limit_ctr *c, unsigned max)
 
 void limit_give(struct limit_ctr *c)
 {
-	unsigned was = atomic_fetch_sub_explicit(&c->n, 1, memory_order_acq_rel);
+	/* sequentially consistent: a giver then reads who waits (pool.c) */
+	unsigned was = atomic_fetch_sub(&c->n, 1);
 
 	/* a give without its take is a bug that would open the limit for good */
 	if (was == 0)
@@ -177,9 +178,9 @@ out:
 /* ---- who waits for a unit ------------------------------------------------- */
 
 /*
- * Sequentially consistent, as the fence in pool.c's give: a worker that
- * registers and then tries the counter again, and one that gives a unit and
- * then reads the registrations, cannot both miss each other (no lost wake-up).
+ * Sequentially consistent, as limit_give: a worker that registers and then
+ * reads the counter again, and one that gives a unit and then reads the
+ * registrations, cannot both miss each other (no lost wake-up).
  */
 void limit_wait_set(struct limit_slot *s, unsigned worker, uint64_t since)
 {

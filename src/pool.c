@@ -642,9 +642,9 @@ static void wake_oldest(struct worker *w, struct limit_slot *s, bool local)
 	uint64_t since;
 	int o;
 
-	/* orders the give before the read of the registrations, as a
-	 * registration is ordered before its worker's next try (limitctr.c) */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* limit_give's decrement and this read of the registrations are
+	 * sequentially consistent, as a registration and its worker's next
+	 * read of the counter (take_units): one of the two sees the other */
 	o = limit_wait_oldest(s, -1, &since);
 	if (o >= 0 && (o != (int)w->index || !local))
 		post_slot(w, (unsigned)o, s, wake_run);
@@ -1006,7 +1006,9 @@ static bool take_units(struct pool *pool, unsigned psize, bool fair, uint64_t mi
 	/* registered before the second try: a unit freed meanwhile is either
 	 * seen by that try or its giver sees the registration (wake_oldest) */
 	pool_block(pool, *full);
-	atomic_thread_fence(memory_order_seq_cst);
+	for (int k = 0; k < 3; k++)
+		if (c[k])	/* a read of the latest count, in that order */
+			(void)atomic_fetch_add(&c[k]->n, 0);
 	if (limit_take_all(c, max, full))
 		return true;
 	ask_evict(pool, *full);
@@ -1262,6 +1264,9 @@ void pool_server_ready(struct server *sv)
 	int64_t lifetime = pool_lifetime_of(pool);
 	uint64_t now = loop_now_us(w->loop);
 	const char *why;
+	/* just logged in for this worker's clients: it serves one of them
+	 * before it can be handed over, or fresh logins would go round */
+	bool fresh = sv->state == SV_LOGIN;
 
 	sv->client = NULL;
 	sv->c.peer = NULL;
@@ -1290,7 +1295,7 @@ void pool_server_ready(struct server *sv)
 	sv->last_used_us = now;
 	pool_change_server(sv, SV_IDLE);
 	/* idle first: it hears a Terminate */
-	if ((why = handed_over(pool))) {
+	if (!(fresh && pool_head_since(pool)) && (why = handed_over(pool))) {
 		server_close(sv, why);
 		return;
 	}
