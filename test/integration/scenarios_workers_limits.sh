@@ -206,6 +206,32 @@ query_wait_timeout = 60" || return 1
 	[ "$WL_MAX" -ge 1 ] || { echo "no backend seen: the sampling is blind"; return 1; }
 }
 
+# max_db_client_connections and max_user_client_connections over the
+# process: with 3 clients in, whatever worker a 4th lands on refuses it
+sc_workers_client_limits() {
+	local c i out holders="" p which
+	for which in db user; do
+		pgring_start "$1" "auth_type = trust
+$WL_WORKERS
+max_${which}_client_connections = 3" || return 1
+		c=$(pgring_conn testdb u_trust)
+		for i in 1 2 3; do
+			hold_server "$c" || return 1
+			holders="$holders $HOLDER"
+		done
+		for i in $(seq 1 12); do
+			out=$(pq "$c" expect-error connect "client connections exceeded (max_${which}_client_connections)" 2>&1) ||
+				{ echo "$which: client $((i + 3)): $out"; return 1; }
+		done
+		for p in $holders; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+		holders=""
+		# their units went back: served again
+		wait_until 10 eval '[ "$(pq "$c" query "SELECT 7" 2>/dev/null)" = 7 ]' ||
+			{ echo "$which: not served after the holders left: $(pq "$c" query "SELECT 7" 2>&1)"; return 1; }
+		pgring_stop
+	done
+}
+
 # wl_u_trust_backends: u_trust's backends on testdb now
 wl_u_trust_backends() {
 	pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust' AND datname = 'testdb'"
@@ -244,4 +270,4 @@ query_wait_timeout = 60" || return 1
 }
 
 SCENARIOS="$SCENARIOS workers_pool_size workers_max_client_conn workers_max_db_connections"
-SCENARIOS="$SCENARIOS workers_max_user_connections workers_reload_shrink"
+SCENARIOS="$SCENARIOS workers_max_user_connections workers_reload_shrink workers_client_limits"
