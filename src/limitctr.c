@@ -28,7 +28,8 @@ bool limit_take(struct limit_ctr *c, unsigned max)
 
 void limit_give(struct limit_ctr *c)
 {
-	unsigned was = atomic_fetch_sub_explicit(&c->n, 1, memory_order_acq_rel);
+	/* sequentially consistent: a giver then reads who waits (pool.c) */
+	unsigned was = atomic_fetch_sub(&c->n, 1);
 
 	/* a give without its take is a bug that would open the limit for good */
 	if (was == 0)
@@ -73,6 +74,7 @@ int limit_table_init(struct limit_table *t)
 	if (!t->b)
 		return -ENOMEM;
 	t->nb = LIMIT_TABLE_NB0;
+	t->nworkers = 1;
 	pthread_mutex_init(&t->lock, NULL);
 	return 0;
 }
@@ -86,6 +88,7 @@ void limit_table_free(struct limit_table *t)
 
 		for (; s; s = next) {
 			next = s->next;
+			free(s->wait);
 			free(s);
 		}
 	}
@@ -152,6 +155,13 @@ struct limit_slot *limit_slot_get(struct limit_table *t, enum limit_kind kind, c
 	s = calloc(1, sizeof(*s) + la + lu);
 	if (!s)
 		goto out;
+	s->wait = calloc(t->nworkers, sizeof(*s->wait));
+	s->nworkers = t->nworkers;
+	if (!s->wait) {
+		free(s);
+		s = NULL;
+		goto out;
+	}
 	s->kind = kind;
 	s->keylen = la + lu;
 	memcpy(s->key, a, la);
@@ -163,4 +173,40 @@ struct limit_slot *limit_slot_get(struct limit_table *t, enum limit_kind kind, c
 out:
 	pthread_mutex_unlock(&t->lock);
 	return s;
+}
+
+/* ---- who waits for a unit ------------------------------------------------- */
+
+/*
+ * Sequentially consistent, as limit_give: a worker that registers and then
+ * reads the counter again, and one that gives a unit and then reads the
+ * registrations, cannot both miss each other (no lost wake-up).
+ */
+void limit_wait_set(struct limit_slot *s, unsigned worker, uint64_t since)
+{
+	uint64_t was = atomic_exchange(&s->wait[worker], since);
+
+	if (!was && since)
+		atomic_fetch_add(&s->nwait, 1);
+	else if (was && !since)
+		atomic_fetch_sub(&s->nwait, 1);
+}
+
+int limit_wait_oldest(struct limit_slot *s, int except, uint64_t *since)
+{
+	int best = -1;
+
+	if (!atomic_load(&s->nwait))
+		return -1;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		uint64_t v = atomic_load(&s->wait[i]);
+
+		if (!v || (int)i == except)
+			continue;
+		if (best < 0 || v < *since) {
+			best = (int)i;
+			*since = v;
+		}
+	}
+	return best;
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /*
  * One counter of a limit that every worker's pools share (the servers of a
@@ -41,6 +42,14 @@ struct limit_slot {
 	struct limit_slot *next;	/* in its table bucket */
 	struct limit_ctr servers;	/* server connections, open or opening */
 	struct limit_ctr clients;	/* logged-in clients */
+	/* the workers with a client held back by this limit (pool.c):
+	 * wait[i] is worker i's oldest such client's wait start (loop
+	 * microseconds, CLOCK_MONOTONIC, so comparable across workers), 0
+	 * for none; nwait counts the non-zero ones.  Written by worker i
+	 * only, read by whoever frees a unit, to wake the oldest. */
+	atomic_uint nwait;
+	_Atomic uint64_t *wait;		/* [nworkers] */
+	unsigned nworkers;
 	enum limit_kind kind;
 	size_t keylen;
 	char key[];			/* db NUL user NUL, or the one name NUL */
@@ -55,6 +64,7 @@ struct limit_table {
 	pthread_mutex_t lock;
 	struct limit_slot **b;
 	unsigned nb, n;		/* nb: a power of two */
+	unsigned nworkers;	/* each slot's wait[] entries: 1 unless set before any slot_get */
 };
 
 int limit_table_init(struct limit_table *t);	/* 0 or -ENOMEM */
@@ -63,5 +73,11 @@ void limit_table_free(struct limit_table *t);
  * made at first use; NULL only when out of memory. */
 struct limit_slot *limit_slot_get(struct limit_table *t, enum limit_kind kind, const char *db,
 				  const char *user);
+
+/* Worker `worker`'s oldest held-back client waits since `since` (0: none does). */
+void limit_wait_set(struct limit_slot *s, unsigned worker, uint64_t since);
+/* The worker other than `except` (-1: none excepted) whose held-back client
+ * is the oldest, with that client's wait start in *since; -1 if none. */
+int limit_wait_oldest(struct limit_slot *s, int except, uint64_t *since);
 
 #endif

@@ -294,18 +294,28 @@ static void remove_pidfile(struct worker *w)
  * after the startup packet) instead of waiting in the kernel's backlog.
  */
 #define ACCEPT_MARGIN	16u
+#define ACCEPT_RECHECK_US	100000	/* at the limit with several workers */
 
 static void accept_cb(struct loop *loop, struct loop_op *op, int res, bool more);
+static void accept_retry(struct loop *loop, struct loop_timer *t);
 
-/* How many more client sockets may be accepted now. */
+/* Client sockets open: every worker's clients (from accept to close) and
+ * this worker's closing ones; with one worker, its own sockets. */
+static unsigned client_socks(const struct worker *w)
+{
+	return limit_count(&w->proc->clients) + (w->nclient_socks - w->nclients);
+}
+
+/* How many more client sockets may be accepted now: max_client_conn over
+ * the process, with a margin for each worker (doc/workers.md). */
 static unsigned accept_room(const struct worker *w)
 {
 	unsigned limit = (w->cfg->max_client_conn > 0 ? (unsigned)w->cfg->max_client_conn : 0) +
-			 ACCEPT_MARGIN;
+			 ACCEPT_MARGIN * (unsigned)w->proc->nworkers, used = client_socks(w);
 
 	if (w->suspended)
 		return 0;	/* SUSPEND: newcomers wait in the listen backlog */
-	return w->nclient_socks >= limit ? 0 : limit - w->nclient_socks;
+	return used >= limit ? 0 : limit - used;
 }
 
 /* The most one multishot accept can hand over before its cancel lands: the
@@ -327,7 +337,7 @@ static void log_full(struct worker *w)
 	w->accept_full_logged_us = now;
 	log_warning(w->log, "max_client_conn (%d) reached with %u client sockets open: "
 		    "new connections wait in the listen backlog until clients leave",
-		    w->cfg->max_client_conn, w->nclient_socks);
+		    w->cfg->max_client_conn, client_socks(w));
 }
 
 /*
@@ -363,6 +373,10 @@ static void accept_update(struct worker *w)
 			continue;
 		if (!multi && armed >= room) {
 			full = true;
+			/* room made by another worker's clients is seen here
+			 * only by looking again */
+			if (w->proc->nworkers > 1 && !room)
+				loop_timer_set(w->loop, &ls->retry, ACCEPT_RECHECK_US, accept_retry);
 			continue;
 		}
 		ls->multishot = multi;
@@ -1209,7 +1223,7 @@ static int run_workers(struct worker *w0)
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
 	sigfd = block_signals(&set);
-	r.done_efd = eventfd(0, EFD_CLOEXEC);
+	r.done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);	/* read after every poll */
 	r.threads = calloc((size_t)p->nworkers, sizeof(*r.threads));
 	if (sigfd < 0 || r.done_efd < 0 || !r.threads) {
 		log_msg(w0->log, LOG_LVL_FATAL, "could not start the workers: %s",

@@ -203,7 +203,7 @@ static bool janitor_one_server(struct pool *pool, uint64_t now)
 {
 	const struct config *cfg = pool->w->cfg;
 	int64_t lifetime = pool_lifetime_of(pool);
-	unsigned count = pool_server_count(pool);
+	unsigned count = pool_shared_servers(pool);	/* min_pool_size counts every worker's */
 	int min = pool_min_size_of(pool);
 	struct list_node *pos;
 
@@ -238,7 +238,8 @@ static void janitor_pool(struct pool *pool, uint64_t now)
 	while (janitor_one_server(pool, now) && ++n < 64)
 		;
 	/* min_pool_size: servers opened ahead of clients, once the pool exists */
-	while (min > 0 && pool_server_count(pool) < (unsigned)min && pool_may_launch(pool))
+	while (min > 0 && pool_shared_servers(pool) < (unsigned)min &&
+	       pool_may_prefill(pool, (unsigned)min))
 		if (!server_launch(pool))
 			break;
 	/* reserve_pool_timeout passes while clients wait: let them have it; and

@@ -9,7 +9,10 @@
 
 #include <openssl/crypto.h>
 
+#include "process.h"
 #include "worker.h"
+
+static void pool_block(struct pool *pool, int k);
 
 static bool policy_held(const struct pool *pool)
 {
@@ -282,19 +285,16 @@ unsigned pool_client_count(const struct pool *pool)
 	       pool->active_clients.count;
 }
 
-/* Servers of every pool of this database (by_db) or of this user. */
+/* Servers of this database (by_db) or of this user, over every worker. */
 static unsigned servers_sharing(const struct pool *pool, bool by_db)
 {
-	struct list_node *pos;
-	unsigned n = 0;
+	return limit_count(&pool->slot[by_db ? LIMIT_DB : LIMIT_USER]->servers);
+}
 
-	list_for_each(pos, &pool->w->pools) {
-		const struct pool *p = list_entry(pos, struct pool, node);
-
-		if (by_db ? !strcmp(p->dbname, pool->dbname) : !strcmp(p->user, pool->user))
-			n += pool_server_count(p);
-	}
-	return n;
+unsigned pool_shared_servers(const struct pool *pool)
+{
+	return pool->slot[LIMIT_POOL] ? limit_count(&pool->slot[LIMIT_POOL]->servers) :
+					pool_server_count(pool);
 }
 
 static unsigned count_login_user(const struct list *l, const char *user)
@@ -321,52 +321,60 @@ unsigned pool_login_user_clients(struct worker *w, const char *user)
 	return n;
 }
 
-/* Clients of the database (every pool of it), or logged in as user: a forced
- * user= of a [databases] entry is the server's user, not the client's. */
-static unsigned clients_sharing(const struct pool *pool, const char *user)
-{
-	struct list_node *pos;
-	unsigned n = 0;
-
-	if (user)
-		return pool_login_user_clients(pool->w, user);
-	list_for_each(pos, &pool->w->pools) {
-		const struct pool *p = list_entry(pos, struct pool, node);
-
-		if (!strcmp(p->dbname, pool->dbname))
-			n += pool_client_count(p);
-	}
-	return n;
-}
-
 /* max_db_client_connections / max_user_client_connections, for a client that
- * just logged in and is not yet counted in any pool list; which: PgBouncer's
- * words for the one reached */
+ * just logged in: it takes a unit of its database's and its login user's
+ * client counters (over every worker) or is refused; a forced user= of a
+ * [databases] entry is the server's user, not the client's.  which:
+ * PgBouncer's words for the one reached */
 bool pool_client_limit_reached(struct client *cl, const char **which)
 {
 	const struct config *cfg = cl->c.w->cfg;
-	const struct pool *pool = cl->pool;
+	struct pool *pool = cl->pool;
 	const struct db_conf *db = pool_db_conf(pool);
 	const struct user_conf *uc = config_find_user(cfg, cl->user);
 	int dbmax = limit_of(db ? db->max_db_client_connections : 0,
 				 cfg->max_db_client_connections);
 	int umax = limit_of(uc ? uc->max_user_client_connections : 0,
 				cfg->max_user_client_connections);
+	struct limit_slot *us = pool->slot[LIMIT_USER];
+	unsigned max[3] = { dbmax > 0 ? (unsigned)dbmax : 0, umax > 0 ? (unsigned)umax : 0, 0 };
+	int full = 0;
 
-	if (dbmax > 0 && clients_sharing(pool, NULL) >= (unsigned)dbmax) {
-		*which = "client connections exceeded (max_db_client_connections)";
+	/* the slot table's lock only for a forced user's clients */
+	if (strcmp(pool->user, cl->user))
+		us = limit_slot_get(&cl->c.w->proc->limits, LIMIT_USER, NULL, cl->user);
+	if (!us) {
+		*which = "out of memory";
 		return true;
 	}
-	if (umax > 0 && clients_sharing(pool, cl->user) >= (unsigned)umax) {
-		*which = "client connections exceeded (max_user_client_connections)";
-		return true;
-	}
-	return false;
+	cl->counted[0] = &pool->slot[LIMIT_DB]->clients;
+	cl->counted[1] = &us->clients;
+	if (limit_take_all(cl->counted, max, &full))
+		return false;
+	cl->counted[0] = cl->counted[1] = NULL;
+	*which = full == 0 ? "client connections exceeded (max_db_client_connections)" :
+			     "client connections exceeded (max_user_client_connections)";
+	return true;
 }
 
 struct pool *pool_get(struct worker *w, const char *dbname, const char *user)
 {
 	return pool_get_repl(w, dbname, user, REPL_NONE);
+}
+
+/* Looked up once (the table's lock): the pointers stay valid as long as the
+ * process.  A replication pool's servers are its clients' own, outside
+ * pool_size, but count against max_db/user_connections. */
+static bool pool_slots_get(struct pool *pool)
+{
+	struct limit_table *t = &pool->w->proc->limits;
+
+	if (!pool->replication &&
+	    !(pool->slot[LIMIT_POOL] = limit_slot_get(t, LIMIT_POOL, pool->dbname, pool->user)))
+		return false;
+	pool->slot[LIMIT_DB] = limit_slot_get(t, LIMIT_DB, pool->dbname, NULL);
+	pool->slot[LIMIT_USER] = limit_slot_get(t, LIMIT_USER, NULL, pool->user);
+	return pool->slot[LIMIT_DB] && pool->slot[LIMIT_USER];
 }
 
 /* Replication connections get pools of their own: their servers are never
@@ -395,6 +403,11 @@ struct pool *pool_get_repl(struct worker *w, const char *dbname, const char *use
 	snprintf(pool->dbname, sizeof(pool->dbname), "%s", dbname);
 	snprintf(pool->user, sizeof(pool->user), "%s", user);
 	pool->replication = (uint8_t)repl;
+	pool->blocked = -1;
+	if (!pool_slots_get(pool)) {
+		free(pool);
+		return NULL;
+	}
 	list_init(&pool->wait_login);
 	list_init(&pool->idle_clients);
 	list_init(&pool->waiting);
@@ -421,6 +434,7 @@ static void pool_free(struct pool *pool)
 {
 	struct worker *w = pool->w;
 
+	pool_block(pool, -1);
 	list_remove(&w->pools, &pool->node);
 	loop_timer_stop(w->loop, &pool->retry_timer);
 	loop_timer_stop(w->loop, &pool->fail_timer);
@@ -513,6 +527,252 @@ bool pool_free_if_unused(struct pool *pool, uint64_t now)
 	return true;
 }
 
+/* ---- limits shared by every worker (doc/workers.md) ---- */
+
+/*
+ * Each server holds a unit of its pool's (db, user), database and user slots
+ * from launch to close, taken by compare-and-swap under each limit, so that
+ * no number of workers opens more than a limit allows.  With one worker the
+ * counts are exactly what its own lists hold.  With more, a pool whose
+ * clients a full slot holds back registers its oldest client's wait start
+ * there; whoever frees a unit wakes the worker of the oldest one (WAKE), and
+ * a worker holding an idle server of a full slot is asked to close it
+ * (EVICT_IDLE).  A unit freed by a close thus goes to the oldest waiter
+ * across workers; a server released by its client serves its own worker's
+ * queue unless another worker's oldest client has waited HANDOVER_US longer.
+ */
+#define HANDOVER_US	50000
+
+static bool multi(const struct worker *w)
+{
+	return w->proc->nworkers > 1;
+}
+
+static void pool_ctrs(const struct pool *pool, struct limit_ctr *c[3])
+{
+	for (int k = 0; k < 3; k++)
+		c[k] = pool->slot[k] ? &pool->slot[k]->servers : NULL;
+}
+
+/* The wait start of the pool's oldest client that wants a server (a login
+ * waiting for the pool's first server counts); 0 for none. */
+static uint64_t pool_head_since(const struct pool *pool)
+{
+	uint64_t since = 0;
+
+	if (!list_empty(&pool->waiting))
+		since = list_entry(list_first(&pool->waiting), struct client, node)->wait_start_us;
+	if (!list_empty(&pool->wait_login)) {
+		uint64_t t = list_entry(list_first(&pool->wait_login), struct client,
+					node)->state_since_us;
+
+		if (!since || t < since)
+			since = t;
+	}
+	return since;
+}
+
+/* This worker's registration on s: its oldest held-back client there. */
+static void wait_refresh(struct worker *w, struct limit_slot *s)
+{
+	struct list_node *pos;
+	uint64_t since = 0;
+
+	list_for_each(pos, &w->pools) {
+		const struct pool *p = list_entry(pos, struct pool, node);
+
+		if (p->blocked >= 0 && p->slot[p->blocked] == s && p->blocked_since &&
+		    (!since || p->blocked_since < since))
+			since = p->blocked_since;
+	}
+	limit_wait_set(s, w->index, since);
+}
+
+/* The pool's clients are held back by slot k (-1: by none): registered there
+ * with its oldest one's wait start, or the registration dropped. */
+static void pool_block(struct pool *pool, int k)
+{
+	uint64_t since = k >= 0 ? pool_head_since(pool) : 0;
+	struct limit_slot *was, *now;
+
+	if (!multi(pool->w))
+		return;
+	if (!since)
+		k = -1;
+	if (pool->blocked == k && pool->blocked_since == since)
+		return;
+	was = pool->blocked >= 0 ? pool->slot[pool->blocked] : NULL;
+	now = k >= 0 ? pool->slot[k] : NULL;
+	pool->blocked = (int8_t)k;
+	pool->blocked_since = since;
+	if (was && was != now)
+		wait_refresh(pool->w, was);
+	if (now)
+		wait_refresh(pool->w, now);
+	else
+		pool->evict_asked = false;
+}
+
+struct slot_msg {
+	struct wmsg m;
+	struct limit_slot *slot;
+};
+
+static void post_slot(struct worker *w, unsigned to, struct limit_slot *s,
+		      void (*run)(struct worker *, struct wmsg *))
+{
+	struct slot_msg *m = calloc(1, sizeof(*m));
+
+	if (!m) {
+		/* the janitor pairs every pool with waiters four times a second */
+		log_warning(w->log, "out of memory: a limit wake-up waits for the janitor");
+		return;
+	}
+	m->m.run = run;
+	m->slot = s;
+	worker_post(w->proc->workers[to], &m->m);
+}
+
+static void wake_run(struct worker *w, struct wmsg *m);
+
+/* A unit of s came free: the worker of its oldest held-back client gets to
+ * take it.  Its own worker's pools are paired by the caller (local). */
+static void wake_oldest(struct worker *w, struct limit_slot *s, bool local)
+{
+	uint64_t since;
+	int o;
+
+	/* limit_give's decrement and this read of the registrations are
+	 * sequentially consistent, as a registration and its worker's next
+	 * read of the counter (take_units): one of the two sees the other */
+	o = limit_wait_oldest(s, -1, &since);
+	if (o >= 0 && (o != (int)w->index || !local))
+		post_slot(w, (unsigned)o, s, wake_run);
+}
+
+static void units_give(struct pool *pool, struct limit_ctr *const c[3], bool local)
+{
+	limit_give_all(c);
+	if (!multi(pool->w))
+		return;
+	for (int k = 0; k < 3; k++)
+		if (c[k])
+			wake_oldest(pool->w, list_entry(c[k], struct limit_slot, servers), local);
+}
+
+void pool_unreserve(struct pool *pool)
+{
+	struct limit_ctr *c[3];
+
+	if (!pool->reserved)
+		return;
+	pool->reserved = false;
+	pool_ctrs(pool, c);
+	units_give(pool, c, false);
+}
+
+static void wake_run(struct worker *w, struct wmsg *m)
+{
+	struct limit_slot *s = ((struct slot_msg *)m)->slot;
+	struct list_node *pos, *tmp;
+	uint64_t since;
+	int o;
+
+	free(m);
+	if (!w->loop || w->exiting)
+		return;
+	list_for_each_safe(pos, tmp, &w->pools) {
+		struct pool *p = list_entry(pos, struct pool, node);
+
+		if (p->blocked >= 0 && p->slot[p->blocked] == s)
+			pool_pair(p);
+	}
+	/* no client here wants it (any more): the next oldest does */
+	if (!atomic_load(&s->wait[w->index]) && (o = limit_wait_oldest(s, (int)w->index, &since)) >= 0)
+		post_slot(w, (unsigned)o, s, wake_run);
+}
+
+/* Whether another worker's client waits for a unit of s and has waited since
+ * before `before` (0: whatever its age). */
+static bool other_waits(const struct worker *w, struct limit_slot *s, uint64_t before)
+{
+	uint64_t since;
+
+	return s && limit_wait_oldest(s, (int)w->index, &since) >= 0 && (!before || since < before);
+}
+
+/* EVICT_IDLE: another worker's client waits for a unit of a full slot while
+ * this worker holds an idle server of it: the coldest goes. */
+static void evict_run(struct worker *w, struct wmsg *m)
+{
+	struct limit_slot *s = ((struct slot_msg *)m)->slot;
+	struct server *cold = NULL;
+	struct list_node *pos;
+
+	free(m);
+	if (!w->loop || w->exiting || !other_waits(w, s, 0))
+		return;
+	list_for_each(pos, &w->pools) {
+		struct pool *p = list_entry(pos, struct pool, node);
+		struct server *sv;
+
+		if ((p->slot[0] != s && p->slot[1] != s && p->slot[2] != s) ||
+		    list_empty(&p->idle_servers) || !list_empty(&p->waiting))
+			continue;
+		/* the idle list is LIFO: its tail is the coldest */
+		sv = list_entry(p->idle_servers.head.prev, struct server, node);
+		if (!cold || sv->last_used_us < cold->last_used_us)
+			cold = sv;
+	}
+	if (cold)
+		server_close(cold, "evicted for a client of another worker");
+}
+
+/* Held back by full slot k: the other workers are asked, once per launch,
+ * for an idle server of it. */
+static void ask_evict(struct pool *pool, int k)
+{
+	struct worker *w = pool->w;
+
+	if (pool->evict_asked)
+		return;
+	pool->evict_asked = true;
+	for (int i = 0; i < w->proc->nworkers; i++)
+		if (i != (int)w->index)
+			post_slot(w, (unsigned)i, pool->slot[k], evict_run);
+}
+
+/* A ready server that another worker's client needs more than this one's:
+ * closed, its units go to that client (wake_oldest).  Why, or NULL. */
+static const char *handed_over(const struct pool *pool)
+{
+	uint64_t mine = pool_head_since(pool);
+
+	if (!multi(pool->w))
+		return NULL;
+	/* with no client of its own waiting, any waiter elsewhere takes it */
+	mine = !mine ? 0 : mine > HANDOVER_US ? mine - HANDOVER_US : 1;
+	for (int k = 0; k < 3; k++)
+		if (other_waits(pool->w, pool->slot[k], mine))
+			return "handed over to a client waiting on another worker";
+	return NULL;
+}
+
+/* A launch with its oldest client waiting since `mine` (0: none, min_pool_size)
+ * leaves a unit of slot k to an older client of another worker: false, *full = k. */
+static bool older_elsewhere(const struct pool *pool, uint64_t mine, int *full)
+{
+	if (!multi(pool->w))
+		return false;
+	for (int k = 0; k < 3; k++) {
+		if (other_waits(pool->w, pool->slot[k], mine)) {
+			*full = k;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* ---- one state, one list ---- */
 
 static struct list *client_list(struct client *cl, enum client_state st)
@@ -540,6 +800,7 @@ static struct list *client_list(struct client *cl, enum client_state st)
 void pool_change_client(struct client *cl, enum client_state st)
 {
 	struct list *from = client_list(cl, cl->state), *to;
+	bool was_queued = cl->state == CL_WAITING || cl->state == CL_WAIT_LOGIN;
 
 	if (from)
 		list_remove(from, &cl->node);
@@ -548,6 +809,48 @@ void pool_change_client(struct client *cl, enum client_state st)
 	to = client_list(cl, st);
 	if (to)
 		list_append(to, &cl->node);
+	if (st == CL_CLOSING && cl->counted[0]) {
+		limit_give_all(cl->counted);
+		cl->counted[0] = cl->counted[1] = NULL;
+	}
+	/* the oldest held-back client may have changed */
+	if (was_queued && cl->pool && cl->pool->blocked >= 0)
+		pool_block(cl->pool, cl->pool->blocked);
+}
+
+/* A server entering its pool's lists carries the units its launch took. */
+static void server_count_in(struct server *sv)
+{
+	struct pool *pool = sv->pool;
+	struct limit_ctr *c[3];
+
+	if (sv->counted)
+		return;
+	sv->counted = true;
+	if (pool->reserved) {
+		pool->reserved = false;
+		return;
+	}
+	/* every launch reserves first: this is a bug, but the counts must
+	 * still match the servers, or a close would give what was not taken */
+	log_error(pool->w->log, "%s/%s: a server launched without its limit units", pool->dbname,
+		  pool->user);
+	pool_ctrs(pool, c);
+	for (int k = 0; k < 3; k++)
+		if (c[k])
+			(void)limit_take(c[k], 0);
+}
+
+/* ...and gives them back when it leaves them (server_close): once */
+static void server_count_out(struct server *sv)
+{
+	struct limit_ctr *c[3];
+
+	if (!sv->counted || sv->draining)
+		return;
+	sv->counted = false;
+	pool_ctrs(sv->pool, c);
+	units_give(sv->pool, c, true);
 }
 
 static struct list *server_list(struct server *sv, enum server_state st)
@@ -578,6 +881,10 @@ void pool_change_server(struct server *sv, enum server_state st)
 		list_remove(from, &sv->node);
 	sv->state = st;
 	to = sv->pool ? server_list(sv, st) : NULL;
+	if (!from && to)
+		server_count_in(sv);
+	else if (from && !to)
+		server_count_out(sv);
 	if (!to)
 		return;
 	/* idle servers are LIFO: the warmest connection is reused first;
@@ -664,58 +971,125 @@ static bool reserve_due(struct pool *pool)
 	return loop_now_us(w->loop) - first->wait_start_us >= (uint64_t)w->cfg->reserve_pool_timeout_us;
 }
 
-bool pool_may_launch(struct pool *pool)
+/*
+ * Takes a unit of each slot of the pool under its limit (psize for the
+ * pool's own: pool_size, with the reserve, or min_pool_size), evicting an
+ * idle server of another pool of this worker for a full max_db/user limit
+ * as before.  fair: a unit is left to an older client of another worker
+ * (mine: this pool's oldest client's wait start, 0 none).  false: *full is
+ * the slot that held it back.
+ */
+static bool take_units(struct pool *pool, unsigned psize, bool fair, uint64_t mine, int *full)
+{
+	int dbmax = pool_max_db_connections_of(pool), umax = pool_max_user_connections_of(pool);
+	unsigned max[3] = { psize, dbmax > 0 ? (unsigned)dbmax : 0, umax > 0 ? (unsigned)umax : 0 };
+	bool evicted[3] = { true, false, false };	/* none for the pool's own size */
+	struct limit_ctr *c[3];
+
+	if (fair && older_elsewhere(pool, mine, full)) {
+		if (mine)
+			pool_block(pool, *full);
+		return false;
+	}
+	pool_ctrs(pool, c);
+	for (;;) {
+		if (limit_take_all(c, max, full))
+			return true;
+		/* counted again after an eviction: closing a server pairs the
+		 * other pools held back by the limit, and one may take the room */
+		if (evicted[*full] || !evict_idle(pool, *full == LIMIT_DB))
+			break;
+		evicted[*full] = true;
+	}
+	if (!multi(pool->w) || !fair || !mine)
+		return false;
+	/* registered before the second try: a unit freed meanwhile is either
+	 * seen by that try or its giver sees the registration (wake_oldest) */
+	pool_block(pool, *full);
+	for (int k = 0; k < 3; k++)
+		if (c[k])	/* a read of the latest count, in that order */
+			(void)atomic_fetch_add(&c[k]->n, 0);
+	if (limit_take_all(c, max, full))
+		return true;
+	ask_evict(pool, *full);
+	return false;
+}
+
+/* The pool is full and its oldest client has waited reserve_pool_timeout:
+ * the reserve's size on top, if it has room. */
+static int reserve_room(struct pool *pool, int size)
+{
+	int reserve = pool_reserve_size_of(pool);
+
+	if (reserve <= 0 || pool_shared_servers(pool) >= (unsigned)(size + reserve) ||
+	    !reserve_due(pool))
+		return 0;
+	if (!pool->reserve_warned)
+		log_info(pool->w->log, "%s/%s: taking connection from reserve_pool", pool->dbname,
+			 pool->user);
+	pool->reserve_warned = true;
+	return reserve;
+}
+
+/* Reserves the units of one more server (server_launch's server carries
+ * them); cap: min_pool_size's launches, never past it */
+static bool pool_reserve(struct pool *pool, unsigned cap)
 {
 	struct worker *w = pool->w;
 	uint64_t retry = (uint64_t)w->cfg->server_login_retry_us, now = loop_now_us(w->loop);
-	int size = pool_size_of(pool), dbmax, umax;
-	unsigned count = pool_server_count(pool);
+	uint64_t mine = cap ? 0 : pool_head_since(pool);
+	int size = pool_size_of(pool), reserve, full;
+	unsigned psize = size > 0 ? (unsigned)size : 0;
 
 	/* a shutdown that waits for clients still serves them (SIGTERM):
 	 * servers for those waiting, none to fill min_pool_size */
-	if (w->exiting || policy_held(pool) || (w->shutdown && list_empty(&pool->waiting)))
+	if (w->exiting || policy_held(pool) || (w->shutdown && list_empty(&pool->waiting))) {
+		pool_block(pool, -1);	/* not a limit: no unit is to wait for */
 		return false;
-	if (size > 0 && count >= (unsigned)size) {
-		int reserve = pool_reserve_size_of(pool);
-
-		if (reserve <= 0 || count >= (unsigned)(size + reserve) || !reserve_due(pool))
-			return false;
-		if (!pool->reserve_warned)
-			log_info(w->log, "%s/%s: taking connection from reserve_pool", pool->dbname,
-				 pool->user);
-		pool->reserve_warned = true;
 	}
-	/* counted again after an eviction: closing a server pairs the other
-	 * pools held back by the limit, and one of them may have taken the room */
-	dbmax = pool_max_db_connections_of(pool);
-	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax &&
-	    (!evict_idle(pool, true) || servers_sharing(pool, true) >= (unsigned)dbmax))
-		return false;
-	umax = pool_max_user_connections_of(pool);
-	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax &&
-	    (!evict_idle(pool, false) || servers_sharing(pool, false) >= (unsigned)umax))
-		return false;
 	if (pool->last_login_fail_us && now - pool->last_login_fail_us < retry) {
+		pool_block(pool, -1);
 		if (!loop_timer_armed(&pool->retry_timer))
 			loop_timer_set(w->loop, &pool->retry_timer,
 				       retry - (now - pool->last_login_fail_us), retry_fire);
 		return false;
 	}
+	if (cap && (!psize || cap < psize))
+		psize = cap;
+	if (!take_units(pool, psize, true, mine, &full)) {
+		if (cap || full != LIMIT_POOL || size <= 0 || !(reserve = reserve_room(pool, size)) ||
+		    !take_units(pool, (unsigned)(size + reserve), true, mine, &full))
+			return false;
+	}
+	pool->reserved = true;
 	return true;
+}
+
+bool pool_may_launch(struct pool *pool)
+{
+	return pool_reserve(pool, 0);
+}
+
+/* min_pool_size: the (db, user)'s servers over every worker up to min, never
+ * past it, never before a client that waits elsewhere */
+bool pool_may_prefill(struct pool *pool, unsigned min)
+{
+	return pool_reserve(pool, min);
 }
 
 /* A replication client's own server counts against max_db_connections and
  * max_user_connections like any other; with no room the client is refused
- * (it cannot wait in a queue: no other server would do).  NULL: room. */
+ * (it cannot wait in a queue: no other server would do).  NULL: room, and
+ * the units are taken for server_launch. */
 const char *pool_repl_limit(struct pool *pool)
 {
-	int dbmax = pool_max_db_connections_of(pool), umax = pool_max_user_connections_of(pool);
+	int full = -1;
 
-	if (dbmax > 0 && servers_sharing(pool, true) >= (unsigned)dbmax && !evict_idle(pool, true))
-		return "max_db_connections";
-	if (umax > 0 && servers_sharing(pool, false) >= (unsigned)umax && !evict_idle(pool, false))
-		return "max_user_connections";
-	return NULL;
+	if (take_units(pool, 0, false, 0, &full)) {
+		pool->reserved = true;
+		return NULL;
+	}
+	return full == LIMIT_USER ? "max_user_connections" : "max_db_connections";
 }
 
 /* server_check_query before reusing a server idle longer than server_check_delay.
@@ -778,8 +1152,10 @@ static void pool_pair_once(struct pool *pool)
 			client_repl_launch(list_entry(list_first(&pool->wait_login), struct client, node));
 		return;
 	}
-	if (policy_held(pool))
+	if (policy_held(pool)) {
+		pool_block(pool, -1);
 		return;		/* PAUSE: clients wait, no server is opened */
+	}
 	while (!list_empty(&pool->waiting) && !list_empty(&pool->idle_servers)) {
 		struct client *cl = list_entry(list_first(&pool->waiting), struct client, node);
 		struct server *sv = list_entry(list_first(&pool->idle_servers), struct server, node);
@@ -803,9 +1179,17 @@ static void pool_pair_once(struct pool *pool)
 	 * the pool size */
 	want = pool->waiting.count + (pool->wait_login.count && !pool->have_welcome ? 1 : 0);
 	while (want > pool->login_servers.count + pool->used_servers.count && pool_may_launch(pool)) {
-		if (!server_launch(pool))
+		pool->evict_asked = false;
+		if (!server_launch(pool)) {
+			pool_unreserve(pool);
 			break;
+		}
 	}
+	/* still held back by a limit, or no longer: the registration follows */
+	if (pool->blocked >= 0 && want <= pool->login_servers.count + pool->used_servers.count)
+		pool_block(pool, -1);
+	else if (pool->blocked >= 0)
+		pool_block(pool, pool->blocked);
 	if (list_empty(&pool->waiting))
 		pool->reserve_warned = false;
 }
@@ -880,6 +1264,9 @@ void pool_server_ready(struct server *sv)
 	int64_t lifetime = pool_lifetime_of(pool);
 	uint64_t now = loop_now_us(w->loop);
 	const char *why;
+	/* just logged in for this worker's clients: it serves one of them
+	 * before it can be handed over, or fresh logins would go round */
+	bool fresh = sv->state == SV_LOGIN;
 
 	sv->client = NULL;
 	sv->c.peer = NULL;
@@ -907,6 +1294,11 @@ void pool_server_ready(struct server *sv)
 	}
 	sv->last_used_us = now;
 	pool_change_server(sv, SV_IDLE);
+	/* idle first: it hears a Terminate */
+	if (!(fresh && pool_head_since(pool)) && (why = handed_over(pool))) {
+		server_close(sv, why);
+		return;
+	}
 	list_for_each_safe(pos, tmp, &pool->wait_login) {
 		struct client *cl = list_entry(pos, struct client, node);
 
@@ -975,6 +1367,7 @@ void pool_launch_failed(struct pool *pool, const char *why)
 {
 	struct worker *w = pool->w;
 
+	pool_unreserve(pool);	/* no server carries them */
 	pool->last_login_fail_us = loop_now_us(w->loop);
 	snprintf(pool->last_error, sizeof(pool->last_error), "%s", why);
 	log_warning(w->log, "%s/%s: could not launch a server connection: %s", pool->dbname,
@@ -1015,4 +1408,19 @@ void pool_server_gone(struct pool *pool)
 			pool_pair(p);
 	}
 	pool_pair(pool);
+}
+
+/* A drained server is gone at last: its units go back, and the pools they
+ * held back may launch (here or, by wake_oldest, on another worker). */
+void pool_server_freed(struct server *sv)
+{
+	struct limit_ctr *c[3];
+
+	if (!sv->counted)
+		return;
+	sv->counted = false;
+	pool_ctrs(sv->pool, c);
+	units_give(sv->pool, c, true);
+	if (!sv->c.w->exiting)
+		pool_server_gone(sv->pool);
 }

@@ -23,6 +23,7 @@ int process_init(struct process *p, struct logger *log, int nworkers)
 	if (limit_table_init(&p->limits) < 0)
 		goto fail;
 	p->have_limits = true;
+	p->limits.nworkers = (unsigned)p->nworkers;
 	for (; p->ninboxes < p->nworkers; p->ninboxes++)
 		if (inbox_init(&p->inboxes[p->ninboxes]) < 0)
 			goto fail;

@@ -10,7 +10,11 @@
 
 #include <openssl/crypto.h>
 
+#include "process.h"
 #include "worker.h"
+
+/* the most a closed server waits for PostgreSQL's end of the connection */
+#define SERVER_DRAIN_US	2000000
 
 #define AUTH_OK			0
 #define AUTH_CLEARTEXT		3
@@ -96,12 +100,46 @@ static void send_terminate(struct server *sv)
 		server_log(sv, LOG_LVL_DEBUG, "Terminate not sent: the socket is busy or gone");
 }
 
+static void drain_timeout(struct loop *loop, struct loop_timer *t)
+{
+	struct server *sv = list_entry(t, struct server, timer);
+
+	(void)loop;
+	server_log(sv, LOG_LVL_WARNING, "no end of the connection from PostgreSQL after %d s, "
+		   "closing it", SERVER_DRAIN_US / 1000000);
+	conn_close(&sv->c);
+}
+
+/*
+ * With several workers a server's limit units go back only once PostgreSQL
+ * has closed the connection: its backend has left pg_stat_activity then,
+ * and a launch that takes the units (on any worker) cannot make one more
+ * backend than the limit, not even for a moment.  The socket's sending side
+ * is shut (after the Terminate, if any) and its reading side drained to
+ * EOF; server_on_free gives the units.  With one worker (and at exit) it
+ * closes at once, as it always has.
+ */
+static bool server_drains(struct server *sv)
+{
+	struct worker *w = sv->c.w;
+
+	if (!sv->pool || !sv->counted || w->proc->nworkers < 2 || w->exiting || sv->c.tls ||
+	    sv->c.sock.fd < 0 || sv->c.closing)
+		return false;
+	++*loop_syscalls(w->loop);
+	if (shutdown(sv->c.sock.fd, SHUT_WR) < 0)
+		return false;
+	loop_timer_set(w->loop, &sv->timer, SERVER_DRAIN_US, drain_timeout);
+	conn_start_recv(&sv->c);
+	return true;
+}
+
 void server_close(struct server *sv, const char *why)
 {
 	struct pool *pool = sv->pool;
 	struct client *cl = sv->client;
 
-	if (sv->c.closing)
+	if (sv->c.closing || sv->draining)
 		return;
 	dns_forget(&sv->dnsw);	/* a lookup still running answers nobody */
 	kdf_unwait(&sv->kdf);	/* its keys may come back after it is gone */
@@ -120,8 +158,10 @@ void server_close(struct server *sv, const char *why)
 	send_terminate(sv);
 	if (pool && sv->c.w->nservers)
 		sv->c.w->nservers--;
+	sv->draining = server_drains(sv);
 	pool_change_server(sv, SV_CLOSING);
-	conn_close(&sv->c);
+	if (!sv->draining)
+		conn_close(&sv->c);
 	pool_server_gone(pool);
 }
 
@@ -1223,6 +1263,9 @@ static enum msg_action server_on_header(struct conn *c, uint8_t type, uint32_t l
 {
 	struct server *sv = sv_of(c);
 
+	if (sv->draining)
+		return ACT_DROP;	/* PostgreSQL's last words, if any */
+
 	if (sv->state == SV_LOGIN) {
 		if (len > LOGIN_MSG_MAX) {
 			server_login_fail(sv, "oversized message during login");
@@ -1289,11 +1332,16 @@ static void server_on_eof(struct conn *c, int err)
 {
 	struct server *sv = sv_of(c);
 
+	if (sv->draining) {
+		conn_close(c);	/* PostgreSQL let the backend go */
+		return;
+	}
 	if (sv->state == SV_LOGIN && tls_direct_refused(c)) {
 		/* no retry will fix it: the waiting clients hear why at once */
 		server_login_fail(sv, tls_direct_refused(c));
 		return;
 	}
+
 	if (sv->state == SV_LOGIN) {
 		server_login_lost(sv, err == -EPROTO && tls_error(c) ? tls_error(c) :
 				  err ? strerror(-err) : "server closed the connection during login");
@@ -1331,8 +1379,10 @@ static void server_on_free(struct conn *c)
 			sv->peer->nlogin--;
 		peer_pool_run(c->w, sv->peer);
 	}
-	if (sv->pool)
+	if (sv->pool) {
+		pool_server_freed(sv);	/* a drained server's limit units */
 		pool_unref(sv->pool);
+	}
 	prep_server_free(sv);
 	param_set_free(sv->c.w, &sv->params);
 	if (sv->scram)

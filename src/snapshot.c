@@ -30,6 +30,7 @@ static struct snapshot *make(struct config *cfg, struct snapshot_users *ul, unsi
 	s->cfg = cfg;
 	s->ul = ul;
 	s->users = ul->ul;
+	s->gen = 0;	/* publish() numbers it; the first one is older than any */
 	return s;
 }
 

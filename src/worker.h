@@ -21,6 +21,7 @@
 #include "tls.h"
 #include "userlist.h"
 #include "kdf.h"
+#include "limitctr.h"
 
 struct worker;
 struct istr_table;
@@ -225,6 +226,9 @@ struct client {
 	bool authq_failed;		/* the query failed (logged) */
 	bool authq_found;		/* cl->secret is auth_query's answer */
 	struct loop_timer authq_timer;	/* the lookup's deadline: query_wait_timeout */
+	/* the client counters of its database and login user it holds a
+	 * unit of (max_db/user_client_connections), from login to close */
+	struct limit_ctr *counted[3];
 };
 
 /* ---- server ---- */
@@ -297,6 +301,11 @@ struct server {
 	 * any socket), then where it came from, so that a connection to an
 	 * address DNS dropped goes at release */
 	struct dns_wait dnsw;
+	/* holds a unit of each of its pool's limit slots (pool.c), from
+	 * launch until it leaves the pool's lists, or with several workers
+	 * until PostgreSQL ended the connection (draining, server.c) */
+	bool counted;
+	bool draining;
 };
 
 /* The console's hold on sessions, registered by admin_init, so that the
@@ -350,6 +359,14 @@ struct pool {
 	uint64_t unused_since_us;	/* refs fell to 0; 0 while in use */
 	/* stats (SHOW STATS) */
 	struct pool_stats stats;
+	/* the limits every worker's pools of the same names share (pool.c,
+	 * doc/workers.md), by enum limit_kind: NULL for one not counted (a
+	 * replication pool's pool_size) */
+	struct limit_slot *slot[3];
+	bool reserved;			/* units taken for the server being launched */
+	int8_t blocked;			/* the slot its waiters are held back by, -1 none */
+	uint64_t blocked_since;		/* the oldest one's wait start, registered there */
+	bool evict_asked;		/* other workers asked to close an idle server */
 };
 
 /* ---- worker: everything mutable of one event loop ---- */
@@ -639,14 +656,22 @@ bool pool_fast_fail(struct client *cl);	/* true: refused, logins keep failing */
 void pool_launch_failed(struct pool *pool, const char *why);	/* no socket: DNS, fds, ... */
 void pool_report_launch_failure(struct pool *pool);	/* janitor: if the timer could not */
 void pool_server_gone(struct pool *pool);
+void pool_server_freed(struct server *sv);	/* its units, if it still holds them */
 void pool_pair(struct pool *pool);
 void pool_free_all(struct worker *w);	/* at exit, once no conn refers to a pool */
 void pool_close_servers(struct worker *w, const char *why);	/* at exit */
 void pool_ref(struct pool *pool);			/* a client or server points at it */
 void pool_unref(struct pool *pool);			/* ...and is being freed */
 bool pool_free_if_unused(struct pool *pool, uint64_t now);	/* autodb_idle_timeout */
-bool pool_may_launch(struct pool *pool);	/* another server, within every limit */
-const char *pool_repl_limit(struct pool *pool);	/* the limit a replication server would break */
+/* another server, within every limit: takes its units (the launch's server
+ * carries them; pool_unreserve if there is none) */
+bool pool_may_launch(struct pool *pool);
+bool pool_may_prefill(struct pool *pool, unsigned min);	/* ...up to min over every worker */
+void pool_unreserve(struct pool *pool);
+/* the servers of the pool's (db, user) over every worker */
+unsigned pool_shared_servers(const struct pool *pool);
+/* the limit a replication server would break; NULL: none, its units taken */
+const char *pool_repl_limit(struct pool *pool);
 int64_t pool_lifetime_of(const struct pool *pool);
 
 /* hostsel.c */

@@ -191,6 +191,43 @@ START_TEST(slots_made_once_from_many_threads)
 }
 END_TEST
 
+/* who waits for a unit: the oldest wait start wins, an excepted worker and
+ * cleared entries never do */
+START_TEST(waiters_oldest_first)
+{
+	struct limit_table t;
+	struct limit_slot *s;
+	uint64_t since = 0;
+
+	ck_assert_int_eq(limit_table_init(&t), 0);
+	t.nworkers = 4;
+	s = limit_slot_get(&t, LIMIT_DB, "d", NULL);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(limit_wait_oldest(s, -1, &since), -1);
+	limit_wait_set(s, 2, 300);
+	limit_wait_set(s, 1, 200);
+	limit_wait_set(s, 3, 400);
+	ck_assert_uint_eq(atomic_load(&s->nwait), 3);
+	ck_assert_int_eq(limit_wait_oldest(s, -1, &since), 1);
+	ck_assert_uint_eq(since, 200);
+	ck_assert_int_eq(limit_wait_oldest(s, 1, &since), 2);
+	ck_assert_uint_eq(since, 300);
+	/* a new wait start replaces the old one; 0 clears */
+	limit_wait_set(s, 3, 100);
+	ck_assert_int_eq(limit_wait_oldest(s, -1, &since), 3);
+	limit_wait_set(s, 3, 0);
+	limit_wait_set(s, 3, 0);
+	limit_wait_set(s, 1, 0);
+	ck_assert_uint_eq(atomic_load(&s->nwait), 1);
+	ck_assert_int_eq(limit_wait_oldest(s, -1, &since), 2);
+	ck_assert_int_eq(limit_wait_oldest(s, 2, &since), -1);
+	limit_wait_set(s, 2, 0);
+	ck_assert_uint_eq(atomic_load(&s->nwait), 0);
+	ck_assert_int_eq(limit_wait_oldest(s, -1, &since), -1);
+	limit_table_free(&t);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
 	Suite *s = suite_create("limits");
@@ -204,6 +241,7 @@ static Suite *limits_suite(void)
 	tc = tcase_create("slots");
 	tcase_add_test(tc, slots_by_name);
 	tcase_add_test(tc, slots_made_once_from_many_threads);
+	tcase_add_test(tc, waiters_oldest_first);
 	suite_add_tcase(s, tc);
 	return s;
 }
