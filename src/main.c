@@ -1201,7 +1201,8 @@ static int run_workers(struct worker *w0)
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
 	sigfd = block_signals(&set);
-	r.done_efd = eventfd(0, EFD_CLOEXEC);
+	/* non-blocking: control() reads it after every wake-up, a signal's too */
+	r.done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	r.threads = calloc((size_t)p->nworkers, sizeof(*r.threads));
 	if (sigfd < 0 || r.done_efd < 0 || !r.threads) {
 		log_msg(w0->log, LOG_LVL_FATAL, "could not start the workers: %s",
