@@ -170,6 +170,10 @@ pgring_conn() {	# DB USER [PASSWORD] [HOST]
 	[ -n "${3:-}" ] && c="$c password=$3"
 	echo "$c"
 }
+# pgring_local DB USER [PASSWORD]: over pgring's unix socket, whose clients
+# all live on worker 0: for a scenario whose clients must share one worker's
+# pools (server reuse, a cached login error) whatever WORKERS says
+pgring_local() { pgring_conn "$1" "$2" "${3:-}" "$PGRING_DIR"; }
 pg_conn() { echo "host=$PG_SOCKDIR port=$PG_PORT dbname=${1:-testdb} user=$PG_SUPERUSER options=-cclient_min_messages=warning"; }
 
 # pg_sql SQL...: run statements as superuser straight on PostgreSQL (testdb)
