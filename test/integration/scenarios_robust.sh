@@ -272,8 +272,10 @@ sc_robust_low_fd() {
 	local out lines t0 t pid_file=$T_ROOT/lowfd.pid
 	pgring_write_config "$1" "auth_type = trust
 max_client_conn = 1000" "$(default_userlist)" || return 1
-	# the limit applies to pgring alone: set it in a subshell that starts it
-	(ulimit -n 64 && pgring_launch && echo "$PGRING_PID" >"$pid_file")
+	# the limit applies to pgring alone: set it in a subshell that starts it;
+	# each worker past the first holds about 5 fds of its own (ring, eventfds,
+	# listeners), which the room for clients keeps
+	(ulimit -n $((64 + 5 * (${WORKERS:-1} - 1))) && pgring_launch && echo "$PGRING_PID" >"$pid_file")
 	PGRING_PID=$(cat "$pid_file" 2>/dev/null)
 	[ -n "$PGRING_PID" ] || { echo "pgring did not start"; return 1; }
 	track_pid "$PGRING_PID"
