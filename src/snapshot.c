@@ -26,6 +26,9 @@ static struct snapshot *make(struct config *cfg, struct snapshot_users *ul, unsi
 	if (!s)
 		return NULL;
 	atomic_init(&s->refs, refs ? refs : 1);
+	/* not yet published: older than any that is (admin.c's snap_run drops a
+	 * snapshot older than the one a worker holds) */
+	s->gen = 0;
 	s->cfg = cfg;
 	s->ul = ul;
 	s->users = ul->ul;
