@@ -270,8 +270,12 @@ sc_robust_bad_config() {
 # cannot accept (without flooding its log) and serves again afterwards
 sc_robust_low_fd() {
 	local out lines t0 t pid_file=$T_ROOT/lowfd.pid
+	# server_login_retry = 2: a server socket refused during the flood
+	# (EMFILE) is a failed login, cached that long; the default 15 s runs
+	# past the wait below on a slow build (ThreadSanitizer)
 	pgring_write_config "$1" "auth_type = trust
-max_client_conn = 1000" "$(default_userlist)" || return 1
+max_client_conn = 1000
+server_login_retry = 2" "$(default_userlist)" || return 1
 	# the limit applies to pgring alone: set it in a subshell that starts it;
 	# each worker past the first holds about 5 fds of its own (ring, eventfds,
 	# listeners), which the room for clients keeps
