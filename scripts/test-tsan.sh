@@ -7,8 +7,8 @@
 # test.sh once more at the end).  SCENARIOS="a b" limits the integration part
 # to those scenarios, as with suite.sh.
 #
-# WORKERS defaults to 1: this build refuses more than one worker at start-up
-# (doc/workers.md).  Once workers = N is built, the default becomes 4.
+# WORKERS defaults to 4 (one suite pass, both backends): with one worker the
+# only threads are the KDF pool's.
 # Ends with "tsan: N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
@@ -18,9 +18,9 @@ SANITIZER_LOG_DIR=$(mktemp -d /tmp/pgring-tsan.XXXXXX)
 chmod 1777 "$SANITIZER_LOG_DIR"
 trap 'rm -rf "$SANITIZER_LOG_DIR"' EXIT
 export SANITIZER_LOG_DIR
-export WORKERS=${WORKERS:-1}
+export WORKERS=${WORKERS:-4}
 # one report per process (tsan.PID); a race is a failure, so stop at the first
 export TSAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/tsan:halt_on_error=1:second_deadlock_stack=1"
 
-PGRING_BUILD_DIR=build-tsan PGRING_CONFIGURE_FLAGS=--enable-tsan \
-	PGRING_TEST_LABEL=tsan "$src/scripts/test.sh"
+PGRING_BUILD_DIR=build-tsan PGRING_CONFIGURE_FLAGS=--enable-tsan PGRING_TEST_LABEL=tsan \
+	PGRING_SUITES=test/integration/suite.sh "$src/scripts/test.sh"

@@ -97,12 +97,38 @@ port_in_use() {
 	return 1
 }
 
-# free_port: a port nothing listens on or connects from, below the ephemeral range
+# Ports are reserved across suites running side by side (CI runs several
+# passes at once): a directory per port under PORT_DIR, made atomically by
+# mkdir, naming its owner (the suite's pid); a dead owner's is taken over
+PORT_DIR=/tmp/pgring-test-ports
+port_reserve() {
+	local d=$PORT_DIR/$1 owner
+	[ -d "$PORT_DIR" ] || { mkdir -p "$PORT_DIR" && chmod 1777 "$PORT_DIR"; } 2>/dev/null
+	if ! mkdir "$d" 2>/dev/null; then
+		owner=$(cat "$d/owner" 2>/dev/null) || return 1
+		alive "$owner" && return 1
+		rm -rf "$d" && mkdir "$d" 2>/dev/null || return 1
+	fi
+	echo "$$" >"$d/owner"
+	[ -n "$T_ROOT" ] && echo "$1" >>"$T_ROOT/ports"
+	return 0
+}
+# port_release_all: this suite's reservations go at its end
+port_release_all() {
+	local p
+	[ -n "$T_ROOT" ] && [ -f "$T_ROOT/ports" ] || return 0
+	while read -r p; do
+		[ "$(cat "$PORT_DIR/$p/owner" 2>/dev/null)" = "$$" ] && rm -rf "${PORT_DIR:?}/$p"
+	done <"$T_ROOT/ports"
+}
+
+# free_port: a port nothing listens on or connects from, below the ephemeral
+# range, and that no other suite on this machine has taken
 free_port() {
 	local p i
 	for i in $(seq 1 300); do
 		p=$((20000 + RANDOM % 12000))
-		if ! port_in_use "$p"; then
+		if ! port_in_use "$p" && port_reserve "$p"; then
 			USED_PORTS="$USED_PORTS $p"
 			echo "$p"
 			return 0
@@ -170,6 +196,10 @@ pgring_conn() {	# DB USER [PASSWORD] [HOST]
 	[ -n "${3:-}" ] && c="$c password=$3"
 	echo "$c"
 }
+# pgring_local DB USER [PASSWORD]: over pgring's unix socket, whose clients
+# all live on worker 0: for a scenario whose clients must share one worker's
+# pools (server reuse, a cached login error) whatever WORKERS says
+pgring_local() { pgring_conn "$1" "$2" "${3:-}" "$PGRING_DIR"; }
 pg_conn() { echo "host=$PG_SOCKDIR port=$PG_PORT dbname=${1:-testdb} user=$PG_SUPERUSER options=-cclient_min_messages=warning"; }
 
 # pg_sql SQL...: run statements as superuser straight on PostgreSQL (testdb)
@@ -435,6 +465,7 @@ lib_cleanup() {
 		alive "$pid" && kill -KILL "$pid" 2>/dev/null
 	done
 	pg_stop immediate
+	port_release_all
 	if [ -n "$T_ROOT" ] && [ -d "$T_ROOT" ]; then
 		if [ "${KEEP_TMP:-0}" = 1 ]; then
 			echo "# kept $T_ROOT" >&2

@@ -2,7 +2,7 @@
  * will not do (malformed packets, a client that never reads) and thousands of
  * concurrent connections from one process.
  *
- * Usage: rawpg HOST PORT COMMAND ARGS...
+ * Usage: rawpg HOST PORT COMMAND ARGS...   (HOST a directory: its unix socket)
  *
  *   many N USER DB              N connections log in at once (trust) and stay
  *                               open; then each runs SELECT 1 and quits.  Prints
@@ -47,6 +47,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #define DEADLINE_S 60
 
@@ -61,11 +62,33 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* HOST a directory: its unix socket .s.PGSQL.PORT (whose clients pgring
+ * keeps on worker 0, whatever its workers) */
+static int dial_unix(bool nonblock)
+{
+	struct sockaddr_un su = { .sun_family = AF_UNIX };
+	int fd, n = snprintf(su.sun_path, sizeof(su.sun_path), "%s/.s.PGSQL.%d", host, port);
+
+	if (n < 0 || (size_t)n >= sizeof(su.sun_path))
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&su, sizeof(su)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int dial(bool nonblock, int rcvbuf)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	int fd;
 
+	if (host[0] == '/')
+		return dial_unix(nonblock);
+	fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		return -1;
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {

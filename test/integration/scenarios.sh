@@ -138,10 +138,11 @@ sc_unknown_db_trust() {
 # ---- pooling behaviour -------------------------------------------------------
 
 # pool_size=1: the next client gets the same backend, with the session reset
+# (both on the unix socket: a server never leaves its worker)
 sc_session_reset() {
 	local c out pid1 pid2
 	pgring_start "$1" "auth_type = trust" || return 1
-	c=$(pgring_conn testdb_p1 u_trust)
+	c=$(pgring_local testdb_p1 u_trust)
 	out=$(pq "$c" query "SELECT pg_backend_pid()" "SET statement_timeout = '4321s'" \
 		"CREATE TEMP TABLE leak_t (x int)" "PREPARE leak_p AS SELECT 1" \
 		"SHOW statement_timeout" 2>&1) || { echo "first client: $out"; return 1; }

@@ -205,10 +205,13 @@ aqshape = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname,
 aqnap = host=127.0.0.1 port=$PG_PORT dbname=testdb auth_query='SELECT rolname, rolpassword FROM pg_authid, pg_sleep(1) WHERE rolname=\$1'" ||
 		return 1
 	# a client that gives up while its query runs: the server drains the
-	# answer and stays, and serves the next lookup
-	timeout 0.4 "$PQTOOL" "$(pgring_conn aqnap aq_scram pw_aq_scram)" query "SELECT 1" >/dev/null 2>&1
+	# answer and stays, and serves the next lookup (both on the unix socket:
+	# the auth pool is its worker's)
+	timeout 0.4 "$PQTOOL" "$(pgring_local aqnap aq_scram pw_aq_scram)" query "SELECT 1" >/dev/null 2>&1
 	sleep 1
-	login_ok aqnap aq_scram pw_aq_scram || return 1
+	expect_eq "login aq_scram@aqnap" \
+		"$(pq "$(pgring_local aqnap aq_scram pw_aq_scram)" query "SELECT current_user" 2>&1)" aq_scram ||
+		return 1
 	out=$(grep -c 'aqnap/aq_auth@.*new connection to server' "$PGRING_LOG")
 	expect_eq "aqnap's auth servers opened" "$out" 1 || return 1
 	if grep 'aqnap/aq_auth@.*closing because' "$PGRING_LOG"; then

@@ -89,17 +89,18 @@ conf_pg_up() {
 # PostgreSQL stops and comes back while clients wait for a server: they stay
 # queued and are served by a retry (pgring failed them all at the first failed
 # login); a client that comes meanwhile hears PgBouncer's
-# "server login has been failing"
+# "server login has been failing".  All on the unix socket: a pool's failed
+# login and its cached error are its worker's
 conf_pg_bounce() {
 	local a=$T_ROOT/bounce.a b=$T_ROOT/bounce.b c=$T_ROOT/bounce.c pb pc out rc=0
 	pgring_start "$1" "auth_type = trust
 server_login_retry = 1
 query_wait_timeout = 30" || return 1
-	conf_bg "$a" "$(pgring_conn testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
+	conf_bg "$a" "$(pgring_local testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
 	wait_until 10 grep -qs "in transaction" "$a" || { echo "the holder did not start"; cat "$a"; return 1; }
-	conf_bg "$b" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 2"
+	conf_bg "$b" "$(pgring_local testdb_p1 u_trust)" query "SELECT 2"
 	pb=$BG_PID
-	conf_bg "$c" "$(pgring_conn testdb_p1 u_trust)" query "SELECT 3"
+	conf_bg "$c" "$(pgring_local testdb_p1 u_trust)" query "SELECT 3"
 	pc=$BG_PID
 	sleep 0.5
 	pg_stop fast || { echo "PostgreSQL did not stop"; return 1; }
@@ -108,7 +109,7 @@ query_wait_timeout = 30" || return 1
 		rc=1
 	fi
 	# a newcomer, while no server is up and logins fail
-	out=$(pq "$(pgring_conn testdb_p1 u_trust)" expect-error "SELECT 4" \
+	out=$(pq "$(pgring_local testdb_p1 u_trust)" expect-error "SELECT 4" \
 		"server login has been failing, cached error: " 2>&1) ||
 		{ echo "a newcomer during the outage: $out"; rc=1; }
 	sleep 1

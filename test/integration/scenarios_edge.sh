@@ -5,11 +5,12 @@
 # edge_add_db LINE: one more [databases] entry in the written, not yet started, config
 edge_add_db() { sed -i "/^\[databases\]/a $1" "$PGRING_CONF"; }
 
-# edge_fails_fast DB WANT: a client of DB is refused within 5 s with WANT in the error
+# edge_fails_fast DB WANT: a client of DB is refused within 5 s with WANT in the
+# error (on the unix socket: a pool's cached login error is its worker's)
 edge_fails_fast() {
 	local out t0 t
 	t0=$(now)
-	out=$(PQ_TIMEOUT=20 pq "$(pgring_conn "$1" u_trust)" query "SELECT 1" 2>&1) &&
+	out=$(PQ_TIMEOUT=20 pq "$(pgring_local "$1" u_trust)" query "SELECT 1" 2>&1) &&
 		{ echo "$1: served: $out"; return 1; }
 	t=$(elapsed "$t0")
 	echo "$1: refused after $t s: $out"

@@ -92,11 +92,14 @@ hosts_count() {
 }
 
 # hosts_burst N DB SQL: N clients at once, each running SQL; every answer in
-# $T_ROOT/hosts/burst.N; fails (saying which) unless all of them answered
+# $T_ROOT/hosts/burst.N; fails (saying which) unless all of them answered.
+# The clients of these scenarios use the unix socket: what pgring learns of a
+# host (down, primary, read-only) is its worker's, and they test what one
+# worker does with it across its pools and clients.
 hosts_burst() {
 	local n=$1 db=$2 sql=$3 i pids="" rc=0
 	for i in $(seq 1 "$n"); do
-		PQ_TIMEOUT=30 pq "$(pgring_conn "$db" u_trust)" query "$sql" >"$T_ROOT/hosts/burst.$i" 2>&1 &
+		PQ_TIMEOUT=30 pq "$(pgring_local "$db" u_trust)" query "$sql" >"$T_ROOT/hosts/burst.$i" 2>&1 &
 		pids="$pids $!"
 	done
 	i=0
@@ -136,7 +139,7 @@ while True:
 	# the silent host times out (server_connect_timeout = 1): the client is
 	# served by the next one, without an error, and stays there
 	t0=$(now)
-	out=$(PQ_TIMEOUT=10 pq "$(pgring_conn bh u_trust)" query "SELECT inet_server_port()" 2>&1)
+	out=$(PQ_TIMEOUT=10 pq "$(pgring_local bh u_trust)" query "SELECT inet_server_port()" 2>&1)
 	expect_eq "bh, past the silent host" "$out" "${HOSTS_PORT[p]}" || { pgring_dump_logs; return 1; }
 	echo "served past a silent host in $(elapsed "$t0") s"
 	awk -v s="$(elapsed "$t0")" 'BEGIN { exit !(s < 3) }' || { echo "too slow"; return 1; }
@@ -176,10 +179,11 @@ while True:
 
 hosts_none_on_r1() { [ "$(hosts_count r1 "$1")" = 0 ]; }
 
-# hosts_ro_on_r2 PORT DB WHAT: N read-only queries through pgring on PORT all answered by r2
+# hosts_ro_on_r2 PORT DIR DB WHAT: N read-only queries through the pgring of
+# PORT and DIR all answered by r2
 hosts_ro_on_r2() {
-	local port=$1 db=$2 what=$3 out
-	PGRING_PORT=$port hosts_burst 6 "$db" "SELECT pg_is_in_recovery(), inet_server_port()" || return 1
+	local port=$1 dir=$2 db=$3 what=$4 out
+	PGRING_PORT=$port PGRING_DIR=$dir hosts_burst 6 "$db" "SELECT pg_is_in_recovery(), inet_server_port()" || return 1
 	out=$(cat "$T_ROOT"/hosts/burst.[1-6] | sort -u)
 	expect_eq "$what" "$out" "$(printf "t\t%s" "${HOSTS_PORT[r2]}")"
 }
@@ -192,10 +196,10 @@ hosts_ro_on_r2() {
 # query runs: server_check_delay = 30); in another instance (ro only)
 # server_check_query finds them out after server_check_delay = 1.
 hosts_failover() {
-	local i out t0 secs ok="" ro_port
+	local i out t0 secs ok="" ro_port ro_dir d
 	hosts_cluster "$1" || return 1
 	hosts_start_pgring "$1" "$(hosts_entry ro2 target_session_attrs=read-only)" || return 1
-	ro_port=$PGRING_PORT HOSTS_RO_PID=$PGRING_PID
+	ro_port=$PGRING_PORT ro_dir=$PGRING_DIR HOSTS_RO_PID=$PGRING_PID
 	# no server_check_query within the test here: only what the read-write
 	# entry learns of r1 can keep the read-only entry off it
 	HOSTS_CHECK_DELAY=30 hosts_start_pgring "$1" "$(hosts_entry rw target_session_attrs=read-write)" \
@@ -204,9 +208,9 @@ hosts_failover() {
 	out=$(cat "$T_ROOT"/hosts/burst.[1-6] | sort -u)
 	expect_eq "read-write before the switchover" "$out" "$(printf "f\t%s" "${HOSTS_PORT[p]}")" || return 1
 	for i in ro ro2; do
-		out=$PGRING_PORT
-		[ $i = ro2 ] && out=$ro_port
-		PGRING_PORT=$out hosts_burst 6 $i "SELECT pg_is_in_recovery(), pg_sleep(0.3)" || { pgring_dump_logs; return 1; }
+		out=$PGRING_PORT d=$PGRING_DIR
+		[ $i = ro2 ] && out=$ro_port d=$ro_dir
+		PGRING_PORT=$out PGRING_DIR=$d hosts_burst 6 $i "SELECT pg_is_in_recovery(), pg_sleep(0.3)" || { pgring_dump_logs; return 1; }
 		out=$(cat "$T_ROOT"/hosts/burst.[1-6] | sort -u)
 		expect_eq "$i before the switchover" "$out" "$(printf "t\t")" || return 1
 		[ "$(hosts_count r1 $i)" -ge 1 ] || { echo "$i has no server on r1"; return 1; }
@@ -216,7 +220,7 @@ hosts_failover() {
 	hosts_pg r1 promote || { echo "promote failed"; return 1; }
 	hosts_pg p -m fast stop || { echo "p did not stop"; return 1; }
 	for i in $(seq 1 150); do
-		out=$(PQ_TIMEOUT=10 pq "$(pgring_conn rw u_trust)" query \
+		out=$(PQ_TIMEOUT=10 pq "$(pgring_local rw u_trust)" query \
 			"INSERT INTO hosts_t VALUES ($i) RETURNING inet_server_port()" 2>&1)
 		[ "$out" = "${HOSTS_PORT[r1]}" ] && { ok=1; break; }
 		sleep 0.1
@@ -229,14 +233,14 @@ hosts_failover() {
 		return 1
 
 	for i in 1 2 3; do
-		hosts_ro_on_r2 "$PGRING_PORT" ro "ro after the switchover (round $i)" ||
+		hosts_ro_on_r2 "$PGRING_PORT" "$PGRING_DIR" ro "ro after the switchover (round $i)" ||
 			{ pgring_dump_logs; return 1; }
 	done
 	# the rest of its idle servers there go at the janitor's next round
 	wait_until 3 hosts_none_on_r1 ro || { echo "ro servers left on r1: $(hosts_count r1 ro)"; return 1; }
 	sleep 1.2	# server_check_delay
 	for i in 1 2 3; do
-		hosts_ro_on_r2 "$ro_port" ro2 "ro2 after the switchover (round $i)" ||
+		hosts_ro_on_r2 "$ro_port" "$ro_dir" ro2 "ro2 after the switchover (round $i)" ||
 			{ pgring_dump_logs; return 1; }
 	done
 	wait_until 3 hosts_none_on_r1 ro2 || { echo "ro2 servers left on r1: $(hosts_count r1 ro2)"; return 1; }

@@ -203,6 +203,7 @@ verbose = 1" || return 1
 
 # The queue is capped: with one thread and 1e6 iterations, 40 cleartext
 # logins at once for one user get some refused, with an error and a log line
+# (over the unix socket: the queue is its worker's, as are its threads)
 sc_kdf_queue_cap() {
 	local ul ver burst
 	# 300,000 iterations: far longer than 40 logins take to arrive, so the
@@ -212,7 +213,7 @@ sc_kdf_queue_cap() {
 	ul="$(userlist_line u_scram "$ver")"
 	pgring_start "$1" "auth_type = plain
 kdf_threads = 1" "$ul" || return 1
-	burst=$(probe plainburst u_scram testdb wrong 40) || { echo "$burst"; return 1; }
+	burst=$(PROBE_HOST=$PGRING_DIR probe plainburst u_scram testdb wrong 40) || { echo "$burst"; return 1; }
 	# a wrong password: failed, or refused; nothing else, nothing hangs
 	echo "40 logins, one thread: $burst"
 	[ "$(field refused "$burst")" -ge 20 ] || return 1

@@ -132,9 +132,9 @@ application_name_add_host = 1" || return 1
 }
 
 # server_round_robin: idle servers are reused in turn rather than last in,
-# first out
+# first out (the clients on the unix socket: a server never leaves its worker)
 round_robin_pids() {
-	local c=$(pgring_conn testdb u_trust) p1 p2
+	local c=$(pgring_local testdb u_trust) p1 p2
 	# two servers at once, then both idle
 	pq "$c" query "SELECT pg_sleep(0.5)" >/dev/null & p1=$!
 	pq "$c" query "SELECT pg_sleep(0.5)" >/dev/null & p2=$!
@@ -164,7 +164,7 @@ sc_keys_track_extra_parameters() {
 	pgring_start "$1" "auth_type = trust
 pool_mode = transaction
 track_extra_parameters = IntervalStyle, default_transaction_read_only" || return 1
-	base=$(pgring_conn testdb_p1 u_trust)
+	base=$(pgring_local testdb_p1 u_trust)	# both on worker 0, which has the server
 	# client A sets both, then waits while client B takes the one server
 	( echo "SET default_transaction_read_only = on;"; echo "SET IntervalStyle = 'iso_8601';";
 	  echo "SELECT 'set';"; sleep 2;

@@ -75,7 +75,7 @@ sc_prepared_eviction() {
 	pgring_start "$1" "$PREP_CONF
 default_pool_size = 1
 max_prepared_statements = 2" || return 1
-	c=$(pgring_conn testdb u_trust)
+	c=$(pgring_local testdb u_trust)	# the later look is on the same worker's server
 	out=$(pq "$c" prepared rota 5 20 2>&1) || { echo "$out"; return 1; }
 	echo "$out"
 	n=$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust'")

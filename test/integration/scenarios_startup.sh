@@ -69,7 +69,7 @@ ignore_startup_parameters = options" || return 1
 # opts_session FILE TZ START: a psql session on the one-server pool that shows
 # its TimeZone three times, 1 s apart, starting after START s
 opts_session() {
-	local c=$(pgring_conn testdb_p1 u_trust)
+	local c=$(pgring_local testdb_p1 u_trust)	# one worker: its one server
 	( sleep "$3"; for i in 1 2 3; do echo "SHOW TimeZone;"; sleep 1; done ) |
 		PGOPTIONS="-c TimeZone=$2" timeout 20 "$PG_BINDIR/psql" -X -At "$c" >"$1" 2>&1 &
 	track_pid $!

@@ -97,7 +97,7 @@ sc_txn_no_leak() {
 	local c out pid1 pid2
 	pgring_start "$1" "auth_type = trust
 $TXN" || return 1
-	c=$(pgring_conn testdb_p1 u_trust)
+	c=$(pgring_local testdb_p1 u_trust)	# one worker: its one server
 	out=$(pq "$c" query "BEGIN" "SET LOCAL statement_timeout = '4321s'" \
 		"SELECT current_setting('statement_timeout')" "COMMIT" "SELECT pg_backend_pid()" 2>&1) ||
 		{ echo "client A: $out"; return 1; }
@@ -160,7 +160,7 @@ sc_txn_application_name() {
 	local base out a b
 	pgring_start "$1" "auth_type = trust
 $TXN" || return 1
-	base=$(pgring_conn testdb_p1 u_trust)
+	base=$(pgring_local testdb_p1 u_trust)	# one worker: its one server
 	for round in 1 2; do
 		a=$(pq "$base application_name=app_a" query "SELECT current_setting('application_name'), pg_backend_pid()" 2>&1) ||
 			{ echo "a: $a"; return 1; }

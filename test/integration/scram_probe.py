@@ -3,7 +3,9 @@
 what libpq will not show (the SCRAM challenge itself) or do (a flood of
 unfinished SASL exchanges, many logins at once from one process).
 
-Usage: scram_probe.py PORT COMMAND ARGS...   (host 127.0.0.1)
+Usage: scram_probe.py PORT COMMAND ARGS...   (host 127.0.0.1, or the unix
+socket .s.PGSQL.PORT in the directory $PROBE_HOST: pgring keeps those clients
+on worker 0)
 
   first USER DB N           N logins that stop after the server's first SCRAM
                             message: one line each, "code=10 s=SALT i=ITER ms=T"
@@ -34,7 +36,7 @@ import sys
 import threading
 import time
 
-HOST = "127.0.0.1"
+HOST = os.environ.get("PROBE_HOST") or "127.0.0.1"
 
 
 def startup(user, db):
@@ -74,7 +76,12 @@ def error_text(body):
 
 
 def connect(user, db, port):
-    s = socket.create_connection((HOST, port), timeout=60)
+    if HOST.startswith("/"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect("%s/.s.PGSQL.%d" % (HOST, port))
+    else:
+        s = socket.create_connection((HOST, port), timeout=60)
     s.sendall(startup(user, db))
     return s
 
