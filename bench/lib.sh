@@ -33,8 +33,8 @@ HAVE_PERF=0
 if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
 	HAVE_PERF=1
 fi
-HAVE_STRACE=0
-command -v strace >/dev/null && HAVE_STRACE=1
+HAVE_STRACE=0	# BENCH_STRACE=0: no strace -c where perf is missing (it slows the pooler)
+[ "${BENCH_STRACE:-1}" = 1 ] && command -v strace >/dev/null && HAVE_STRACE=1
 SYSCALLS_FROM=none
 if [ "$HAVE_PERF" = 1 ]; then SYSCALLS_FROM=perf; elif [ "$HAVE_STRACE" = 1 ]; then SYSCALLS_FROM=strace; fi
 

@@ -101,7 +101,7 @@ for c in $CLIENTS; do [ "$c" -gt "$MAXCLIENTS" ] && MAXCLIENTS=$c; done
 [ -x "$PGBENCH" ] || die "no pgbench in $PG_BINDIR"
 case " $POOLERS " in *" pgbouncer"*) [ -x "$PGBOUNCER_BIN" ] || die "no PgBouncer at $PGBOUNCER_BIN" ;; esac
 for tool in ss taskset; do command -v "$tool" >/dev/null || die "$tool is missing"; done
-[ "$PIN" = 1 ] && [ "$MAXW" -ge $((NCPU - 1)) ] && die "--pin: $MAXW pooler CPUs leave none to pgbench on $NCPU"
+[ "$PIN" = 1 ] && [ "$MAXW" -ge "$NCPU" ] && die "--pin: $MAXW pooler CPUs leave none to pgbench on $NCPU"
 
 lib_init || die "no temp directory"
 T=$T_ROOT
@@ -145,7 +145,7 @@ one_run() {
 	pooler_start "$p" "" "$pool" || { say "$p did not start"; return 1; }
 	port=${P_PORT[$p]} pids=${P_PIDS[$p]}
 	(cd "$dir" && exec "${pin[@]}" "$PGBENCH" -n -S -M "$MODE" -c "$c" -j "$jobs" \
-		-T $((WARMUP + DURATION + 3)) -P 1 --progress-timestamp -h 127.0.0.1 -p "$port" \
+		-T $((WARMUP + DURATION + 120)) -P 1 --progress-timestamp -h 127.0.0.1 -p "$port" \
 		-U postgres "$db") >"$dir/pgbench.out" 2>&1 &
 	bpid=$!
 	track_pid "$bpid"
@@ -160,7 +160,8 @@ one_run() {
 	# shellcheck disable=SC2046
 	window "$pids" "$DURATION" "$dir/window" "$bpid $NULL_PID $(children "$NULL_PID")"
 	srv=$(servers "$([ "$target" = pg ] && echo "$PG_PORT" || echo "$NULL_PORT")")
-	wait "$bpid"
+	# its progress lines are written: no need to wait out -T
+	stop_pid "$bpid" 5 >/dev/null
 	grep -qi 'error\|aborted\|failed transactions: [1-9]' "$dir/pgbench.out" &&
 		say "$p: pgbench reported errors: $(grep -m1 -i 'error\|aborted\|failed' "$dir/pgbench.out")"
 	pooler_alive "$p" || say "$p died during the run"
@@ -192,6 +193,8 @@ rotate() {	# rotate N WORDS...: the words, starting at the N-th (mod count)
 	echo "command: bench/workers.sh $ARGS"
 	echo "settings: rounds=$ROUNDS warmup=${WARMUP}s duration=${DURATION}s clients=[$CLIENTS] targets=[$TARGETS] poolers=[$POOLERS] mode=$MODE pool=$POOL_SIZE scale=$PG_SCALE pin=$PIN null_procs=$NULL_PROCS jobs=${JOBS:-auto}"
 	echo "machine: $NCPU CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
+	command -v lscpu >/dev/null &&
+		echo "cpus: $(lscpu | awk -F': *' '/^(Thread|Core|Socket|NUMA node\(s\))/ { printf "%s%s: %s", s, $1, $2; s = ", " }')"
 	echo "pgring: $PGRING_BIN ($(cd "$SRC_DIR" && git describe --always --dirty 2>/dev/null))"
 	echo "pgbouncer: $("$PGBOUNCER_BIN" -V 2>/dev/null | head -n 1)"
 	echo "postgresql: $("$PG_BINDIR/postgres" -V)"
