@@ -36,6 +36,8 @@ export LD_LIBRARY_PATH=$K/dk/lib:$K/pgkit/libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PA
 export PG_BINDIR=$K/pgkit/usr/lib/postgresql/15/bin BENCH_TOOLS=$K/dk/bin
 # strace -c would slow the pooler it counts: where perf cannot count, no syscall figure
 export BENCH_STRACE=0
+# where io_uring is not allowed, pgring's epoll backend rather than no figures (env.txt says which)
+export PGRING_BACKEND=${PGRING_BACKEND:-auto}
 # perf counts system calls on the raw_syscalls tracepoint: tracefs must be there
 [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 [ -d /sys/kernel/debug/tracing/events ] || mount -t debugfs nodev /sys/kernel/debug 2>/dev/null

@@ -14,6 +14,7 @@
 #   TLS              1: ssl = on with $T/tls's certificate
 #   POOL_SIZE        default_pool_size (20)    MAXCLIENTS   the most clients of one run
 #   POOLER_AUTH      the poolers' auth lines ("auth_type = trust")
+#   PGRING_BACKEND   pgring-wN's event_backend (io_uring; auto falls back to epoll)
 
 # shellcheck disable=SC2034  # read by lib.sh
 top_srcdir=$SRC_DIR top_builddir=${BENCH_BUILD_DIR:-/tmp/pgring-bench-build}
@@ -170,7 +171,7 @@ pooler_start() {
 	pgring) bin=$T/bin/pgring extra+=$'\n'"event_backend = io_uring" ;;
 	pgring-epoll) bin=$T/bin/pgring extra+=$'\n'"event_backend = epoll" ;;
 	pgring-base) bin=$T/bin/pgring-base extra+=$'\n'"event_backend = io_uring" ;;
-	pgring-w*) bin=$T/bin/pgring extra+=$'\n'"event_backend = io_uring"$'\n'"workers = ${name#pgring-w}" ;;
+	pgring-w*) bin=$T/bin/pgring extra+=$'\n'"event_backend = ${PGRING_BACKEND:-io_uring}"$'\n'"workers = ${name#pgring-w}" ;;
 	*) say "unknown pooler $name"; return 1 ;;
 	esac
 	for ((i = 1; i <= k; i++)); do

@@ -114,6 +114,7 @@ raise_nofile
 RAW=$OUT/raw.tsv
 printf 'round\ttarget\tclients\tpooler\ttps\tcpu_us_tx\tsyscalls_tx\tctxsw_tx\tservers\tshares\tpooler_cpus\tdriver_cpus\tload\n' >"$RAW"
 
+BACKEND_SEEN=""
 # ncpus POOLER: the CPUs a pooler is pinned to (its workers or processes)
 ncpus() {
 	local n=${1##*-[wx]}
@@ -144,6 +145,12 @@ one_run() {
 	[ "$jobs" -gt "$c" ] && jobs=$c
 	pooler_start "$p" "" "$pool" || { say "$p did not start"; return 1; }
 	port=${P_PORT[$p]} pids=${P_PIDS[$p]}
+	if [ "${p#pgring}" != "$p" ] && [ -z "$BACKEND_SEEN" ] &&
+		wait_until 5 grep -q 'event backend' "$T/$p/pooler.log"; then
+		BACKEND_SEEN=$(grep -m1 -o 'event backend.*' "$T/$p/pooler.log")
+		echo "pgring $BACKEND_SEEN" >>"$OUT/env.txt"
+		say "pgring $BACKEND_SEEN"
+	fi
 	(cd "$dir" && exec "${pin[@]}" "$PGBENCH" -n -S -M "$MODE" -c "$c" -j "$jobs" \
 		-T $((WARMUP + DURATION + 120)) -P 1 --progress-timestamp -h 127.0.0.1 -p "$port" \
 		-U postgres "$db") >"$dir/pgbench.out" 2>&1 &
