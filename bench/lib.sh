@@ -21,10 +21,10 @@ top_srcdir=$SRC_DIR top_builddir=${BENCH_BUILD_DIR:-/tmp/pgring-bench-build}
 # shellcheck source=/dev/null
 . "$SRC_DIR/test/integration/lib.sh"
 
-# A bare machine with the device kit (make-device-kit.sh) has no postgres user: the
-# kit's env.sh makes 'pgkit' to run the server
-if [ "$(id -u)" = 0 ] && ! id "$RUN_USER" >/dev/null 2>&1 && id pgkit >/dev/null 2>&1; then
-	RUN_USER=pgkit
+# A bare machine with the device kit (make-device-kit.sh) has no postgres user: the kit's
+# env.sh (or device-run.sh) makes 'pgkit' to run the server; where none could be made, nobody
+if [ "$(id -u)" = 0 ] && ! id "$RUN_USER" >/dev/null 2>&1; then
+	if id pgkit >/dev/null 2>&1; then RUN_USER=pgkit; else RUN_USER=nobody; fi
 fi
 PGBENCH=$PG_BINDIR/pgbench
 : "${PG_SCALE:=10}" "${PG_MAXCONN:=120}" "${PG_HBA:=}" "${TLS:=0}" "${POOL_SIZE:=20}"
