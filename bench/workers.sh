@@ -82,7 +82,14 @@ die() { say "error: $*"; exit 1; }
 
 # the most workers or processes of one pooler: PostgreSQL's max_connections must hold
 # pgring's pools (per worker until the limits are shared) and the admin's margin
-NCPU=$(nproc)
+# the CPUs this process may run on (a container's cpuset need not start at 0): --pin gives
+# a pooler the first N of them, pgbench and the null backend the rest
+read -ra CPUS < <(awk '/^Cpus_allowed_list/ { n = split($2, r, ","); for (i = 1; i <= n; i++) {
+	m = split(r[i], ab, "-"); for (c = ab[1] + 0; c <= (m > 1 ? ab[2] : ab[1]) + 0; c++) printf "%d ", c } }' /proc/self/status)
+[ "${#CPUS[@]}" -gt 0 ] || read -ra CPUS < <(seq 0 $(($(nproc) - 1)))
+NCPU=${#CPUS[@]}
+# cpu_list FROM COUNT: taskset -c's list for CPUS[FROM .. FROM+COUNT-1]
+cpu_list() { local IFS=,; echo "${CPUS[*]:$1:$2}"; }
 MAXW=1
 for p in $POOLERS; do
 	n=${p##*-[wx]}
@@ -138,8 +145,8 @@ one_run() {
 	jobs=${JOBS:-$NCPU}
 	POOLER_CPUS=""
 	if [ "$PIN" = 1 ]; then
-		POOLER_CPUS=0-$((n - 1))
-		pin=(taskset -c "$n-$((NCPU - 1))")
+		POOLER_CPUS=$(cpu_list 0 "$n")
+		pin=(taskset -c "$(cpu_list "$n" $((NCPU - n)))")
 		jobs=${JOBS:-$((NCPU - n))}
 	fi
 	[ "$jobs" -gt "$c" ] && jobs=$c
@@ -199,7 +206,7 @@ rotate() {	# rotate N WORDS...: the words, starting at the N-th (mod count)
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command: bench/workers.sh $ARGS"
 	echo "settings: rounds=$ROUNDS warmup=${WARMUP}s duration=${DURATION}s clients=[$CLIENTS] targets=[$TARGETS] poolers=[$POOLERS] mode=$MODE pool=$POOL_SIZE scale=$PG_SCALE pin=$PIN null_procs=$NULL_PROCS jobs=${JOBS:-auto}"
-	echo "machine: $NCPU CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
+	echo "machine: $NCPU CPUs ($(cpu_list 0 "$NCPU")), $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
 	command -v lscpu >/dev/null &&
 		echo "cpus: $(lscpu | awk -F': *' '/^(Thread|Core|Socket|NUMA node\(s\))/ { printf "%s%s: %s", s, $1, $2; s = ", " }')"
 	echo "pgring: $PGRING_BIN ($(cd "$SRC_DIR" && git describe --always --dirty 2>/dev/null))"
@@ -215,7 +222,7 @@ case " $TARGETS " in *" pg "*)
 	bench_pg_start || die "PostgreSQL did not start ($T/pg)" ;;
 esac
 null_pin=""
-[ "$PIN" = 1 ] && null_pin=$MAXW-$((NCPU - 1))
+[ "$PIN" = 1 ] && null_pin=$(cpu_list "$MAXW" $((NCPU - MAXW)))
 null_start "$NULL_PROCS" "$null_pin" || die "nullpg did not start"
 
 read -ra PLIST <<<"$POOLERS"
