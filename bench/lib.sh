@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - what the bench scripts share (sourced by run.sh, kdf.sh, workers.sh, scaling.sh):
 # the throwaway PostgreSQL, the null backend, pooler instances (PgBouncer, K PgBouncers
 # on one port with so_reuseport, pgring with workers = N), and the measuring window
@@ -241,7 +242,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # nor strace) and FILE.threads "tid ns" per thread over the window
 window() {
 	local pids=$1 secs=$2 file=$3 others=${4:-} c0 c1 o0 o1 s0 s1 t0 t1 sc=-1 cs
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086,SC2046
 	{
 		task_ns $pids >"$file.t0"
 		t0=$(now) c0=$(cpu_ns $pids) s0=$(ctxsw $pids) o0=$(cpu_ns $others)
@@ -249,7 +250,7 @@ window() {
 			perf stat -x, -o "$file.perf" -e raw_syscalls:sys_enter,context-switches \
 				-p "${pids// /,}" -- sleep "$secs" >/dev/null 2>&1
 		elif [ "$HAVE_STRACE" = 1 ]; then
-			timeout -s INT "$secs" strace -c -f -q $(printf -- '-p %s ' $pids) -o "$file.strace" \
+			timeout -s INT "$secs" strace -c -f -q $(printf -- "-p %s " $pids) -o "$file.strace" \
 				>/dev/null 2>&1
 		else
 			sleep "$secs"
