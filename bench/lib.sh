@@ -172,7 +172,8 @@ pooler_start() {
 	pgring) bin=$T/bin/pgring extra+=$'\n'"event_backend = io_uring" ;;
 	pgring-epoll) bin=$T/bin/pgring extra+=$'\n'"event_backend = epoll" ;;
 	pgring-base) bin=$T/bin/pgring-base extra+=$'\n'"event_backend = io_uring" ;;
-	pgring-w*) bin=$T/bin/pgring extra+=$'\n'"event_backend = ${PGRING_BACKEND:-io_uring}"$'\n'"workers = ${name#pgring-w}" ;;
+	pgring-w*) bin=$T/bin/pgring extra+=$'\n'"event_backend = ${PGRING_BACKEND:-io_uring}"$'\n'"workers = ${name#pgring-w}"
+		extra+=$'\n'"admin_users = postgres" ;;	# workers.sh's SHOW CLIENTS
 	*) say "unknown pooler $name"; return 1 ;;
 	esac
 	for ((i = 1; i <= k; i++)); do

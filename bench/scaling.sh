@@ -58,16 +58,16 @@ done
 	echo "pooler CPUs and driver CPUs: cores busy; a driver near its $((NCPU)) - W cores, or a pooler"
 	echo "well under W, means the load generator, not the pooler, set the pace."
 	echo
-	echo "| workers | tps | CPU µs/tx | speedup vs 1 | syscalls/tx | CPU shares % (first round) | pooler CPUs | driver CPUs | PgBouncer x W tps | PgBouncer x W CPU µs/tx | tps pgring / PgBouncer |"
-	echo "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+	echo "| workers | tps | CPU µs/tx | speedup vs 1 | syscalls/tx | CPU shares % (first round) | clients per worker (first round) | pooler CPUs | driver CPUs | PgBouncer x W tps | PgBouncer x W CPU µs/tx | tps pgring / PgBouncer |"
+	echo "|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|"
 	awk -F'\t' -v ws="$WORKERS" 'function f(v, d) { return (v == "" || v == "-") ? "-" : sprintf("%." d "f", v) }
 	function r(a, b) { return (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
-	NR > 1 { tps[$3] = $4; cpu[$3] = $5; sc[$3] = $6; pc[$3] = $9; dc[$3] = $10; split($11, s, " "); sh[$3] = s[1] }
+	NR > 1 { tps[$3] = $4; cpu[$3] = $5; sc[$3] = $6; pc[$3] = $9; dc[$3] = $10; split($11, s, " "); sh[$3] = s[1]; split($13, s, ", "); wc[$3] = s[1] }
 	END { n = split(ws, w, " ")
 		for (i = 1; i <= n; i++) { p = "pgring-w" w[i]; b = (w[i] == 1 ? "pgbouncer" : "pgbouncer-x" w[i])
 			if (!(p in tps)) continue
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w[i], f(tps[p], 0), f(cpu[p], 1),
-				r(tps[p], tps["pgring-w1"]), f(sc[p], 2), sh[p], f(pc[p], 2), f(dc[p], 2),
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w[i], f(tps[p], 0), f(cpu[p], 1),
+				r(tps[p], tps["pgring-w1"]), f(sc[p], 2), sh[p], wc[p], f(pc[p], 2), f(dc[p], 2),
 				f(tps[b], 0), f(cpu[b], 1), r(tps[p], tps[b]) } }' "$OUT/summary.tsv"
 	echo
 	echo '```'

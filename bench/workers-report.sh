@@ -25,13 +25,14 @@ NR > 1 {
 	if ($5 == "FAIL") { fails[k]++; next }
 	for (f = 5; f <= 12; f++) if (f != 10 && $f != "-") v[k, f] = v[k, f] " " $f
 	sh[k] = sh[k] (sh[k] == "" ? "" : " ") $10
+	wc[k] = wc[k] (wc[k] == "" ? "" : ", ") ($14 == "" ? "-" : $14)
 }
 END {
-	print "target\tclients\tpooler\ttps\tcpu_us_tx\tsyscalls_tx\tctxsw_tx\tservers\tpooler_cpus\tdriver_cpus\tshares\tfailed_runs"
+	print "target\tclients\tpooler\ttps\tcpu_us_tx\tsyscalls_tx\tctxsw_tx\tservers\tpooler_cpus\tdriver_cpus\tshares\tfailed_runs\tworker_clients"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; line = k
 		for (f = 5; f <= 12; f++) if (f != 10) line = line "\t" median(v[k, f])
-		print line "\t" (sh[k] == "" ? "-" : sh[k]) "\t" (fails[k] + 0) "/" runs[k]
+		print line "\t" (sh[k] == "" ? "-" : sh[k]) "\t" (fails[k] + 0) "/" runs[k] "\t" (wc[k] == "" ? "-" : wc[k])
 	}
 }' "$RAW" >"$SUM"
 
@@ -42,14 +43,16 @@ END {
 	echo "pgbouncer-x2: two PgBouncers on one port with so_reuseport = 1. CPU, system calls and"
 	echo "context switches: all threads of all the pooler's processes. servers: server connections"
 	echo "open at the window's end. CPU shares: each busy thread's (pgring: one per worker, in"
-	echo "worker order) or process's share of the pooler's CPU, per round. pooler/driver CPUs:"
-	echo "cores busy (the pooler; pgbench + the null backend)."
+	echo "worker order) or process's share of the pooler's CPU, per round. Clients per worker:"
+	echo "pgring's SHOW CLIENTS on worker 0's console (\"w0 n/C\": it lists only worker 0's);"
+	echo "K PgBouncers: each process's (ss -p). pooler/driver"
+	echo "CPUs: cores busy (the pooler; pgbench + the null backend)."
 	echo
-	echo "| target | clients | pooler | tps | CPU µs/tx | syscalls/tx | ctx sw/tx | servers | CPU shares % | pooler CPUs | driver CPUs | failed |"
-	echo "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+	echo "| target | clients | pooler | tps | CPU µs/tx | syscalls/tx | ctx sw/tx | servers | CPU shares % | clients per worker | pooler CPUs | driver CPUs | failed |"
+	echo "|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"
 	awk -F'\t' 'function f(v, d) { return v == "-" ? "-" : sprintf("%." d "f", v) }
-	NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3,
-		f($4, 0), f($5, 1), f($6, 2), f($7, 2), f($8, 0), $11, f($9, 2), f($10, 2), $12 }' "$SUM"
+	NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3,
+		f($4, 0), f($5, 1), f($6, 2), f($7, 2), f($8, 0), $11, $13, f($9, 2), f($10, 2), $12 }' "$SUM"
 	echo
 	echo "### Issue 17 targets"
 	echo

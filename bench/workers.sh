@@ -37,7 +37,8 @@ usage() {
 	  --clients "LIST"   client counts ("$CLIENTS")
 	  --targets "LIST"   null (bench/nullpg.c) and/or pg (PostgreSQL) ("$TARGETS")
 	  --poolers "LIST"   pgbouncer, pgbouncer-xK (K processes, so_reuseport), pgring-wN
-	                     (workers = N) ("$POOLERS")
+	                     (workers = N); NAME:P gives that one default_pool_size P
+	                     ("$POOLERS")
 	  --mode M           pgbench -M ($MODE)
 	  --pool N           default_pool_size ($POOL_SIZE); K PgBouncers get N/K each on the
 	                     pg target (the same server connections in all); pgring N
@@ -92,7 +93,7 @@ NCPU=${#CPUS[@]}
 cpu_list() { local IFS=,; echo "${CPUS[*]:$1:$2}"; }
 MAXW=1
 for p in $POOLERS; do
-	n=${p##*-[wx]}
+	p=${p%%:*} n=${p##*-[wx]}
 	case "$n" in '' | *[!0-9]*) n=1 ;; esac
 	[ "$n" -gt "$MAXW" ] && MAXW=$n
 done
@@ -119,7 +120,7 @@ raise_nofile
 
 # ---- one run ----------------------------------------------------------------------------
 RAW=$OUT/raw.tsv
-printf 'round\ttarget\tclients\tpooler\ttps\tcpu_us_tx\tsyscalls_tx\tctxsw_tx\tservers\tshares\tpooler_cpus\tdriver_cpus\tload\n' >"$RAW"
+printf 'round\ttarget\tclients\tpooler\ttps\tcpu_us_tx\tsyscalls_tx\tctxsw_tx\tservers\tshares\tpooler_cpus\tdriver_cpus\tload\tworker_clients\n' >"$RAW"
 
 BACKEND_SEEN=""
 # ncpus POOLER: the CPUs a pooler is pinned to (its workers or processes)
@@ -132,16 +133,37 @@ ncpus() {
 # children PID: the processes PID forked (the null backend's)
 children() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
 
+# worker_clients POOLER PORT CLIENTS: pgring's clients per worker, "48/52", from SHOW CLIENTS
+# on the unix socket (worker 0's console; ids carry the worker index in their top 8 bits).
+# While the console lists only its own worker's clients: "w0 48/100". K PgBouncers: each
+# process's, from ss -p.
+worker_clients() {
+	if [ "${1#pgbouncer-x}" != "$1" ]; then
+		ss -Htnp state established "( sport = :$2 )" 2>/dev/null | grep -o 'pid=[0-9]*' |
+			awk -v pids="${P_PIDS[$1]}" 'BEGIN { k = split(pids, p, " ") } { n[substr($1, 5)]++ }
+			END { for (i = 1; i <= k; i++) out = out (i > 1 ? "/" : "") (n[p[i]] + 0); print out }'
+		return
+	fi
+	[ "${1#pgring}" != "$1" ] || { echo -; return; }
+	timeout 10 "$PG_BINDIR/psql" -X -A -t -F ' ' -h "$T/$1" -p "$2" -U postgres pgbouncer \
+		-c "SHOW CLIENTS" 2>/dev/null |
+		awk -v c="$3" -v nw="$(ncpus "$1")" '$3 == "bench" || $3 == "null" {
+			w = int($NF / 72057594037927936); n[w]++; tot++ }
+		END { if (tot == c) { for (i = 0; i < nw; i++) out = out (i ? "/" : "") (n[i] + 0); print out }
+			else printf "w0 %d/%d\n", n[0], c }'
+}
+
 # one_run ROUND TARGET CLIENTS POOLER
 one_run() {
-	local r=$1 target=$2 c=$3 p=$4 dir db=$2 pool=$POOL_SIZE n jobs pin=() bpid pids port
-	local secs cpu sc cs t0 t1 other tps srv
-	dir=$T/run.$r.$target.$c.$p
+	local r=$1 target=$2 c=$3 label=$4 p=${4%%:*} dir db=$2 pool=$POOL_SIZE n jobs pin=() bpid pids port
+	local secs cpu sc cs t0 t1 other tps srv wcl
+	dir=$T/run.$r.$target.$c.${label/:/.}
 	mkdir -p "$dir" && own "$dir"
 	[ "$target" = pg ] && db=bench
 	n=$(ncpus "$p")
 	# K PgBouncers share the pg target's server connections out
 	[ "$target" = pg ] && [ "${p#pgbouncer-x}" != "$p" ] && pool=$(((POOL_SIZE + n - 1) / n))
+	[ "$label" != "$p" ] && pool=${label#*:}	# NAME:POOL, this pooler's own pool size
 	jobs=${JOBS:-$NCPU}
 	POOLER_CPUS=""
 	if [ "$PIN" = 1 ]; then
@@ -167,12 +189,13 @@ one_run() {
 		! alive "$bpid"; then
 		say "pgbench did not connect $c clients to $p: $(tail -n 3 "$dir/pgbench.out")"
 		stop_pid "$bpid" 2; pooler_stop "$p"
-		printf '%s\t%s\t%s\t%s\tFAIL\t-\t-\t-\t-\t-\t-\t-\t-\n' "$r" "$target" "$c" "$p" >>"$RAW"
+		printf '%s\t%s\t%s\t%s\tFAIL\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$r" "$target" "$c" "$label" >>"$RAW"
 		return 0
 	fi
 	sleep "$WARMUP"
 	# shellcheck disable=SC2046
 	window "$pids" "$DURATION" "$dir/window" "$bpid $NULL_PID $(children "$NULL_PID")"
+	wcl=$(worker_clients "$p" "$port" "$c")
 	srv=$(servers "$([ "$target" = pg ] && echo "$PG_PORT" || echo "$NULL_PORT")")
 	# its progress lines are written: no need to wait out -T
 	stop_pid "$bpid" 5 >/dev/null
@@ -184,14 +207,14 @@ one_run() {
 	# progress lines: "progress: EPOCH s, TPS tps, ..."; those whose second lies in the window
 	tps=$(awk -v a="$t0" -v b="$t1" '$1 == "progress:" && $2 - 1 >= a - 0.05 && $2 <= b + 0.05 {
 		s += $4; n++ } END { printf "%.0f", n ? s / n : 0 }' "$dir/pgbench.out")
-	awk -v r="$r" -v t="$target" -v c="$c" -v p="$p" -v tps="$tps" -v secs="$secs" -v cpu="$cpu" \
+	awk -v r="$r" -v t="$target" -v c="$c" -v p="$label" -v tps="$tps" -v secs="$secs" -v cpu="$cpu" \
 		-v sc="$sc" -v cs="$cs" -v srv="$srv" -v sh="$(thread_shares "$dir/window.threads")" \
-		-v other="$other" -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
-		if (tps <= 0 || secs <= 0) { printf "%s\t%s\t%s\t%s\tFAIL\t-\t-\t-\t-\t-\t-\t-\t%s\n", r, t, c, p, load; exit }
+		-v other="$other" -v load="$(cut -d' ' -f1 /proc/loadavg)" -v wcl="${wcl:--}" 'BEGIN {
+		if (tps <= 0 || secs <= 0) { printf "%s\t%s\t%s\t%s\tFAIL\t-\t-\t-\t-\t-\t-\t-\t%s\t-\n", r, t, c, p, load; exit }
 		tx = tps * secs
-		printf "%s\t%s\t%s\t%s\t%.0f\t%.2f\t%s\t%.3f\t%s\t%s\t%.2f\t%.2f\t%s\n", r, t, c, p, tps,
+		printf "%s\t%s\t%s\t%s\t%.0f\t%.2f\t%s\t%.3f\t%s\t%s\t%.2f\t%.2f\t%s\t%s\n", r, t, c, p, tps,
 			cpu / 1000 / tx, (sc < 0 ? "-" : sprintf("%.3f", sc / tx)), cs / tx, srv, sh,
-			cpu / 1e9 / secs, other / 1e9 / secs, load }' >>"$RAW"
+			cpu / 1e9 / secs, other / 1e9 / secs, load, wcl }' >>"$RAW"
 	tail -n 1 "$RAW" | tr '\t' ' ' | sed 's/^/  /' >&2
 }
 
