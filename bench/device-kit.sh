@@ -27,16 +27,17 @@ DK=$SRC_DIR/bench/devkit
 for f in pgring bench/nullpg bench/pgload; do
 	[ -x "$BUILD/$f" ] || { echo "device-kit.sh: no $BUILD/$f (make in $BUILD)" >&2; exit 1; }
 done
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+[ -z "$PGKIT" ] || cp "$PGKIT" "$work/pgkit.tar.xz" || exit 1	# it may lie in $DK
 rm -rf "$DK" && mkdir -p "$DK"
 if [ -n "$PGKIT" ]; then
-	cp "$PGKIT" "$DK/pgkit.tar.xz"
+	mv "$work/pgkit.tar.xz" "$DK/pgkit.tar.xz"
 else
 	[ -n "$KIT_SCRIPT" ] || { echo "device-kit.sh: no make-device-kit.sh (--kit-script)" >&2; exit 1; }
 	"$KIT_SCRIPT" "$DK" >/dev/null
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/dk/bin" "$work/dk/lib"
 cp "$BUILD/pgring" "$BUILD/bench/nullpg" "$BUILD/bench/pgload" "$work/dk/bin/"
 for t in perf strace ss taskset lscpu; do
@@ -55,4 +56,4 @@ for f in "$work"/dk/bin/*; do ldd "$f" 2>/dev/null | awk '/=> \//{ print $3 }'; 
 	echo "built on: $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
 } >"$work/dk/VERSION"
 tar -C "$work" -czf "$DK/tools.tar.gz" dk
-du -sh "$DK" "$DK"/*
+du -shc "$DK"/* | sed "s|$SRC_DIR/||"
