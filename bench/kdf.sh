@@ -45,11 +45,12 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 1
 say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# shellcheck disable=SC2034  # read by lib.sh
-top_srcdir=$SRC_DIR top_builddir=${BENCH_BUILD_DIR:-/tmp/pgring-bench-build}
-# shellcheck source=/dev/null
-. "$SRC_DIR/test/integration/lib.sh"
-PGBENCH=$PG_BINDIR/pgbench PROBE=$SRC_DIR/test/integration/scram_probe.py
+# PostgreSQL and the measuring helpers: bench/lib.sh (which sources test/integration/lib.sh)
+PG_SCALE=1
+PG_HBA=$'local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256'
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
+PROBE=$SRC_DIR/test/integration/scram_probe.py
 [ -x "$PGBENCH" ] || die "no pgbench in $PG_BINDIR"
 [ -x "$PGBOUNCER_BIN" ] || die "no PgBouncer at $PGBOUNCER_BIN"
 [ -x "${PGRING_BIN:-}" ] || die "no pgring binary: --pgring BIN"
@@ -69,27 +70,7 @@ own "$T"
 verifier() { /usr/bin/python3 "$PROBE" verifier pw "$1"; }
 V4K=$(verifier 4096) V100K=$(verifier 100000) VVIC=$(verifier 4096)
 pg_up() {
-	local dir=$T/pg
-	PG_DATA=$dir/data PG_SOCKDIR=$dir PG_LOG=$dir/postgresql.log
-	PG_PORT=$(free_port) || return 1
-	mkdir -p "$dir" && own "$dir" || return 1
-	as_run_user "$PG_BINDIR/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --locale=C \
-		--no-sync >"$dir/initdb.log" 2>&1 || return 1
-	cat >>"$PG_DATA/postgresql.conf" <<-EOF
-	listen_addresses = '127.0.0.1'
-	port = $PG_PORT
-	unix_socket_directories = '$PG_SOCKDIR'
-	max_connections = 120
-	fsync = off
-	synchronous_commit = off
-	EOF
-	printf 'local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n' \
-		>"$PG_DATA/pg_hba.conf"
-	own "$PG_DATA"
-	as_run_user "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null 2>&1 || return 1
-	as_run_user "$PG_BINDIR/createdb" -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench || return 1
-	as_run_user "$PGBENCH" -i -q -s 1 -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
-		>"$dir/pgbench-init.log" 2>&1 || return 1
+	bench_pg_start || return 1
 	as_run_user "$PG_BINDIR/psql" -X -q -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench <<-EOF
 	CREATE ROLE victim LOGIN PASSWORD '$VVIC';
 	CREATE ROLE app4k LOGIN PASSWORD '$V4K';
@@ -99,8 +80,7 @@ pg_up() {
 }
 pg_up || die "PostgreSQL did not start ($T/pg)"
 
-declare -A P_PID P_PORT
-pooler_start() {
+kdf_pooler_start() {
 	local name=$1 dir=$T/$1 port
 	port=$(free_port) || return 1
 	mkdir -p "$dir" || return 1
@@ -135,14 +115,6 @@ pooler_start() {
 	P_PID[$name]=$! P_PORT[$name]=$port
 	track_pid "${P_PID[$name]}"
 	wait_until 10 listening "$port" || { tail "$dir/stderr.log" "$dir/pooler.log" >&2; return 1; }
-}
-
-cpu_ns() {
-	local f sum=0 v
-	for f in /proc/"$1"/task/*/schedstat; do
-		read -r v _ <"$f" 2>/dev/null && sum=$((sum + v))
-	done
-	echo "$sum"
 }
 
 # victim DIR PORT: pgbench -S -c 10 for DURATION; "tps p99_us" (first second dropped)
@@ -200,7 +172,7 @@ one_pooler() {
 	echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "pgbouncer: $("$PGBOUNCER_BIN" -V 2>/dev/null | head -n 1); pgring: $("$PGRING_BIN" -V 2>/dev/null | head -n 1)"
 } >"$OUT/env.txt"
-for p in "${POOLERS[@]}"; do pooler_start "$p" || die "$p did not start"; done
+for p in "${POOLERS[@]}"; do kdf_pooler_start "$p" || die "$p did not start"; done
 order=("${POOLERS[@]}")
 for r in $(seq 1 "$ROUNDS"); do
 	say "round $r: ${order[*]}"

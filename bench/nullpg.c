@@ -1,6 +1,6 @@
 /* nullpg.c - a null PostgreSQL backend for benchmarking poolers without PostgreSQL's CPU
  *
- * usage: nullpg PORT [ADDR]
+ * usage: nullpg PORT [ADDR [PROCS]]
  *
  * Speaks just enough of protocol 3.0: refuses SSL/GSS encryption, logs any
  * user in with AuthenticationOk (trust), a few ParameterStatus, BackendKeyData
@@ -9,7 +9,9 @@
  * That covers pgbench -n -S in simple, extended and prepared modes (its
  * start-up "select count(*) from pgbench_branches" gets 1 too).
  * Single-threaded, level-triggered epoll; all replies to one read go out in
- * one write.
+ * one write.  PROCS > 1 forks that many processes sharing the listening
+ * socket, each with its own epoll set, so that the null backend is not the
+ * bottleneck when a many-core pooler drives it; they end with the first.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -268,7 +271,7 @@ int main(int argc, char **argv)
 	int lfd, ep, one = 1;
 
 	if (argc < 2) {
-		fputs("usage: nullpg PORT [ADDR]\n", stderr);
+		fputs("usage: nullpg PORT [ADDR [PROCS]]\n", stderr);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -288,6 +291,18 @@ int main(int argc, char **argv)
 	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4096) < 0) {
 		perror("nullpg: listen");
 		return 1;
+	}
+	for (int i = 1; i < (argc > 3 ? atoi(argv[3]) : 1); i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			perror("nullpg: fork");
+			return 1;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			break;
+		}
 	}
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0) {

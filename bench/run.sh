@@ -93,22 +93,13 @@ say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log" >&2; }
 die() { say "error: $*"; exit 1; }
 
 # ---- tools and binaries --------------------------------------------------------
-# lib.sh gives the throwaway-directory, port, process and run-as-user helpers.
-# shellcheck disable=SC2034  # read by lib.sh
-top_srcdir=$SRC_DIR top_builddir=$BUILD_DIR
-# shellcheck source=/dev/null
-. "$SRC_DIR/test/integration/lib.sh"
-PGBENCH=$PG_BINDIR/pgbench
+# bench/lib.sh: PostgreSQL, the null backend, poolers, the measuring window; it sources
+# test/integration/lib.sh (throwaway directory, ports, run-as-user)
+PG_SCALE=$SCALE
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 [ -x "$PGBENCH" ] || die "no pgbench in $PG_BINDIR (scripts/install-deps.sh)"
 [ -x "$PGBOUNCER_BIN" ] || die "no PgBouncer at $PGBOUNCER_BIN (scripts/install-deps.sh)"
-HAVE_PERF=0
-if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
-	HAVE_PERF=1
-fi
-HAVE_STRACE=0
-command -v strace >/dev/null && HAVE_STRACE=1
-SYSCALLS_FROM=none
-if [ "$HAVE_PERF" = 1 ]; then SYSCALLS_FROM=perf; elif [ "$HAVE_STRACE" = 1 ]; then SYSCALLS_FROM=strace; fi
 HAVE_GNUPLOT=0
 command -v gnuplot >/dev/null && HAVE_GNUPLOT=1
 
@@ -125,11 +116,7 @@ fi
 
 lib_init || die "no temp directory"
 T=$T_ROOT
-mkdir -p "$T/bin" || exit 1
-for tool in nullpg pgload; do
-	cc -std=gnu11 -O2 -Wall -o "$T/bin/$tool" "$BENCH_DIR/$tool.c" >>"$OUT/build.log" 2>&1 ||
-		die "cannot build bench/$tool.c ($OUT/build.log)"
-done
+bench_tools || exit 1
 # the service user needs to run binaries from under $T
 cp "$PGRING_BIN" "$T/bin/pgring" && cp "$PGBOUNCER_BIN" "$T/bin/pgbouncer" || exit 1
 if [ -n "$BASELINE_BIN" ]; then
@@ -138,47 +125,18 @@ if [ -n "$BASELINE_BIN" ]; then
 fi
 own "$T"
 
-# clients and poolers need many descriptors
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
-NOFILE=$(ulimit -n)
 MAXCLIENTS=0
 for c in $CLIENTS $IDLE_N; do [ "$c" -gt "$MAXCLIENTS" ] && MAXCLIENTS=$c; done
-[ "$NOFILE" -gt $((MAXCLIENTS + 200)) ] ||
-	say "warning: open files limit $NOFILE is low for $MAXCLIENTS clients"
+raise_nofile
 
 # ---- PostgreSQL and the null backend -----------------------------------------------
-bench_pg_start() {
-	local dir=$T/pg
-	PG_DATA=$dir/data PG_SOCKDIR=$dir PG_LOG=$dir/postgresql.log
-	PG_PORT=$(free_port) || return 1
-	mkdir -p "$dir" && own "$dir" || return 1
-	as_run_user "$PG_BINDIR/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --locale=C \
-		--no-sync >"$dir/initdb.log" 2>&1 || return 1
-	cat >>"$PG_DATA/postgresql.conf" <<-EOF
-	listen_addresses = '127.0.0.1'
-	port = $PG_PORT
-	unix_socket_directories = '$PG_SOCKDIR'
-	max_connections = 120
-	fsync = off
-	synchronous_commit = off
-	full_page_writes = off
-	EOF
-	[ "$TLS" = 1 ] && cat >>"$PG_DATA/postgresql.conf" <<-EOF
-	ssl = on
-	ssl_cert_file = '$T/tls/server.crt'
-	ssl_key_file = '$T/tls/server.key'
-	EOF
-	own "$PG_DATA"
-	as_run_user "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start \
-		>"$dir/pg_ctl.log" 2>&1 || return 1
-	as_run_user "$PG_BINDIR/createdb" -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench || return 1
-	as_run_user "$PGBENCH" -i -q -s "$SCALE" -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
-		>"$dir/pgbench-init.log" 2>&1 || return 1
-	# the authq target's role: in PostgreSQL only, with a SCRAM verifier
-	as_run_user "$PG_BINDIR/psql" -X -q -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
-		-c "SET password_encryption = 'scram-sha-256'" \
-		-c "CREATE ROLE $AQ_ROLE LOGIN PASSWORD '$AQ_PASSWORD'" \
-		-c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO $AQ_ROLE" >"$dir/authq-role.log" 2>&1 ||
+# run_pg_start: bench/lib.sh's PostgreSQL, and the authq target's role: in PostgreSQL
+# only, with a SCRAM verifier
+run_pg_start() {
+	bench_pg_start || return 1
+	pg_psql "SET password_encryption = 'scram-sha-256'" \
+		"CREATE ROLE $AQ_ROLE LOGIN PASSWORD '$AQ_PASSWORD'" \
+		"GRANT SELECT ON ALL TABLES IN SCHEMA public TO $AQ_ROLE" >"$T/pg/authq-role.log" 2>&1 ||
 		return 1
 	# the scram target's auth_file line: PostgreSQL's own verifier
 	AQ_SECRET=$(as_run_user "$PG_BINDIR/psql" -X -At -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres bench \
@@ -197,17 +155,7 @@ bench_certs() {
 	own "$T/tls"
 }
 
-NULL_PORT="" NULL_PID=""
-null_start() {
-	NULL_PORT=$(free_port) || return 1
-	"$T/bin/nullpg" "$NULL_PORT" >"$T/nullpg.log" 2>&1 &
-	NULL_PID=$!
-	track_pid "$NULL_PID"
-	wait_until 5 listening "$NULL_PORT"
-}
-
 # ---- poolers ---------------------------------------------------------------------
-declare -A P_PID P_PORT
 POOLERS=(pgbouncer pgring)
 [ "$EPOLL" = 1 ] && POOLERS+=(pgring-epoll)
 [ -n "$BASELINE_BIN" ] && POOLERS+=(pgring-base)
@@ -217,111 +165,22 @@ POOLERS=(pgbouncer pgring)
 AQ_ROLE=bench_aq AQ_PASSWORD=bench_aq_pw AQ_SECRET=""
 AQ_QUERY="SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=\$1 AND rolcanlogin"
 
-# pooler_start NAME [TARGET]: a fresh instance; sets P_PID[NAME], P_PORT[NAME]
-pooler_start() {
-	local name=$1 dir=$T/$1 port bin extra="" auth="auth_type = trust"
+# run_pooler_start NAME [TARGET]: bench/lib.sh's pooler_start with this run's auth and TLS
+run_pooler_start() {
+	local extra=""
+	POOLER_AUTH="auth_type = trust" POOLER_USERS_EXTRA=""
 	[ "${2:-}" = authq ] &&
-		auth="auth_type = scram-sha-256"$'\n'"auth_user = postgres"$'\n'"auth_query = $AQ_QUERY"
+		POOLER_AUTH="auth_type = scram-sha-256"$'\n'"auth_user = postgres"$'\n'"auth_query = $AQ_QUERY"
 	# scram: the verifier in the auth_file, nothing looked up; PostgreSQL
 	# trusts the pool's server logins, so a login costs the pooler the
 	# client's TCP, TLS (with --tls) and SCRAM exchange only
-	[ "${2:-}" = scram ] && auth="auth_type = scram-sha-256"
-	port=$(free_port) || return 1
-	mkdir -p "$dir" || return 1
-	case "$name" in
-	pgbouncer) bin=$T/bin/pgbouncer ;;
-	pgring) bin=$T/bin/pgring; extra="event_backend = io_uring" ;;
-	pgring-epoll) bin=$T/bin/pgring; extra="event_backend = epoll" ;;
-	pgring-base) bin=$T/bin/pgring-base; extra="event_backend = io_uring" ;;
-	esac
-	[ "$TLS" = 1 ] && extra=$(printf '%s\n' "$extra" "client_tls_sslmode = require" \
+	[ "${2:-}" = scram ] &&
+		POOLER_AUTH="auth_type = scram-sha-256" POOLER_USERS_EXTRA="\"$AQ_ROLE\" \"$AQ_SECRET\""
+	[ "$TLS" = 1 ] && extra=$(printf '%s\n' "client_tls_sslmode = require" \
 		"client_tls_key_file = $T/tls/server.key" "client_tls_cert_file = $T/tls/server.crt" \
 		"server_tls_sslmode = require")
-	printf '"postgres" ""\n' >"$dir/userlist.txt"
-	[ "${2:-}" = scram ] && printf '"%s" "%s"\n' "$AQ_ROLE" "$AQ_SECRET" >>"$dir/userlist.txt"
-	cat >"$dir/pooler.ini" <<-EOF
-	[databases]
-	bench = host=127.0.0.1 port=$PG_PORT dbname=bench
-	null = host=127.0.0.1 port=$NULL_PORT dbname=null
-
-	[pgbouncer]
-	listen_addr = 127.0.0.1
-	listen_port = $port
-	unix_socket_dir = $dir
-	$auth
-	auth_file = $dir/userlist.txt
-	pool_mode = transaction
-	default_pool_size = $POOL_SIZE
-	max_client_conn = $((MAXCLIENTS + 100))
-	log_connections = 0
-	log_disconnections = 0
-	logfile = $dir/pooler.log
-	pidfile = $dir/pooler.pid
-	$extra
-	EOF
-	own "$dir"
-	rm -f "$dir/pooler.pid"
-	if [ "$(id -u)" = 0 ]; then
-		"$bin" -u "$RUN_USER" "$dir/pooler.ini" >"$dir/stderr.log" 2>&1 </dev/null &
-	else
-		"$bin" "$dir/pooler.ini" >"$dir/stderr.log" 2>&1 </dev/null &
-	fi
-	P_PID[$name]=$! P_PORT[$name]=$port
-	track_pid "${P_PID[$name]}"
-	if ! wait_until 10 listening "$port"; then
-		say "$name did not start:"; tail -n 20 "$dir/stderr.log" "$dir/pooler.log" >&2
-		return 1
-	fi
+	pooler_start "$1" "$extra"
 }
-
-pooler_stop() {
-	stop_pid "${P_PID[$1]}" 5 >/dev/null
-	P_PID[$1]=""
-}
-
-# ---- per-process figures ---------------------------------------------------------
-# cpu_ns PID: nanoseconds on CPU, all threads (schedstat; /proc/PID/stat ticks as fallback)
-cpu_ns() {
-	local f sum=0 v
-	for f in /proc/"$1"/task/*/schedstat; do
-		read -r v _ <"$f" 2>/dev/null && sum=$((sum + v))
-	done
-	if [ "$sum" = 0 ]; then
-		awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1e9 / hz }' "/proc/$1/stat"
-	else
-		echo "$sum"
-	fi
-}
-# ctxsw PID: voluntary + involuntary context switches, all threads
-ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ { s += $2 } END { print s + 0 }'; }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
-# window PID SECONDS FILE: measure the pooler for SECONDS; writes
-# "seconds cpu_ns syscalls ctxsw" to FILE (syscalls -1 when neither perf nor strace)
-window() {
-	local pid=$1 secs=$2 file=$3 c0 c1 s0 s1 t0 t1 sc=-1 cs
-	t0=$(now) c0=$(cpu_ns "$pid") s0=$(ctxsw "$pid")
-	if [ "$HAVE_PERF" = 1 ]; then
-		perf stat -x, -o "$file.perf" -e raw_syscalls:sys_enter,context-switches -p "$pid" \
-			-- sleep "$secs" >/dev/null 2>&1
-	elif [ "$HAVE_STRACE" = 1 ]; then
-		timeout -s INT "$secs" strace -c -f -q -p "$pid" -o "$file.strace" >/dev/null 2>&1
-	else
-		sleep "$secs"
-	fi
-	t1=$(now) c1=$(cpu_ns "$pid") s1=$(ctxsw "$pid")
-	cs=$((s1 - s0))
-	if [ -s "$file.perf" ]; then
-		sc=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$file.perf")
-		cs=$(awk -F, '$3 == "context-switches" { print $1 }' "$file.perf")
-	elif [ -s "$file.strace" ]; then
-		sc=$(awk '$NF == "total" { print $(NF-2) }' "$file.strace")
-	fi
-	echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $((c1 - c0)) ${sc:--1} ${cs:-0} $t0 $t1" >"$file"
-}
-
-# established PORT: client connections the pooler has accepted
-established() { ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l; }
 
 # ---- one run -----------------------------------------------------------------------
 RAW=$OUT/raw.tsv
@@ -423,7 +282,7 @@ IDLE=$OUT/idle.tsv
 printf 'round\tpooler\tclients\trss_before_kb\trss_after_kb\tbytes_per_client\n' >"$IDLE"
 idle_rss() {
 	local pooler=$2 pid port r0 r1 lpid f=$T/idle.$1.$2
-	pooler_start "$pooler" || return
+	run_pooler_start "$pooler" || return
 	pid=${P_PID[$pooler]} port=${P_PORT[$pooler]}
 	# one client first, so server-side state (parameters, a server) exists before the baseline
 	timeout 20 "$T/bin/pgload" run 127.0.0.1 "$port" postgres null 1 0 1 simple >/dev/null 2>&1
@@ -460,7 +319,7 @@ idle_rss() {
 cat "$OUT/env.txt" >&2
 
 [ "$TLS" = 1 ] && { bench_certs || die "could not make the TLS certificates ($T/tls)"; }
-case " $TARGETS " in *" pg "* | *" authq "* | *" scram "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; bench_pg_start ||
+case " $TARGETS " in *" pg "* | *" authq "* | *" scram "*) say "PostgreSQL: initdb, pgbench -i -s $SCALE"; run_pg_start ||
 	die "PostgreSQL did not start ($T/pg)" ;; esac
 [ -n "$PG_PORT" ] || PG_PORT=1
 null_start || die "nullpg did not start"
@@ -476,12 +335,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	if [ "$IDLE_N" -gt 0 ]; then
 		for p in $(rotate "$round" "${POOLERS[@]}"); do idle_rss "$round" "$p"; done
 	fi
-	for p in "${POOLERS[@]}"; do pooler_start "$p" || die "$p did not start"; done
+	for p in "${POOLERS[@]}"; do run_pooler_start "$p" || die "$p did not start"; done
 	for target in $TARGETS; do
 		modes=$MODES
 		if [ "$target" = authq ] || [ "$target" = scram ]; then	# own configuration; logins, one mode
 			modes=simple
-			for p in "${POOLERS[@]}"; do pooler_stop "$p"; pooler_start "$p" "$target" ||
+			for p in "${POOLERS[@]}"; do pooler_stop "$p"; run_pooler_start "$p" "$target" ||
 				die "$p did not start"; done
 		fi
 		for mode in $modes; do
@@ -492,13 +351,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 					else
 						run_pgbench "$round" "$target" "$mode" "$c" "$p"
 					fi
-					alive "${P_PID[$p]}" || { say "$p died"; pooler_start "$p" "$target" ||
+					alive "${P_PID[$p]}" || { say "$p died"; run_pooler_start "$p" "$target" ||
 						die "$p did not restart"; }
 				done
 			done
 		done
 		if [ "$target" = authq ] || [ "$target" = scram ]; then
-			for p in "${POOLERS[@]}"; do pooler_stop "$p"; pooler_start "$p" ||
+			for p in "${POOLERS[@]}"; do pooler_stop "$p"; run_pooler_start "$p" ||
 				die "$p did not start"; done
 		fi
 	done
