@@ -9,7 +9,8 @@ WL_WORKERS="workers = 4"
 
 # wl_poll_start USER [DB]: a PostgreSQL session counts USER's backends (on
 # testdb; USER '*': u_trust's and u_md5's) until wl_poll_stop, which sets
-# WL_MAX to the highest count seen.  pg_stat_clear_snapshot: the view is
+# WL_MAX to the highest count seen.  Only backends that started since: those
+# of an earlier scenario's pgring may still be on their way out.  pg_stat_clear_snapshot: the view is
 # otherwise read once per transaction.
 wl_poll_start() {
 	local who="usename = '$1'"
@@ -23,7 +24,8 @@ BEGIN
 	LOOP
 		PERFORM pg_stat_clear_snapshot();
 		SELECT count(*) INTO n FROM pg_stat_activity
-			WHERE $who AND datname = 'testdb' AND backend_type = 'client backend';
+			WHERE $who AND datname = 'testdb' AND backend_type = 'client backend'
+				AND backend_start >= t0;
 		m := greatest(m, n);
 		EXIT WHEN EXISTS (SELECT 1 FROM wl_stop)
 			OR clock_timestamp() - t0 > secs * interval '1 second';
