@@ -35,7 +35,9 @@ io_listen_queue() {
 # max_client_conn plus a margin pgring stops accepting, the kernel's backlog
 # holds the rest, and a client gets in again once they are gone
 sc_io_accept_limit() {
-	local max=20 margin=$((IO_ACCEPT_MARGIN * ${WORKERS:-1})) n fd0 fds taken queued pid out f
+	# with N workers each may have one accept armed when the process reaches
+	# the limit (one TCP listener each): up to N - 1 more may land
+	local max=20 margin=$((IO_ACCEPT_MARGIN * ${WORKERS:-1} + ${WORKERS:-1} - 1)) n fd0 fds taken queued pid out f
 	n=$((max + margin + 24))
 	pgring_start "$1" "auth_type = trust
 max_client_conn = $max
