@@ -77,6 +77,11 @@ scram_iterations = 1000000" || return 1
 	echo "server-first latency, median of 9 (ms): $med"
 	# at ed10f76: 300 ms or more each; a generous bound for a loaded machine
 	awk -v m="$med" 'BEGIN { exit !(m < 100) }' || { echo "$out"; return 1; }
+	# the warm-up's three derivations done first: a login that came before
+	# them would derive its own (with several workers, on another worker
+	# than the warm-up's), and the count below is about the flood
+	wait_until 60 eval '[ "$(kdf_col done)" -ge 3 ]' ||
+		{ echo "the warm-up did not finish: done=$(kdf_col done)"; return 1; }
 	local fp
 	probe flood u_nobody testdb 2 >"$PGRING_DIR/flood.txt" &
 	fp=$!
@@ -91,7 +96,10 @@ scram_iterations = 1000000" || return 1
 	echo "SHOW KDF: mocked=$mocked submitted=$submitted"
 	[ "$mocked" -ge 100 ] || { echo "the flood was not mocked"; return 1; }
 	# the auth_file's three plain passwords, derived ahead; the flood adds none
-	[ "$submitted" -le 3 ] || { echo "the flood bought key derivations"; return 1; }
+	# (with N workers, up to N - 1 more: a worker whose login misses the
+	# cache at the moment another stores the same keys derives them too,
+	# doc/workers.md; the one-worker pass keeps the exact bound)
+	[ "$submitted" -le $((3 + ${WORKERS:-1} - 1)) ] || { echo "the flood bought key derivations"; return 1; }
 }
 
 # md5 mode: an unknown user is offered what most auth_file users get, so
