@@ -1108,9 +1108,11 @@ static void *worker_main(void *arg)
 	struct runner *r = wa->r;
 	struct worker *w = wa->w;
 	uint64_t one = 1;
-	bool ok = w->cfg_path && start(w) == 0;
+	bool ok;
 	int ret;
 
+	log_tally_join(w->log, (int)w->index);	/* before start() logs */
+	ok = w->cfg_path && start(w) == 0;
 	free(wa);
 	pthread_mutex_lock(&r->lock);
 	r->started++;
@@ -1233,7 +1235,7 @@ static int run_workers(struct worker *w0)
 	sigfd = block_signals(&set);
 	r.done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);	/* read after every poll */
 	r.threads = calloc((size_t)p->nworkers, sizeof(*r.threads));
-	if (sigfd < 0 || r.done_efd < 0 || !r.threads) {
+	if (sigfd < 0 || r.done_efd < 0 || !r.threads || log_tally_init(w0->log, p->nworkers) < 0) {
 		log_msg(w0->log, LOG_LVL_FATAL, "could not start the workers: %s",
 			strerror(errno));
 		goto out;

@@ -131,6 +131,7 @@ uint64_t worker_syscalls_off_loop(const struct worker *w)
 	if (!p)
 		return log_syscalls(w->log);
 	n = (int)w->index < p->ninboxes ? inbox_writes(&p->inboxes[w->index]) : 0;
+	n += log_tally_syscalls(p->log, (int)w->index);
 	if (w->index == 0)
 		n += log_syscalls(p->log) + atomic_load(&p->main_syscalls);
 	return n;

@@ -67,11 +67,11 @@ int worker_inbox_start(struct worker *w);
 void worker_inbox_stop(struct worker *w);
 /*
  * The system calls made for w that its loop's counter does not hold: the
- * wake-ups written into its inbox (by the senders' threads), and on worker
- * 0, which is the main thread when there is one worker, the main thread's
- * own and the logger's writes from every thread (the logger is shared: it
- * counts for the process).  SHOW IO adds them to the row's syscalls, so
- * that the rows add up to what the process makes.
+ * wake-ups written into its inbox (by the senders' threads), its thread's
+ * log lines, and on worker 0, which is the main thread when there is one
+ * worker, the main thread's own and the lines of threads that are no
+ * worker's (main, KDF).  SHOW IO adds them to the row's syscalls, so that
+ * the rows add up to what the process makes.
  */
 uint64_t worker_syscalls_off_loop(const struct worker *w);
 /* Runs what is queued for w now, without its loop (at exit). */
