@@ -12,6 +12,7 @@
 
 #include "admin.h"
 #include "admin_int.h"
+#include "process.h"
 #include "worker.h"
 
 #define ADMIN_MAX_COLS	32
@@ -935,8 +936,7 @@ static void show_io(struct client *cl, struct admin *a)
 	cell_str(&rs, i++, ratio);
 	cell_u64(&rs, i++, st->recv_calls);
 	cell_u64(&rs, i++, st->send_calls);
-	/* the logger's writes run on this thread too */
-	cell_u64(&rs, i++, st->syscalls + log_syscalls(a->w->log));
+	cell_u64(&rs, i++, st->syscalls + worker_syscalls_off_loop(a->w));
 	cell_u64(&rs, i++, st->cq_overflows);
 	cell_u64(&rs, i++, st->enobufs);
 	cell_u64(&rs, i++, st->cancels);

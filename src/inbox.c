@@ -11,6 +11,7 @@ int inbox_init(struct inbox *in)
 {
 	in->head = NULL;
 	in->tailp = &in->head;
+	in->writes = 0;
 	in->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (in->efd < 0)
 		return -errno;
@@ -40,7 +41,12 @@ int inbox_post(struct inbox *in, struct inbox_msg *m)
 	pthread_mutex_unlock(&in->lock);
 	if (!was_empty)
 		return 0;	/* whoever made it non-empty woke the receiver */
-	while (write(in->efd, &one, sizeof(one)) < 0) {
+	for (;;) {
+		ssize_t r = write(in->efd, &one, sizeof(one));
+
+		__atomic_fetch_add(&in->writes, 1, __ATOMIC_RELAXED);
+		if (r >= 0)
+			break;
 		/* EAGAIN: the counter is full, so the receiver is awake anyway */
 		if (errno == EAGAIN)
 			return 0;
@@ -55,6 +61,11 @@ int inbox_post(struct inbox *in, struct inbox_msg *m)
  * read is either in the splice or, finding the list empty after it, wakes
  * the receiver again.  No post is left without a wake-up.
  */
+uint64_t inbox_writes(const struct inbox *in)
+{
+	return __atomic_load_n(&in->writes, __ATOMIC_RELAXED);
+}
+
 struct inbox_msg *inbox_take(struct inbox *in)
 {
 	struct inbox_msg *list;

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Embedded in whatever a sender allocates; the receiver owns it once taken. */
 struct inbox_msg {
@@ -21,6 +22,9 @@ struct inbox {
 	pthread_mutex_t lock;
 	struct inbox_msg *head, **tailp;
 	int efd;		/* readable while messages may wait */
+	/* write(2)s made on the eventfd, by whichever thread posted: SHOW IO
+	 * counts them on the receiver's row (no sender is named to a post) */
+	uint64_t writes;	/* atomic */
 };
 
 int inbox_init(struct inbox *in);		/* 0 or -errno */
@@ -31,5 +35,7 @@ int inbox_post(struct inbox *in, struct inbox_msg *m);
 /* Everything posted so far, oldest first (per sender, in posting order);
  * NULL when nothing is. Clears the eventfd before it looks. */
 struct inbox_msg *inbox_take(struct inbox *in);
+/* The eventfd writes posts to in have made so far */
+uint64_t inbox_writes(const struct inbox *in);
 
 #endif

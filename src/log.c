@@ -74,6 +74,43 @@ uint64_t log_syscalls(const struct logger *lg)
 	return __atomic_load_n(&lg->syscalls, __ATOMIC_RELAXED);
 }
 
+int log_tally_init(struct logger *lg, int n)
+{
+	lg->tally = calloc((size_t)n, sizeof(*lg->tally));
+	if (!lg->tally)
+		return -1;
+	lg->ntally = n;
+	return 0;
+}
+
+void log_tally_join(struct logger *lg, int i)
+{
+	if (i >= 0 && i < lg->ntally)
+		__atomic_store_n(&lg->tally[i].thread, pthread_self(), __ATOMIC_RELEASE);
+}
+
+uint64_t log_tally_syscalls(const struct logger *lg, int i)
+{
+	if (i < 0 || i >= lg->ntally)
+		return 0;
+	return __atomic_load_n(&lg->tally[i].syscalls, __ATOMIC_RELAXED);
+}
+
+/* One system call made by the calling thread's line: in its slot, or in
+ * the logger's own count (a scan of N slots, beside a write(2)). */
+static void count_syscall(struct logger *lg)
+{
+	uint64_t *n = &lg->syscalls;
+	pthread_t self = pthread_self();
+
+	for (int i = 0; i < lg->ntally; i++)
+		if (pthread_equal(__atomic_load_n(&lg->tally[i].thread, __ATOMIC_ACQUIRE), self)) {
+			n = &lg->tally[i].syscalls;
+			break;
+		}
+	__atomic_fetch_add(n, 1, __ATOMIC_RELAXED);
+}
+
 static int open_logfile(const char *path)
 {
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -194,6 +231,9 @@ void log_close(struct logger *lg)
 	lg->old_fd = -1;
 	free(lg->path);
 	lg->path = NULL;
+	free(lg->tally);
+	lg->tally = NULL;
+	lg->ntally = 0;
 	if (lg->syslog_on)
 		closelog();
 	lg->syslog_on = false;
@@ -228,7 +268,7 @@ static void write_all(struct logger *lg, int fd, const char *buf, size_t len)
 		ssize_t r = write(fd, buf, len);
 
 		if (lg)
-			__atomic_fetch_add(&lg->syscalls, 1, __ATOMIC_RELAXED);
+			count_syscall(lg);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -282,7 +322,7 @@ void log_vmsg(struct logger *lg, enum log_level lvl, const char *prefix, const c
 		line[n - 1] = '\0';
 		syslog(level_prio[lvl], "%s", line + head);
 		/* one send(2) to the log socket, as a rule */
-		__atomic_fetch_add(&lg->syscalls, 1, __ATOMIC_RELAXED);
+		count_syscall(lg);
 	}
 	errno = saved;
 }

@@ -17,6 +17,12 @@ enum log_level {
 	LOG_LVL_NOISE,		/* verbose >= 2 */
 };
 
+/* The system calls one thread's lines made (fields atomic) */
+struct log_tally {
+	pthread_t thread;	/* 0 until it joins */
+	uint64_t syscalls;
+};
+
 /* One per process, owned by main; workers hold a pointer. Writes are single
  * write(2) calls of whole lines, so threads may share it. */
 struct logger {
@@ -30,6 +36,10 @@ struct logger {
 	int facility;
 	int pid;		/* in every line; getpid() once, not per line */
 	uint64_t syscalls;	/* write(2)s and syslog sends made; atomic */
+	/* with several workers, worker i's thread counts its own in
+	 * tally[i] (SHOW IO's row i); other threads' go to syscalls */
+	struct log_tally *tally;
+	int ntally;
 	/* with several workers, lines come from every thread: level, quiet,
 	 * fd and syslog_on are loaded atomically, and log_configure and
 	 * log_reopen (one thread at a time, under cfg_lock) never close an fd
@@ -41,8 +51,16 @@ struct logger {
 void log_init(struct logger *lg);
 /* After a fork (daemonize): the pid the lines show. */
 void log_set_pid(struct logger *lg);
-/* System calls the logger made so far (SHOW IO adds them to the loop's). */
+/* System calls the logger made so far on threads that did not join a
+ * tally slot (SHOW IO adds them to worker 0's row). */
 uint64_t log_syscalls(const struct logger *lg);
+/* n tally slots, one per worker: 0, or -1 when out of memory.  Called
+ * before any thread logs but the caller. */
+int log_tally_init(struct logger *lg, int n);
+/* The calling thread's lines count in slot i from now on. */
+void log_tally_join(struct logger *lg, int i);
+/* The system calls made by slot i's thread's lines; 0 without slots. */
+uint64_t log_tally_syscalls(const struct logger *lg, int i);
 /* (Re)opens logfile and syslog per the arguments; 0 or -errno. */
 int log_configure(struct logger *lg, const char *logfile, bool use_syslog, const char *ident,
 		  const char *facility, int verbose, bool quiet);

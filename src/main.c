@@ -1108,9 +1108,11 @@ static void *worker_main(void *arg)
 	struct runner *r = wa->r;
 	struct worker *w = wa->w;
 	uint64_t one = 1;
-	bool ok = w->cfg_path && start(w) == 0;
+	bool ok;
 	int ret;
 
+	log_tally_join(w->log, (int)w->index);	/* before start() logs */
+	ok = w->cfg_path && start(w) == 0;
 	free(wa);
 	pthread_mutex_lock(&r->lock);
 	r->started++;
@@ -1175,6 +1177,13 @@ static void broadcast_signal(struct process *p, int signo)
 		post_signal(p->workers[i], signo);
 }
 
+/* A read(2) of the main thread's, counted for SHOW IO: whether it read len */
+static bool main_read(struct process *p, int fd, void *buf, size_t len)
+{
+	atomic_fetch_add(&p->main_syscalls, 1);
+	return read(fd, buf, len) == (ssize_t)len;
+}
+
 /* The main thread's loop: signals in, until every worker's loop ended.  A
  * worker that ends on an error takes the others down with it. */
 static void control(struct runner *r, int sigfd)
@@ -1189,19 +1198,20 @@ static void control(struct runner *r, int sigfd)
 		struct signalfd_siginfo si;
 		uint64_t n;
 
+		atomic_fetch_add(&p->main_syscalls, 1);
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error(p->log, "poll: %s", strerror(errno));
+			atomic_fetch_add(&p->main_syscalls, 1);
 			sleep(1);
 			continue;
 		}
-		while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		while (main_read(p, sigfd, &si, sizeof(si)))
 			broadcast_signal(p, (int)si.ssi_signo);
 		/* the eventfd blocks: read only when it is readable, or the
 		 * first signal would leave this thread stuck here */
-		if ((pf[1].revents & POLLIN) &&
-		    read(r->done_efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		if ((pf[1].revents & POLLIN) && main_read(p, r->done_efd, &n, sizeof(n)))
 			ndone += (int)n;
 		if (ndone && ndone < nrun && !stopping && atomic_load(&p->exit_code)) {
 			stopping = true;
@@ -1225,7 +1235,7 @@ static int run_workers(struct worker *w0)
 	sigfd = block_signals(&set);
 	r.done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);	/* read after every poll */
 	r.threads = calloc((size_t)p->nworkers, sizeof(*r.threads));
-	if (sigfd < 0 || r.done_efd < 0 || !r.threads) {
+	if (sigfd < 0 || r.done_efd < 0 || !r.threads || log_tally_init(w0->log, p->nworkers) < 0) {
 		log_msg(w0->log, LOG_LVL_FATAL, "could not start the workers: %s",
 			strerror(errno));
 		goto out;

@@ -15,6 +15,7 @@ int process_init(struct process *p, struct logger *log, int nworkers)
 	p->log = log;
 	atomic_init(&p->clients.n, 0);
 	atomic_init(&p->exit_code, 0);
+	atomic_init(&p->main_syscalls, 0);
 	p->nworkers = nworkers < 1 ? 1 : nworkers;
 	p->workers = calloc((size_t)p->nworkers, sizeof(*p->workers));
 	p->inboxes = calloc((size_t)p->nworkers, sizeof(*p->inboxes));
@@ -120,6 +121,20 @@ void worker_inbox_stop(struct worker *w)
 	w->inbox_on = false;
 	if (w->inbox_op.armed)
 		loop_cancel(w->loop, &w->inbox_op);
+}
+
+uint64_t worker_syscalls_off_loop(const struct worker *w)
+{
+	const struct process *p = w->proc;
+	uint64_t n;
+
+	if (!p)
+		return log_syscalls(w->log);
+	n = (int)w->index < p->ninboxes ? inbox_writes(&p->inboxes[w->index]) : 0;
+	n += log_tally_syscalls(p->log, (int)w->index);
+	if (w->index == 0)
+		n += log_syscalls(p->log) + atomic_load(&p->main_syscalls);
+	return n;
 }
 
 void worker_inbox_drain(struct worker *w)

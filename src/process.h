@@ -31,6 +31,9 @@ struct process {
 	bool have_limits;
 	int ninboxes;			/* initialised so far */
 	atomic_int exit_code;		/* the highest a worker ended with */
+	/* the main thread's own system calls while workers run (main.c's
+	 * control); SHOW IO counts them on worker 0's row */
+	atomic_ullong main_syscalls;
 	atomic_ullong snap_gen;		/* the last snapshot published (admin.c) */
 	bool dns_inited;		/* dns_library_init done (main.c) */
 };
@@ -62,6 +65,15 @@ void worker_post(struct worker *to, struct wmsg *m);
 /* The worker's loop starts (and stops) reading its inbox. */
 int worker_inbox_start(struct worker *w);
 void worker_inbox_stop(struct worker *w);
+/*
+ * The system calls made for w that its loop's counter does not hold: the
+ * wake-ups written into its inbox (by the senders' threads), its thread's
+ * log lines, and on worker 0, which is the main thread when there is one
+ * worker, the main thread's own and the lines of threads that are no
+ * worker's (main, KDF).  SHOW IO adds them to the row's syscalls, so that
+ * the rows add up to what the process makes.
+ */
+uint64_t worker_syscalls_off_loop(const struct worker *w);
 /* Runs what is queued for w now, without its loop (at exit). */
 void worker_inbox_drain(struct worker *w);
 
