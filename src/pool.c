@@ -963,16 +963,18 @@ static bool evict_idle(struct pool *pool, bool by_db)
 	return false;
 }
 
-/* Whether the oldest waiting client has waited past reserve_pool_timeout. */
+/* Whether the oldest waiting client has waited past reserve_pool_timeout.  A
+ * login waiting for the pool's first server counts, as in PgBouncer (its
+ * waiting_client_list holds both): with several workers the first client of
+ * a (db, user) on a worker waits so while the other workers hold the pool. */
 static bool reserve_due(struct pool *pool)
 {
 	struct worker *w = pool->w;
-	const struct client *first;
+	uint64_t since = pool_head_since(pool);
 
-	if (list_empty(&pool->waiting) || pool_reserve_size_of(pool) <= 0)
+	if (!since || pool_reserve_size_of(pool) <= 0)
 		return false;
-	first = list_entry(list_first(&pool->waiting), struct client, node);
-	return loop_now_us(w->loop) - first->wait_start_us >= (uint64_t)w->cfg->reserve_pool_timeout_us;
+	return loop_now_us(w->loop) - since >= (uint64_t)w->cfg->reserve_pool_timeout_us;
 }
 
 /*
@@ -1194,7 +1196,7 @@ static void pool_pair_once(struct pool *pool)
 		pool_block(pool, -1);
 	else if (pool->blocked >= 0)
 		pool_block(pool, pool->blocked);
-	if (list_empty(&pool->waiting))
+	if (!pool_head_since(pool))
 		pool->reserve_warned = false;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""edge_cancels.py PORT USER DB N SECONDS - logs in (trust) to 127.0.0.1:PORT,
+"""edge_cancels.py PORT USER DB N SECONDS [HOST] - logs in (trust) to HOST:PORT
+(127.0.0.1 by default; a directory: the unix socket DIR/.s.PGSQL.PORT there),
 starts SELECT pg_sleep(SECONDS), then opens N cancel connections with the key
 it was given, all at once, and reports how each ended: "held" (still open
 after 1 s: the pooler is forwarding it), "closed" (closed with no answer), or
@@ -27,12 +28,23 @@ def msgs(s):
         buf += chunk
 
 
+def connect(host, port):
+    """a connection to the pooler, over TCP or its unix socket"""
+    if not host.startswith("/"):
+        return socket.create_connection((host, port), timeout=10)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect("%s/.s.PGSQL.%d" % (host, port))
+    return s
+
+
 def main():
     port, user, db, n, secs = (int(sys.argv[1]), sys.argv[2], sys.argv[3],
                                int(sys.argv[4]), sys.argv[5])
+    host = sys.argv[6] if len(sys.argv) > 6 else "127.0.0.1"
     body = struct.pack("!I", 3 << 16)
     body += b"user\0" + user.encode() + b"\0database\0" + db.encode() + b"\0\0"
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = connect(host, port)
     s.sendall(struct.pack("!I", len(body) + 4) + body)
     pid = key = None
     for typ, payload in msgs(s):
@@ -48,7 +60,7 @@ def main():
     time.sleep(0.5)
     cancels = []
     for _ in range(n):
-        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c = connect(host, port)
         c.sendall(struct.pack("!IIII", 16, 80877102, pid, key))
         cancels.append(c)
     time.sleep(1)

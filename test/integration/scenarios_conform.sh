@@ -342,16 +342,20 @@ sc_conform_messages() {
 SCENARIOS="$SCENARIOS conform_messages"
 
 # query_wait_notify: a client queued that long for a server gets a NOTICE
-# saying so, once, and is served when the server comes free
+# saying so, once, and is served when the server comes free.  Both clients on
+# the unix socket (worker 0), whatever WORKERS says: the waiter is to queue in
+# the holder's pool, which has logged in; a login that waits for its worker's
+# first server (another worker holding the pool) hears no notice, as in
+# PgBouncer (which sends it to a client in CL_WAITING only, once welcomed)
 sc_conform_wait_notify() {
 	local h=$T_ROOT/wn.h f=$T_ROOT/wn.w pw rc=0 n
 	pgring_start "$1" "auth_type = trust
 query_wait_notify = 1" || return 1
-	conf_bg "$h" "$(pgring_conn testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
+	conf_bg "$h" "$(pgring_local testdb_p1 u_trust)" sleep-in-txn "SELECT 1"
 	wait_until 10 grep -qs "in transaction" "$h" || { echo "holder: $(cat "$h")"; return 1; }
 	# psql, verbose: the notice's SQLSTATE is PgBouncer's 00000
 	timeout -k 2 60 "$PG_BINDIR/psql" -X -A -t -v VERBOSITY=verbose \
-		"$(pgring_conn testdb_p1 u_trust)" -c "SELECT 5" >"$f" 2>&1 &
+		"$(pgring_local testdb_p1 u_trust)" -c "SELECT 5" >"$f" 2>&1 &
 	pw=$!
 	track_pid "$pw"
 	sleep 2.5

@@ -77,7 +77,10 @@ EDGE_PROXY_PID=""
 
 # edge_proxy_start BACKEND EXTRA: pgring with database proxdb behind
 # edge_proxy.py (pool_size=1, transaction mode), its server logged in through
-# the proxy, and the proxy then refusing (hanging) further connects
+# the proxy, and the proxy then refusing (hanging) further connects.  That one
+# server is a worker's: the scenarios' clients, and so their cancel requests
+# (PQcancel takes the connection's socket type), go over the unix socket, whose
+# clients all live on worker 0, whatever WORKERS says
 edge_proxy_start() {
 	local pport out f=$T_ROOT/proxy.out
 	pport=$(free_port) || return 1
@@ -91,7 +94,7 @@ pool_mode = transaction
 $2" "$(default_userlist)" || return 1
 	edge_add_db "proxdb = host=127.0.0.1 port=$pport dbname=testdb pool_size=1"
 	pgring_launch && pgring_wait_up "$1" || return 1
-	out=$(PQ_TIMEOUT=10 pq "$(pgring_conn proxdb u_trust)" query "SELECT 1" 2>&1)
+	out=$(PQ_TIMEOUT=10 pq "$(pgring_local proxdb u_trust)" query "SELECT 1" 2>&1)
 	expect_eq "through the proxy" "$out" 1 || return 1
 	wait_until 10 grep -q filled "$f" || { echo "proxy did not fill its queue:"; cat "$f"; return 1; }
 }
@@ -104,7 +107,7 @@ edge_proxy_stop() { [ -n "$EDGE_PROXY_PID" ] && stop_pid "$EDGE_PROXY_PID" 2; ED
 sc_edge_cancel_wait_timeout() {
 	local out ms rc=0
 	edge_proxy_start "$1" "cancel_wait_timeout = 2" || { edge_proxy_stop; return 1; }
-	out=$(PQ_TIMEOUT=30 pq "$(pgring_conn proxdb u_trust)" cancel 300 "SELECT pg_sleep(4)" 2>&1)
+	out=$(PQ_TIMEOUT=30 pq "$(pgring_local proxdb u_trust)" cancel 300 "SELECT pg_sleep(4)" 2>&1)
 	echo "$out"
 	ms=$(echo "$out" | sed -n 's/^cancel request done after \([0-9]*\) ms.*/\1/p')
 	[ -n "$ms" ] && [ "$ms" -ge 1500 ] && [ "$ms" -lt 5000 ] ||
@@ -123,10 +126,10 @@ sc_edge_cancel_wait_timeout() {
 sc_edge_cancel_wrong_query() {
 	local a=$T_ROOT/a.out b=$T_ROOT/b.out pa pb rc=0
 	edge_proxy_start "$1" "cancel_wait_timeout = 30" || { edge_proxy_stop; return 1; }
-	PQ_TIMEOUT=40 pq "$(pgring_conn proxdb u_trust)" cancel 300 "SELECT pg_sleep(2)" >"$a" 2>&1 &
+	PQ_TIMEOUT=40 pq "$(pgring_local proxdb u_trust)" cancel 300 "SELECT pg_sleep(2)" >"$a" 2>&1 &
 	pa=$!
 	sleep 2.8
-	PQ_TIMEOUT=40 pq "$(pgring_conn proxdb u_trust)" query "SELECT pg_sleep(8), 'B'" >"$b" 2>&1 &
+	PQ_TIMEOUT=40 pq "$(pgring_local proxdb u_trust)" query "SELECT pg_sleep(8), 'B'" >"$b" 2>&1 &
 	pb=$!
 	sleep 1
 	touch "$T_ROOT/proxy.open"	# the cancel's next SYN gets through
@@ -144,12 +147,14 @@ sc_edge_cancel_wrong_query() {
 
 # F15: at most CANCEL_CONNS_MAX (64) cancel connections at once: 70 cancels of
 # one query whose connects hang: 64 are held open (being forwarded), 6 are
-# refused with an error and a log line; after cancel_wait_timeout all are gone
+# refused with an error and a log line; after cancel_wait_timeout all are gone.
+# The cap is per worker (doc/workers.md): the cancels come over the unix
+# socket, so that all 70 are counted on worker 0
 sc_edge_cancel_cap() {
 	local out rc=0
 	edge_proxy_start "$1" "cancel_wait_timeout = 3" || { edge_proxy_stop; return 1; }
 	out=$(timeout 30 /usr/bin/python3 "$top_srcdir/test/integration/edge_cancels.py" \
-		"$PGRING_PORT" u_trust proxdb 70 4 2>&1)
+		"$PGRING_PORT" u_trust proxdb 70 4 "$PGRING_DIR" 2>&1)
 	echo "$out"
 	echo "$out" | grep -q "^held=64 closed=0 errors=6$" || rc=1
 	echo "$out" | grep -q "too many cancel requests in progress" || rc=1

@@ -85,10 +85,12 @@ u_scram = max_user_connections=1" "$(default_userlist)" || return 1
 	conf_add_db "rp = host=$p port=$PG_PORT dbname=testdb pool_size=1 reserve_pool_size=1"
 	conf_add_db "rpo = host=$p port=$PG_PORT dbname=testdb pool_size=1 reserve_pool=1"
 	pgring_launch && pgring_wait_up "$1" || return 1
-	# server_lifetime=1 on the entry (the global one is an hour)
-	pid1=$(pq "$(pgring_conn lt u_trust)" query "SELECT pg_backend_pid()" 2>&1)
+	# server_lifetime=1 on the entry (the global one is an hour); over the
+	# unix socket, so that the second client would reuse the first's server
+	# (one worker's) if the lifetime were not kept, whatever WORKERS says
+	pid1=$(pq "$(pgring_local lt u_trust)" query "SELECT pg_backend_pid()" 2>&1)
 	sleep 2.5
-	pid2=$(pq "$(pgring_conn lt u_trust)" query "SELECT pg_backend_pid()" 2>&1)
+	pid2=$(pq "$(pgring_local lt u_trust)" query "SELECT pg_backend_pid()" 2>&1)
 	[ -n "$pid1" ] && [ "$pid1" != "$pid2" ] || { echo "server_lifetime: backend $pid1 then $pid2"; rc=1; }
 	grep -q "server lifetime over" "$PGRING_LOG" || { echo "no 'server lifetime over'"; rc=1; }
 	# connect_query; application_name, client_encoding, datestyle, timezone
