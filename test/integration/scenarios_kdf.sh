@@ -121,12 +121,13 @@ $(userlist_line u_md5 pw_md5)"
 # the cache; a reload derives again only for a password that changed.
 # appuser logs in to a database with a forced user, so that its password is
 # pgring's alone.  SHOW KDF counts the derivations.  The logins go over the
-# unix socket, to worker 0, which derives ahead (at start and after a
-# reload): a login there while that runs joins it; on another worker it
-# would derive too (workers miss the cache each for itself, doc/workers.md)
-forced_ok() {
+# unix socket (HOST the socket's directory), to worker 0, which derives ahead
+# (at start and after a reload): a login there while that runs joins it; on
+# another worker it would derive too (workers miss the cache each for
+# itself, doc/workers.md)
+forced_ok() {	# PASSWORD [HOST]
 	local out
-	out=$(pq "$(pgring_local forced appuser "$1")" query "SELECT current_user" 2>&1)
+	out=$(pq "$(pgring_conn forced appuser "$1" "${2:-}")" query "SELECT current_user" 2>&1)
 	expect_eq "appuser with $1" "$out" u_trust
 }
 
@@ -141,7 +142,7 @@ verbose = 1" '"appuser" "pw_one"
 		"$PGRING_CONF"
 	pgring_launch && pgring_wait_up "$1" || return 1
 	for i in 1 2 3; do
-		forced_ok pw_one || return 1
+		forced_ok pw_one "$PGRING_DIR" || return 1
 	done
 	expect_eq "derivations (appuser, u_md5)" "$(kdf_col submitted)" 2 || return 1
 	[ "$(log_count 'appuser.*SCRAM keys from the cache')" -ge 2 ] ||
@@ -154,7 +155,7 @@ verbose = 1" '"appuser" "pw_one"
 	wait_until 5 eval '[ "$(log_count "re-reading config")" -gt '"$n"' ]' || { echo "no reload"; return 1; }
 	login_refused forced appuser pw_one "password authentication failed for user \"appuser\"" \
 		"$PGRING_DIR" || return 1
-	forced_ok pw_two || return 1
+	forced_ok pw_two "$PGRING_DIR" || return 1
 	# appuser's new password once more; u_md5's keys carried over the reload
 	expect_eq "derivations after the reload" "$(kdf_col submitted)" 3
 }
