@@ -219,6 +219,12 @@ static bool janitor_one_server(struct pool *pool, uint64_t now)
 			server_close(sv, "its node no longer suits target_session_attrs");
 			return true;
 		}
+		/* likewise an address its name no longer has: a worker whose
+		 * clients stopped coming would keep it, taking it only to close it */
+		if (server_addr_stale(sv)) {
+			server_close(sv, "its host name no longer has this address (DNS)");
+			return true;
+		}
 		if (past(now, sv->last_used_us, cfg->server_idle_timeout_us) &&
 		    (min <= 0 || count > (unsigned)min)) {
 			server_close(sv, "server idle timeout");

@@ -33,9 +33,9 @@ login_matrix() {
 }
 
 # login_refused DB USER PASSWORD SUBSTRING
-login_refused() {
+login_refused() {	# DB USER PASSWORD MESSAGE [HOST]
 	local out
-	if ! out=$(pq "$(pgring_conn "$1" "$2" "$3")" expect-error connect "$4" 2>&1); then
+	if ! out=$(pq "$(pgring_conn "$1" "$2" "$3" "${5:-}")" expect-error connect "$4" 2>&1); then
 		echo "login $2@$1 with password '$3': want an error containing '$4'; got:"
 		echo "$out"
 		return 1

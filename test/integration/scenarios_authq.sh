@@ -64,9 +64,9 @@ ${3:-}" "$(authq_userlist)" || return 1
 	pgring_wait_up "$1"
 }
 
-# authq_err DB USER PASSWORD: the client's error, the role's name made x
+# authq_err DB USER PASSWORD [HOST]: the client's error, the role's name made x
 authq_err() {
-	pq "$(pgring_conn "$1" "$2" "$3")" query "SELECT 1" 2>&1 |
+	pq "$(pgring_conn "$1" "$2" "$3" "${4:-}")" query "SELECT 1" 2>&1 |
 		sed -e "s/\"$2\"/\"x\"/g" -e 's/port [0-9]* failed/port P failed/'
 }
 
@@ -168,7 +168,8 @@ admin_users = aq_scram" || return 1
 }
 
 # the auth database is down: the client hears of it within
-# query_wait_timeout, and the log says why; the next one at once
+# query_wait_timeout, and the log says why; the next one at once (both over
+# the unix socket: the auth pool's cached login error is its worker's)
 sc_authq_auth_db_down() {
 	local dead t0 out took
 	dead=$(free_port) || return 1
@@ -176,7 +177,7 @@ sc_authq_auth_db_down() {
 auth_dbname = aqdown
 query_wait_timeout = 2" "aqdown = host=127.0.0.1 port=$dead dbname=testdb" || return 1
 	t0=$(now)
-	out=$(authq_err testdb aq_scram pw_aq_scram)
+	out=$(authq_err testdb aq_scram pw_aq_scram "$PGRING_DIR")
 	took=$(elapsed "$t0")
 	echo "after $took s: $out"
 	case $out in *query_wait_timeout*) ;; *) echo "want query_wait_timeout"; return 1 ;; esac
@@ -186,7 +187,7 @@ query_wait_timeout = 2" "aqdown = host=127.0.0.1 port=$dead dbname=testdb" || re
 	authq_logged "aq_scram.*query_wait_timeout" || return 1
 	# within server_login_retry the next login fails at once, with the cause
 	t0=$(now)
-	out=$(authq_err testdb aq_md5 pw_aq_md5)
+	out=$(authq_err testdb aq_md5 pw_aq_md5 "$PGRING_DIR")
 	took=$(elapsed "$t0")
 	echo "after $took s: $out"
 	case $out in *"server login has been failing"*) ;; *) echo "want the cached error"; return 1 ;; esac

@@ -492,7 +492,10 @@ SCENARIOS="$SCENARIOS conform_fail_recovers"
 
 # PostgreSQL refuses a second server of the pool (the role's connection
 # limit) while the first is in use: the waiting client is neither failed
-# nor left hanging; it gets the first server when that one comes free
+# nor left hanging; it gets the first server when that one comes free.
+# Both clients over the unix socket, on worker 0: a pool's servers serve its
+# own worker's clients only, so with workers > 1 a TCP waiter elsewhere has
+# no server up in its pool and hears PostgreSQL's refusal (as it should)
 conf_fail_busy() {
 	local h=$T_ROOT/fb.h f=$T_ROOT/fb.w pw rc=0
 	pgring_write_config "$1" "auth_type = trust
@@ -500,10 +503,10 @@ server_login_retry = 1
 query_wait_timeout = 20" "$(default_userlist)" || return 1
 	conf_add_db "p2 = host=127.0.0.1 port=$PG_PORT dbname=testdb pool_size=2"
 	pgring_launch && pgring_wait_up "$1" || return 1
-	conf_bg "$h" "$(pgring_conn p2 u_md5)" sleep-in-txn "SELECT 1"
+	conf_bg "$h" "$(pgring_local p2 u_md5)" sleep-in-txn "SELECT 1"
 	wait_until 10 grep -qs "in transaction" "$h" || { echo "holder: $(cat "$h")"; return 1; }
 	pg_sql "ALTER ROLE u_md5 CONNECTION LIMIT 1" >/dev/null || return 1
-	conf_bg "$f" "$(pgring_conn p2 u_md5)" query "SELECT 2"
+	conf_bg "$f" "$(pgring_local p2 u_md5)" query "SELECT 2"
 	pw=$BG_PID
 	wait_until 10 grep -q 'server login failed: FATAL too many connections for role "u_md5"' "$PGRING_LOG" ||
 		{ echo "no refused login in the log"; rc=1; }

@@ -190,7 +190,9 @@ dns_move_body() {
 	t=$(elapsed "$t0")
 	echo "new address in the cache after $t s (TTL 2 s)"
 	awk -v t="$t" 'BEGIN { exit !(t < 6) }' || { echo "took $t s"; return 1; }
-	expect_eq "query after the change" "$(dns_query dnsdb)" 1 || return 1
+	# both queries on worker 0, so that the second reuses the first's server
+	# whatever WORKERS says (each worker has its own pool)
+	expect_eq "query after the change" "$(dns_query_local dnsdb)" 1 || return 1
 	expect_eq "servers while the session holds the old one" "$(dns_server_addrs dnsdb)" \
 		"127.0.0.1 127.0.0.2 " || return 1
 	grep -q "conn 1" "$DNS_HELPER_OUT" || { echo "nothing came through 127.0.0.2"; return 1; }
@@ -201,13 +203,8 @@ dns_move_body() {
 		{ echo "servers after the release: $(dns_server_addrs dnsdb)"; return 1; }
 	grep -q "closing because: its host name no longer has this address" "$PGRING_LOG" ||
 		{ echo "the server on the old address was not closed for it"; return 1; }
-	expect_eq "query after the release" "$(dns_query dnsdb)" 1 || return 1
-	# every server on the new address: one, or with several workers one on
-	# each worker the queries landed on
-	out=$(dns_server_addrs dnsdb)
-	case $out in
-	*127.0.0.1* | "") echo "servers at the end: got '$out', want 127.0.0.2 only"; return 1 ;;
-	esac
+	expect_eq "query after the release" "$(dns_query_local dnsdb)" 1 || return 1
+	expect_eq "servers at the end" "$(dns_server_addrs dnsdb)" "127.0.0.2 " || return 1
 }
 
 # A DNS server that never answers: a login for a name behind it waits (until
@@ -341,7 +338,8 @@ peer_id = 2" "$(default_userlist)" || return 1
 # A host list whose first name is NXDOMAIN: that host is skipped (marked
 # down) and the next one serves the login at once, the client hears nothing
 # of it; the next name then moves address under target_session_attrs: the
-# server on the old address goes when released, the next login uses the new
+# server on the old address goes (when taken, released, or idle at the
+# janitor's tick), the next login uses the new
 sc_dns_hostlist() { dns_hostlist_body "$1"; local rc=$?; dns_cleanup; return $rc; }
 dns_hostlist_body() {
 	local out t0 t
@@ -364,6 +362,10 @@ query_wait_timeout = 8" \
 	wait_until 10 eval 'dns_console "SHOW DNS_HOSTS" | grep -q "^db.*|127.0.0.2\$"' ||
 		{ echo "SHOW DNS_HOSTS after the move: $(dns_console "SHOW DNS_HOSTS")"; return 1; }
 	expect_eq "a query after the move" "$(dns_query hl)" 1 || return 1
+	# with workers > 1 the first server may be idle on another worker than
+	# this query's: that worker's janitor closes it once its own resolver
+	# has the new address (within a tick of the wait above)
+	wait_until 3 eval '[ "$(dns_server_addrs hl)" = "127.0.0.2 " ]'
 	expect_eq "servers after the move" "$(dns_server_addrs hl)" "127.0.0.2 " || return 1
 	grep -q "conn 1" "$DNS_HELPER_OUT" || { echo "nothing came through 127.0.0.2"; return 1; }
 }

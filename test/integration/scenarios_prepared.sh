@@ -91,7 +91,9 @@ sc_prepared_stats() {
 	local c i v
 	admin_start "$1" "pool_mode = transaction
 default_pool_size = 1" || return 1
-	c=$(pgring_conn testdb u_md5 pw_md5)
+	# both clients on worker 0's one server: a TCP client on another worker
+	# would have its worker's server prepare the statements again
+	c=$(pgring_local testdb u_md5 pw_md5)
 	for i in 1 2; do
 		pq "$c" prepared rota 3 20 || return 1
 	done
