@@ -33,8 +33,10 @@ def connect(target):
 
 
 class Session:
-    def __init__(self, target, user, db):
-        self.s = connect(target)
+    """a logged-in raw session; sock: an already connected socket instead
+    of one to target (workers_cancel_txn.py picks its source ports)"""
+    def __init__(self, target, user, db, sock=None):
+        self.s = sock if sock is not None else connect(target)
         self.buf = b""
         body = struct.pack("!I", 3 << 16)
         body += b"user\0" + user.encode() + b"\0database\0" + db.encode() + b"\0\0"

@@ -20,6 +20,8 @@ import struct
 import sys
 import time
 
+import peer_cancels
+
 HOST = "127.0.0.1"
 
 
@@ -38,35 +40,10 @@ def reset_close(s):
     s.close()
 
 
-class Session:
+class Session(peer_cancels.Session):
+    """peer_cancels' raw session from a chosen source port, with queries"""
     def __init__(self, port, sport, user, db):
-        self.s = connect_from(port, sport)
-        self.buf = b""
-        body = struct.pack("!I", 3 << 16)
-        body += b"user\0" + user.encode() + b"\0database\0" + db.encode() + b"\0\0"
-        self.s.sendall(struct.pack("!I", len(body) + 4) + body)
-        self.pid = self.key = None
-        while True:
-            typ, payload = self.read()
-            if typ == "K":
-                self.pid, self.key = struct.unpack("!II", payload[:8])
-            elif typ == "E":
-                raise RuntimeError("login error: " + payload.decode(errors="replace"))
-            elif typ == "Z":
-                break
-
-    def read(self):
-        while True:
-            if len(self.buf) >= 5:
-                n = struct.unpack("!I", self.buf[1:5])[0]
-                if len(self.buf) >= 1 + n:
-                    typ, payload = chr(self.buf[0]), self.buf[5:1 + n]
-                    self.buf = self.buf[1 + n:]
-                    return typ, payload
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise RuntimeError("session closed")
-            self.buf += chunk
+        super().__init__(None, user, db, sock=connect_from(port, sport))
 
     def send_query(self, sql):
         q = sql.encode() + b"\0"
