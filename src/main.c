@@ -769,6 +769,7 @@ static void close_all(struct worker *w)
 	kdf_cancel(w->kdf);
 	client_close_all(w, "pgring is shutting down");
 	pool_close_servers(w, "pgring is shutting down");
+	server_close_draining(w);	/* at exit nothing waits for PostgreSQL's EOF */
 }
 
 /*
@@ -1048,6 +1049,7 @@ static void worker_fields_init(struct worker *w, struct logger *lg)
 	list_init(&w->clients);
 	list_init(&w->login_clients);
 	list_init(&w->starved);
+	list_init(&w->draining);
 	pkt_init(&w->tmp);
 }
 

@@ -160,9 +160,22 @@ void server_close(struct server *sv, const char *why)
 		sv->c.w->nservers--;
 	sv->draining = server_drains(sv);
 	pool_change_server(sv, SV_CLOSING);
-	if (!sv->draining)
+	if (sv->draining)
+		list_append(&sv->c.w->draining, &sv->node);	/* out of its pool's lists now */
+	else
 		conn_close(&sv->c);
 	pool_server_gone(pool);
+}
+
+void server_close_draining(struct worker *w)
+{
+	while (!list_empty(&w->draining)) {
+		struct server *sv = list_entry(w->draining.head.next, struct server, node);
+
+		list_remove(&w->draining, &sv->node);
+		sv->draining = false;
+		conn_close(&sv->c);
+	}
 }
 
 /*
@@ -1365,6 +1378,10 @@ static void server_on_free(struct conn *c)
 {
 	struct server *sv = sv_of(c);
 
+	if (sv->draining) {
+		list_remove(&c->w->draining, &sv->node);
+		sv->draining = false;
+	}
 	loop_timer_stop(c->w->loop, &sv->timer);
 	dns_forget(&sv->dnsw);
 	if (sv->is_cancel)

@@ -472,6 +472,7 @@ struct worker {
 	struct list clients;		/* every client */
 	struct list login_clients;	/* CL_LOGIN */
 	struct list starved;		/* conns waiting for receive buffers */
+	struct list draining;		/* closed servers waiting for PostgreSQL's EOF (server.c) */
 	struct loop_timer starved_timer;	/* re-arms them if no buffer came back (conn.c) */
 	struct loop_timer janitor;	/* periodic timeouts and pool upkeep (maint.c) */
 	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
@@ -609,6 +610,8 @@ void client_kdf_warm(struct worker *w);
 struct server *server_launch(struct pool *pool);
 void server_release(struct server *sv);		/* the client is done with it */
 void server_close(struct server *sv, const char *why);
+/* at exit: the servers still draining close at once */
+void server_close_draining(struct worker *w);
 /* a ReadyForQuery's status into sv->txn_status; false: malformed, sv closed */
 bool server_ready_status(struct server *sv, const uint8_t *body, uint32_t len);
 bool server_send_params(struct server *sv, const struct param_set *want);
