@@ -161,7 +161,21 @@ has_ipv6_loopback() {
 	[ -r /proc/net/if_inet6 ] && grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6
 }
 
-track_pid() { STARTED_PIDS="$STARTED_PIDS $1"; }
+# pid_start PID: when the process began (clock ticks since boot, field 22 of
+# /proc/PID/stat, read past the command name, which may hold spaces)
+pid_start() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	# shellcheck disable=SC2086 # split into fields on purpose
+	set -- $s
+	echo "${20}"
+}
+# Each entry is PID:START, so that the cleanup kills only processes that are
+# still ours: pid_max is 32768 here, and over a long run (several suites at
+# once, in CI) a number is handed out again, to another suite's process or
+# to the very script that runs the suites.
+track_pid() { STARTED_PIDS="$STARTED_PIDS $1:$(pid_start "$1")"; }
 
 # stop_pid PID [SECONDS]: TERM, then KILL if it lingers; 0 if TERM sufficed
 stop_pid() {
@@ -462,7 +476,9 @@ pg_ssl_is() { [ "$(pg_sql "SHOW ssl")" = "$1" ]; }
 lib_cleanup() {
 	local pid
 	for pid in $STARTED_PIDS; do
-		alive "$pid" && kill -KILL "$pid" 2>/dev/null
+		# ours only if it began when the one we started did
+		[ -n "${pid#*:}" ] && [ "$(pid_start "${pid%%:*}")" = "${pid#*:}" ] &&
+			kill -KILL "${pid%%:*}" 2>/dev/null
 	done
 	pg_stop immediate
 	port_release_all
