@@ -1281,6 +1281,7 @@ static int run_workers(struct worker *w0)
 	log_info(w0->log, "shutting down");
 	ret = r.failed || nthreads < p->nworkers ? 1 : atomic_load(&p->exit_code);
 out:
+	p->torn_down = true;	/* every worker, worker 0 too: main() does not */
 	/* workers that never ran a thread: their part of the teardown */
 	for (int i = nthreads > 0 ? nthreads : 0; i < p->nworkers; i++)
 		if (p->workers[i])
@@ -1371,7 +1372,7 @@ int main(int argc, char **argv)
 	ret = run(&w, &proc, &o);
 	/* every exit, an error at start-up too: nothing of ours outlives us;
 	 * with several workers each tore itself down in its thread */
-	if (proc.nworkers <= 1)
+	if (!proc.torn_down)
 		teardown(&w);
 	config_free(w.owned_cfg);
 	if (proc.dns_inited)

@@ -36,6 +36,7 @@ struct process {
 	atomic_ullong main_syscalls;
 	atomic_ullong snap_gen;		/* the last snapshot published (admin.c) */
 	bool dns_inited;		/* dns_library_init done (main.c) */
+	bool torn_down;			/* run_workers tore every worker down (main.c) */
 };
 
 /*

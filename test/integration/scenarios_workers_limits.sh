@@ -234,9 +234,11 @@ max_${which}_client_connections = 3" || return 1
 	done
 }
 
-# wl_u_trust_backends: u_trust's backends on testdb now
+# wl_u_trust_backends: u_trust's backends on testdb now, of those started
+# since WL_T0 (an earlier scenario's may still be on their way out)
 wl_u_trust_backends() {
-	pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust' AND datname = 'testdb'"
+	pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust' AND datname = 'testdb'
+		AND backend_start >= '$WL_T0'"
 }
 
 # a RELOAD that shrinks default_pool_size under load: once the servers past
@@ -244,6 +246,7 @@ wl_u_trust_backends() {
 sc_workers_reload_shrink() {
 	local out=$T_ROOT/wl_bench.out n
 	command -v "$PG_BINDIR/pgbench" >/dev/null || { SKIP_REASON="no pgbench"; return 77; }
+	WL_T0=$(pg_sql "SELECT clock_timestamp()") || return 1
 	pgring_start "$1" "auth_type = trust
 $WL_WORKERS
 pool_mode = transaction
