@@ -1,11 +1,11 @@
 #!/bin/bash
 # quickstart.sh - builds pgring, starts a throwaway PostgreSQL and pgring in
 # front of it, and prints how to connect and how to stop both.
-#   PG_PORT (default 54320) and PGRING_PORT (default 6432) move the two ports.
+#   PG_PORT (default 15432, below the kernel's range for outgoing connections, 32768-60999) and PGRING_PORT (default 6432) move the two ports.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-pg_port=${PG_PORT:-54320}
+pg_port=${PG_PORT:-15432}
 port=${PGRING_PORT:-6432}
 jobs=$(nproc 2>/dev/null || echo 2)
 
