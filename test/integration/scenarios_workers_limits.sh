@@ -162,50 +162,40 @@ max_client_conn = 20" || return 1
 		{ echo "not served after the holders left: $(pq "$c" query "SELECT 7" 2>&1)"; return 1; }
 }
 
-# max_db_connections over the process: two users' pools of one database on
-# four workers never hold more than 2 servers together, and all are served
-sc_workers_max_db_connections() {
+# wl_two_pools BACKEND KEY WHO WHAT USER1 DB1 USER2 DB2: KEY = 2 and two pools
+# under load over four workers; the sampled backends of WHO (wl_poll_start)
+# never pass 2, and every transaction is served
+wl_two_pools() {
 	local o1=$T_ROOT/wl_b1.out o2=$T_ROOT/wl_b2.out b1
 	command -v "$PG_BINDIR/pgbench" >/dev/null || { SKIP_REASON="no pgbench"; return 77; }
 	pgring_start "$1" "auth_type = trust
 $WL_WORKERS
 pool_mode = transaction
 default_pool_size = 10
-max_db_connections = 2
+$2 = 2
 max_client_conn = 400
 query_wait_timeout = 60" || return 1
-	wl_poll_start '*' || return 1
-	wl_pgbench "$o1" u_trust testdb 40 3 "SELECT pg_sleep(0.01);"
+	wl_poll_start "$3" || return 1
+	wl_pgbench "$o1" "$5" "$6" 40 3 "SELECT pg_sleep(0.01);"
 	b1=$WL_BENCH
-	wl_pgbench "$o2" u_md5 testdb 40 3 "SELECT pg_sleep(0.01);"
+	wl_pgbench "$o2" "$7" "$8" 40 3 "SELECT pg_sleep(0.01);"
 	wl_pgbench_ok "$o1" "$b1" 120 && wl_pgbench_ok "$o2" "$WL_BENCH" 120 || { wl_poll_stop; return 1; }
 	wl_poll_stop || return 1
-	echo "testdb backends at most: $WL_MAX"
-	[ "$WL_MAX" -le 2 ] || { echo "more than max_db_connections = 2"; return 1; }
+	echo "$4 backends at most: $WL_MAX"
+	[ "$WL_MAX" -le 2 ] || { echo "more than $2 = 2"; return 1; }
 	[ "$WL_MAX" -ge 1 ] || { echo "no backend seen: the sampling is blind"; return 1; }
+}
+
+# max_db_connections over the process: two users' pools of one database on
+# four workers never hold more than 2 servers together, and all are served
+sc_workers_max_db_connections() {
+	wl_two_pools "$1" max_db_connections '*' testdb u_trust testdb u_md5 testdb
 }
 
 # max_user_connections over the process: one user's pools of two databases
 # (both on PostgreSQL's testdb) hold at most 2 servers together
 sc_workers_max_user_connections() {
-	local o1=$T_ROOT/wl_b1.out o2=$T_ROOT/wl_b2.out b1
-	command -v "$PG_BINDIR/pgbench" >/dev/null || { SKIP_REASON="no pgbench"; return 77; }
-	pgring_start "$1" "auth_type = trust
-$WL_WORKERS
-pool_mode = transaction
-default_pool_size = 10
-max_user_connections = 2
-max_client_conn = 400
-query_wait_timeout = 60" || return 1
-	wl_poll_start u_trust || return 1
-	wl_pgbench "$o1" u_trust testdb 40 3 "SELECT pg_sleep(0.01);"
-	b1=$WL_BENCH
-	wl_pgbench "$o2" u_trust testdb_unix 40 3 "SELECT pg_sleep(0.01);"
-	wl_pgbench_ok "$o1" "$b1" 120 && wl_pgbench_ok "$o2" "$WL_BENCH" 120 || { wl_poll_stop; return 1; }
-	wl_poll_stop || return 1
-	echo "u_trust backends at most: $WL_MAX"
-	[ "$WL_MAX" -le 2 ] || { echo "more than max_user_connections = 2"; return 1; }
-	[ "$WL_MAX" -ge 1 ] || { echo "no backend seen: the sampling is blind"; return 1; }
+	wl_two_pools "$1" max_user_connections u_trust u_trust u_trust testdb u_trust testdb_unix
 }
 
 # max_db_client_connections and max_user_client_connections over the
