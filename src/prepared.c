@@ -657,36 +657,6 @@ static void put_describe(struct pktbuf *pb, uint64_t id)
 }
 
 /*
- * Makes room in the server's set (a Close for the least recently used) and
- * adds st; false when out of memory.  The evicted statement stays referenced
- * by the Close's queue entry: if an error earlier in the pipeline makes
- * PostgreSQL skip the Close, error_skip() puts it back in the set.
- */
-static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
-{
-	struct prep_server *ps = sv->prep;
-	unsigned max = (unsigned)sv->c.w->cfg->max_prepared_statements;
-
-	while (ps->nset && ps->nset >= max) {
-		unsigned lru = 0;
-		struct preq *e;
-
-		for (unsigned i = 1; i < ps->nset; i++)
-			if (ps->set[i].used < ps->set[lru].used)
-				lru = i;
-		put_close(pb, ps->set[lru].ps->id);
-		e = q_push(ps, 'C', RQ_SKIP, ps->set[lru].ps->id, NULL);
-		if (!e)
-			return false;
-		e->ps = set_take(sv, lru);
-	}
-	if (!set_insert(sv, st))
-		return false;
-	st->refs++;
-	return true;
-}
-
-/*
  * Whether a Parse or a Close of statement id (name NULL), or a client's
  * Parse or Close of name, is still unanswered in a pipeline before the last
  * Sync.  Whether it runs depends on errors not yet
@@ -709,6 +679,43 @@ static bool pending_before_sync(const struct prep_server *ps, uint64_t id, const
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Makes room in the server's set (a Close for the least recently used) and
+ * adds st; false when out of memory.  The evicted statement stays referenced
+ * by the Close's queue entry: if an error earlier in the pipeline makes
+ * PostgreSQL skip the Close, error_skip() puts it back in the set.
+ */
+static bool set_add(struct server *sv, struct pstmt *st, struct pktbuf *pb)
+{
+	struct prep_server *ps = sv->prep;
+	unsigned max = (unsigned)sv->c.w->cfg->max_prepared_statements;
+
+	while (ps->nset && ps->nset >= max) {
+		unsigned lru = 0;
+		struct preq *e;
+
+		for (unsigned i = 1; i < ps->nset; i++)
+			if (ps->set[i].used < ps->set[lru].used)
+				lru = i;
+		/* Whether the server holds the one evicted is unknown while its
+		 * Parse or Close waits in an earlier pipeline: an error there may
+		 * skip it.  Putting it back when an error skips this Close would
+		 * then list a statement the server may lack; with redo, unclose()
+		 * leaves the set short instead. */
+		if (!ps->redo && pending_before_sync(ps, ps->set[lru].ps->id, NULL))
+			ps->redo = true;
+		put_close(pb, ps->set[lru].ps->id);
+		e = q_push(ps, 'C', RQ_SKIP, ps->set[lru].ps->id, NULL);
+		if (!e)
+			return false;
+		e->ps = set_take(sv, lru);
+	}
+	if (!set_insert(sv, st))
+		return false;
+	st->refs++;
+	return true;
 }
 
 /* A Parse of st (in the set already, or added), behind a Close of its name

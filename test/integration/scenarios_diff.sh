@@ -15,7 +15,7 @@
 
 : "${PYTHON3:=/usr/bin/python3}"
 DIFFTEST=$top_srcdir/test/integration/difftest.py
-DIFF_SCRIPTS=$top_srcdir/test/integration/diff
+DIFF_SCRIPTS=${DIFF_SCRIPTS:-$top_srcdir/test/integration/diff}
 
 difftest() { timeout -k 5 "${DIFF_TIMEOUT:-300}" "$PYTHON3" "$DIFFTEST" "$@"; }
 
