@@ -175,7 +175,13 @@ pid_start() {
 # still ours: pid_max is 32768 here, and over a long run (several suites at
 # once, in CI) a number is handed out again, to another suite's process or
 # to the very script that runs the suites.
-track_pid() { STARTED_PIDS="$STARTED_PIDS $1:$(pid_start "$1")"; }
+# A process that has already ended (and been reaped: a start refused at once)
+# is recorded with start 0, which no process matches; tracking never fails.
+track_pid() {
+	local start
+	start=$(pid_start "$1") || start=0
+	STARTED_PIDS="$STARTED_PIDS $1:$start"
+}
 
 # stop_pid PID [SECONDS]: TERM, then KILL if it lingers; 0 if TERM sufficed
 stop_pid() {
