@@ -605,6 +605,7 @@ class Gen:
 		self.failed = False	# the block is in error (status E)
 		self.portals = []	# named portals open in the block
 		self.temp = 0		# temp tables made in the block (on commit drop)
+		self.pipe, self.more = 0.3, 3	# how often and how many units share a write
 		self.out = []
 
 	def chunk(self, lines):
@@ -815,9 +816,9 @@ class Gen:
 	def script(self, n_chunks):
 		for _ in range(n_chunks):
 			lines = self.unit()
-			if not self.block and self.r.random() < 0.3:
+			if not self.block and self.r.random() < self.pipe:
 				# pipelined: more units in the same write
-				for _ in range(self.r.randint(1, 3)):
+				for _ in range(self.r.randint(1, self.more)):
 					if "N1" in self.avoid and FORGETS.search(lines[-1]):
 						break
 					lines += self.unit()
@@ -831,8 +832,14 @@ class Gen:
 
 def run_params(seed):
 	r = random.Random("config:%d" % seed)
-	return {"pool": r.randint(1, 2), "mps": r.randint(1, 3), "clients": r.randint(8, 20),
-		"chunks": r.randint(10, 30)}
+	p = {"pool": r.randint(1, 2), "mps": r.randint(1, 3), "clients": r.randint(8, 20),
+	     "chunks": r.randint(10, 30)}
+	# one run in three pipelines harder: more writes of several Sync batches,
+	# where an error in one meets statements prepared or evicted in the next
+	# (N10); the others keep the draws (and scripts) they always had
+	h = random.Random("pipe:%d" % seed)
+	p["pipe"], p["more"] = (0.7, 5) if h.random() < 1 / 3 else (0.3, 3)
+	return p
 
 
 def gen_scripts(seed, avoid):
@@ -840,6 +847,7 @@ def gen_scripts(seed, avoid):
 	out = []
 	for i in range(p["clients"]):
 		g = Gen(random.Random("%d:%d" % (seed, i)), avoid)
+		g.pipe, g.more = p["pipe"], p["more"]
 		text = "# seed %d client %d (pool %d, max_prepared_statements %d)\n" % (seed, i, p["pool"], p["mps"])
 		out.append(Script("seed %d client %d" % (seed, i), text + g.script(p["chunks"])))
 		out[-1].client = i
