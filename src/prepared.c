@@ -1269,6 +1269,18 @@ static void wake_client(struct server *sv)
 		conn_process(&cl->c);
 }
 
+/*
+ * A Query or FunctionCall that PostgreSQL skips, having failed an extended
+ * request before it with no Sync between: it gets no ReadyForQuery of its
+ * own (the Sync's answers for all), so the count of those to come, which
+ * gives the server back in transaction mode, drops by one.
+ */
+static void query_skipped(struct server *sv)
+{
+	if (sv->outstanding > 0)
+		sv->outstanding--;
+}
+
 enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
@@ -1278,6 +1290,10 @@ enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 		return PREP_FORWARD;
 	if (sv->prep->skipping) {
 		/* no answer, no effect: the server drops it unread */
+		if (type == 'Q' || type == 'F') {
+			query_skipped(sv);
+			sv->unsynced = true;	/* the server still waits for a Sync */
+		}
 		if (type != 'S')
 			return PREP_FORWARD;
 		sv->prep->skipping = false;
@@ -1398,10 +1414,17 @@ static void error_skip(struct server *sv)
 	while (n < ps->qn && q_at(ps, n)->type != 'S')
 		n++;
 	ps->skipping = n == ps->qn;
-	for (unsigned i = n; i-- > 0;)
-		undo(sv, q_at(ps, i));
+	for (unsigned i = n; i-- > 0;) {
+		struct preq *e = q_at(ps, i);
+
+		if (e->type == 'Q' || e->type == 'F')
+			query_skipped(sv);
+		undo(sv, e);
+	}
 	while (n--)
 		q_pop(sv);
+	if (ps->skipping)
+		sv->unsynced = true;	/* the server waits for the client's Sync */
 }
 
 int prep_server_header(struct server *sv, uint8_t type)
