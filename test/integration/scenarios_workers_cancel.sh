@@ -108,8 +108,11 @@ sc_workers_cancel_unknown() {
 # cancel connection is up); edge_proxy.py makes the cancel's connect hang
 # (workers_cancel_txn.py says how)
 sc_workers_cancel_txn() {
-	local out pport f=$T_ROOT/wxc_proxy.out rc=0
+	local out pport sports="" i f=$T_ROOT/wxc_proxy.out rc=0
 	pport=$(free_port) || return 1
+	for i in $(seq 1 24); do
+		sports="$sports${sports:+,}$(free_port)" || return 1
+	done
 	rm -f "$T_ROOT/wxc_proxy.open"
 	/usr/bin/python3 "$top_srcdir/test/integration/edge_proxy.py" "$pport" "$PG_PORT" \
 		"$T_ROOT/wxc_proxy.open" >"$f" 2>&1 </dev/null &
@@ -123,7 +126,7 @@ cancel_wait_timeout = 30" "$(default_userlist)" || return 1
 		"$PGRING_CONF"
 	pgring_launch && pgring_wait_up "$1" || { edge_proxy_stop; return 1; }
 	out=$(timeout 60 /usr/bin/python3 "$top_srcdir/test/integration/workers_cancel_txn.py" \
-		"$PGRING_PORT" testdb proxdb u_trust "$T_ROOT/wxc_proxy.open" 2>&1)
+		"$PGRING_PORT" testdb proxdb u_trust "$T_ROOT/wxc_proxy.open" "$sports" 2>&1)
 	echo "$out"
 	edge_proxy_stop
 	echo "$out" | grep -q "^A: row A$" || { echo "A's query did not end by itself"; rc=1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""workers_cancel_txn.py PORT PROBE_DB PROXY_DB USER OPEN_FILE - a cancel
+"""workers_cancel_txn.py PORT PROBE_DB PROXY_DB USER OPEN_FILE SPORTS - a cancel
 that crosses workers and reaches PostgreSQL late must not cancel the next
 client's query (transaction mode, pool_size=1, PROXY_DB behind
 edge_proxy.py, whose second connect hangs until OPEN_FILE appears).
@@ -7,14 +7,15 @@ edge_proxy.py, whose second connect hangs until OPEN_FILE appears).
 pgring's listeners share PORT by SO_REUSEPORT, which picks a worker by a
 hash of the 4-tuple: a connection from a given source port always lands on
 the same worker.  Sessions to PROBE_DB (not proxied) from chosen source
-ports tell, by the worker byte of their cancel key, where each port lands.
+ports (SPORTS, comma-separated: the suite reserves them, as it does the
+ports its servers listen on, so no other test's listener holds one) tell,
+by the worker byte of their cancel key, where each port lands.
 Then: A and B on worker X (the proxied server's), A runs pg_sleep(2), its
 CancelRequest comes from a port of worker Y != X (Y asks X, then connects to
 the proxy: the connect hangs), A's query ends, B's query runs on the same
 server, the proxy opens: Y's cancel connection must be dropped (X answers
 that A no longer holds the server).  Prints A's and B's outcome and
 "cancel answered: ..."; standard library only, every wait bounded."""
-import os
 import socket
 import struct
 import sys
@@ -75,11 +76,12 @@ class Session(peer_cancels.Session):
 
 
 def main():
-    port, probe_db, proxy_db, user, open_file = sys.argv[1:6]
+    port, probe_db, proxy_db, user, open_file, sports = sys.argv[1:7]
     port = int(port)
     where = {}          # source port -> worker
-    base = 20000 + os.getpid() % 5000
-    for sport in range(base, base + 24):
+    sports = [int(p) for p in sports.split(",")]
+    base = sports[0]
+    for sport in sports:
         se = Session(port, sport, user, probe_db)
         where[sport] = se.pid & 0xff
         se.close()
