@@ -38,6 +38,7 @@ the batch's messages are sent in one write, then the answers are read.
   @conn NAME                later batches go on connection NAME (default "a")
   @config ini line          pgring setting the script needs (scenario reads it)
   @modes session|transaction...   pool modes the script is valid for
+  @sleep SECONDS            wait that long before sending the next batch
   # comment
 Stdlib only; run with /usr/bin/python3.
 """
@@ -306,9 +307,10 @@ def encode_line(line):
 
 
 class Batch:
-	def __init__(self, conn, lines):
+	def __init__(self, conn, lines, pause=0.0, ext=False):
 		self.conn = conn
 		self.lines = lines
+		self.pause = pause	# seconds to wait before sending it (@sleep)
 		enc = [encode_line(l) for l in lines]
 		self.types = [t for t, _ in enc]
 		self.wire = b"".join(w for _, w in enc)
@@ -317,11 +319,18 @@ class Batch:
 		# batch that does not end in Sync or Query ends when the server is quiet
 		self.ready = self.types.count("Q") + self.types.count("S")
 		self.quiet = not self.types or self.types[-1] not in ("S", "Q")
-		ext = False
+		# ext: the connection's last batch left extended messages unsynced;
+		# if they failed, a Query here before any Sync gets no answer at all.
+		# A Query after extended messages may be skipped (maybe_skip): after
+		# an ErrorResponse, either its ReadyForQuery comes at once or nothing
+		self.silent = ext and "Q" in self.types and \
+			("S" not in self.types or self.types.index("Q") < self.types.index("S"))
+		self.maybe_skip = self.silent
 		for t in self.types:
 			if t == "Q" and ext:
-				self.quiet = True
+				self.quiet = self.maybe_skip = True
 			ext = t in ("P", "B", "D", "E", "C", "H")	# Sync ends it
+		self.ext = ext
 
 
 class Script:
@@ -331,12 +340,15 @@ class Script:
 		self.configs = []
 		self.modes = ["session", "transaction"]
 		self.batches = []
-		conn, cur = "a", []
+		conn, cur, pause, ext = "a", [], 0.0, {}
 
 		def flush():
+			nonlocal pause
 			if cur:
-				self.batches.append(Batch(conn, list(cur)))
+				self.batches.append(Batch(conn, list(cur), pause, ext.get(conn, False)))
+				ext[conn] = self.batches[-1].ext
 				cur.clear()
+				pause = 0.0
 		for raw in text.split("\n"):
 			line = raw.rstrip()
 			if not line.strip():
@@ -350,6 +362,9 @@ class Script:
 				self.configs.append(line[8:].strip())
 			elif line.startswith("@modes "):
 				self.modes = line.split()[1:]
+			elif line.startswith("@sleep "):
+				flush()
+				pause += float(line.split()[1])
 			elif line.startswith("repeat "):
 				_, n, body = line.split(" ", 2)
 				cur.extend(body.replace("{i}", str(i)) for i in range(int(n)))
@@ -379,7 +394,9 @@ def read_oracle(c, batch):
 	out, ready = [], 0
 	while ready < batch.ready or batch.quiet:
 		try:
-			t, b = c.read(QUIET if batch.quiet and (ready >= batch.ready or out and out[-1].startswith("Z")) else READ_TIMEOUT)
+			t, b = c.read(QUIET if batch.quiet and (ready >= batch.ready or out and out[-1].startswith("Z") or
+								batch.silent and not out or
+								batch.maybe_skip and out and out[-1].startswith("E ")) else READ_TIMEOUT)
 		except Timeout:
 			if batch.quiet:
 				break
@@ -398,6 +415,7 @@ def play_oracle(script, target):
 			if batch.conn not in conns:
 				conns[batch.conn] = target.connect()
 			c = conns[batch.conn]
+			time.sleep(batch.pause)
 			c.send(batch.wire)
 			answers.append(read_oracle(c, batch))
 	finally:
@@ -466,6 +484,7 @@ def play_pooler(script, target, answers):
 			c = conns[batch.conn]
 			want = answers[bi]
 			got = []
+			time.sleep(batch.pause)
 			try:
 				c.send(batch.wire)
 			except OSError as e:
