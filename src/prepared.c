@@ -100,6 +100,9 @@ struct prep_server {
 	bool client_waits;	/* prep_client_must_wait() said so */
 	bool skipping;		/* an error came before the client's Sync: PostgreSQL
 				 * ignores what the client sends until then */
+	bool track_only;	/* statements pass as the client names them (session
+				 * mode, max_prepared_statements = 0): the queue only
+				 * says which ReadyForQuery to wait for (see prep_link) */
 };
 
 /* FNV-1a: a table index, not a defence; names and texts come from
@@ -562,7 +565,7 @@ void prep_unlink(struct server *sv)
 	if (!sv->prep)
 		return;
 	/* requests whose answers never came: whether they ran is unknown */
-	if (sv->prep->qn)
+	if (sv->prep->qn && !sv->prep->track_only)
 		sv->prep->lost = true;
 	while (sv->prep->qn)
 		q_pop(sv);
@@ -584,15 +587,31 @@ void prep_server_free(struct server *sv)
 	sv->prep = NULL;
 }
 
+/*
+ * Where pgring does not manage the client's statements (session mode,
+ * max_prepared_statements = 0) the requests are still queued, answers
+ * matched and errors followed: after an extended request fails, PostgreSQL
+ * skips all up to the Sync, a Query or FunctionCall among them too, and
+ * only the queue tells which ReadyForQuery the server still owes (query
+ * timeouts, giving the server back).  A replication connection's
+ * START_REPLICATION streams until its client goes: nothing to track.
+ */
 void prep_link(struct server *sv)
 {
 	const struct config *cfg = sv->c.w->cfg;
+	bool track_only = pool_mode_of(sv->pool) == POOL_SESSION ||
+			  cfg->max_prepared_statements <= 0;
 
 	sv->prep_on = false;
-	if (pool_mode_of(sv->pool) == POOL_SESSION || cfg->max_prepared_statements <= 0)
+	if (sv->pool->replication)
 		return;
 	if (!sv->prep && !(sv->prep = calloc(1, sizeof(*sv->prep))))
 		return;		/* without tracking: named statements stay per server */
+	/* statements pgring prepared before a RELOAD changed the mode are no
+	 * longer followed: the server goes when given back */
+	if (track_only && sv->prep->nset)
+		sv->prep->lost = true;
+	sv->prep->track_only = track_only;
 	sv->prep_on = true;
 }
 
@@ -1233,7 +1252,7 @@ bool prep_client_must_wait(struct client *cl, uint8_t type)
 	char name[CONN_PEEK_MIN];
 	bool wait;
 
-	if (!sv || !sv->prep_on || !strchr("PBDC", type) ||
+	if (!sv || !sv->prep_on || sv->prep->track_only || !strchr("PBDC", type) ||
 	    (!sv->prep->neffect_synced && !sv->prep->nquery &&
 	     !(sv->outstanding > 0 && strchr("BD", type))) ||
 	    !peek_name(cl, type, name, sizeof(name)))
@@ -1303,6 +1322,8 @@ enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 	case 'B':
 	case 'D':
 	case 'C':
+		if (sv->prep->track_only)
+			return queue_as_is(cl, sv, type);
 		if (!names_no_statement(cl, type))
 			return named_header(cl, sv, type);
 		st = &cl->pool->stats.total;
@@ -1328,7 +1349,7 @@ bool prep_client_message(struct client *cl, uint8_t type, const uint8_t *body, u
 {
 	struct server *sv = cl->server;
 
-	if (!sv || !sv->prep_on)
+	if (!sv || !sv->prep_on || sv->prep->track_only)
 		return !cl->c.closing;
 	switch (type) {
 	case 'P':
@@ -1691,7 +1712,8 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 		}
 		break;
 	case 'C':
-		on_command_complete(sv, body, len);
+		if (!ps->track_only)
+			on_command_complete(sv, body, len);
 		/* fall through */
 	case 'I':
 	case 's':
@@ -1699,7 +1721,7 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 			q_pop(sv);
 		break;
 	case 'E':
-		if (!h || !(h->flags & (RQ_REPLACE | RQ_BADBIND)))
+		if (!ps->track_only && (!h || !(h->flags & (RQ_REPLACE | RQ_BADBIND))))
 			check_error(sv, body, len);
 		if (h && (h->flags & (RQ_REPLACE | RQ_RENAME | RQ_BADBIND)))
 			send_replaced_error(sv, h, body, len);
