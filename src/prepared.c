@@ -1446,6 +1446,9 @@ static void error_skip(struct server *sv)
 		q_pop(sv);
 	if (ps->skipping)
 		sv->unsynced = true;	/* the server waits for the client's Sync */
+	/* a client waiting for a skipped Query's answer would wait for ever:
+	 * what it waits for is gone, it looks again */
+	wake_client(sv);
 }
 
 int prep_server_header(struct server *sv, uint8_t type)
