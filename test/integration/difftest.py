@@ -10,10 +10,12 @@ RowDescription, since a script's temp tables differ between the runs).
   difftest.py scripts --pg-port P --pooler-port Q [--mode M] FILE...
       the fixed scripts (test/integration/diff/*.txt; format below)
   difftest.py random-config --seed S
-      the pgring settings (pool size, max_prepared_statements) run S uses
+      the pgring settings (pool mode and size, max_prepared_statements) run
+      S uses
   difftest.py random --seed S --pg-port P --pooler-port Q
       N generated client scripts interleaved through pgring (transaction
-      mode), each compared with that client's script run alone on PostgreSQL
+      mode; one seed in eight session mode), each compared with that
+      client's script run alone on PostgreSQL
   difftest.py show --seed S [--client C]
       print the generated scripts of run S (to save one as a fixed script)
   difftest.py minimize --pg-port P --pooler-port Q FILE
@@ -625,6 +627,8 @@ class Gen:
 		self.portals = []	# named portals open in the block
 		self.temp = 0		# temp tables made in the block (on commit drop)
 		self.pipe, self.more = 0.3, 3	# how often and how many units share a write
+		self.named = True	# named statements too (pgring manages them)
+		self.rq = None		# its own draws: a simple Query inside a Sync batch
 		self.out = []
 
 	def chunk(self, lines):
@@ -710,6 +714,8 @@ class Gen:
 			  self.close_named, self.unnamed, self.error]
 		if "F5" not in self.avoid and self.r.random() < 0.03:
 			pieces.append(self.big)
+		if not self.named:
+			pieces = [self.unnamed, self.error]
 		if self.failed and self.avoid & {"F1", "N9"}:
 			# N9: in a failed block, a Bind of a named statement the server
 			# lacks (evicted) gets 25P02 from pgring's Parse of it where
@@ -738,6 +744,13 @@ class Gen:
 			cut = self.r.randrange(1, len(lines))
 			# "" ends a write: the rest follows once the Flush is answered
 			lines = lines[:cut] + ["H", ""] + lines[cut:]
+		if self.rq and self.rq.random() < 0.12:
+			# a Query among the extended messages: skipped if one before it
+			# failed (no answer, the Sync's ReadyForQuery for both: N11, N12)
+			q = self.rq.choice(["select 1", "select 1/0", "select 2; select 3"])
+			lines.insert(self.rq.randrange(len(lines) + 1), "Q " + q)
+			if self.block and q in SIMPLE_ERRORS:
+				self.failed = True
 		return lines + ["S"]
 
 	# -- transaction blocks --
@@ -858,6 +871,17 @@ def run_params(seed):
 	# (N10); the others keep the draws (and scripts) they always had
 	h = random.Random("pipe:%d" % seed)
 	p["pipe"], p["more"] = (0.7, 5) if h.random() < 1 / 3 else (0.3, 3)
+	# one run in four where pgring does not manage the statements but still
+	# follows the requests (errors, skipped Queries: N12): session mode, a
+	# server per client all along, or transaction mode with
+	# max_prepared_statements = 0 and unnamed statements only (named ones
+	# are then per server, as documented)
+	m = random.Random("mode:%d" % seed).random()
+	p["mode"], p["named"] = "transaction", True
+	if m < 1 / 8:
+		p["mode"], p["pool"] = "session", p["clients"]
+	elif m < 1 / 4:
+		p["mps"], p["named"] = 0, False
 	return p
 
 
@@ -866,8 +890,10 @@ def gen_scripts(seed, avoid):
 	out = []
 	for i in range(p["clients"]):
 		g = Gen(random.Random("%d:%d" % (seed, i)), avoid)
-		g.pipe, g.more = p["pipe"], p["more"]
-		text = "# seed %d client %d (pool %d, max_prepared_statements %d)\n" % (seed, i, p["pool"], p["mps"])
+		g.pipe, g.more, g.named = p["pipe"], p["more"], p["named"]
+		g.rq = random.Random("q:%d:%d" % (seed, i))	# the other draws stay as they were
+		text = "# seed %d client %d (%s mode, pool %d, max_prepared_statements %d)\n" % (
+			seed, i, p["mode"], p["pool"], p["mps"])
 		out.append(Script("seed %d client %d" % (seed, i), text + g.script(p["chunks"])))
 		out[-1].client = i
 	return out
@@ -971,8 +997,8 @@ def run_random(args):
 		k = kind(scripts[i].first_diff) if hasattr(scripts[i], "first_diff") else "tester"
 		kinds[k] = kinds.get(k, 0) + 1
 	msgs = sum(len(m) for a in answers if a for m in a)
-	print("seed %d: %d clients, pool %d, max_prepared_statements %d: %d batches, %d messages compared, "
-	      "%d differ (%.1f s)" % (args.seed, len(scripts), p["pool"], p["mps"],
+	print("seed %d: %d clients, %s mode, pool %d, max_prepared_statements %d: %d batches, "
+	      "%d messages compared, %d differ (%.1f s)" % (args.seed, len(scripts), p["mode"], p["pool"], p["mps"],
 				      sum(len(s.batches) for s in scripts), msgs, len(bad), time.monotonic() - t0))
 	print("    " + tls_line(pg, pooler))
 	for k, n in sorted(kinds.items()):
@@ -1006,7 +1032,8 @@ def main():
 	args = ap.parse_intermixed_args()
 	if args.cmd == "random-config":
 		p = run_params(args.seed)
-		print("default_pool_size = %d\nmax_prepared_statements = %d" % (p["pool"], p["mps"]))
+		print("pool_mode = %s\ndefault_pool_size = %d\nmax_prepared_statements = %d" %
+		      (p["mode"], p["pool"], p["mps"]))
 		return 0
 	if args.cmd == "show":
 		avoid = set((args.avoid or "").replace(",", " ").split())

@@ -47,9 +47,10 @@ ${DIFF_CONF:-}" || return 1
 	return $rc
 }
 
-# generated clients interleaved through pgring in transaction mode, each
-# compared with its script run alone on PostgreSQL; one pgring per seed, with
-# the pool size and max_prepared_statements that seed picks
+# generated clients interleaved through pgring (transaction mode, one seed in
+# eight session mode), each compared with its script run alone on
+# PostgreSQL; one pgring per seed, with the pool mode, pool size and
+# max_prepared_statements that seed picks
 sc_diff_random() {
 	local seed=${DIFF_SEED:-$((RANDOM * 32768 + RANDOM))} runs=0 rc=0 cfg
 	local end=$(($(date +%s) + ${DIFF_RANDOM_SECONDS:-60}))
@@ -58,7 +59,6 @@ sc_diff_random() {
 	while [ "$(date +%s)" -lt "$end" ] && [ "$runs" -lt "${DIFF_RUNS:-1000000}" ]; do
 		cfg=$(difftest random-config --seed "$seed") || return 1
 		pgring_start "$1" "auth_type = trust
-pool_mode = transaction
 max_client_conn = 100
 $cfg
 ${DIFF_CONF:-}" || return 1
