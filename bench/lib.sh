@@ -121,12 +121,18 @@ null_start() {
 declare -A P_PID P_PIDS P_PORT
 POOLER_CPUS=""		# taskset -c list for the poolers, empty: not pinned
 
-# pooler_ini FILE PORT DIR POOL EXTRA: the ini every pooler gets (the same keys for all)
+# pooler_ini FILE PORT DIR POOL EXTRA: the ini every pooler gets (the same keys for all);
+# DBS (run.sh --dbs) more databases ahead of the measured ones
 pooler_ini() {
+	local i dbs=""
 	printf '"postgres" ""\n' >"$3/userlist.txt"
 	[ -z "${POOLER_USERS_EXTRA:-}" ] || printf '%s\n' "$POOLER_USERS_EXTRA" >>"$3/userlist.txt"
+	for i in $(seq 1 "${DBS:-0}"); do
+		dbs+="extra$i = host=127.0.0.1 port=${PG_PORT:-1} dbname=bench"$'\n'
+	done
 	cat >"$1" <<-EOF
 	[databases]
+	$dbs
 	bench = host=127.0.0.1 port=${PG_PORT:-1} dbname=bench
 	null = host=127.0.0.1 port=${NULL_PORT:-1} dbname=null
 

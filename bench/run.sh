@@ -22,7 +22,7 @@ ROUNDS=3 WARMUP=2 DURATION=10 CLIENTS="10 100 1000" MODES="simple extended"
 TARGETS="pg null" IDLE_N=10000 SCALE=10 EPOLL=0 PREPARED=0 NULL_DRIVER=pgload
 OUT="" PGBOUNCER_BIN=${PGBOUNCER_BIN:-/usr/sbin/pgbouncer} PGRING_BIN=${PGRING_BIN:-} BASELINE_BIN=""
 BUILD_DIR=${BENCH_BUILD_DIR:-/tmp/pgring-bench-build}
-POOL_SIZE=20 TLS=0
+POOL_SIZE=20 TLS=0 DBS=0
 
 usage() {
 	cat <<-EOF
@@ -42,6 +42,8 @@ usage() {
 	  --idle N           idle clients for the RSS figure, 0 to skip ($IDLE_N)
 	  --scale N          pgbench scale factor ($SCALE)
 	  --epoll            also run pgring on its epoll backend
+	  --dbs N            N more [databases] entries, listed before bench and null (a
+	                     deployment with many databases: settings are looked up by name)
 	  --tls              TLS on both sides (client_tls_sslmode and server_tls_sslmode =
 	                     require, the same test certificates for both poolers, pgbench
 	                     with sslmode=require, PostgreSQL with ssl = on); no null
@@ -70,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--idle) IDLE_N=$2; shift ;;
 	--scale) SCALE=$2; shift ;;
 	--epoll) EPOLL=1 ;;
+	--dbs) DBS=$2; shift ;;
 	--tls) TLS=1 ;;
 	--pgring) PGRING_BIN=$2; shift ;;
 	--pgbouncer) PGBOUNCER_BIN=$2; shift ;;
@@ -308,7 +311,7 @@ idle_rss() {
 {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command: bench/run.sh $ARGS"
-	echo "settings: rounds=$ROUNDS warmup=${WARMUP}s duration=${DURATION}s clients=[$CLIENTS] modes=[$MODES] targets=[$TARGETS] idle=$IDLE_N scale=$SCALE pool=$POOL_SIZE null_driver=$NULL_DRIVER tls=$TLS"
+	echo "settings: rounds=$ROUNDS warmup=${WARMUP}s duration=${DURATION}s clients=[$CLIENTS] modes=[$MODES] targets=[$TARGETS] idle=$IDLE_N scale=$SCALE pool=$POOL_SIZE null_driver=$NULL_DRIVER tls=$TLS dbs=$DBS"
 	echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
 	echo "pgring: $PGRING_BIN ($(cd "$SRC_DIR" && git describe --always --dirty 2>/dev/null))"
 	echo "pgbouncer: $("$PGBOUNCER_BIN" -V 2>/dev/null | head -n 1)"

@@ -272,11 +272,13 @@ static void swap_config(struct worker *w, struct snapshot *snap)
 
 	if (a)
 		mark_changed_dbs(a, w->cfg, cfg);
-	/* nothing keeps pointers into the old snapshot across turns (pools
-	 * look their settings up by name), so it can go now */
+	/* nothing uses pointers into the old snapshot after this (a pool's
+	 * cached entries are checked against cfg_epoch, bumped here), so it
+	 * can go now */
 	snapshot_unref(w->snap);
 	w->snap = snap;
 	w->cfg = cfg;
+	w->cfg_epoch++;
 	w->users = snap->users;
 	if (!a)
 		return;

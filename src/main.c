@@ -842,6 +842,7 @@ static void teardown(struct worker *w)
 		snapshot_unref(w->snap);	/* the config and the userlist */
 		w->snap = NULL;
 		w->cfg = NULL;
+		w->cfg_epoch++;
 	} else {
 		userlist_free(w->users);
 	}
@@ -900,6 +901,7 @@ static int prepare(struct worker *w, const struct opts *o)
 	if (load_config(w, o, &nfatal) < 0)
 		return -1;
 	w->cfg = w->owned_cfg;
+	w->cfg_epoch++;
 	if (metrics_check_config(w->cfg, err, sizeof(err)) < 0) {
 		log_msg(w->log, LOG_LVL_FATAL, "%s", err);
 		nfatal++;
@@ -1090,6 +1092,7 @@ static struct worker *worker_clone(struct worker *w0, int index)
 	snapshot_ref(w0->snap);
 	w->snap = w0->snap;
 	w->cfg = w->snap->cfg;
+	w->cfg_epoch++;
 	w->users = w->snap->users;
 	w->cfg_path = strdup(w0->cfg_path);
 	if (!w->cfg_path) {

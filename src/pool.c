@@ -185,20 +185,39 @@ void param_set_put(struct worker *w, struct param_set *ps, int idx, const char *
 
 /* ---- configuration as it applies to a pool ---- */
 
+/* The pool's entries in the worker's config, looked up again only after the
+ * config changed; the cache does not change what the pool is, hence the cast */
+static const struct pool *pool_conf_of(const struct pool *pool)
+{
+	struct pool *p = (struct pool *)pool;
+	const struct worker *w = pool->w;
+
+	if (!p->conf_known || p->conf_epoch != w->cfg_epoch) {
+		const struct db_conf *db = config_find_db(w->cfg, pool->dbname);
+
+		p->conf_db = db ? db : w->cfg->fallback_db;
+		p->conf_user = config_find_user(w->cfg, pool->user);
+		p->conf_epoch = w->cfg_epoch;
+		p->conf_known = true;
+	}
+	return p;
+}
+
 const struct db_conf *pool_db_conf(const struct pool *pool)
 {
-	const struct config *cfg = pool->w->cfg;
-	const struct db_conf *db = config_find_db(cfg, pool->dbname);
+	return pool_conf_of(pool)->conf_db;
+}
 
-	return db ? db : cfg->fallback_db;
+static const struct user_conf *pool_user_conf(const struct pool *pool)
+{
+	return pool_conf_of(pool)->conf_user;
 }
 
 /* A setting as it applies to a pool: [users] over [databases] over [pgbouncer].
  * off is the field's offset in user_conf / db_conf, or -1 where it has none. */
 static int setting(const struct pool *pool, long uoff, long doff, int global)
 {
-	const struct config *cfg = pool->w->cfg;
-	const struct user_conf *uc = uoff >= 0 ? config_find_user(cfg, pool->user) : NULL;
+	const struct user_conf *uc = uoff >= 0 ? pool_user_conf(pool) : NULL;
 	const struct db_conf *db = doff >= 0 ? pool_db_conf(pool) : NULL;
 	int v;
 
@@ -259,7 +278,7 @@ int pool_max_db_connections_of(const struct pool *pool)
 
 int pool_max_user_connections_of(const struct pool *pool)
 {
-	const struct user_conf *uc = config_find_user(pool->w->cfg, pool->user);
+	const struct user_conf *uc = pool_user_conf(pool);
 
 	return limit_of(uc ? uc->max_user_connections : 0, pool->w->cfg->max_user_connections);
 }

@@ -323,6 +323,13 @@ struct pool {
 	char dbname[64];		/* the client-facing name */
 	char user[64];			/* the user pgring logs in as */
 	uint8_t replication;		/* enum repl_mode: replication clients have pools of their own */
+	/* its [databases] and [users] entries (or NULL) in the worker's config
+	 * as of w->cfg_epoch: settings are read on every transaction, the
+	 * lookup by name is done once per config (pool_conf_of) */
+	bool conf_known;
+	unsigned conf_epoch;
+	const struct db_conf *conf_db;
+	const struct user_conf *conf_user;
 	/* client lists */
 	struct list wait_login;		/* CL_WAIT_LOGIN */
 	struct list idle_clients;	/* CL_IDLE */
@@ -457,6 +464,7 @@ struct worker {
 	struct loop *loop;
 	struct logger *log;
 	const struct config *cfg;
+	unsigned cfg_epoch;		/* bumped with each change of cfg (pool.c's cache) */
 	struct userlist *users;
 	/* random at start: mock SCRAM salts (auth_mock_salt); never changes */
 	uint8_t server_secret[AUTH_SERVER_SECRET_LEN];
