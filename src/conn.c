@@ -959,6 +959,8 @@ bool conn_send_last(struct conn *c, const void *p, size_t len)
 	if (c->sock.fd < 0 || c->closing || c->send_failed || c->out_n || c->wop.armed)
 		return false;
 	(*loop_syscalls(c->w->loop))++;
+	if (c->tls)
+		return tls_send_last(c, p, len);
 	return send(c->sock.fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
 }
 

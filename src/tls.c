@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -973,6 +974,38 @@ bool tls_out_pending(const struct conn *c)
 bool tls_in_full(const struct conn *c)
 {
 	return c->tls && c->tls->in_len >= TLS_KEEP_HIGH;
+}
+
+/*
+ * The last bytes of a conn about to close (a server's Terminate), with the
+ * close_notify after them, encrypted and handed to the socket at once:
+ * only when nothing else is on its way out, as conn_send_last does in
+ * clear text.  Raw bytes in a TLS stream would be a bad record to the peer.
+ */
+bool tls_send_last(struct conn *c, const void *p, size_t len)
+{
+	struct tls_conn *t = c->tls;
+	ssize_t n;
+
+	if (t->failed || t->state != TS_OPEN || t->sending || t->out_len || t->shut_sent ||
+	    len > INT32_MAX)
+		return false;
+	if (SSL_write(t->ssl, p, (int)len) != (int)len) {
+		ERR_clear_error();
+		t->out_len = 0;
+		return false;
+	}
+	t->shut_wanted = t->shut_sent = true;
+	if (SSL_shutdown(t->ssl) < 0)
+		ERR_clear_error();	/* the Terminate is what matters */
+	n = send(c->sock.fd, t->out, t->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n != (ssize_t)t->out_len) {
+		t->failed = true;	/* a record cut short: nothing more can follow */
+		t->out_len = 0;
+		return false;
+	}
+	t->out_len = 0;
+	return true;
 }
 
 void tls_close_notify(struct conn *c)

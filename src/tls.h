@@ -70,6 +70,8 @@ void tls_sent(struct conn *c);		/* the send completed */
 bool tls_out_pending(const struct conn *c);	/* ciphertext waiting to be sent */
 bool tls_in_full(const struct conn *c);	/* enough ciphertext held: pause recv */
 void tls_close_notify(struct conn *c);	/* queues close_notify before a close */
+/* conn_send_last over TLS: len bytes and close_notify, sent now or not at all */
+bool tls_send_last(struct conn *c, const void *p, size_t len);
 void tls_conn_free(struct conn *c);
 /* why c failed in TLS, for the owner's message; NULL if it did not */
 const char *tls_error(const struct conn *c);

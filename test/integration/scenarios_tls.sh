@@ -468,3 +468,32 @@ clienthello alpn=postgresql" || return 1
 	expect_eq "SHOW CONFIG" "$out" "server_tls_negotiation|postgres|postgres|yes"
 }
 SCENARIOS="$SCENARIOS tls_server_direct"
+
+# a TLS server connection pgring closes (server_lifetime) ends as a clear
+# text one does: a Terminate PostgreSQL reads (inside TLS), no error in its log
+tls_server_terminate_body() {
+	local n new
+	pgring_start "$1" "auth_type = trust
+server_tls_sslmode = require
+server_lifetime = 1" || return 1
+	n=$(wc -l <"$PG_LOG")
+	pq "$(pgring_conn testdb u_trust)" query "SELECT 1" >/dev/null || return 1
+	wait_until 6 grep -q "server lifetime over" "$PGRING_LOG" ||
+		{ echo "no server lifetime close"; pgring_dump_logs; return 1; }
+	wait_until 5 eval '[ "$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = '"'u_trust'"'")" = 0 ]' ||
+		{ echo "the backend is still there"; return 1; }
+	sleep 0.3
+	new=$(tail -n +$((n + 1)) "$PG_LOG")
+	[ -z "$new" ] || echo "PostgreSQL's log:"$'\n'"$new"
+	if echo "$new" | grep -qE "SSL|could not receive|unexpected EOF|invalid"; then
+		echo "PostgreSQL saw the end as an error"
+		return 1
+	fi
+}
+
+sc_tls_server_terminate() {
+	tls_certs || return 1
+	pg_ssl_run tls_server_terminate_body "$1"
+}
+
+SCENARIOS="$SCENARIOS tls_server_terminate"
