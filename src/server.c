@@ -123,7 +123,7 @@ static bool server_drains(struct server *sv)
 {
 	struct worker *w = sv->c.w;
 
-	if (!sv->pool || !sv->counted || w->proc->nworkers < 2 || w->exiting || sv->c.tls ||
+	if (!sv->pool || !sv->counted || w->proc->nworkers < 2 || w->exiting ||
 	    sv->c.sock.fd < 0 || sv->c.closing)
 		return false;
 	++*loop_syscalls(w->loop);

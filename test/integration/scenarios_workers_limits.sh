@@ -164,7 +164,7 @@ max_client_conn = 20" || return 1
 
 # wl_two_pools BACKEND KEY WHO WHAT USER1 DB1 USER2 DB2: KEY = 2 and two pools
 # under load over four workers; the sampled backends of WHO (wl_poll_start)
-# never pass 2, and every transaction is served
+# never pass 2, and every transaction is served (WL_EXTRA: more settings)
 wl_two_pools() {
 	local o1=$T_ROOT/wl_b1.out o2=$T_ROOT/wl_b2.out b1
 	command -v "$PG_BINDIR/pgbench" >/dev/null || { SKIP_REASON="no pgbench"; return 77; }
@@ -174,7 +174,8 @@ pool_mode = transaction
 default_pool_size = 10
 $2 = 2
 max_client_conn = 400
-query_wait_timeout = 60" || return 1
+query_wait_timeout = 60
+${WL_EXTRA:-}" || return 1
 	wl_poll_start "$3" || return 1
 	wl_pgbench "$o1" "$5" "$6" 40 3 "SELECT pg_sleep(0.01);"
 	b1=$WL_BENCH
@@ -190,6 +191,15 @@ query_wait_timeout = 60" || return 1
 # four workers never hold more than 2 servers together, and all are served
 sc_workers_max_db_connections() {
 	wl_two_pools "$1" max_db_connections '*' testdb u_trust testdb u_md5 testdb
+}
+
+# the same with TLS to PostgreSQL: a closed TLS server is drained too (its
+# Terminate and close_notify sent inside TLS, then PostgreSQL's end awaited)
+# before its units go back
+sc_workers_max_db_connections_tls() {
+	tls_certs || return 1
+	WL_EXTRA="server_tls_sslmode = require" pg_ssl_run \
+		wl_two_pools "$1" max_db_connections '*' testdb u_trust testdb u_md5 testdb
 }
 
 # max_user_connections over the process: one user's pools of two databases
@@ -264,5 +274,5 @@ query_wait_timeout = 60" || return 1
 	wait_until 10 pgring_dead || { echo "SIGTERM after the reload: still running"; return 1; }
 }
 
-SCENARIOS="$SCENARIOS workers_pool_size workers_max_client_conn workers_max_db_connections"
+SCENARIOS="$SCENARIOS workers_pool_size workers_max_client_conn workers_max_db_connections workers_max_db_connections_tls"
 SCENARIOS="$SCENARIOS workers_max_user_connections workers_reload_shrink workers_client_limits"
