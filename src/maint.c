@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "process.h"
 #include "worker.h"
 
 #define JANITOR_US	(250 * 1000)
@@ -234,6 +235,34 @@ static bool janitor_one_server(struct pool *pool, uint64_t now)
 	return false;
 }
 
+/*
+ * A pool over pool_size + reserve_pool_size (a RELOAD or SET made one
+ * smaller) gives idle servers back at once, coldest first, as PgBouncer's
+ * janitor does; those in a client's hands (or running server_reset_query)
+ * go once idle.  A pool_size of 0 is left alone, as there.  With several
+ * workers each closes its share of the surplus per tick: the count over the
+ * process drops only once they are drained.
+ */
+static void janitor_shrink(struct pool *pool)
+{
+	int size = pool_size_of(pool);
+	unsigned count = pool_shared_servers(pool), over;
+	int nw = pool->w->proc->nworkers;
+
+	if (size <= 0 || pool->replication)
+		return;
+	size += pool_reserve_size_of(pool);
+	if (count <= (unsigned)size)
+		return;
+	over = count - (unsigned)size;
+	if (nw > 1)
+		over = (over + (unsigned)nw - 1) / (unsigned)nw;
+	/* the idle list is LIFO: its tail is the coldest */
+	while (over-- && !list_empty(&pool->idle_servers))
+		server_close(list_entry(pool->idle_servers.head.prev, struct server, node),
+			     "too many servers in the pool");
+}
+
 static void janitor_pool(struct pool *pool, uint64_t now)
 {
 	int min = pool_min_size_of(pool);
@@ -243,6 +272,7 @@ static void janitor_pool(struct pool *pool, uint64_t now)
 	janitor_clients(pool, now);
 	while (janitor_one_server(pool, now) && ++n < 64)
 		;
+	janitor_shrink(pool);
 	/* min_pool_size: servers opened ahead of clients, once the pool exists */
 	while (min > 0 && pool_shared_servers(pool) < (unsigned)min &&
 	       pool_may_prefill(pool, (unsigned)min))

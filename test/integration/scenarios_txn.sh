@@ -276,6 +276,34 @@ server_lifetime = 1" || return 1
 	pq "$c" query "SELECT 1" >/dev/null
 }
 
+# a RELOAD that makes default_pool_size smaller: the idle servers past the
+# new size close within a janitor tick or two ("too many servers in the
+# pool", as in PgBouncer), not at server_idle_timeout or server_lifetime
+sc_pool_size_shrink() {
+	local c t0 i pids="" n
+	t0=$(pg_sql "SELECT clock_timestamp()") || return 1
+	pgring_start "$1" "auth_type = trust
+$TXN
+default_pool_size = 5" || return 1
+	c=$(pgring_conn testdb u_trust)
+	# five transactions at once open five servers, idle after them
+	for i in 1 2 3 4 5; do
+		pq "$c" query "SELECT pg_sleep(1)" >/dev/null 2>&1 &
+		pids="$pids $!"
+	done
+	for i in $pids; do wait "$i" || { echo "a sleeper failed"; return 1; }; done
+	n=$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust' AND backend_start >= '$t0'")
+	echo "servers before the reload: $n"
+	[ "$n" = 5 ] || { echo "five sleepers did not open 5 servers"; return 1; }
+	sed -i 's/^default_pool_size = 5$/default_pool_size = 2/' "$PGRING_CONF"
+	pgring_reload
+	wait_until 5 eval '[ "$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = '"'u_trust'"' AND backend_start >= '"'$t0'"'")" -le 2 ]' ||
+		{ echo "still $(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust' AND backend_start >= '$t0'") servers 5 s after the reload"; return 1; }
+	grep -q "closing because: too many servers in the pool" "$PGRING_LOG" ||
+		{ echo "no 'too many servers in the pool' log line"; return 1; }
+	expect_eq "a query after the shrink" "$(pq "$c" query "SELECT 7" 2>&1)" 7
+}
+
 # reserve_pool_size: after reserve_pool_timeout a waiting client gets an extra server
 sc_reserve_pool() {
 	local c out t0 t
@@ -354,4 +382,4 @@ client_login_timeout = 1" || return 1
 
 SCENARIOS="$SCENARIOS client_login_timeout txn_pgbench_simple txn_pgbench_extended txn_pipeline txn_no_leak
 	txn_wait_timeout txn_cancel txn_application_name statement_mode pool_mode_overrides
-	max_client_conn txn_timeouts pool_sizes reserve_pool max_db_connections server_down"
+	max_client_conn txn_timeouts pool_sizes pool_size_shrink reserve_pool max_db_connections server_down"

@@ -242,7 +242,8 @@ wl_u_trust_backends() {
 }
 
 # a RELOAD that shrinks default_pool_size under load: once the servers past
-# the new size have gone (server_lifetime), PostgreSQL never sees more
+# the new size have gone (too many servers in the pool, or server_lifetime),
+# PostgreSQL never sees more
 sc_workers_reload_shrink() {
 	local out=$T_ROOT/wl_bench.out n
 	command -v "$PG_BINDIR/pgbench" >/dev/null || { SKIP_REASON="no pgbench"; return 77; }
