@@ -321,13 +321,11 @@ class Batch:
 		# batch that does not end in Sync or Query ends when the server is quiet
 		self.ready = self.types.count("Q") + self.types.count("S")
 		self.quiet = not self.types or self.types[-1] not in ("S", "Q")
-		# ext: the connection's last batch left extended messages unsynced;
-		# if they failed, a Query here before any Sync gets no answer at all.
+		# ext: the connection's last batch left extended messages unsynced.
 		# A Query after extended messages may be skipped (maybe_skip): after
 		# an ErrorResponse, either its ReadyForQuery comes at once or nothing
-		self.silent = ext and "Q" in self.types and \
+		self.maybe_skip = ext and "Q" in self.types and \
 			("S" not in self.types or self.types.index("Q") < self.types.index("S"))
-		self.maybe_skip = self.silent
 		for t in self.types:
 			if t == "Q" and ext:
 				self.quiet = self.maybe_skip = True
@@ -391,27 +389,44 @@ class Target:
 		return c
 
 
-def read_oracle(c, batch):
-	"""PostgreSQL's answers to one batch: until its ReadyForQuery, or quiet"""
-	out, ready = [], 0
-	while ready < batch.ready or batch.quiet:
+def read_oracle(c, batch, skipping=False):
+	"""PostgreSQL's answers to one batch: until its ReadyForQuery, or quiet.
+	skipping: an extended request failed and no Sync followed yet, so what
+	comes before the batch's first Sync gets no answer (its Queries no
+	ReadyForQuery; without a Sync, the batch nothing at all)"""
+	out, ready, want, erred = [], 0, batch.ready, False
+	silent = skipping and "S" not in batch.types
+	if skipping:
+		want -= batch.types[:batch.types.index("S") if "S" in batch.types else None].count("Q")
+	while ready < want or batch.quiet or silent:
 		try:
-			t, b = c.read(QUIET if batch.quiet and (ready >= batch.ready or out and out[-1].startswith("Z") or
-								batch.silent and not out or
-								batch.maybe_skip and out and out[-1].startswith("E ")) else READ_TIMEOUT)
+			# after an error in a batch whose Queries may be skipped, how many
+			# ReadyForQuery come is not known: the answers end when quiet
+			t, b = c.read(QUIET if silent or batch.quiet and (ready >= want or out and out[-1].startswith("Z") or
+									 batch.maybe_skip and erred) else READ_TIMEOUT)
 		except Timeout:
-			if batch.quiet:
+			if batch.quiet or silent:
 				break
 			raise
 		out.append(fmt_msg(t, b))
+		erred = erred or t == b"E"
 		if t == b"Z":
 			ready += 1
 	return out
 
 
+def still_skipping(answers, before):
+	"""whether PostgreSQL skips to a Sync after a batch with these answers: an
+	ErrorResponse after the last ReadyForQuery (a Query's own error has its
+	ReadyForQuery right after it), or no ReadyForQuery and it skipped before"""
+	last_z = max((i for i, m in enumerate(answers) if m.startswith("Z")), default=-1)
+	last_e = max((i for i, m in enumerate(answers) if m.startswith("E ")), default=-1)
+	return last_e > last_z or (last_z < 0 and before)
+
+
 def play_oracle(script, target):
 	"""run the script on PostgreSQL; the answers per batch"""
-	conns, answers = {}, []
+	conns, answers, skipping = {}, [], {}
 	try:
 		for batch in script.batches:
 			if batch.conn not in conns:
@@ -419,7 +434,8 @@ def play_oracle(script, target):
 			c = conns[batch.conn]
 			time.sleep(batch.pause)
 			c.send(batch.wire)
-			answers.append(read_oracle(c, batch))
+			answers.append(read_oracle(c, batch, skipping.get(batch.conn, False)))
+			skipping[batch.conn] = still_skipping(answers[-1], skipping.get(batch.conn, False))
 	finally:
 		for c in conns.values():
 			c.close()
