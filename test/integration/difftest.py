@@ -630,6 +630,15 @@ LOCALS = ["set local work_mem = '%dMB'", "set local application_name = 'loc%d'",
 	  "set local extra_float_digits = %d", "set local DateStyle = 'German'"]
 
 
+def unit_starts(rest):
+	"""whether rest (lines of an extended batch) starts a unit, Flushes and
+	write ends aside: a Parse, a Bind or Close of a named statement, or none"""
+	for l in rest:
+		if l not in ("H", ""):
+			return l.startswith("P ") or l.startswith("C S ") or re.match(r"B \S+ (s\d|nosuch)", l)
+	return True
+
+
 class Gen:
 	"""one client's script: valid under transaction pooling, i.e. its answers
 	depend on no session state that pgring legitimately does not keep"""
@@ -762,9 +771,14 @@ class Gen:
 			lines = lines[:cut] + ["H", ""] + lines[cut:]
 		if self.rq and self.rq.random() < 0.12:
 			# a Query among the extended messages: skipped if one before it
-			# failed (no answer, the Sync's ReadyForQuery for both: N11, N12)
+			# failed (no answer, the Sync's ReadyForQuery for both: N11, N12).
+			# Only where a unit starts: a Query drops the unnamed statement,
+			# and after its ReadyForQuery (outside a block) the server may go
+			# back to the pool, so what follows it must not use what came
+			# before it (that would be session state)
 			q = self.rq.choice(["select 1", "select 1/0", "select 2; select 3"])
-			lines.insert(self.rq.randrange(len(lines) + 1), "Q " + q)
+			spots = [i for i in range(len(lines) + 1) if unit_starts(lines[i:])]
+			lines.insert(self.rq.choice(spots), "Q " + q)
 			if self.block and q in SIMPLE_ERRORS:
 				self.failed = True
 		return lines + ["S"]
