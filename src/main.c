@@ -770,6 +770,7 @@ static void close_all(struct worker *w)
 	client_close_all(w, "pgring is shutting down");
 	pool_close_servers(w, "pgring is shutting down");
 	server_close_draining(w);	/* at exit nothing waits for PostgreSQL's EOF */
+	server_close_cancels(w);
 }
 
 /*
@@ -777,13 +778,23 @@ static void close_all(struct worker *w)
  * cancel connection still on its way has its own timeout.  2 s at most:
  * what is left then, loop_free() cancels and reaps without callbacks.
  */
+static void drain_deadline(struct loop *loop, struct loop_timer *t)
+{
+	(void)loop;
+	(void)t;	/* only ends the wait: drain() checks the clock */
+}
+
 static void drain(struct worker *w)
 {
 	uint64_t deadline = loop_clock_us() + 2000000;
+	struct loop_timer t = { 0 };
 
+	/* a turn waits no longer than the deadline, whatever timers are left */
+	loop_timer_set(w->loop, &t, 2000000, drain_deadline);
 	while (!loop_idle(w->loop) && loop_clock_us() < deadline)
 		if (loop_run_once(w->loop) < 0)
 			break;
+	loop_timer_stop(w->loop, &t);
 	if (!loop_idle(w->loop))
 		log_warning(w->log, "exit: %u operations did not end in time", loop_armed(w->loop));
 }
@@ -1052,6 +1063,7 @@ static void worker_fields_init(struct worker *w, struct logger *lg)
 	list_init(&w->login_clients);
 	list_init(&w->starved);
 	list_init(&w->draining);
+	list_init(&w->cancels);
 	pkt_init(&w->tmp);
 }
 

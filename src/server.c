@@ -178,6 +178,24 @@ void server_close_draining(struct worker *w)
 	}
 }
 
+/* sv, a cancel connection with a socket, is on w->cancels until freed */
+static void cancel_track(struct worker *w, struct server *sv)
+{
+	list_append(&w->cancels, &sv->node);
+	sv->in_cancels = true;
+}
+
+void server_close_cancels(struct worker *w)
+{
+	while (!list_empty(&w->cancels)) {
+		struct server *sv = list_entry(list_first(&w->cancels), struct server, node);
+
+		list_remove(&w->cancels, &sv->node);
+		sv->in_cancels = false;
+		conn_close(&sv->c);
+	}
+}
+
 /*
  * sqlstate NULL: a failure that may pass (no connection, PostgreSQL starting
  * up or shutting down): the clients that wait go on waiting for the retry.
@@ -540,6 +558,10 @@ void server_send_cancel_to(struct worker *w, struct client *req, const struct ca
 	struct server *sv;
 	int ret;
 
+	if (w->exiting) {	/* close_all has closed the cancels: none opens after */
+		cancel_refused(req, "57P01", "pgring is shutting down");
+		return;
+	}
 	if (w->ncancel_conns >= CANCEL_CONNS_MAX) {
 		log_warning(w->log, "%u cancel connections open: a cancel request is refused",
 			    w->ncancel_conns);
@@ -569,6 +591,7 @@ void server_send_cancel_to(struct worker *w, struct client *req, const struct ca
 		return;
 	}
 	w->ncancel_conns++;
+	cancel_track(w, sv);
 	cancel_connect(sv, req);
 }
 
@@ -692,6 +715,7 @@ static void peer_connect(struct worker *w, struct peer_pool *pp, const struct pe
 		return;
 	}
 	pp->nlogin++;
+	cancel_track(w, sv);
 	if (ret == DNS_WAIT) {	/* server_resolved connects */
 		cancel_arm(sv, req);
 		return;
@@ -1381,6 +1405,10 @@ static void server_on_free(struct conn *c)
 	if (sv->draining) {
 		list_remove(&c->w->draining, &sv->node);
 		sv->draining = false;
+	}
+	if (sv->in_cancels) {
+		list_remove(&c->w->cancels, &sv->node);
+		sv->in_cancels = false;
 	}
 	loop_timer_stop(c->w->loop, &sv->timer);
 	dns_forget(&sv->dnsw);

@@ -306,6 +306,8 @@ struct server {
 	 * until PostgreSQL ended the connection (draining, server.c) */
 	bool counted;
 	bool draining;
+	/* a cancel connection (is_cancel or peer) on worker->cancels, by node */
+	bool in_cancels;
 };
 
 /* The console's hold on sessions, registered by admin_init, so that the
@@ -481,6 +483,7 @@ struct worker {
 	struct list login_clients;	/* CL_LOGIN */
 	struct list starved;		/* conns waiting for receive buffers */
 	struct list draining;		/* closed servers waiting for PostgreSQL's EOF (server.c) */
+	struct list cancels;		/* open cancel connections, closed at exit (server.c) */
 	struct loop_timer starved_timer;	/* re-arms them if no buffer came back (conn.c) */
 	struct loop_timer janitor;	/* periodic timeouts and pool upkeep (maint.c) */
 	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
@@ -620,6 +623,9 @@ void server_release(struct server *sv);		/* the client is done with it */
 void server_close(struct server *sv, const char *why);
 /* at exit: the servers still draining close at once */
 void server_close_draining(struct worker *w);
+/* at exit: cancel connections still under way close at once (nothing is
+ * left to hear them, and their timeout outlasts the exit's) */
+void server_close_cancels(struct worker *w);
 /* a ReadyForQuery's status into sv->txn_status; false: malformed, sv closed */
 bool server_ready_status(struct server *sv, const uint8_t *body, uint32_t len);
 bool server_send_params(struct server *sv, const struct param_set *want);
