@@ -903,10 +903,11 @@ static int kill_apply(struct admin *a, const char *db)
 			return -ENOMEM;
 		d->paused = true;
 	}
-	if (*db && !(d = db_state(a, db, true)))
-		return -ENOMEM;
-	else if (*db)
+	if (*db) {
+		if (!(d = db_state(a, db, true)))
+			return -ENOMEM;
 		d->paused = true;
+	}
 	for (p = next_db_pool(a, NULL); p; p = next_db_pool(a, p))
 		if (db_matches(p, db))
 			kill_pool(p);
