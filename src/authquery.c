@@ -218,6 +218,7 @@ void authq_linked(struct client *cl)
 	}
 	if (!conn_send_pkt(&sv->c, &w->tmp))
 		return;		/* the server is failing: server_close tells the client */
+	prep_server_unnamed(sv, false);	/* the query is its unnamed statement now */
 	cl->authq = AQ_RUNNING;
 	cl->authq_rows = 0;
 	cl->authq_null = false;

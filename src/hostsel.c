@@ -192,8 +192,10 @@ bool hostsel_probe_login(struct server *sv)
 /* A node promoted reports nothing before PostgreSQL 14: only asking tells */
 void hostsel_probe_check(struct server *sv)
 {
-	if (sv->probed && !sv->probing && probe_send(sv))
+	if (sv->probed && !sv->probing && probe_send(sv)) {
 		sv->hidden++;
+		prep_server_unnamed(sv, true);
+	}
 }
 
 /* At login nothing else runs; with a check the probe went last, so its

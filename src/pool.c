@@ -1139,6 +1139,7 @@ static void send_check(struct server *sv)
 	if (!conn_send_pkt(&sv->c, &w->tmp))
 		return;
 	sv->hidden++;
+	prep_server_unnamed(sv, true);
 	hostsel_probe_check(sv);
 	sv->proving = true;
 	pool_change_server(sv, SV_USED);

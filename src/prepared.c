@@ -52,6 +52,12 @@ struct prep_client {
 	size_t nb, n;
 	size_t bytes;		/* its names and their texts: max_client_prepared_bytes */
 	bool warned;		/* the limit has been logged */
+	/* Its unnamed statement as PostgreSQL holds it for the session (see
+	 * "the unnamed statement" below): which one (0: none), and the body of
+	 * the Parse that made it, after the name (NULL: too large to keep) */
+	uint64_t un_gen;
+	uint8_t *un_body;
+	uint32_t un_len;
 };
 
 /* ---- a server's prepared set and its request queue ---- */
@@ -65,6 +71,9 @@ struct prep_client {
 				 * becomes name; any other request's is "out of memory" */
 #define RQ_BADBIND	0x20	/* a Bind PostgreSQL refuses for its parameter counts
 				 * (aux): its ErrorResponse becomes that 08P01 */
+#define RQ_UNNAMED	0x40	/* a Parse or Close of the unnamed statement: the
+				 * client's own (a Parse's body in blob), or with
+				 * RQ_SKIP pgring's, putting the client's in place */
 
 struct preq {
 	uint8_t type;
@@ -77,6 +86,8 @@ struct preq {
 	 * (back into the set if skipped), or of a client's Close (back into
 	 * its map) */
 	struct pstmt *ps;
+	uint8_t *blob;		/* RQ_UNNAMED Parse: its body, after the name */
+	uint32_t blob_len;
 };
 
 struct slot {
@@ -103,7 +114,16 @@ struct prep_server {
 	bool track_only;	/* statements pass as the client names them (session
 				 * mode, max_prepared_statements = 0): the queue only
 				 * says which ReadyForQuery to wait for (see prep_link) */
+	/* the unnamed statement (see below) */
+	bool un_on;		/* followed in this pairing: not in session mode */
+	bool un_same;		/* the server's is the client's, as far as answered */
+	bool un_batch;		/* since the client's last Sync, a request went that
+				 * makes un_same true if PostgreSQL runs it */
+	uint64_t un_gen;	/* the server's: the un_gen of the client that made
+				 * it, 0 none, UN_UNKNOWN; kept up to date while un_same */
 };
+
+#define UN_UNKNOWN	UINT64_MAX
 
 /* FNV-1a: a table index, not a defence; names and texts come from
  * authenticated clients, each in its own table or refcounted entry */
@@ -375,8 +395,10 @@ static void cmap_clear(struct client *cl)
 void prep_client_free(struct client *cl)
 {
 	cmap_clear(cl);
-	if (cl->prep)
+	if (cl->prep) {
 		free(cl->prep->b);
+		free(cl->prep->un_body);
+	}
 	free(cl->prep);
 	cl->prep = NULL;
 }
@@ -492,7 +514,7 @@ static struct preq *q_at(struct prep_server *ps, unsigned i)
  * on whether PostgreSQL runs it */
 static bool effect(const struct preq *e)
 {
-	if (e->flags & (RQ_REPLACE | RQ_RENAME | RQ_BADBIND))
+	if (e->flags & (RQ_REPLACE | RQ_RENAME | RQ_BADBIND | RQ_UNNAMED))
 		return false;
 	return (e->type == 'P' && e->id) || (e->type == 'C' && (e->flags & RQ_SKIP)) || e->name;
 }
@@ -521,6 +543,8 @@ static struct preq *q_push(struct prep_server *ps, uint8_t type, uint8_t flags, 
 	e->id = id;
 	e->ps = NULL;
 	e->name = NULL;
+	e->blob = NULL;
+	e->blob_len = 0;
 	if (name && !(e->name = strdup(name)))
 		return NULL;
 	ps->qn++;
@@ -549,6 +573,8 @@ static void q_pop(struct server *sv)
 	}
 	free(e->name);
 	e->name = NULL;
+	free(e->blob);
+	e->blob = NULL;
 	if (e->ps)
 		pstmt_unref(sv->c.w, e->ps);
 	e->ps = NULL;
@@ -567,6 +593,8 @@ void prep_unlink(struct server *sv)
 	/* requests whose answers never came: whether they ran is unknown */
 	if (sv->prep->qn && !sv->prep->track_only)
 		sv->prep->lost = true;
+	if (sv->prep->qn)	/* which unnamed statement it holds is unknown too */
+		sv->prep->un_gen = UN_UNKNOWN;
 	while (sv->prep->qn)
 		q_pop(sv);
 	sv->prep->skipping = false;
@@ -613,6 +641,14 @@ void prep_link(struct server *sv)
 		sv->prep->lost = true;
 	sv->prep->track_only = track_only;
 	sv->prep_on = true;
+	/* in session mode the server is the client's alone: nothing to follow,
+	 * and what it leaves is unknown to the next */
+	sv->prep->un_on = pool_mode_of(sv->pool) != POOL_SESSION;
+	if (!sv->prep->un_on)
+		sv->prep->un_gen = UN_UNKNOWN;
+	sv->prep->un_same = sv->prep->un_on &&
+			    sv->prep->un_gen == (sv->client->prep ? sv->client->prep->un_gen : 0);
+	sv->prep->un_batch = false;
 }
 
 /* The answers pgring makes up, once all before them have come. */
@@ -809,16 +845,218 @@ static bool send_to_server(struct client *cl, struct server *sv, struct pktbuf *
 	return sent;
 }
 
-/* The message as the client sent it, with its answer queued. */
-static bool forward_as_is(struct client *cl, struct server *sv, uint8_t type, const uint8_t *body,
-			  uint32_t len)
+/* The message as the client sent it, with its answer queued (flags RQ_*),
+ * behind what pb holds already */
+static bool forward_flagged(struct client *cl, struct server *sv, uint8_t type, const uint8_t *body,
+			    uint32_t len, uint8_t flags)
 {
 	struct pktbuf *pb = &cl->c.w->tmp;
 
 	pkt_begin(pb, type);
 	pkt_bytes(pb, body, len);
 	pkt_end(pb);
-	return send_to_server(cl, sv, pb, q_push(sv->prep, type, 0, 0, NULL));
+	return send_to_server(cl, sv, pb, q_push(sv->prep, type, flags, 0, NULL));
+}
+
+static bool forward_as_is(struct client *cl, struct server *sv, uint8_t type, const uint8_t *body,
+			  uint32_t len)
+{
+	return forward_flagged(cl, sv, type, body, len, 0);
+}
+
+/* ---- the unnamed statement ----
+ *
+ * PostgreSQL keeps a session's unnamed statement until the session's next
+ * Parse of it (which drops the old one first, whether it then succeeds or
+ * fails), a Close of it, or a simple Query.  In transaction mode a client's
+ * next transaction may run on a server whose unnamed statement another
+ * client made: a Bind of the unnamed statement would run that one.  So each
+ * client's is kept (the body of its Parse, once PostgreSQL has accepted
+ * it), and each pairing follows whether the server's is the client's
+ * (un_same; both having none counts).  A Bind or Describe of it on a server
+ * whose one is not the client's gets a Parse of the client's ahead of it,
+ * or a Close when the client has none, whose answers go to nobody:
+ * PostgreSQL then answers the client as it would have.  un_same changes
+ * with answers only, so a Bind or Describe pipelined behind unanswered
+ * Syncs, with nothing in its own pipeline that settles it, waits for them
+ * (prep_client_must_wait).  Outside session mode, whether pgring manages
+ * named statements or not.
+ */
+
+void prep_server_unnamed(struct server *sv, bool gone)
+{
+	struct prep_server *ps = sv->prep;
+
+	if (!ps)
+		return;
+	ps->un_gen = gone ? 0 : UN_UNKNOWN;
+	ps->un_same = sv->prep_on && ps->un_on && sv->client && gone &&
+		      !(sv->client->prep && sv->client->prep->un_gen);
+}
+
+/* The longest unnamed Parse whose body is kept (larger ones pass as they
+ * are, and a Bind on another server then meets that server's) */
+static uint32_t un_keep_max(const struct client *cl)
+{
+	int max = cl->c.w->cfg->max_client_prepared_bytes;
+
+	return max > 0 && (uint32_t)max < MSG_GATHER_MAX ? (uint32_t)max : MSG_GATHER_MAX;
+}
+
+/* An answer settled the request e about the unnamed statement: ok, it ran
+ * (ParseComplete, CloseComplete, a Query's ReadyForQuery); else a Parse
+ * failed, after PostgreSQL had dropped the old one */
+static void un_settle(struct server *sv, struct preq *e, bool ok)
+{
+	struct prep_server *ps = sv->prep;
+	struct client *cl = sv->client;
+	struct prep_client *m = cl ? cl->prep : NULL;
+	bool made = e->type == 'P' && ok;
+	uint64_t gen;
+
+	if (!ps->un_on || (e->type == 'C' && !ok))
+		return;		/* a Close that failed changed nothing */
+	if (e->flags & RQ_SKIP) {
+		/* pgring's: the client's is the server's now, or none is */
+		gen = made && m ? m->un_gen : 0;
+	} else if (m) {
+		/* the client's own Parse, Close or Query: the one it made, or none */
+		free(m->un_body);
+		m->un_body = made ? e->blob : NULL;
+		m->un_len = made ? e->blob_len : 0;
+		m->un_gen = made ? ++sv->c.w->unnamed_seq : 0;
+		if (made)
+			e->blob = NULL;
+		gen = m->un_gen;
+	} else {
+		/* its client is gone (or, having no prep_client, made none) */
+		gen = made ? UN_UNKNOWN : 0;
+	}
+	ps->un_gen = gen;
+	ps->un_same = cl && gen == (m ? m->un_gen : 0);
+}
+
+/* The client's Parse, Close or Query of the unnamed statement is queued:
+ * whether it runs settles un_same */
+static enum prep_verdict un_queue(struct client *cl, struct server *sv, uint8_t type)
+{
+	if (!q_push(sv->prep, type, type == 'Q' ? 0 : RQ_UNNAMED, 0, NULL)) {
+		client_fail(cl, "53200", "out of memory");
+		return PREP_CLOSED;
+	}
+	sv->prep->un_batch = true;
+	return PREP_FORWARD;
+}
+
+/* The client's Parse of the unnamed statement, gathered: forwarded, its
+ * body kept in its queue entry until the answer says whether it made the
+ * client's unnamed statement */
+static bool un_parse(struct client *cl, struct server *sv, const uint8_t *body, uint32_t len)
+{
+	struct pktbuf *pb = &cl->c.w->tmp;
+	uint8_t *copy = malloc(len);
+	struct preq *e;
+
+	if (!sv->prep->track_only) {
+		cl->pool->stats.total.client_parse_count++;
+		cl->pool->stats.total.server_parse_count++;
+	}
+	if (!copy || (!cl->prep && !(cl->prep = calloc(1, sizeof(*cl->prep))))) {
+		free(copy);
+		return send_to_server(cl, sv, pb, false);
+	}
+	memcpy(copy, body + 1, len - 1);	/* after the empty name */
+	pkt_begin(pb, 'P');
+	pkt_bytes(pb, body, len);
+	pkt_end(pb);
+	e = q_push(sv->prep, 'P', RQ_UNNAMED, 0, NULL);
+	if (!e) {
+		free(copy);
+		return send_to_server(cl, sv, pb, false);
+	}
+	e->blob = copy;
+	e->blob_len = len - 1;
+	sv->prep->un_batch = true;
+	return send_to_server(cl, sv, pb, true);
+}
+
+/*
+ * Before the client's Bind or Describe of the unnamed statement: a Parse
+ * of the client's into pb (or a Close, the client having none), unless the
+ * server's is the client's or the pipeline settles it first.  1: pb holds
+ * it; 0: nothing to send; -1: out of memory.
+ */
+static int un_ensure(struct client *cl, struct server *sv, struct pktbuf *pb)
+{
+	struct prep_server *ps = sv->prep;
+	const struct prep_client *m = cl->prep;
+	bool parse = m && m->un_gen;
+
+	if (!ps->un_on || ps->un_same || ps->un_batch)
+		return 0;
+	if (parse && !m->un_body) {
+		client_log(cl, LOG_LVL_WARNING, "its unnamed statement was over %u bytes, not kept: "
+			   "its Bind or Describe meets this server's", un_keep_max(cl));
+		ps->un_same = true;	/* once per pairing */
+		return 0;
+	}
+	ps->un_batch = true;
+	if (parse) {
+		cl->pool->stats.total.server_parse_count++;
+		pkt_begin(pb, 'P');
+		pkt_u8(pb, 0);
+		pkt_bytes(pb, m->un_body, m->un_len);
+	} else {
+		pkt_begin(pb, 'C');
+		pkt_u8(pb, 'S');
+		pkt_u8(pb, 0);
+	}
+	pkt_end(pb);
+	return q_push(ps, parse ? 'P' : 'C', RQ_SKIP | RQ_UNNAMED, 0, NULL) ? 1 : -1;
+}
+
+/*
+ * The unnamed statement's part of a client message header: a Parse of it
+ * is gathered (un_parse keeps its body), a Close of it is queued; a Bind or
+ * Describe of it gets the client's statement sent ahead, and then goes on
+ * as before (false).  true: *v is the verdict.
+ */
+static bool un_header(struct client *cl, struct server *sv, uint8_t type, enum prep_verdict *v)
+{
+	struct pktbuf *pb = &cl->c.w->tmp;
+	uint8_t b[CONN_PEEK_MIN];
+	size_t n = conn_peek_body(&cl->c, b, sizeof(b));
+	struct proto_names pn;
+	int r;
+
+	if (type == 'P') {
+		if (!n || b[0])
+			return false;	/* a named one */
+		if (cl->c.fr.len <= un_keep_max(cl)) {
+			*v = PREP_CONSUME;
+			return true;
+		}
+		if (!sv->prep->track_only) {
+			cl->pool->stats.total.client_parse_count++;
+			cl->pool->stats.total.server_parse_count++;
+		}
+		*v = un_queue(cl, sv, 'P');	/* its body is not kept */
+		return true;
+	}
+	/* names longer than the peek: on_bind, on_describe, on_close see them
+	 * (statement management), or they pass as they are */
+	if (!proto_read_names(type, b, n, &pn) || pn.kind != 'S' || *pn.name)
+		return false;
+	if (type == 'C') {
+		*v = un_queue(cl, sv, 'C');
+		return true;
+	}
+	r = un_ensure(cl, sv, pb);
+	if (r && !send_to_server(cl, sv, pb, r > 0)) {
+		*v = PREP_CLOSED;
+		return true;
+	}
+	return false;
 }
 
 static bool bad_message(struct client *cl, uint8_t type)
@@ -989,11 +1227,9 @@ static bool on_parse(struct client *cl, struct server *sv, const uint8_t *body, 
 	if (!proto_read_names('P', body, len, &pn))
 		return bad_message(cl, 'P');
 	name = pn.name;
+	if (!*name)
+		return un_parse(cl, sv, body, len);
 	cl->pool->stats.total.client_parse_count++;
-	if (!*name) {
-		cl->pool->stats.total.server_parse_count++;
-		return forward_as_is(cl, sv, 'P', body, len);
-	}
 	nlen = (uint32_t)strlen(name) + 1;
 	if ((ce = cmap_get(cl, name)))
 		return parse_again(cl, sv, ce, body + nlen, len - nlen);
@@ -1036,6 +1272,8 @@ static bool on_bind(struct client *cl, struct server *sv, const uint8_t *body, u
 	portal = pn.portal;
 	stmt = pn.name;
 	cl->pool->stats.total.bind_count++;
+	if (!*stmt && un_ensure(cl, sv, pb) < 0)
+		return send_to_server(cl, sv, pb, false);
 	if (!*stmt || !(ce = cmap_get(cl, stmt)))
 		return forward_as_is(cl, sv, 'B', body, len);	/* the server answers as it would */
 	used = pn.used;
@@ -1065,6 +1303,8 @@ static bool on_describe(struct client *cl, struct server *sv, const uint8_t *bod
 		return bad_message(cl, 'D');
 	kind = pn.kind;
 	name = pn.name;
+	if (kind == 'S' && !*name && un_ensure(cl, sv, pb) < 0)
+		return send_to_server(cl, sv, pb, false);
 	if (kind != 'S' || !*name || !(ce = cmap_get(cl, name)))
 		return forward_as_is(cl, sv, 'D', body, len);
 	if (describe_aborted(cl, sv, ce->ps, &ok))
@@ -1103,6 +1343,10 @@ static bool on_close(struct client *cl, struct server *sv, const uint8_t *body, 
 
 	if (!proto_read_names('C', body, len, &pn))
 		return bad_message(cl, 'C');
+	if (pn.kind == 'S' && !*pn.name && sv->prep->un_on) {
+		sv->prep->un_batch = true;
+		return forward_flagged(cl, sv, 'C', body, len, RQ_UNNAMED);
+	}
 	if (pn.kind != 'S' || !*pn.name)
 		return forward_as_is(cl, sv, 'C', body, len);
 	return close_name(cl, sv, pn.name);
@@ -1246,12 +1490,30 @@ static bool shape_matters(struct client *cl, struct server *sv, uint8_t type, co
 	return type == 'D' ? ce->ps->shape == SHAPE_NO_ROWS : ce->ps->nparams >= 0;
 }
 
+/* A Bind or Describe of the unnamed statement whose server may or may not
+ * hold the client's, depending on pipelines not yet answered */
+static bool un_must_wait(struct client *cl, struct prep_server *ps, uint8_t type)
+{
+	uint8_t b[CONN_PEEK_MIN];
+	struct proto_names pn;
+
+	if (!ps->un_on || ps->un_same || ps->un_batch || (!ps->nsync && !ps->nquery) ||
+	    (type != 'B' && type != 'D'))
+		return false;
+	return proto_read_names(type, b, conn_peek_body(&cl->c, b, sizeof(b)), &pn) &&
+	       pn.kind == 'S' && !*pn.name;
+}
+
 bool prep_client_must_wait(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
 	char name[CONN_PEEK_MIN];
 	bool wait;
 
+	if (sv && sv->prep_on && un_must_wait(cl, sv->prep, type)) {
+		sv->prep->client_waits = true;
+		return true;
+	}
 	if (!sv || !sv->prep_on || sv->prep->track_only || !strchr("PBDC", type) ||
 	    (!sv->prep->neffect_synced && !sv->prep->nquery &&
 	     !(sv->outstanding > 0 && strchr("BD", type))) ||
@@ -1303,6 +1565,7 @@ static void query_skipped(struct server *sv)
 enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 {
 	struct server *sv = cl->server;
+	enum prep_verdict v;
 	struct stats *st;
 
 	if (!sv || !sv->prep_on)
@@ -1322,6 +1585,8 @@ enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 	case 'B':
 	case 'D':
 	case 'C':
+		if (sv->prep->un_on && un_header(cl, sv, type, &v))
+			return v;
 		if (sv->prep->track_only)
 			return queue_as_is(cl, sv, type);
 		if (!names_no_statement(cl, type))
@@ -1336,10 +1601,13 @@ enum prep_verdict prep_client_header(struct client *cl, uint8_t type)
 		/* forwarded as is, its answer queued */
 		/* fall through */
 	case 'E':
-	case 'S':
-	case 'Q':
 	case 'F':
 		return queue_as_is(cl, sv, type);
+	case 'S':
+		sv->prep->un_batch = false;
+		return queue_as_is(cl, sv, type);
+	case 'Q':	/* drops the unnamed statement */
+		return sv->prep->un_on ? un_queue(cl, sv, type) : queue_as_is(cl, sv, type);
 	default:
 		return PREP_FORWARD;	/* Flush and COPY data get no answer of their own */
 	}
@@ -1349,7 +1617,11 @@ bool prep_client_message(struct client *cl, uint8_t type, const uint8_t *body, u
 {
 	struct server *sv = cl->server;
 
-	if (!sv || !sv->prep_on || sv->prep->track_only)
+	if (!sv || !sv->prep_on)
+		return !cl->c.closing;
+	if (type == 'P' && sv->prep->un_on && len && !body[0])
+		return un_parse(cl, sv, body, len);	/* gathered by un_header */
+	if (sv->prep->track_only)
 		return !cl->c.closing;
 	switch (type) {
 	case 'P':
@@ -1393,6 +1665,8 @@ static void undo(struct server *sv, struct preq *e)
 {
 	struct client *cl = sv->client;
 
+	if (e->flags & RQ_UNNAMED)
+		return;		/* skipped: the unnamed statements stay as they were */
 	switch (e->type) {
 	case 'P':
 		if (!(e->flags & RQ_REPLACE))
@@ -1463,6 +1737,8 @@ int prep_server_header(struct server *sv, uint8_t type)
 	case '1':
 	case '3':
 		if (h && (h->flags & RQ_SKIP)) {
+			if (h->flags & RQ_UNNAMED)
+				un_settle(sv, h, true);
 			q_pop(sv);
 			emit_fakes(sv);
 			return 2;
@@ -1683,6 +1959,8 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 	h = q_head(ps);
 	switch (type) {
 	case 'Z':
+		if (h && h->type == 'Q')
+			un_settle(sv, h, true);
 		if (h && (h->type == 'S' || h->type == 'Q' || h->type == 'F'))
 			q_pop(sv);
 		wake_client(sv);
@@ -1691,6 +1969,8 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 		if (h && h->type == 'P') {
 			if (h->flags & RQ_REPLACE)	/* the server lacked what pgring thought */
 				set_lost(sv, "a statement pgring had prepared was missing");
+			if (h->flags & RQ_UNNAMED)
+				un_settle(sv, h, true);
 			q_pop(sv);
 		}
 		break;
@@ -1699,8 +1979,11 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 			q_pop(sv);
 		break;
 	case '3':
-		if (h && h->type == 'C')
+		if (h && h->type == 'C') {
+			if (h->flags & RQ_UNNAMED)
+				un_settle(sv, h, true);
 			q_pop(sv);
+		}
 		break;
 	case 't':
 		if (h && h->type == 'D' && (h->flags & RQ_SKIP))
@@ -1728,6 +2011,8 @@ void prep_server_message(struct server *sv, uint8_t type, const uint8_t *body, u
 			check_error(sv, body, len);
 		if (h && (h->flags & (RQ_REPLACE | RQ_RENAME | RQ_BADBIND)))
 			send_replaced_error(sv, h, body, len);
+		if (h && (h->flags & RQ_UNNAMED))
+			un_settle(sv, h, false);
 		if (h && h->type != 'Q' && h->type != 'F' && h->type != 'S')
 			error_skip(sv);
 		break;

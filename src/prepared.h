@@ -20,6 +20,11 @@
  * Where pgring cannot know (a client's SQL DEALLOCATE, an error naming a
  * PGRING_ statement) the server is closed when the client releases it.
  *
+ * The unnamed statement is followed outside session mode, whatever
+ * max_prepared_statements says: each client's (its last Parse's body, once
+ * it ran) is put on the server ahead of a Bind or Describe of it where the
+ * server holds another (prepared.c, "the unnamed statement").
+ *
  * Errors PostgreSQL would give (42P05 for a second Parse of a name, 53200
  * past max_client_prepared_bytes) come from the server itself, from a
  * request that fails the same way, so that the transaction aborts and the
@@ -45,6 +50,10 @@ void prep_link(struct server *sv);
 void prep_unlink(struct server *sv);
 /* A reset query ran (DISCARD ALL): the server has nothing prepared. */
 void prep_server_forget(struct server *sv);
+/* pgring sent the server a query of its own: a simple Query (gone: the
+ * server's unnamed statement is dropped), or one that used the unnamed
+ * statement (auth_query: which one it holds is unknown) */
+void prep_server_unnamed(struct server *sv, bool gone);
 
 /* What the client's conn does with a message, prep_client_header() says */
 enum prep_verdict {

@@ -1169,6 +1169,7 @@ bool server_send_params(struct server *sv, const struct param_set *want)
 	if (!conn_send_pkt(&sv->c, pb))
 		return false;
 	sv->hidden++;
+	prep_server_unnamed(sv, true);
 	return true;
 }
 
@@ -1237,6 +1238,7 @@ void server_release(struct server *sv)
 		if (!conn_send_pkt(&sv->c, &w->tmp))
 			return;
 		sv->hidden++;
+		prep_server_unnamed(sv, true);
 		prep_server_forget(sv);	/* DISCARD ALL, or whatever it is: assume the worst */
 		pool_change_server(sv, SV_USED);
 		return;

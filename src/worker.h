@@ -489,6 +489,7 @@ struct worker {
 	struct out_block *free_obs;	/* send queues no socket holds (conn.c) */
 	struct istr_table *istr;	/* interned parameter values (pool.c) */
 	struct prep_registry *prep;	/* distinct prepared statements (prepared.c) */
+	uint64_t unnamed_seq;		/* prepared.c: versions of clients' unnamed statements */
 	struct cancel_index cancel_ix;
 	struct xcancel *xcancels;	/* waiting for another worker's answer (xcancel.c) */
 	unsigned ncancel_conns;		/* open cancel connections, at most CANCEL_CONNS_MAX */

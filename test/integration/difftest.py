@@ -654,6 +654,7 @@ class Gen:
 		self.pipe, self.more = 0.3, 3	# how often and how many units share a write
 		self.named = True	# named statements too (pgring manages them)
 		self.rq = None		# its own draws: a simple Query inside a Sync batch
+		self.ru = None		# its own draws: a Bind of the unnamed statement alone
 		self.out = []
 
 	def chunk(self, lines):
@@ -754,6 +755,13 @@ class Gen:
 			made.append(piece())
 		if self.r.random() < 0.4:
 			made.append(self.error())
+		if self.ru and self.ru.random() < 0.15:
+			# the unnamed statement of an earlier batch, maybe an earlier
+			# transaction (on another server), maybe gone (a Query, a failed
+			# Parse): N14.  Whether it errs is not known here
+			ti = self.ru.randrange(len(TEXTS))
+			ps = " ".join(shlex.quote(p) for p in TEXTS[ti][1](self.ru))
+			made.insert(self.ru.randint(0, len(made)), (["B - - " + ps, "E -"], True))
 		if "F1" in self.avoid:
 			# F1's trigger: a named statement used (so maybe prepared, evicting
 			# another) after an error in the batch; errors go after them
@@ -922,6 +930,7 @@ def gen_scripts(seed, avoid):
 		g = Gen(random.Random("%d:%d" % (seed, i)), avoid)
 		g.pipe, g.more, g.named = p["pipe"], p["more"], p["named"]
 		g.rq = random.Random("q:%d:%d" % (seed, i))	# the other draws stay as they were
+		g.ru = random.Random("u:%d:%d" % (seed, i))
 		text = "# seed %d client %d (%s mode, pool %d, max_prepared_statements %d)\n" % (
 			seed, i, p["mode"], p["pool"], p["mps"])
 		out.append(Script("seed %d client %d" % (seed, i), text + g.script(p["chunks"])))
