@@ -1040,7 +1040,13 @@ static bool un_header(struct client *cl, struct server *sv, uint8_t type, enum p
 			cl->pool->stats.total.client_parse_count++;
 			cl->pool->stats.total.server_parse_count++;
 		}
-		*v = un_queue(cl, sv, 'P');	/* its body is not kept */
+		/* its body is not kept, but that the client has one is */
+		if (!cl->prep && !(cl->prep = calloc(1, sizeof(*cl->prep)))) {
+			client_fail(cl, "53200", "out of memory");
+			*v = PREP_CLOSED;
+			return true;
+		}
+		*v = un_queue(cl, sv, 'P');
 		return true;
 	}
 	/* names longer than the peek: on_bind, on_describe, on_close see them
