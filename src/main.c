@@ -774,8 +774,8 @@ static void close_all(struct worker *w)
 }
 
 /*
- * Turns until the cancels' completions are in and the conns freed; a
- * cancel connection still on its way has its own timeout.  2 s at most:
+ * Turns until the cancels' completions are in and the conns freed (cancel
+ * connections still connecting were closed by close_all).  2 s at most:
  * what is left then, loop_free() cancels and reaps without callbacks.
  */
 static void drain_deadline(struct loop *loop, struct loop_timer *t)

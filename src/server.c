@@ -178,7 +178,8 @@ void server_close_draining(struct worker *w)
 	}
 }
 
-/* sv, a cancel connection with a socket, is on w->cancels until freed */
+/* sv, a cancel connection (its socket open, or its DNS lookup under way),
+ * is on w->cancels until freed: close_all closes those left */
 static void cancel_track(struct worker *w, struct server *sv)
 {
 	list_append(&w->cancels, &sv->node);
